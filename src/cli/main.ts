@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import '../util/polyfill.js'
+import { errorCode, errorMessage } from '../util/errors.js'
+
+/**
+ * `swarmtune <command> [flags]`. Each command lives in src/cli/commands/<name>.ts and exports
+ * `run(argv: string[]): Promise<number>` (the exit code). Loaded lazily so `swarmtune status`
+ * never pays for loading llama.cpp or the forest.
+ */
+const COMMANDS: Record<string, string> = {
+  start: 'run a node daemon',
+  status: 'show a running node\'s status',
+  history: 'list stored performance records',
+  import: 'import record bodies (JSONL) or llama-bench output into a node',
+  synth: 'print synthetic record bodies for load tests',
+  testbed: 'run a local multi-peer swarm on loopback',
+  bench: 'benchmark acceleration methods on this machine',
+  eval: 'cross-validate the meta-model on the local history',
+  'eval-aslib': 'evaluate the selector on an ASlib scenario',
+  recommend: 'ask a peer which method to use for a task',
+  infer: 'run inference on a peer with the method it chooses'
+}
+
+function usage (): string {
+  const width = Math.max(...Object.keys(COMMANDS).map(c => c.length))
+  return [
+    'usage: swarmtune <command> [flags]   (swarmtune <command> --help for its flags)',
+    '',
+    ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(width)}  ${d}`)
+  ].join('\n')
+}
+
+async function main (argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name == null || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n')
+    return name == null ? 1 : 0
+  }
+  if (!(name in COMMANDS)) {
+    process.stderr.write(`swarmtune: unknown command "${name}"\n\n${usage()}\n`)
+    return 2
+  }
+  const mod = await import(`./commands/${name}.js`) as { run: (argv: string[]) => Promise<number> }
+  return await mod.run(rest)
+}
+
+main(process.argv.slice(2)).then(code => {
+  process.exitCode = code
+}, err => {
+  process.stderr.write(`swarmtune: ${errorMessage(err)} [${errorCode(err)}]\n`)
+  process.exitCode = 1
+})

@@ -1,0 +1,32 @@
+/**
+ * The regression-forest interface the meta-model trains through. Two backends implement it:
+ * `ml-random-forest` (issue #4, the reference) and a histogram forest (issue #5, for scale).
+ */
+export interface ForestOptions {
+  nTrees: number
+  /** fraction of features tried at each split (0, 1] */
+  maxFeatures?: number
+  maxDepth?: number
+  minSamplesLeaf?: number
+  seed?: number
+}
+
+export interface ForestPrediction {
+  /** mean over trees */
+  mean: number[]
+  /** standard deviation over trees: the model's uncertainty for exploration */
+  std: number[]
+}
+
+export interface RegressionForest {
+  readonly backend: string
+  predict(X: number[][]): ForestPrediction
+  /** JSON-serializable snapshot; `LearnerBackend.load` restores it */
+  toJSON(): unknown
+}
+
+export interface LearnerBackend {
+  readonly name: string
+  train(X: number[][], y: number[], opts: ForestOptions): Promise<RegressionForest>
+  load(snapshot: unknown): RegressionForest
+}

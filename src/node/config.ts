@@ -1,0 +1,187 @@
+import { readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { SwarmtuneError } from '../util/errors.js'
+import { packageRoot } from '../util/paths.js'
+
+/**
+ * Configuration: config/default.json, then an optional user file (--config), then SWARMTUNE_*
+ * environment variables, then CLI flags. The merged result is checked against
+ * config/schema.json; a bad field fails start-up with its path (E_CONFIG).
+ */
+export interface ModelConfig { name: string, path: string, draftPath?: string, q8Path?: string }
+
+export interface SwarmtuneConfig {
+  dataDir: string
+  net: {
+    listen: string[]
+    announce: string[]
+    bootstrap: string[]
+    /** loopback swarm: relax per-IP limits and gossipsub IP colocation scoring */
+    localTestbed: boolean
+    allowPeers: string[]
+    denyPeers: string[]
+    sync: { intervalMs: number, pageSize: number, timeoutMs: number, maxRecordsPerSession: number }
+  }
+  api: { host: string, port: number }
+  store: { maxRecords: number }
+  hardware: { pricePerHour: number }
+  engine: { gpu: 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'metal', threads: number, defaultModel: string, models: ModelConfig[] }
+  bench: { repeats: number, timeoutMs: number, background: { enabled: boolean, share: number, intervalMs: number } }
+  meta: { backend: 'ml-random-forest' | 'histogram', trees: number, retrainEveryRecords: number, retrainIntervalMs: number, explorationRate: number }
+  vote: { intervalMs: number }
+}
+
+export class ConfigError extends SwarmtuneError {
+  constructor (path: string, message: string) {
+    super('E_CONFIG', `invalid config at ${path === '' ? '(root)' : path}: ${message}`)
+  }
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
+interface Schema {
+  type?: string
+  enum?: Json[]
+  properties?: Record<string, Schema>
+  additionalProperties?: boolean
+  required?: string[]
+  items?: Schema
+  minimum?: number
+  maximum?: number
+  minLength?: number
+  pattern?: string
+}
+
+function readJson (file: string): Json {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new SwarmtuneError('E_CONFIG', `cannot read config file ${file}: ${(err as Error).message}`)
+  }
+  try {
+    return JSON.parse(text) as Json
+  } catch (err) {
+    throw new SwarmtuneError('E_CONFIG', `config file ${file} is not valid JSON: ${(err as Error).message}`)
+  }
+}
+
+/** Check `value` against the schema subset; throws ConfigError naming the first bad path. */
+export function checkSchema (value: Json | undefined, schema: Schema, path = ''): void {
+  if (schema.enum != null) {
+    if (!schema.enum.includes(value as Json)) throw new ConfigError(path, `must be one of ${schema.enum.map(v => JSON.stringify(v)).join(', ')}`)
+    return
+  }
+  switch (schema.type) {
+    case 'object': {
+      if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(path, 'must be an object')
+      for (const r of schema.required ?? []) if (!(r in value)) throw new ConfigError(join2(path, r), 'is required')
+      for (const [k, v] of Object.entries(value)) {
+        const sub = schema.properties?.[k]
+        if (sub == null) {
+          if (schema.additionalProperties === false) throw new ConfigError(join2(path, k), 'unknown key')
+          continue
+        }
+        checkSchema(v, sub, join2(path, k))
+      }
+      return
+    }
+    case 'array':
+      if (!Array.isArray(value)) throw new ConfigError(path, 'must be an array')
+      value.forEach((v, i) => { checkSchema(v, schema.items ?? {}, `${path}[${i}]`) })
+      return
+    case 'string':
+      if (typeof value !== 'string') throw new ConfigError(path, 'must be a string')
+      if (schema.minLength != null && value.length < schema.minLength) throw new ConfigError(path, `must have at least ${schema.minLength} characters`)
+      if (schema.pattern != null && !new RegExp(schema.pattern).test(value)) throw new ConfigError(path, `must match ${schema.pattern}`)
+      return
+    case 'boolean':
+      if (typeof value !== 'boolean') throw new ConfigError(path, 'must be true or false')
+      return
+    case 'integer':
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw new ConfigError(path, 'must be a number')
+      if (schema.type === 'integer' && !Number.isInteger(value)) throw new ConfigError(path, 'must be an integer')
+      if (schema.minimum != null && value < schema.minimum) throw new ConfigError(path, `must be >= ${schema.minimum}`)
+      if (schema.maximum != null && value > schema.maximum) throw new ConfigError(path, `must be <= ${schema.maximum}`)
+  }
+}
+
+function join2 (path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`
+}
+
+function isObject (v: unknown): v is Record<string, Json> {
+  return v != null && typeof v === 'object' && !Array.isArray(v)
+}
+
+/** Deep merge: objects merge key by key, everything else (arrays included) replaces. */
+export function deepMerge (base: Json, over: Json): Json {
+  if (!isObject(base) || !isObject(over)) return over
+  const out: Record<string, Json> = { ...base }
+  for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : v
+  return out
+}
+
+function setPath (target: Record<string, Json>, path: string[], value: Json): void {
+  let cur = target
+  for (const p of path.slice(0, -1)) {
+    if (!isObject(cur[p])) cur[p] = {}
+    cur = cur[p] as Record<string, Json>
+  }
+  cur[path[path.length - 1]] = value
+}
+
+function parseEnvValue (raw: string): Json {
+  try { return JSON.parse(raw) as Json } catch { return raw }
+}
+
+function csv (raw: string): string[] {
+  return raw.split(',').map(s => s.trim()).filter(s => s.length > 0)
+}
+
+/**
+ * Environment overrides. Shortcuts for the common ones (used by docker-compose):
+ * SWARMTUNE_DATA_DIR, SWARMTUNE_LISTEN, SWARMTUNE_BOOTSTRAP (comma-separated), SWARMTUNE_API_HOST,
+ * SWARMTUNE_API_PORT, SWARMTUNE_LOCAL_TESTBED; and any key by path with double underscores:
+ * SWARMTUNE__net__sync__intervalMs=5000 (values parsed as JSON when they parse).
+ */
+export function envOverrides (env: NodeJS.ProcessEnv): Json {
+  const out: Record<string, Json> = {}
+  if (env.SWARMTUNE_DATA_DIR != null) setPath(out, ['dataDir'], env.SWARMTUNE_DATA_DIR)
+  if (env.SWARMTUNE_LISTEN != null) setPath(out, ['net', 'listen'], csv(env.SWARMTUNE_LISTEN))
+  if (env.SWARMTUNE_BOOTSTRAP != null) setPath(out, ['net', 'bootstrap'], csv(env.SWARMTUNE_BOOTSTRAP))
+  if (env.SWARMTUNE_ANNOUNCE != null) setPath(out, ['net', 'announce'], csv(env.SWARMTUNE_ANNOUNCE))
+  if (env.SWARMTUNE_API_HOST != null) setPath(out, ['api', 'host'], env.SWARMTUNE_API_HOST)
+  if (env.SWARMTUNE_API_PORT != null) setPath(out, ['api', 'port'], parseEnvValue(env.SWARMTUNE_API_PORT))
+  if (env.SWARMTUNE_LOCAL_TESTBED != null) setPath(out, ['net', 'localTestbed'], parseEnvValue(env.SWARMTUNE_LOCAL_TESTBED))
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith('SWARMTUNE__') || v == null) continue
+    setPath(out, k.slice('SWARMTUNE__'.length).split('__'), parseEnvValue(v))
+  }
+  return out
+}
+
+export interface LoadConfigOptions {
+  /** user config file (--config) */
+  file?: string
+  env?: NodeJS.ProcessEnv
+  /** highest precedence: values from CLI flags, as a partial config */
+  overrides?: Json
+}
+
+export function loadConfig (opts: LoadConfigOptions = {}): SwarmtuneConfig {
+  const root = packageRoot()
+  const schema = readJson(join(root, 'config', 'schema.json')) as unknown as Schema
+  let merged = readJson(join(root, 'config', 'default.json'))
+  if (opts.file != null) {
+    const user = readJson(resolve(opts.file))
+    if (!isObject(user)) throw new ConfigError('', `config file ${opts.file} must hold a JSON object`)
+    merged = deepMerge(merged, user)
+  }
+  merged = deepMerge(merged, envOverrides(opts.env ?? process.env))
+  if (opts.overrides != null) merged = deepMerge(merged, opts.overrides)
+  checkSchema(merged, schema)
+  const cfg = merged as unknown as SwarmtuneConfig
+  cfg.dataDir = resolve(cfg.dataDir)
+  return cfg
+}

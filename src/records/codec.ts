@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto'
+import { canonicalBytes, decodeUtf8 } from './canonical.js'
+import { RecordErrorCode as C, RecordValidationError } from './errors.js'
+import { MAX_BODY_BYTES } from './limits.js'
+import { validateBody } from './validate.js'
+import type { RecordBody } from './types.js'
+
+/**
+ * Wire envelope, version 1 (docs/records.md):
+ *   byte 0        envelope version (0x01)
+ *   bytes 1..64   ed25519 signature over DOMAIN || body
+ *   bytes 65..    canonical JSON body (at most 64 KiB)
+ * The id of a record is the hex SHA-256 of its body bytes, so the same measurement has the same
+ * id everywhere and re-delivery is idempotent.
+ */
+export const ENVELOPE_VERSION = 1
+export const SIGNATURE_BYTES = 64
+const HEADER = 1 + SIGNATURE_BYTES
+
+export function encodeBody (body: RecordBody): Uint8Array {
+  return canonicalBytes(body)
+}
+
+export function recordId (bodyBytes: Uint8Array): string {
+  return createHash('sha256').update(bodyBytes).digest('hex')
+}
+
+export function encodeEnvelope (bodyBytes: Uint8Array, signature: Uint8Array): Uint8Array {
+  if (signature.length !== SIGNATURE_BYTES) throw new RecordValidationError(C.MALFORMED, 'signature must be 64 bytes')
+  const out = new Uint8Array(HEADER + bodyBytes.length)
+  out[0] = ENVELOPE_VERSION
+  out.set(signature, 1)
+  out.set(bodyBytes, HEADER)
+  return out
+}
+
+export interface DecodedEnvelope {
+  signature: Uint8Array
+  bytes: Uint8Array
+}
+
+/** Split an untrusted envelope; checks sizes and version only (no parsing, no crypto). */
+export function decodeEnvelope (wire: Uint8Array): DecodedEnvelope {
+  if (wire.length < HEADER + 2) throw new RecordValidationError(C.MALFORMED, `envelope of ${wire.length} bytes is too short`)
+  if (wire[0] !== ENVELOPE_VERSION) throw new RecordValidationError(C.UNKNOWN_VERSION, `unknown envelope version ${wire[0]}`)
+  if (wire.length - HEADER > MAX_BODY_BYTES) throw new RecordValidationError(C.OVERSIZE, `body of ${wire.length - HEADER} bytes exceeds ${MAX_BODY_BYTES}`)
+  return { signature: wire.subarray(1, HEADER), bytes: wire.subarray(HEADER) }
+}
+
+/**
+ * Parse and validate body bytes. The bytes must be the canonical encoding of what they decode
+ * to: otherwise two encodings of one body could carry two ids (and dodge equivocation checks).
+ */
+export function parseBody (bytes: Uint8Array, now = Date.now()): RecordBody {
+  if (bytes.length > MAX_BODY_BYTES) throw new RecordValidationError(C.OVERSIZE, `body of ${bytes.length} bytes exceeds ${MAX_BODY_BYTES}`)
+  let value: unknown
+  try {
+    value = JSON.parse(decodeUtf8(bytes))
+  } catch {
+    throw new RecordValidationError(C.MALFORMED, 'body is not UTF-8 JSON')
+  }
+  const body = validateBody(value, now)
+  const again = canonicalBytes(body)
+  if (again.length !== bytes.length || Buffer.compare(again, bytes) !== 0) {
+    throw new RecordValidationError(C.MALFORMED, 'body is not in canonical form')
+  }
+  return body
+}

@@ -1,0 +1,66 @@
+import type { SignedRecord, RecordSource } from '../records/types.js'
+
+/**
+ * The federated history in LevelDB. Implemented by src/store/record-store.ts (issue #2).
+ * Everything that reads history (meta-model, votes, sync, API) goes through this interface.
+ */
+export type PutStatus = 'inserted' | 'duplicate' | 'equivocation'
+
+export interface PutOptions {
+  /** the node's own record: fsync before returning, never evicted by retention */
+  own?: boolean
+}
+
+export interface RecordQuery {
+  author?: string
+  modelId?: string
+  hardwareId?: string
+  source?: RecordSource
+  /** page size (default 100) */
+  limit?: number
+  /** opaque cursor returned by the previous page */
+  cursor?: string
+}
+
+export interface RecordPage {
+  records: SignedRecord[]
+  /** present when more records follow */
+  cursor?: string
+}
+
+export interface EquivocationEvidence {
+  author: string
+  seq: number
+  /** ids of the conflicting records (at least two) */
+  ids: string[]
+}
+
+export interface StoreCounts {
+  records: number
+  own: number
+  authors: number
+  equivocations: number
+}
+
+export interface RecordStore {
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** idempotent: storing a known id again returns 'duplicate' */
+  put(record: SignedRecord, opts?: PutOptions): Promise<PutStatus>
+  get(id: string): Promise<SignedRecord | undefined>
+  has(id: string): Promise<boolean>
+  /** author → highest seq N such that seqs 1..N are all stored (the contiguous head) */
+  heads(): Promise<Map<string, number>>
+  /** records of one author with seq > afterSeq, ascending, at most `limit` */
+  bySeq(author: string, afterSeq: number, limit: number): Promise<SignedRecord[]>
+  /** next free sequence number for an author (used for the node's own records) */
+  nextSeq(author: string): Promise<number>
+  query(q: RecordQuery): Promise<RecordPage>
+  /** every stored record, in no particular order (training, eval, export) */
+  all(): AsyncIterable<SignedRecord>
+  counts(): Promise<StoreCounts>
+  evidence(): Promise<EquivocationEvidence[]>
+  /** small JSON documents kept beside the records: model snapshots, trust, votes */
+  getMeta<T = unknown>(key: string): Promise<T | undefined>
+  putMeta(key: string, value: unknown): Promise<void>
+}
