@@ -1,0 +1,219 @@
+import type { HardwareFingerprint, MethodDescriptor, ModelDescriptor, RecordBody, ResultMetrics, SignedRecord, WorkloadDescriptor } from '../records/types.js'
+import { stableId } from '../util/hash.js'
+import { SwarmtuneError } from '../util/errors.js'
+import { featureVector, type FeatureTask } from './features.js'
+
+/**
+ * History → training cells (pure). A cell is one (hardware.id, model.id, workload.name, method.id);
+ * repeated records of a cell are aggregated by their MEDIAN (robust to one noisy run or a
+ * lying peer). Only ok records are aggregated; a cell whose records all failed is kept with
+ * `failed: true` ("the method fails here"), so evaluation can charge a selector for picking it.
+ */
+export const DEFAULT_BASELINE = 'baseline'
+
+/** The part of a record body the meta-model reads. */
+export interface HistoryBody {
+  hardware: HardwareFingerprint
+  model: ModelDescriptor
+  workload: WorkloadDescriptor
+  method: MethodDescriptor
+  result: ResultMetrics
+  source?: string
+}
+
+export interface TaskInfo extends FeatureTask {
+  hardware: HardwareFingerprint
+  model: ModelDescriptor
+  workload: WorkloadDescriptor
+}
+
+export interface Cell {
+  key: string
+  taskKey: string
+  hardwareId: string
+  modelId: string
+  workload: string
+  method: string
+  knobs: Record<string, number>
+  records: number
+  okRecords: number
+  failed: boolean
+  /** medians over ok records (NaN when failed) */
+  throughput: number
+  wallMs: number
+  ttftMs: number
+}
+
+export interface Task {
+  key: string
+  hardwareId: string
+  modelId: string
+  workload: string
+  family: string
+  info: TaskInfo
+  /** method id → cell */
+  cells: Map<string, Cell>
+  /** the baseline method's cell when it was measured and ok */
+  baseline?: Cell
+}
+
+export interface Dataset {
+  cells: Cell[]
+  tasks: Task[]
+  /** every method id seen, sorted */
+  methods: string[]
+  /** method id → knob vector (first seen) */
+  methodKnobs: Record<string, Record<string, number>>
+  baselineMethod: string
+}
+
+export interface TrainingRows {
+  X: number[][]
+  /** log speedup over the baseline: NaN where the task has no ok baseline */
+  ySpeedup: number[]
+  yWall: number[]
+  yTtft: number[]
+  cells: Cell[]
+}
+
+export function median (values: number[]): number {
+  if (values.length === 0) return NaN
+  const s = [...values].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+/** Accepts SignedRecords, record bodies, or `history --json` entries ({ body }). */
+export function toBodies (records: ReadonlyArray<SignedRecord | HistoryBody | { body: HistoryBody }>): HistoryBody[] {
+  return records.map((r, i) => {
+    const b = (r as { body?: HistoryBody }).body ?? (r as HistoryBody)
+    if (b == null || typeof b !== 'object' || b.hardware == null || b.model == null || b.workload == null || b.method == null || b.result == null) {
+      throw new SwarmtuneError('E_BAD_HISTORY', `history entry ${i} is not a record body`)
+    }
+    return b
+  })
+}
+
+export function taskKeyOf (hardwareId: string, modelId: string, workload: string): string {
+  return `${hardwareId}|${modelId}|${workload}`
+}
+
+export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody | { body: HistoryBody }>, opts: { baselineMethod?: string } = {}): Dataset {
+  const baselineMethod = opts.baselineMethod ?? DEFAULT_BASELINE
+  const bodies = toBodies(records)
+  const groups = new Map<string, HistoryBody[]>()
+  for (const b of bodies) {
+    const key = `${taskKeyOf(b.hardware.id, b.model.id, b.workload.name)}|${b.method.id}`
+    let g = groups.get(key)
+    if (g == null) groups.set(key, g = [])
+    g.push(b)
+  }
+  const tasks = new Map<string, Task>()
+  const cells: Cell[] = []
+  const methodKnobs: Record<string, Record<string, number>> = {}
+  for (const [key, group] of [...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+    const first = group[0]
+    const ok = group.filter(b => b.result.ok)
+    const tKey = taskKeyOf(first.hardware.id, first.model.id, first.workload.name)
+    const cell: Cell = {
+      key,
+      taskKey: tKey,
+      hardwareId: first.hardware.id,
+      modelId: first.model.id,
+      workload: first.workload.name,
+      method: first.method.id,
+      knobs: first.method.knobs,
+      records: group.length,
+      okRecords: ok.length,
+      failed: ok.length === 0,
+      throughput: median(ok.map(b => b.result.totalTokensPerSecond)),
+      wallMs: median(ok.map(b => b.result.wallMs)),
+      ttftMs: median(ok.map(b => b.result.ttftMsP50))
+    }
+    cells.push(cell)
+    methodKnobs[cell.method] ??= cell.knobs
+    let task = tasks.get(tKey)
+    if (task == null) {
+      task = {
+        key: tKey,
+        hardwareId: cell.hardwareId,
+        modelId: cell.modelId,
+        workload: cell.workload,
+        family: first.workload.family,
+        info: { hardware: first.hardware, model: first.model, workload: first.workload },
+        cells: new Map()
+      }
+      tasks.set(tKey, task)
+    }
+    task.cells.set(cell.method, cell)
+    if (cell.method === baselineMethod && !cell.failed && cell.throughput > 0) task.baseline = cell
+  }
+  return {
+    cells,
+    tasks: [...tasks.values()],
+    methods: Object.keys(methodKnobs).sort(),
+    methodKnobs,
+    baselineMethod
+  }
+}
+
+/** Speedup of a cell over its task's baseline (0 when the method failed, NaN without baseline). */
+export function speedupOf (task: Task, method: string): number {
+  const c = task.cells.get(method)
+  if (c == null || task.baseline == null) return NaN
+  if (c.failed) return 0
+  return c.throughput / task.baseline.throughput
+}
+
+const EPS = 1e-3
+
+/**
+ * Training rows, one per ok cell. Targets (docs/META.md): y1 = ln(speedup over the baseline of the
+ * same task) — scale-free across machines and models, so the forest spends its splits on
+ * method × context interactions rather than on "this machine is fast"; y2 = ln(wallMs) for
+ * budgets; y3 = ln(ttftMsP50) for latency SLOs. Logs make errors relative and targets symmetric.
+ */
+export function trainingRows (ds: Dataset, tasks: readonly Task[] = ds.tasks): TrainingRows {
+  const X: number[][] = []
+  const ySpeedup: number[] = []
+  const yWall: number[] = []
+  const yTtft: number[] = []
+  const cells: Cell[] = []
+  for (const t of tasks) {
+    for (const c of t.cells.values()) {
+      if (c.failed) continue
+      X.push(featureVector(t.info, c.knobs))
+      ySpeedup.push(t.baseline != null ? Math.log(c.throughput / t.baseline.throughput) : NaN)
+      yWall.push(Math.log(Math.max(EPS, c.wallMs)))
+      yTtft.push(Math.log(Math.max(EPS, c.ttftMs)))
+      cells.push(c)
+    }
+  }
+  return { X, ySpeedup, yWall, yTtft, cells }
+}
+
+/** Hash of the aggregated training set: same cells and medians → same hash on every peer. */
+export function trainingSetHash (ds: Dataset): string {
+  return stableId(ds.cells.map(c => [c.key, c.failed ? -1 : round(c.throughput), round(c.wallMs), round(c.ttftMs), c.records]), 32)
+}
+
+function round (x: number): number {
+  return Number.isFinite(x) ? Math.round(x * 1e6) / 1e6 : -1
+}
+
+export type Split = 'hardware' | 'model' | 'workload' | 'random'
+
+/** The group a task belongs to for grouped cross-validation. */
+export function groupOf (task: Task, split: Split): string {
+  switch (split) {
+    case 'hardware': return task.hardwareId
+    case 'model': return task.modelId
+    case 'workload': return task.workload
+    case 'random': return task.key
+  }
+}
+
+/** Strip a signed record to the body the meta-model reads (for feeding the worker thread). */
+export function bodyOf (r: SignedRecord | RecordBody): HistoryBody {
+  return 'body' in r ? r.body : r
+}

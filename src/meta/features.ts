@@ -1,0 +1,106 @@
+import { BACKENDS, type Backend } from '../records/types.js'
+import type { MethodKnobs } from '../engine/types.js'
+import { SwarmtuneError } from '../util/errors.js'
+
+/**
+ * Feature vectors of the meta-model (docs/META.md lists every column). Pure: a task (hardware,
+ * model, workload) plus a method's knob vector → numbers. Bump FEATURE_SCHEMA_VERSION whenever a
+ * column is added, removed or changes meaning: snapshots trained with another version are refused.
+ */
+export const FEATURE_SCHEMA_VERSION = 1
+
+export class FeatureError extends SwarmtuneError {}
+
+/** The task half of a record body: what the meta-model conditions on. */
+export interface FeatureTask {
+  hardware: { cores: number, threads: number, ramMiB: number, gpus: Array<{ vramMiB: number }>, backend: Backend | string }
+  model: { params: number, layers: number, embd: number, heads: number, kvHeads: number, weightBits: number, ctx: number }
+  workload: { features: Record<string, number> }
+}
+
+/**
+ * Workload features the runner computes from the actual tokens (issue #3). A missing key gets
+ * the default below and its `<key>Missing` flag is set to 1, so the forest can tell "absent"
+ * from "equal to the default". Keys outside this list are ignored (forward compatible).
+ */
+export const WORKLOAD_FEATURES: ReadonlyArray<{ key: string, default: number, doc: string }> = [
+  { key: 'requests', default: 1, doc: 'requests in the workload' },
+  { key: 'promptTokensMean', default: 128, doc: 'mean prompt length, tokens' },
+  { key: 'promptTokensMax', default: 128, doc: 'longest prompt, tokens' },
+  { key: 'outputTokensMean', default: 64, doc: 'mean output length, tokens' },
+  { key: 'sharedPrefixRatio', default: 0, doc: 'share of prompt tokens in a prefix shared with an earlier request, [0,1]' },
+  { key: 'ngramOverlap', default: 0, doc: 'share of output n-grams also in the prompt, [0,1] (prompt-lookup decoding gains)' },
+  { key: 'concurrency', default: 1, doc: 'requests in flight at once' }
+]
+
+/** Knob defaults = the baseline method (engine/types.ts MethodKnobs); a missing knob means "off". */
+export const KNOB_DEFAULTS: MethodKnobs = {
+  prefixCache: 0,
+  batchSize: 512,
+  parallel: 1,
+  speculative: 0,
+  draftTokens: 0,
+  flashAttention: 0,
+  kvCacheBits: 16,
+  weightBits: 16,
+  threads: 0
+}
+export const KNOB_KEYS = Object.keys(KNOB_DEFAULTS) as Array<keyof MethodKnobs>
+
+const HW_NAMES = ['hw.cores', 'hw.threads', 'hw.ramMiB', 'hw.vramMiB', 'hw.gpus', ...BACKENDS.map(b => `hw.backend.${b}`)]
+const MODEL_NAMES = ['model.params', 'model.logParams', 'model.layers', 'model.embd', 'model.heads', 'model.kvHeads', 'model.weightBits', 'model.ctx']
+const WL_NAMES = [...WORKLOAD_FEATURES.map(f => `wl.${f.key}`), ...WORKLOAD_FEATURES.map(f => `wl.${f.key}Missing`)]
+const KNOB_NAMES = KNOB_KEYS.map(k => `knob.${k}`)
+
+export const TASK_FEATURE_NAMES: readonly string[] = [...HW_NAMES, ...MODEL_NAMES, ...WL_NAMES]
+export const FEATURE_NAMES: readonly string[] = [...TASK_FEATURE_NAMES, ...KNOB_NAMES]
+
+function num (value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new FeatureError('E_BAD_FEATURE', `feature ${name} is not a finite number (${String(value)})`)
+  }
+  return value
+}
+
+/** Task columns only (hardware, model, workload): used by ISAC/kNN and for task distances. */
+export function taskFeatures (task: FeatureTask): number[] {
+  const hw = task.hardware
+  const m = task.model
+  if (hw == null || m == null || task.workload == null) throw new FeatureError('E_BAD_FEATURE', 'task needs hardware, model and workload')
+  const gpus = Array.isArray(hw.gpus) ? hw.gpus : []
+  const vram = gpus.reduce((s, g) => s + num(g.vramMiB, 'hw.gpus[].vramMiB'), 0)
+  const params = num(m.params, 'model.params')
+  const out = [
+    num(hw.cores, 'hw.cores'), num(hw.threads, 'hw.threads'), num(hw.ramMiB, 'hw.ramMiB'), vram, gpus.length,
+    ...BACKENDS.map(b => (hw.backend === b ? 1 : 0)),
+    params, Math.log10(Math.max(1, params)), num(m.layers, 'model.layers'), num(m.embd, 'model.embd'),
+    num(m.heads, 'model.heads'), num(m.kvHeads, 'model.kvHeads'), num(m.weightBits, 'model.weightBits'), num(m.ctx, 'model.ctx')
+  ]
+  const wf = task.workload.features ?? {}
+  const flags: number[] = []
+  for (const f of WORKLOAD_FEATURES) {
+    const v = wf[f.key]
+    if (v === undefined || v === null) {
+      out.push(f.default)
+      flags.push(1)
+    } else {
+      out.push(num(v, `wl.${f.key}`))
+      flags.push(0)
+    }
+  }
+  out.push(...flags)
+  return out
+}
+
+/** Knob columns; missing knobs take the baseline default, non-finite ones are refused. */
+export function knobFeatures (knobs: Partial<Record<string, number>>): number[] {
+  return KNOB_KEYS.map(k => {
+    const v = knobs[k]
+    return v === undefined || v === null ? KNOB_DEFAULTS[k] : num(v, `knob.${k}`)
+  })
+}
+
+/** One row of the meta-model: task columns then knob columns (FEATURE_NAMES order). */
+export function featureVector (task: FeatureTask, knobs: Partial<Record<string, number>>): number[] {
+  return [...taskFeatures(task), ...knobFeatures(knobs)]
+}

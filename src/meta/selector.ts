@@ -1,0 +1,372 @@
+import { SwarmtuneError } from '../util/errors.js'
+import type { SignedRecord } from '../records/types.js'
+import type { ForestOptions, LearnerBackend, RegressionForest } from './learner.js'
+import { FEATURE_SCHEMA_VERSION, featureVector, type FeatureTask } from './features.js'
+import { buildDataset, trainingRows, trainingSetHash, type Dataset, type HistoryBody, type Task } from './dataset.js'
+import { getBackend, ML_RF_BACKEND } from './ml-forest.js'
+
+/**
+ * The meta-model (paper: offline meta-training) and the selection policy (online, budget-aware).
+ * Pure given a trained model: `selectMethod` does no I/O and, without exploration, is
+ * deterministic.
+ */
+export const SNAPSHOT_FORMAT = 'swarmtune-meta'
+/** fewer ok cells than this → cold-start rule instead of the forest */
+export const MIN_CELLS = 10
+
+export class MetaError extends SwarmtuneError {}
+
+export interface MetaForests {
+  /** ln(speedup over baseline); null when no task in the history had an ok baseline */
+  speedup: RegressionForest | null
+  /** ln(wallMs) */
+  wallMs: RegressionForest | null
+  /** ln(ttftMsP50) */
+  ttftMs: RegressionForest | null
+}
+
+export interface MetaModel {
+  schemaVersion: number
+  backend: string
+  trainedAt: number
+  trainingSetHash: string
+  /** training rows (ok cells) */
+  rows: number
+  tasks: number
+  methods: string[]
+  methodKnobs: Record<string, Record<string, number>>
+  baselineMethod: string
+  /** hardware / model ids seen in training (to flag unseen ones in answers) */
+  seen: { hardware: string[], models: string[] }
+  forests: MetaForests
+}
+
+export interface TrainOptions extends Partial<ForestOptions> {
+  backend?: LearnerBackend | string
+  baselineMethod?: string
+  now?: number
+}
+
+async function resolveBackend (b: LearnerBackend | string | undefined): Promise<LearnerBackend> {
+  if (b == null) return await getBackend(ML_RF_BACKEND)
+  return typeof b === 'string' ? await getBackend(b) : b
+}
+
+function forestOpts (o: TrainOptions): ForestOptions {
+  return { nTrees: o.nTrees ?? 50, maxFeatures: o.maxFeatures ?? 1, maxDepth: o.maxDepth, minSamplesLeaf: o.minSamplesLeaf ?? 2, seed: o.seed ?? 1 }
+}
+
+/** Train on some tasks of a dataset (eval uses this with the training folds). */
+export async function trainOnTasks (ds: Dataset, tasks: readonly Task[], opts: TrainOptions = {}): Promise<MetaModel> {
+  const backend = await resolveBackend(opts.backend)
+  const rows = trainingRows(ds, tasks)
+  if (rows.X.length === 0) throw new MetaError('E_EMPTY_HISTORY', 'no successful measurement to train on')
+  const fo = forestOpts(opts)
+  const withBase = rows.ySpeedup.map((y, i) => i).filter(i => Number.isFinite(rows.ySpeedup[i]))
+  const speedup = withBase.length > 0
+    ? await backend.train(withBase.map(i => rows.X[i]), withBase.map(i => rows.ySpeedup[i]), fo)
+    : null
+  const wallMs = await backend.train(rows.X, rows.yWall, { ...fo, seed: (fo.seed ?? 1) + 1 })
+  const ttftMs = await backend.train(rows.X, rows.yTtft, { ...fo, seed: (fo.seed ?? 1) + 2 })
+  const seenHw = new Set(tasks.map(t => t.hardwareId))
+  const seenModels = new Set(tasks.map(t => t.modelId))
+  return {
+    schemaVersion: FEATURE_SCHEMA_VERSION,
+    backend: backend.name,
+    trainedAt: opts.now ?? Date.now(),
+    trainingSetHash: trainingSetHash(ds),
+    rows: rows.X.length,
+    tasks: tasks.length,
+    methods: ds.methods,
+    methodKnobs: ds.methodKnobs,
+    baselineMethod: ds.baselineMethod,
+    seen: { hardware: [...seenHw].sort(), models: [...seenModels].sort() },
+    forests: { speedup, wallMs, ttftMs }
+  }
+}
+
+/** Train the meta-model on a history (records or bodies). Empty history → E_EMPTY_HISTORY. */
+export async function train (records: ReadonlyArray<SignedRecord | HistoryBody | { body: HistoryBody }>, opts: TrainOptions = {}): Promise<MetaModel> {
+  if (records.length === 0) throw new MetaError('E_EMPTY_HISTORY', 'the history is empty: nothing to train on')
+  const ds = buildDataset(records, { baselineMethod: opts.baselineMethod })
+  return await trainOnTasks(ds, ds.tasks, opts)
+}
+
+// ---------------------------------------------------------------- selection
+
+export type Objective = 'throughput' | 'latency' | 'cost'
+
+export interface SelectTask extends FeatureTask {
+  hardware: FeatureTask['hardware'] & { id?: string, pricePerHour?: number }
+  model: FeatureTask['model'] & { id?: string }
+  /** candidate method ids (default: every method the model knows) */
+  methods?: string[]
+  /** knob vectors for candidates the model has not seen */
+  methodKnobs?: Record<string, Record<string, number>>
+}
+
+export interface SelectOptions {
+  objective?: Objective
+  /** USD for this task: predicted runtime × pricePerHour / 3600 must not exceed it */
+  budget?: number
+  /** ms: predicted TTFT must not exceed it */
+  sloTtftMs?: number
+  /** USD per hour of this node (default: task.hardware.pricePerHour, else 0) */
+  pricePerHour?: number
+  /** with probability `rate`, rank by the upper confidence bound instead of the mean */
+  explore?: { rate: number, rng: () => number, c?: number }
+  /** cells needed before the forest is trusted (default MIN_CELLS) */
+  minCells?: number
+}
+
+export interface Prediction {
+  speedup: number | null
+  wallMs: number | null
+  ttftMs: number | null
+  /** USD for one run of the workload */
+  cost: number | null
+}
+
+export interface RankedMethod {
+  method: string
+  predicted: Prediction
+  /** std over trees of the objective's log-target (0 in cold start) */
+  uncertainty: number
+  feasible: boolean
+  reason?: string
+}
+
+export interface Selection {
+  objective: Objective
+  choice: string
+  ranking: RankedMethod[]
+  coldStart: boolean
+  explored: boolean
+  /** why this answer: cold-start rule, infeasibility, unseen hardware/model */
+  reason?: string
+  /** parts of the task the model never saw in training (prediction is a zero-shot extrapolation) */
+  unseen: string[]
+  snapshot?: { trainedAt: number, trainingSetHash: string, rows: number }
+}
+
+/**
+ * Cold-start rule (no or too little history): prefix caching when most prompt tokens are a
+ * shared prefix (it skips their prefill: measured here 2285 → 44 ms TTFT), otherwise the
+ * baseline — the one method that never risks a regression.
+ */
+export function coldStartChoice (task: SelectTask, candidates: string[], baselineMethod = 'baseline'): { method: string, reason: string } {
+  const spr = task.workload.features?.sharedPrefixRatio
+  if (typeof spr === 'number' && spr > 0.5 && candidates.includes('prefix-cache')) {
+    return { method: 'prefix-cache', reason: `cold start: sharedPrefixRatio ${spr.toFixed(2)} > 0.5 → prefix-cache` }
+  }
+  const method = candidates.includes(baselineMethod) ? baselineMethod : candidates[0]
+  return { method, reason: `cold start: no workload signal for a specialised method → ${method}` }
+}
+
+function candidatesOf (model: MetaModel | null, task: SelectTask): { ids: string[], knobs: Record<string, Record<string, number>> } {
+  const knobs: Record<string, Record<string, number>> = { ...(model?.methodKnobs ?? {}), ...(task.methodKnobs ?? {}) }
+  const ids = task.methods ?? model?.methods ?? Object.keys(knobs)
+  if (ids.length === 0) throw new MetaError('E_NO_METHODS', 'no candidate methods: pass task.methods or train on a history')
+  for (const id of ids) {
+    if (model != null && knobs[id] == null) throw new MetaError('E_UNKNOWN_METHOD', `unknown method "${id}": not in the history and no knobs given`)
+  }
+  return { ids, knobs }
+}
+
+/** Predict every candidate's targets for one task (no policy). */
+export function predictTask (model: MetaModel, task: FeatureTask, methods: string[], knobs: Record<string, Record<string, number>> = model.methodKnobs): Array<{ method: string, logSpeedup: number, logSpeedupStd: number, logWall: number, logWallStd: number, logTtft: number, logTtftStd: number }> {
+  const X = methods.map(m => {
+    const k = knobs[m]
+    if (k == null) throw new MetaError('E_UNKNOWN_METHOD', `unknown method "${m}"`)
+    return featureVector(task, k)
+  })
+  const nan = { mean: X.map(() => NaN), std: X.map(() => NaN) }
+  const w = model.forests.wallMs?.predict(X) ?? nan
+  const t = model.forests.ttftMs?.predict(X) ?? nan
+  let s = model.forests.speedup?.predict(X)
+  if (s == null) {
+    // no baseline in the history: within one task throughput ∝ 1/wall (same tokens), so rank
+    // by predicted wall time relative to the baseline's prediction
+    const bi = methods.indexOf(model.baselineMethod)
+    const ref = bi >= 0 ? w.mean[bi] : Math.max(...w.mean)
+    s = { mean: w.mean.map(v => ref - v), std: w.std }
+  }
+  return methods.map((method, i) => ({ method, logSpeedup: s.mean[i], logSpeedupStd: s.std[i], logWall: w.mean[i], logWallStd: w.std[i], logTtft: t.mean[i], logTtftStd: t.std[i] }))
+}
+
+function finiteOrNull (x: number): number | null {
+  return Number.isFinite(x) ? x : null
+}
+
+/**
+ * Rank methods for a task. Feasible (budget, SLO) methods come first, ordered by the objective:
+ * throughput → highest predicted speedup; latency → lowest predicted TTFT; cost → lowest
+ * predicted USD (wall time × price), then wall time.
+ */
+export function selectMethod (model: MetaModel | null, task: SelectTask, opts: SelectOptions = {}): Selection {
+  const objective = opts.objective ?? 'throughput'
+  if (!['throughput', 'latency', 'cost'].includes(objective)) throw new MetaError('E_BAD_OBJECTIVE', `unknown objective "${String(objective)}"`)
+  const price = opts.pricePerHour ?? task.hardware.pricePerHour ?? 0
+  const { ids, knobs } = candidatesOf(model, task)
+  // validates the task (NaN → E_BAD_FEATURE) even on the cold-start path
+  featureVector(task, {})
+  if (model == null || model.rows < (opts.minCells ?? MIN_CELLS)) {
+    const cs = coldStartChoice(task, ids, model?.baselineMethod)
+    const blank: Prediction = { speedup: null, wallMs: null, ttftMs: null, cost: null }
+    const ranking = [cs.method, ...ids.filter(m => m !== cs.method)].map(m => ({ method: m, predicted: blank, uncertainty: 0, feasible: true }))
+    const why = model == null ? 'no trained model' : `only ${model.rows} cells of history (< ${opts.minCells ?? MIN_CELLS})`
+    return { objective, choice: cs.method, ranking, coldStart: true, explored: false, reason: `${cs.reason} (${why})`, unseen: [] }
+  }
+  const preds = predictTask(model, task, ids, knobs)
+  const explore = opts.explore != null && opts.explore.rate > 0 && opts.explore.rng() < opts.explore.rate
+  const c = opts.explore?.c ?? 1
+  const rows = preds.map(p => {
+    const wallMs = Math.exp(p.logWall)
+    const ttftMs = Math.exp(p.logTtft)
+    const cost = wallMs / 3_600_000 * price
+    const reasons: string[] = []
+    if (opts.budget != null && cost > opts.budget) reasons.push(`predicted cost ${cost.toPrecision(3)} USD > budget ${opts.budget}`)
+    if (opts.sloTtftMs != null && !(ttftMs <= opts.sloTtftMs)) reasons.push(`predicted TTFT ${ttftMs.toFixed(1)} ms > SLO ${opts.sloTtftMs} ms`)
+    // score: higher is better, in log space, with the std of the same log-target
+    let score: number
+    let std: number
+    switch (objective) {
+      case 'throughput': score = p.logSpeedup; std = p.logSpeedupStd; break
+      case 'latency': score = -p.logTtft; std = p.logTtftStd; break
+      case 'cost': score = price > 0 ? -Math.log(Math.max(cost, 1e-12)) : -p.logWall; std = p.logWallStd; break
+    }
+    const ranked: RankedMethod & { score: number } = {
+      method: p.method,
+      predicted: { speedup: finiteOrNull(Math.exp(p.logSpeedup)), wallMs: finiteOrNull(wallMs), ttftMs: finiteOrNull(ttftMs), cost: finiteOrNull(cost) },
+      uncertainty: Number.isFinite(std) ? std : 0,
+      feasible: reasons.length === 0,
+      score: (Number.isFinite(score) ? score : -Infinity) + (explore ? c * (Number.isFinite(std) ? std : 0) : 0)
+    }
+    if (reasons.length > 0) ranked.reason = reasons.join('; ')
+    return ranked
+  })
+  rows.sort((a, b) => (Number(b.feasible) - Number(a.feasible)) || (b.score - a.score) || (a.method < b.method ? -1 : 1))
+  const ranking: RankedMethod[] = rows.map(({ score: _s, ...r }) => r)
+  const unseen: string[] = []
+  if (task.hardware.id != null && !model.seen.hardware.includes(task.hardware.id)) unseen.push('hardware')
+  if (task.model.id != null && !model.seen.models.includes(task.model.id)) unseen.push('model')
+  let reason: string | undefined
+  if (!ranking[0].feasible) reason = `no method meets the constraints; least bad: ${ranking[0].method} (${ranking[0].reason ?? ''})`
+  else if (unseen.length > 0) reason = `zero-shot: ${unseen.join(' and ')} not in the history; predicted from features`
+  return {
+    objective,
+    choice: ranking[0].method,
+    ranking,
+    coldStart: false,
+    explored: explore,
+    ...(reason != null ? { reason } : {}),
+    unseen,
+    snapshot: { trainedAt: model.trainedAt, trainingSetHash: model.trainingSetHash, rows: model.rows }
+  }
+}
+
+export interface UncertainCell {
+  taskIndex: number
+  method: string
+  /** predicted ln(speedup) (or its wall-time stand-in) */
+  mean: number
+  std: number
+  /** mean + c·std */
+  ucb: number
+}
+
+/**
+ * The background sweep's next cells: UCB over (task, method) pairs — high where a method may be
+ * good and the trees disagree, so sweeps spend time where they can change a decision.
+ */
+export function mostUncertainCells (model: MetaModel, candidateTasks: readonly SelectTask[], k: number, c = 1): UncertainCell[] {
+  const out: UncertainCell[] = []
+  candidateTasks.forEach((task, taskIndex) => {
+    const { ids, knobs } = candidatesOf(model, task)
+    for (const p of predictTask(model, task, ids, knobs)) {
+      const std = Number.isFinite(p.logSpeedupStd) ? p.logSpeedupStd : 0
+      out.push({ taskIndex, method: p.method, mean: p.logSpeedup, std, ucb: p.logSpeedup + c * std })
+    }
+  })
+  out.sort((a, b) => (b.ucb - a.ucb) || (b.std - a.std) || (a.taskIndex - b.taskIndex) || (a.method < b.method ? -1 : 1))
+  return out.slice(0, Math.max(0, k))
+}
+
+// ---------------------------------------------------------------- snapshots
+
+export interface MetaSnapshot {
+  format: typeof SNAPSHOT_FORMAT
+  schemaVersion: number
+  backend: string
+  trainedAt: number
+  trainingSetHash: string
+  rows: number
+  tasks: number
+  methods: string[]
+  methodKnobs: Record<string, Record<string, number>>
+  baselineMethod: string
+  seen: { hardware: string[], models: string[] }
+  forests: { speedup: unknown, wallMs: unknown, ttftMs: unknown }
+}
+
+export function toJSON (model: MetaModel): MetaSnapshot {
+  const { forests, ...rest } = model
+  return {
+    format: SNAPSHOT_FORMAT,
+    ...rest,
+    forests: { speedup: forests.speedup?.toJSON() ?? null, wallMs: forests.wallMs?.toJSON() ?? null, ttftMs: forests.ttftMs?.toJSON() ?? null }
+  }
+}
+
+/**
+ * Restore a snapshot. Another feature-schema version → E_SNAPSHOT_SCHEMA (retrain, the columns
+ * differ); anything malformed → E_SNAPSHOT_CORRUPT. Accepts a JSON string or the parsed object.
+ */
+export async function load (snapshot: unknown): Promise<MetaModel> {
+  let s = snapshot
+  if (typeof s === 'string') {
+    try {
+      s = JSON.parse(s)
+    } catch (err) {
+      throw new MetaError('E_SNAPSHOT_CORRUPT', `snapshot is not JSON: ${(err as Error).message}`)
+    }
+  }
+  const o = s as Partial<MetaSnapshot> | null
+  if (o == null || typeof o !== 'object' || o.format !== SNAPSHOT_FORMAT) throw new MetaError('E_SNAPSHOT_CORRUPT', 'not a swarmtune meta-model snapshot')
+  if (o.schemaVersion !== FEATURE_SCHEMA_VERSION) {
+    throw new MetaError('E_SNAPSHOT_SCHEMA', `snapshot has feature schema ${String(o.schemaVersion)}, this node uses ${FEATURE_SCHEMA_VERSION}: retrain`)
+  }
+  const okShape = typeof o.backend === 'string' && typeof o.trainedAt === 'number' && typeof o.trainingSetHash === 'string' &&
+    typeof o.rows === 'number' && Array.isArray(o.methods) && o.methodKnobs != null && typeof o.methodKnobs === 'object' &&
+    typeof o.baselineMethod === 'string' && o.forests != null && typeof o.forests === 'object' &&
+    o.seen != null && Array.isArray(o.seen.hardware) && Array.isArray(o.seen.models)
+  if (!okShape) throw new MetaError('E_SNAPSHOT_CORRUPT', 'snapshot is missing fields')
+  let backend: LearnerBackend
+  try {
+    backend = await getBackend(o.backend as string)
+  } catch (err) {
+    throw new MetaError('E_SNAPSHOT_CORRUPT', `snapshot backend unavailable: ${(err as Error).message}`, { cause: err })
+  }
+  const f = o.forests as MetaSnapshot['forests']
+  const one = (x: unknown): RegressionForest | null => {
+    if (x == null) return null
+    try {
+      return backend.load(x)
+    } catch (err) {
+      throw new MetaError('E_SNAPSHOT_CORRUPT', `snapshot forest does not load: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  return {
+    schemaVersion: o.schemaVersion,
+    backend: o.backend as string,
+    trainedAt: o.trainedAt as number,
+    trainingSetHash: o.trainingSetHash as string,
+    rows: o.rows as number,
+    tasks: typeof o.tasks === 'number' ? o.tasks : 0,
+    methods: o.methods as string[],
+    methodKnobs: o.methodKnobs as Record<string, Record<string, number>>,
+    baselineMethod: o.baselineMethod as string,
+    seen: o.seen as MetaModel['seen'],
+    forests: { speedup: one(f.speedup), wallMs: one(f.wallMs), ttftMs: one(f.ttftMs) }
+  }
+}
