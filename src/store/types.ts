@@ -20,6 +20,8 @@ export interface RecordQuery {
   limit?: number
   /** opaque cursor returned by the previous page */
   cursor?: string
+  /** insertion order (per-author seq order when `author` is given); default 'asc' */
+  order?: 'asc' | 'desc'
 }
 
 export interface RecordPage {
@@ -45,8 +47,14 @@ export interface StoreCounts {
 export interface RecordStore {
   start(): Promise<void>
   stop(): Promise<void>
-  /** idempotent: storing a known id again returns 'duplicate' */
+  /**
+   * idempotent: storing a known id again returns 'duplicate' (also for a record evicted by
+   * retention, and for a conflicting record already held as evidence); a second, different
+   * record for one author+seq is kept as evidence and returns 'equivocation'
+   */
   put(record: SignedRecord, opts?: PutOptions): Promise<PutStatus>
+  /** several records in one atomic batch (one fsync when own): sync pages, bulk import */
+  putMany(records: SignedRecord[], opts?: PutOptions): Promise<PutStatus[]>
   get(id: string): Promise<SignedRecord | undefined>
   has(id: string): Promise<boolean>
   /** author → highest seq N such that seqs 1..N are all stored (the contiguous head) */

@@ -1,0 +1,332 @@
+import { Level } from 'level'
+import type { AbstractSublevel } from 'abstract-level'
+import { decodeEnvelope } from '../records/codec.js'
+import { toWire } from '../records/sign.js'
+import { decodeUtf8 } from '../records/canonical.js'
+import type { RecordBody, SignedRecord } from '../records/types.js'
+import { SwarmtuneError } from '../util/errors.js'
+import { log } from '../util/log.js'
+import type {
+  EquivocationEvidence, PutOptions, PutStatus, RecordPage, RecordQuery, RecordStore, StoreCounts
+} from './types.js'
+
+/**
+ * The federated history on LevelDB (classic-level). One database, one sublevel per concern:
+ *
+ *   rec   id → wire envelope bytes (the record exactly as it travels)
+ *   log   author!seq(16 digits) → id, or "-id" once retention evicted it (a tombstone keeps the
+ *         author's head where it was, so sync does not fetch evicted records again)
+ *   idx   modelId!hardwareId!ord → id          (query by model / hardware)
+ *   ord   ord(16 digits) → id                  (insertion order: query order and cursors)
+ *   fifo  ord → id, non-own records only       (retention evicts from the front)
+ *   auth  author → "head,max"                  (head cache, loaded at start)
+ *   evid  author!seq!id → wire                 (equivocation evidence: every conflicting body)
+ *   eid   id → author!seq                      (evidence lookup by id)
+ *   meta  key → JSON                           (snapshots, trust, votes, ...; plus the counters)
+ *
+ * Every put is one atomic batch that also rewrites the counters, so counts survive crashes
+ * consistently. Writes are serialized by a promise chain; reads are not.
+ */
+export interface RecordStoreInit {
+  /** LevelDB directory */
+  path: string
+  /** retention limit; own records never count towards eviction */
+  maxRecords: number
+  /** this node's peer id: its records are own even when they come back through sync */
+  ownAuthor?: string
+  /** named in the "in use" error (defaults to path) */
+  dataDir?: string
+}
+
+type Db = Level<string, string>
+type Sub<V> = AbstractSublevel<Db, string | Buffer | Uint8Array, string, V>
+
+const COUNTS_KEY = '\u0000counts'
+const pad = (n: number): string => n.toString().padStart(16, '0')
+const logKey = (author: string, seq: number): string => `${author}!${pad(seq)}`
+
+interface AuthorState { head: number, max: number }
+type Op = { type: 'put', sublevel: Sub<any>, key: string, value: unknown } | { type: 'del', sublevel: Sub<any>, key: string }
+interface Persisted { records: number, own: number, equivocations: number, nextOrd: number }
+
+/** Decode a stored envelope without re-verifying: it was verified before it was stored. */
+function decodeStored (id: string, wire: Uint8Array): SignedRecord {
+  const { signature, bytes } = decodeEnvelope(wire)
+  return { id, body: JSON.parse(decodeUtf8(bytes)) as RecordBody, bytes, signature }
+}
+
+function encodeCursor (key: string): string { return Buffer.from(key, 'utf8').toString('base64url') }
+function decodeCursor (cursor: string): string { return Buffer.from(cursor, 'base64url').toString('utf8') }
+
+class LevelRecordStore implements RecordStore {
+  private readonly log = log('store')
+  private readonly db: Db
+  private readonly rec: Sub<Uint8Array>
+  private readonly logs: Sub<string>
+  private readonly idx: Sub<string>
+  private readonly ord: Sub<string>
+  private readonly fifo: Sub<string>
+  private readonly auth: Sub<string>
+  private readonly evid: Sub<Uint8Array>
+  private readonly eid: Sub<string>
+  private readonly meta: Sub<unknown>
+  private authors = new Map<string, AuthorState>()
+  private c: Persisted = { records: 0, own: 0, equivocations: 0, nextOrd: 1 }
+  /** last fifo key evicted: start the next scan after it instead of over deleted keys */
+  private evictedUpTo?: string
+  private writes: Promise<unknown> = Promise.resolve()
+
+  constructor (private readonly init: RecordStoreInit) {
+    this.db = new Level<string, string>(init.path, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    const sub = <V>(name: string, valueEncoding: 'utf8' | 'view' | 'json'): Sub<V> =>
+      this.db.sublevel<string, V>(name, { keyEncoding: 'utf8', valueEncoding })
+    this.rec = sub('rec', 'view')
+    this.logs = sub('log', 'utf8')
+    this.idx = sub('idx', 'utf8')
+    this.ord = sub('ord', 'utf8')
+    this.fifo = sub('fifo', 'utf8')
+    this.auth = sub('auth', 'utf8')
+    this.evid = sub('evid', 'view')
+    this.eid = sub('eid', 'utf8')
+    this.meta = sub('meta', 'json')
+  }
+
+  async start (): Promise<void> {
+    try {
+      await this.db.open()
+    } catch (err) {
+      const e = err as { code?: string, cause?: { code?: string } }
+      if (e.cause?.code === 'LEVEL_LOCKED' || e.code === 'LEVEL_LOCKED') {
+        throw new SwarmtuneError('E_DATA_DIR_LOCKED', `data dir ${this.init.dataDir ?? this.init.path} is in use by another swarmtune daemon`, { cause: err })
+      }
+      throw new SwarmtuneError('E_STORE_OPEN', `cannot open the store at ${this.init.path}: ${(e.cause as Error | undefined)?.message ?? (err as Error).message}`, { cause: err })
+    }
+    const saved = await this.meta.get(COUNTS_KEY) as Persisted | undefined
+    if (saved != null) this.c = saved
+    this.authors = new Map()
+    for await (const [author, v] of this.auth.iterator()) {
+      const [head, max] = v.split(',').map(Number)
+      this.authors.set(author, { head, max })
+    }
+    this.log('opened %s: %o', this.init.path, this.c)
+  }
+
+  async stop (): Promise<void> {
+    await this.writes.catch(() => {})
+    await this.db.close()
+  }
+
+  /** Run write sections one after another (the head cache and counters are read-modify-write). */
+  private serialize<T> (fn: () => Promise<T>): Promise<T> {
+    const next = this.writes.then(fn, fn)
+    this.writes = next.catch(() => {})
+    return next
+  }
+
+  async put (record: SignedRecord, opts: PutOptions = {}): Promise<PutStatus> {
+    const [status] = await this.putMany([record], opts)
+    return status
+  }
+
+  async putMany (records: SignedRecord[], opts: PutOptions = {}): Promise<PutStatus[]> {
+    return await this.serialize(async () => await this.writeRecords(records, opts))
+  }
+
+  private async writeRecords (records: SignedRecord[], opts: PutOptions): Promise<PutStatus[]> {
+    const ops: Op[] = []
+    const put = (sublevel: Sub<any>, key: string, value: unknown): void => { ops.push({ type: 'put', sublevel, key, value }) }
+    const statuses: PutStatus[] = []
+    const c = { ...this.c }
+    const touched = new Map<string, AuthorState>()
+    // log keys and evidence ids written earlier in this batch (a batch may hold a conflict)
+    const pending = new Map<string, string>()
+    const pendingWire = new Map<string, Uint8Array>()
+    let durable = opts.own === true
+
+    for (const r of records) {
+      const { author, seq } = r.body
+      const lk = logKey(author, seq)
+      const existing = pending.get(lk) ?? await this.logs.get(lk)
+      if (existing != null) {
+        const knownId = existing.startsWith('-') ? existing.slice(1) : existing
+        if (knownId === r.id || pending.has(`eid:${r.id}`) || await this.eid.get(r.id) != null) {
+          statuses.push('duplicate')
+          continue
+        }
+        // Equivocation: one author signed two bodies for one seq. Keep every body as evidence.
+        const ek = `${author}!${pad(seq)}`
+        const prev = pendingWire.get(knownId) ?? await this.rec.get(knownId)
+        const firstEvidence = await this.eid.get(knownId) == null && !pending.has(`eid:${knownId}`)
+        if (firstEvidence) {
+          if (prev != null) put(this.evid, `${ek}!${knownId}`, prev)
+          put(this.eid, knownId, ek)
+          pending.set(`eid:${knownId}`, ek)
+          c.equivocations++
+        }
+        put(this.evid, `${ek}!${r.id}`, toWire(r))
+        put(this.eid, r.id, ek)
+        pending.set(`eid:${r.id}`, ek)
+        statuses.push('equivocation')
+        this.log('equivocation by %s at seq %d: %s vs %s', author, seq, knownId, r.id)
+        continue
+      }
+      const own = opts.own === true || author === this.init.ownAuthor
+      if (own) durable = true
+      const o = pad(c.nextOrd++)
+      const wire = toWire(r)
+      put(this.rec, r.id, wire)
+      pendingWire.set(r.id, wire)
+      put(this.logs, lk, r.id)
+      put(this.idx, `${r.body.model.id}!${r.body.hardware.id}!${o}`, r.id)
+      put(this.ord, o, r.id)
+      if (!own) put(this.fifo, o, r.id)
+      pending.set(lk, r.id)
+      c.records++
+      if (own) c.own++
+      const st = { ...(touched.get(author) ?? this.authors.get(author) ?? { head: 0, max: 0 }) }
+      st.max = Math.max(st.max, seq)
+      if (seq === st.head + 1) {
+        // advance over records that arrived earlier, out of order
+        st.head = seq
+        while (st.head < st.max && (pending.has(logKey(author, st.head + 1)) || await this.logs.get(logKey(author, st.head + 1)) != null)) st.head++
+      }
+      touched.set(author, st)
+      statuses.push('inserted')
+    }
+
+    if (ops.length === 0) return statuses
+    const evicted = await this.planEviction(c, ops)
+    for (const [author, st] of touched) put(this.auth, author, `${st.head},${st.max}`)
+    put(this.meta, COUNTS_KEY, c)
+    // sublevel ops typed per sublevel; abstract-level routes them by the `sublevel` property
+    await this.db.batch(ops as any[], { sync: durable })
+    this.c = c
+    for (const [author, st] of touched) this.authors.set(author, st)
+    if (evicted != null) this.evictedUpTo = evicted
+    return statuses
+  }
+
+  /** Append deletes for the oldest non-own records beyond maxRecords; returns the last fifo key. */
+  private async planEviction (c: Persisted, ops: Op[]): Promise<string | undefined> {
+    const excess = c.records - this.init.maxRecords
+    if (excess <= 0) return undefined
+    let last: string | undefined
+    const range = this.evictedUpTo != null ? { gt: this.evictedUpTo, limit: excess } : { limit: excess }
+    const del = (sublevel: Sub<any>, key: string): void => { ops.push({ type: 'del', sublevel, key }) }
+    for await (const [o, id] of this.fifo.iterator(range)) {
+      const wire = await this.rec.get(id)
+      if (wire != null) {
+        const { body } = decodeStored(id, wire)
+        del(this.rec, id)
+        del(this.idx, `${body.model.id}!${body.hardware.id}!${o}`)
+        ops.push({ type: 'put', sublevel: this.logs, key: logKey(body.author, body.seq), value: `-${id}` })
+        c.records--
+      }
+      del(this.ord, o)
+      del(this.fifo, o)
+      last = o
+    }
+    return last
+  }
+
+  async get (id: string): Promise<SignedRecord | undefined> {
+    const wire = await this.rec.get(id)
+    if (wire != null) return decodeStored(id, wire)
+    const ek = await this.eid.get(id)
+    if (ek == null) return undefined
+    const ev = await this.evid.get(`${ek}!${id}`)
+    return ev != null ? decodeStored(id, ev) : undefined
+  }
+
+  async has (id: string): Promise<boolean> {
+    return (await this.rec.get(id)) != null || (await this.eid.get(id)) != null
+  }
+
+  async heads (): Promise<Map<string, number>> {
+    const out = new Map<string, number>()
+    for (const [a, st] of this.authors) out.set(a, st.head)
+    return out
+  }
+
+  async bySeq (author: string, afterSeq: number, limit: number): Promise<SignedRecord[]> {
+    const out: SignedRecord[] = []
+    if (limit <= 0) return out
+    for await (const [, id] of this.logs.iterator({ gt: logKey(author, afterSeq), lt: `${author}!~` })) {
+      if (id.startsWith('-')) continue
+      const wire = await this.rec.get(id)
+      if (wire != null) out.push(decodeStored(id, wire))
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  async nextSeq (author: string): Promise<number> {
+    return (this.authors.get(author)?.max ?? 0) + 1
+  }
+
+  async query (q: RecordQuery): Promise<RecordPage> {
+    const limit = Math.max(1, Math.min(q.limit ?? 100, 10_000))
+    const reverse = q.order === 'desc'
+    // pick the narrowest index for the filters given; the rest are checked on each record
+    let index: Sub<string> = this.ord
+    let prefix = ''
+    if (q.author != null) { index = this.logs; prefix = `${q.author}!` } else if (q.modelId != null) {
+      index = this.idx
+      prefix = q.hardwareId != null ? `${q.modelId}!${q.hardwareId}!` : `${q.modelId}!`
+    }
+    const after = q.cursor != null ? decodeCursor(q.cursor) : undefined
+    const range: Record<string, string | boolean> = { gte: prefix, lt: `${prefix}~`, reverse }
+    if (after != null) {
+      if (reverse) range.lt = after
+      else { delete range.gte; range.gt = after }
+    }
+    const records: SignedRecord[] = []
+    let lastKey: string | undefined
+    for await (const [key, id] of index.iterator(range)) {
+      if (id.startsWith('-')) continue
+      const wire = await this.rec.get(id)
+      if (wire == null) continue
+      const r = decodeStored(id, wire)
+      const b = r.body
+      if ((q.author != null && b.author !== q.author) || (q.modelId != null && b.model.id !== q.modelId) ||
+        (q.hardwareId != null && b.hardware.id !== q.hardwareId) || (q.source != null && b.source !== q.source)) continue
+      if (records.length === limit) return { records, cursor: encodeCursor(lastKey as string) }
+      records.push(r)
+      lastKey = key
+    }
+    return { records }
+  }
+
+  async * all (): AsyncIterable<SignedRecord> {
+    for await (const [id, wire] of this.rec.iterator()) yield decodeStored(id, wire)
+  }
+
+  async counts (): Promise<StoreCounts> {
+    return { records: this.c.records, own: this.c.own, authors: this.authors.size, equivocations: this.c.equivocations }
+  }
+
+  async evidence (): Promise<EquivocationEvidence[]> {
+    const byKey = new Map<string, EquivocationEvidence>()
+    for await (const key of this.evid.keys()) {
+      const [author, seq, id] = key.split('!')
+      const k = `${author}!${seq}`
+      let e = byKey.get(k)
+      if (e == null) byKey.set(k, e = { author, seq: Number(seq), ids: [] })
+      e.ids.push(id)
+    }
+    return [...byKey.values()]
+  }
+
+  async getMeta<T = unknown> (key: string): Promise<T | undefined> {
+    return await this.meta.get(key) as T | undefined
+  }
+
+  async putMeta (key: string, value: unknown): Promise<void> {
+    if (key === COUNTS_KEY) throw new SwarmtuneError('E_RESERVED_KEY', 'reserved meta key')
+    await this.meta.put(key, value)
+  }
+}
+
+export function createRecordStore (init: RecordStoreInit): RecordStore {
+  return new LevelRecordStore(init)
+}
