@@ -26,9 +26,12 @@ export interface FeatureTask {
 export const WORKLOAD_FEATURES: ReadonlyArray<{ key: string, default: number, doc: string }> = [
   { key: 'requests', default: 1, doc: 'requests in the workload' },
   { key: 'promptTokensMean', default: 128, doc: 'mean prompt length, tokens' },
+  { key: 'promptTokensP95', default: 128, doc: '95th percentile prompt length, tokens' },
   { key: 'promptTokensMax', default: 128, doc: 'longest prompt, tokens' },
-  { key: 'outputTokensMean', default: 64, doc: 'mean output length, tokens' },
-  { key: 'sharedPrefixRatio', default: 0, doc: 'share of prompt tokens in a prefix shared with an earlier request, [0,1]' },
+  { key: 'totalPromptTokens', default: 128, doc: 'prompt tokens of all requests' },
+  { key: 'outputTokensMean', default: 64, doc: 'mean output length (max tokens), tokens' },
+  { key: 'sharedPrefixRatio', default: 0, doc: 'common prefix of all prompts / mean prompt length, [0,1]' },
+  { key: 'reusablePrefixRatio', default: 0, doc: 'prompt tokens reusable from an earlier request\'s prefix / all prompt tokens, [0,1]' },
   { key: 'ngramOverlap', default: 0, doc: 'share of output n-grams also in the prompt, [0,1] (prompt-lookup decoding gains)' },
   { key: 'concurrency', default: 1, doc: 'requests in flight at once' }
 ]

@@ -151,13 +151,14 @@ export interface Selection {
 
 /**
  * Cold-start rule (no or too little history): prefix caching when most prompt tokens are a
- * shared prefix (it skips their prefill: measured here 2285 → 44 ms TTFT), otherwise the
+ * shared or reusable prefix (max of sharedPrefixRatio, reusablePrefixRatio > 0.5) (it skips their prefill: measured here 2285 → 44 ms TTFT), otherwise the
  * baseline — the one method that never risks a regression.
  */
 export function coldStartChoice (task: SelectTask, candidates: string[], baselineMethod = 'baseline'): { method: string, reason: string } {
-  const spr = task.workload.features?.sharedPrefixRatio
-  if (typeof spr === 'number' && spr > 0.5 && candidates.includes('prefix-cache')) {
-    return { method: 'prefix-cache', reason: `cold start: sharedPrefixRatio ${spr.toFixed(2)} > 0.5 → prefix-cache` }
+  const f = task.workload.features ?? {}
+  const spr = Math.max(Number.isFinite(f.sharedPrefixRatio) ? f.sharedPrefixRatio : 0, Number.isFinite(f.reusablePrefixRatio) ? f.reusablePrefixRatio : 0)
+  if (spr > 0.5 && candidates.includes('prefix-cache')) {
+    return { method: 'prefix-cache', reason: `cold start: shared/reusable prefix ratio ${spr.toFixed(2)} > 0.5 → prefix-cache` }
   }
   const method = candidates.includes(baselineMethod) ? baselineMethod : candidates[0]
   return { method, reason: `cold start: no workload signal for a specialised method → ${method}` }
