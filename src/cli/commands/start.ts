@@ -1,0 +1,65 @@
+import { intFlag, parseFlags } from '../args.js'
+import { loadConfig } from '../../node/config.js'
+import { createDaemon, stopOnSignals } from '../../node/daemon.js'
+
+const HELP = `usage: swarmtune start [flags]
+  --config FILE          JSON config merged over config/default.json
+  --data-dir DIR         identity key + LevelDB store (default .swarmtune)
+  --listen MA[,MA...]    libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/4101)
+  --bootstrap MA[,MA...] peers to dial at start (with /p2p/<peer id>)
+  --api-port P           control API port (default 4100; 0 = any free port)
+  --api-host H           control API host (default 127.0.0.1)
+  --local-testbed        loopback swarm: relax per-IP limits
+  --json                 print one JSON line {peerId, addresses, api, dataDir} once started
+Environment: SWARMTUNE_DATA_DIR, SWARMTUNE_LISTEN, SWARMTUNE_BOOTSTRAP, SWARMTUNE_API_PORT, ...
+`
+
+const csv = (s: string): string[] => s.split(',').map(x => x.trim()).filter(x => x !== '')
+
+export async function run (argv: string[]): Promise<number> {
+  const { values: f } = parseFlags(argv, {
+    config: { type: 'string' },
+    'data-dir': { type: 'string' },
+    listen: { type: 'string' },
+    bootstrap: { type: 'string' },
+    'api-port': { type: 'string' },
+    'api-host': { type: 'string' },
+    'local-testbed': { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' }
+  })
+  if (f.help === true) { process.stdout.write(HELP); return 0 }
+
+  const net: Record<string, unknown> = {}
+  if (f.listen != null) net.listen = csv(f.listen)
+  if (f.bootstrap != null) net.bootstrap = csv(f.bootstrap)
+  if (f['local-testbed'] === true) net.localTestbed = true
+  const api: Record<string, unknown> = {}
+  if (f['api-port'] != null) api.port = intFlag(f['api-port'], 'api-port', 0)
+  if (f['api-host'] != null) api.host = f['api-host']
+  const config = loadConfig({
+    file: f.config,
+    overrides: { ...(f['data-dir'] != null ? { dataDir: f['data-dir'] } : {}), net, api } as never
+  })
+
+  const daemon = createDaemon(config)
+  const stopped = stopOnSignals(daemon)
+  await daemon.start()
+  const c = daemon.components
+  const info = { peerId: c.peerId.toString(), addresses: c.network.addresses(), api: c.api.url(), dataDir: config.dataDir }
+  if (f.json === true) {
+    process.stdout.write(JSON.stringify(info) + '\n')
+  } else {
+    process.stdout.write([
+      `swarmtune node ${info.peerId}`,
+      ...info.addresses.map(a => `  listening  ${a}`),
+      `  control API ${info.api}`,
+      `  data dir   ${info.dataDir}`,
+      'Ctrl-C to stop.',
+      ''
+    ].join('\n'))
+  }
+  const signal = await stopped
+  if (f.json !== true) process.stdout.write(`stopped (${signal})\n`)
+  return 0
+}

@@ -1,0 +1,46 @@
+import { parseFlags, printJson } from '../args.js'
+import { apiGet, apiUrl } from '../api-client.js'
+
+const HELP = `usage: swarmtune status [--api URL] [--json]
+Shows a running node's peer id, addresses, peers, record counts and rejection counters.
+`
+
+interface Status {
+  peerId: string
+  addresses: string[]
+  peers: number
+  records: number
+  own: number
+  authors: number
+  equivocations: number
+  rejected: Record<string, number>
+  net: Record<string, number>
+  uptime: number
+  [k: string]: unknown
+}
+
+function duration (s: number): string {
+  const h = Math.floor(s / 3600)
+  const m = Math.floor((s % 3600) / 60)
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`
+}
+
+export async function run (argv: string[]): Promise<number> {
+  const { values: f } = parseFlags(argv, { api: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } })
+  if (f.help === true) { process.stdout.write(HELP); return 0 }
+  const s = await apiGet<Status>(apiUrl(f.api), '/status')
+  if (f.json === true) { printJson(s); return 0 }
+  const rejected = Object.entries(s.rejected)
+  const net = Object.entries(s.net ?? {})
+  process.stdout.write([
+    `peer       ${s.peerId}`,
+    ...s.addresses.map((a, i) => `${i === 0 ? 'addresses ' : '          '} ${a}`),
+    `peers      ${s.peers}`,
+    `records    ${s.records} (own ${s.own}, authors ${s.authors}, equivocations ${s.equivocations})`,
+    `rejected   ${rejected.length === 0 ? 'none' : rejected.map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    ...(net.length > 0 ? [`network    ${net.map(([k, v]) => `${k} ${v}`).join(', ')}`] : []),
+    `uptime     ${duration(s.uptime)}`,
+    ''
+  ].join('\n'))
+  return 0
+}

@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { intFlag, parseFlags } from '../args.js'
+import { apiGet, apiPost } from '../api-client.js'
+import { loopbackAddr, spawnDaemon, waitFor, type DaemonProcess } from '../../node/processes.js'
+import { synthBodies } from '../../records/synthetic.js'
+import { SwarmtuneError } from '../../util/errors.js'
+
+const HELP = `usage: swarmtune testbed [--peers N] [--base-port P] [--json] [--exit]
+Starts N daemons as separate processes on 127.0.0.1, each with its own temporary data dir,
+peers 2..N bootstrapped to peer 1; waits until they are connected, imports one record on peer 1
+and reports when it has reached every peer. Runs until Ctrl-C (or exits at once with --exit).
+Peer i listens on P+2(i-1) (libp2p) and P+2(i-1)+1 (control API); without --base-port, on
+free ports. The same swarm as docker-compose.yml, without Docker.
+`
+
+interface Status { peerId: string, peers: number, records: number }
+
+export async function run (argv: string[]): Promise<number> {
+  const { values: f } = parseFlags(argv, {
+    peers: { type: 'string' },
+    'base-port': { type: 'string' },
+    json: { type: 'boolean' },
+    exit: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' }
+  })
+  if (f.help === true) { process.stdout.write(HELP); return 0 }
+  const n = intFlag(f.peers, 'peers', 3)
+  if (n < 2) throw new SwarmtuneError('E_USAGE', '--peers must be at least 2')
+  const base = intFlag(f['base-port'], 'base-port', 0)
+  const say = (line: string): void => { if (f.json !== true) process.stdout.write(line + '\n') }
+
+  const root = mkdtempSync(join(tmpdir(), 'swarmtune-testbed-'))
+  const daemons: DaemonProcess[] = []
+  const port = (i: number, api: number): number => base === 0 ? 0 : base + 2 * i + api
+  const shutdown = async (): Promise<void> => {
+    await Promise.all(daemons.map(async d => { await d.stop() }))
+    rmSync(root, { recursive: true, force: true })
+  }
+
+  try {
+    const t0 = Date.now()
+    daemons.push(await spawnDaemon({ dataDir: join(root, 'peer1'), port: port(0, 0), apiPort: port(0, 1) }))
+    const boot = loopbackAddr(daemons[0].info)
+    say(`peer 1  ${daemons[0].info.peerId}  api ${daemons[0].info.api}`)
+    const rest = await Promise.all(Array.from({ length: n - 1 }, async (_, k) =>
+      await spawnDaemon({ dataDir: join(root, `peer${k + 2}`), port: port(k + 1, 0), apiPort: port(k + 1, 1), bootstrap: [boot] })))
+    daemons.push(...rest)
+    rest.forEach((d, k) => { say(`peer ${k + 2}  ${d.info.peerId}  api ${d.info.api}`) })
+
+    // connected: peer 1 sees everyone, everyone sees at least peer 1
+    await waitFor('every peer to connect', async () => {
+      const st = await Promise.all(daemons.map(async d => await apiGet<Status>(d.info.api, '/status')))
+      return st[0].peers >= n - 1 && st.every(s => s.peers >= 1)
+    }, 60_000, 100)
+    const connectedMs = Date.now() - t0
+    say(`${n} peers connected after ${connectedMs} ms`)
+
+    // one record imported on peer 1: how long until every other peer has stored it
+    const [body] = synthBodies(1, Date.now() % 1_000_000)
+    const sent = Date.now()
+    const reply = await apiPost<{ ids: string[] }>(daemons[0].info.api, '/import', JSON.stringify([body]))
+    const id = reply.ids[0]
+    const author = daemons[0].info.peerId
+    const arrivals = await Promise.all(daemons.slice(1).map(async d => await waitFor(`record ${id} on ${d.info.peerId}`, async () => {
+      const page = await apiGet<{ records: Array<{ id: string }> }>(d.info.api, `/records?author=${author}&order=desc&limit=5`)
+      return page.records.some(r => r.id === id) ? Date.now() - sent : undefined
+    }, 60_000, 10)))
+    const propagationMs = Math.max(...arrivals)
+    say(`record ${id.slice(0, 16)} imported on peer 1 reached all ${n - 1} other peers in ${propagationMs} ms`)
+
+    if (f.json === true) {
+      process.stdout.write(JSON.stringify({ peers: daemons.map(d => d.info), connectedMs, recordId: id, propagationMs, arrivalsMs: arrivals }) + '\n')
+    }
+    if (f.exit !== true) {
+      say('testbed running: try `swarmtune status --api <url>`; Ctrl-C to stop')
+      await new Promise<void>(resolve => {
+        process.once('SIGINT', () => { resolve() })
+        process.once('SIGTERM', () => { resolve() })
+        // a daemon dying ends the testbed too
+        for (const d of daemons) void d.exited.then(() => { resolve() })
+      })
+      say('stopping...')
+    }
+    return 0
+  } finally {
+    await shutdown()
+  }
+}

@@ -1,0 +1,175 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { SwarmtuneError, errorCode, errorMessage } from '../util/errors.js'
+import { log } from '../util/log.js'
+
+/**
+ * The control HTTP API (JSON over node:http, bound to 127.0.0.1 by default). A tiny router that
+ * other services extend: `api.route('POST', '/bench', handler)`. The core routes (status,
+ * records, import, metrics) live in src/node/routes.ts.
+ *
+ * A handler returns `{ status?, json | text, contentType?, headers? }`, or nothing when it wrote
+ * the response itself (streaming, e.g. server-sent events). Throwing an ApiError (or any
+ * SwarmtuneError, mapped to 400) answers `{ error: { code, message } }`; other errors → 500.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+export interface ApiRequest {
+  method: string
+  path: string
+  query: URLSearchParams
+  raw: IncomingMessage
+  /** the request body, at most maxBodyBytes (413 E_BODY_TOO_LARGE beyond) */
+  body: () => Promise<Buffer>
+  /** the body parsed as JSON (400 E_BAD_JSON when it does not parse) */
+  json: <T = unknown>() => Promise<T>
+}
+
+export interface ApiReply {
+  status?: number
+  json?: unknown
+  text?: string
+  contentType?: string
+  headers?: Record<string, string>
+}
+
+export type RouteHandler = (req: ApiRequest, res: ServerResponse) => Promise<ApiReply | undefined | void> | ApiReply | undefined | void
+
+export class ApiError extends SwarmtuneError {
+  readonly status: number
+  constructor (status: number, code: string, message: string) {
+    super(code, message)
+    this.status = status
+  }
+}
+
+export interface ControlApi {
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  /** register (or replace) a route; path is exact, e.g. '/v1/chat/completions' */
+  route: (method: string, path: string, handler: RouteHandler) => void
+  /** http://host:port once started */
+  url: () => string
+  /** extra top-level fields of GET /status, e.g. statusContributors.set('snapshot', () => ...) */
+  readonly statusContributors: Map<string, () => unknown>
+  /** extra Prometheus text appended to GET /metrics (complete lines with HELP/TYPE) */
+  readonly metricsContributors: Array<() => string | Promise<string>>
+}
+
+export interface ApiInit {
+  host: string
+  /** 0 picks a free port */
+  port: number
+  maxBodyBytes?: number
+}
+
+async function readBody (req: IncomingMessage, max: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > max) throw new ApiError(413, 'E_BODY_TOO_LARGE', `request body over ${max} bytes`)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > max) throw new ApiError(413, 'E_BODY_TOO_LARGE', `request body over ${max} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks)
+}
+
+function send (res: ServerResponse, reply: ApiReply): void {
+  const status = reply.status ?? 200
+  const headers: Record<string, string> = { ...reply.headers }
+  let payload: string
+  if (reply.text != null) {
+    payload = reply.text
+    headers['content-type'] ??= reply.contentType ?? 'text/plain; charset=utf-8'
+  } else {
+    payload = JSON.stringify(reply.json ?? null)
+    headers['content-type'] ??= reply.contentType ?? 'application/json'
+  }
+  res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(payload)) })
+  res.end(payload)
+}
+
+export function createApi (init: ApiInit): ControlApi {
+  const logger = log('api')
+  const maxBody = init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+  const routes = new Map<string, RouteHandler>()
+  let server: Server | undefined
+  let address: AddressInfo | undefined
+
+  async function handle (raw: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(raw.url ?? '/', 'http://localhost')
+    const method = (raw.method ?? 'GET').toUpperCase()
+    let body: Promise<Buffer> | undefined
+    const req: ApiRequest = {
+      method,
+      path: url.pathname,
+      query: url.searchParams,
+      raw,
+      body: async () => await (body ??= readBody(raw, maxBody)),
+      json: async <T>() => {
+        const buf = await req.body()
+        try {
+          return JSON.parse(buf.toString('utf8')) as T
+        } catch (err) {
+          throw new ApiError(400, 'E_BAD_JSON', `request body is not JSON: ${errorMessage(err)}`)
+        }
+      }
+    }
+    try {
+      const handler = routes.get(`${method} ${url.pathname}`)
+      if (handler == null) {
+        const known = [...routes.keys()].some(k => k.endsWith(` ${url.pathname}`))
+        throw known ? new ApiError(405, 'E_METHOD', `${method} is not allowed on ${url.pathname}`) : new ApiError(404, 'E_NOT_FOUND', `no route ${url.pathname}`)
+      }
+      const reply = await handler(req, res)
+      if (reply != null && !res.headersSent) send(res, reply)
+    } catch (err) {
+      const status = err instanceof ApiError ? err.status : err instanceof SwarmtuneError ? 400 : 500
+      if (status === 500) logger.error('%s %s failed: %s', method, url.pathname, (err as Error)?.stack ?? err)
+      if (!res.headersSent) {
+        send(res, { status, json: { error: { code: errorCode(err), message: status === 500 ? 'internal error' : errorMessage(err) } } })
+      } else {
+        res.destroy()
+      }
+      // a client that exceeded the body limit is still sending: stop reading it
+      if (status === 413) raw.destroy()
+    }
+  }
+
+  return {
+    statusContributors: new Map(),
+    metricsContributors: [],
+    route (method, path, handler) {
+      routes.set(`${method.toUpperCase()} ${path}`, handler)
+    },
+    url () {
+      if (address == null) throw new SwarmtuneError('E_NOT_STARTED', 'the control API is not listening')
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+      return `http://${host}:${address.port}`
+    },
+    async start () {
+      const s = createServer((req, res) => { void handle(req, res) })
+      s.on('clientError', (_err, socket) => { socket.destroy() })
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', (err: NodeJS.ErrnoException) => {
+          reject(err.code === 'EADDRINUSE'
+            ? new SwarmtuneError('E_API_PORT_IN_USE', `control API port ${init.host}:${init.port} is in use (set --api-port)`)
+            : err)
+        })
+        s.listen(init.port, init.host, () => { resolve() })
+      })
+      server = s
+      address = s.address() as AddressInfo
+      logger('listening on %s', this.url())
+    },
+    async stop () {
+      const s = server
+      server = undefined
+      if (s == null) return
+      s.closeAllConnections()
+      await new Promise<void>(resolve => { s.close(() => { resolve() }) })
+    }
+  }
+}

@@ -1,0 +1,154 @@
+import { join } from 'node:path'
+import { createRecord } from '../records/sign.js'
+import { RECORD_VERSION, type SignedRecord, type UnsignedBody } from '../records/types.js'
+import { validateBody } from '../records/validate.js'
+import { createRecordStore } from '../store/record-store.js'
+import { createNetwork } from '../net/index.js'
+import type { NetworkInit, SwarmNetwork } from '../net/types.js'
+import { Counters } from '../util/counters.js'
+import { SwarmtuneError } from '../util/errors.js'
+import { log } from '../util/log.js'
+import { createApi } from './api.js'
+import type { SwarmtuneConfig } from './config.js'
+import { loadOrCreateIdentity } from './identity.js'
+import { registerCoreRoutes } from './routes.js'
+import { services as defaultServices } from './services.js'
+import type { NodeComponents, RecordEventDetail, Service, ServiceFactory } from './types.js'
+
+/**
+ * A node daemon: identity → store → network → control API → extra services (src/node/services.ts),
+ * started in that order and stopped in reverse.
+ */
+export interface Daemon {
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  /** available once started */
+  readonly components: NodeComponents
+}
+
+export interface DaemonOptions {
+  /** services to run instead of src/node/services.ts (tests) */
+  services?: ServiceFactory[]
+  network?: NetworkInit
+}
+
+export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {}): Daemon {
+  const logger = log('daemon')
+  let components: NodeComponents | undefined
+  /** what has started, to stop in reverse (also after a failed start) */
+  const running: Array<{ name: string, stop: () => Promise<void> | void }> = []
+  let ownLock: Promise<unknown> = Promise.resolve()
+
+  async function stop (): Promise<void> {
+    while (running.length > 0) {
+      const s = running.pop()!
+      try {
+        await s.stop()
+      } catch (err) {
+        logger.error('stopping %s failed: %s', s.name, (err as Error).message)
+      }
+    }
+  }
+
+  async function start (): Promise<void> {
+    const startedAt = Date.now()
+    const { privateKey, peerId } = await loadOrCreateIdentity(config.dataDir)
+    const author = peerId.toString()
+    const store = createRecordStore({ path: join(config.dataDir, 'store'), maxRecords: config.store.maxRecords, ownAuthor: author, dataDir: config.dataDir })
+    const rejections = new Counters()
+    const events = new EventTarget()
+    const emit = (detail: RecordEventDetail): void => { events.dispatchEvent(new CustomEvent('record', { detail })) }
+    let network: SwarmNetwork | undefined
+
+    // Serialized: seq allocation, signing and the durable write must not interleave.
+    async function ownRecords (bodies: UnsignedBody[]): Promise<SignedRecord[]> {
+      const run = async (): Promise<SignedRecord[]> => {
+        const now = Date.now()
+        let seq = await store.nextSeq(author)
+        const records: SignedRecord[] = []
+        for (const unsigned of bodies) {
+          const body = { ...unsigned, v: RECORD_VERSION, author, seq, timestamp: unsigned.timestamp ?? now }
+          validateBody(body, now)
+          records.push(await createRecord(privateKey, author, seq++, body, now))
+        }
+        const statuses = await store.putMany(records, { own: true })
+        const bad = statuses.findIndex(s => s !== 'inserted')
+        if (bad >= 0) throw new SwarmtuneError('E_OWN_SEQ', `own record seq ${records[bad].body.seq} was already taken (${statuses[bad]})`)
+        return records
+      }
+      const done = ownLock.then(run, run)
+      ownLock = done.catch(() => {})
+      const records = await done
+      // durable first, then gossip: a publish failure (no peers yet) is repaired by sync
+      for (const r of records) {
+        emit({ record: r, via: 'own' })
+        network?.publishRecord(r).catch(err => { logger('publish %s: %s', r.id, (err as Error).message) })
+      }
+      return records
+    }
+
+    await store.start()
+    running.push({ name: 'store', stop: async () => { await store.stop() } })
+    try {
+      const net = network = createNetwork({ config, privateKey, store, rejections, onRecord: (record, via) => { emit({ record, via }) } }, opts.network)
+      await net.start()
+      running.push({ name: 'network', stop: async () => { await net.stop() } })
+      const api = createApi({ host: config.api.host, port: config.api.port })
+      components = {
+        config,
+        privateKey,
+        peerId,
+        store,
+        network: net,
+        api,
+        rejections,
+        events,
+        ownRecords,
+        ownRecord: async body => (await ownRecords([body]))[0],
+        startedAt
+      }
+      registerCoreRoutes(components)
+      const extra: Array<[string, Service]> = (opts.services ?? defaultServices).map(f => [f.name || 'service', f(components!)])
+      await api.start()
+      running.push({ name: 'api', stop: async () => { await api.stop() } })
+      for (const [name, svc] of extra) {
+        await svc.start()
+        running.push({ name, stop: async () => { await svc.stop() } })
+      }
+      logger('started %s', author)
+    } catch (err) {
+      await stop()
+      throw err
+    }
+  }
+
+  return {
+    start,
+    stop,
+    get components () {
+      if (components == null) throw new SwarmtuneError('E_NOT_STARTED', 'the daemon is not started')
+      return components
+    }
+  }
+}
+
+/**
+ * Stop the daemon on SIGINT/SIGTERM (a second signal exits at once). Returns a promise that
+ * resolves after the stop, with the signal name.
+ */
+export function stopOnSignals (daemon: Daemon): Promise<string> {
+  return new Promise(resolve => {
+    let stopping = false
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stopping) process.exit(130)
+      stopping = true
+      daemon.stop().finally(() => {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+        resolve(sig)
+      })
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+}

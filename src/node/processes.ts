@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { SwarmtuneError } from '../util/errors.js'
+import { cliPath } from '../util/paths.js'
+
+/**
+ * Daemons as separate processes (`node dist/src/cli/main.js start --json`), for the testbed
+ * command, the integration tests and the benchmarks. Needs the compiled CLI (`npx tsc -p .`).
+ */
+export interface DaemonInfo { peerId: string, addresses: string[], api: string, dataDir: string }
+
+export interface SpawnOptions {
+  dataDir: string
+  /** libp2p TCP port on 127.0.0.1 (0 = any) */
+  port: number
+  /** control API port on 127.0.0.1 (0 = any) */
+  apiPort: number
+  bootstrap?: string[]
+  /** extra environment (e.g. SWARMTUNE__net__sync__intervalMs) */
+  env?: Record<string, string>
+  /** how long to wait for the start line */
+  timeoutMs?: number
+}
+
+export interface DaemonProcess {
+  info: DaemonInfo
+  proc: ChildProcess
+  /** the last lines the daemon wrote to stderr, for error reports */
+  stderr: () => string
+  /** resolves with the exit code (or signal name) once the process has exited */
+  exited: Promise<number | string>
+  /** SIGTERM and wait (SIGKILL after graceMs) */
+  stop: (graceMs?: number) => Promise<void>
+}
+
+/** The multiaddr of a daemon that others on this machine should dial. */
+export function loopbackAddr (info: DaemonInfo): string {
+  return info.addresses.find(a => a.startsWith('/ip4/127.0.0.1/')) ?? info.addresses[0]
+}
+
+export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
+  const args = [cliPath(), 'start', '--json', '--data-dir', opts.dataDir,
+    '--listen', `/ip4/127.0.0.1/tcp/${opts.port}`, '--api-host', '127.0.0.1', '--api-port', String(opts.apiPort)]
+  if (opts.bootstrap != null && opts.bootstrap.length > 0) args.push('--bootstrap', opts.bootstrap.join(','))
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const errLines: string[] = []
+  createInterface({ input: proc.stderr! }).on('line', line => {
+    errLines.push(line)
+    if (errLines.length > 50) errLines.shift()
+  })
+  const stderr = (): string => errLines.join('\n')
+  const exited = new Promise<number | string>(resolve => {
+    proc.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') })
+  })
+  const lines = createInterface({ input: proc.stdout! })
+  const info = await new Promise<DaemonInfo>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL')
+      reject(new SwarmtuneError('E_DAEMON_START', `daemon in ${opts.dataDir} did not start within ${opts.timeoutMs ?? 30_000} ms\n${stderr()}`))
+    }, opts.timeoutMs ?? 30_000)
+    lines.once('line', line => {
+      clearTimeout(timer)
+      try { resolve(JSON.parse(line) as DaemonInfo) } catch { reject(new SwarmtuneError('E_DAEMON_START', `unexpected start line: ${line}`)) }
+    })
+    void exited.then(code => {
+      clearTimeout(timer)
+      // give the stderr reader a moment to collect the error message
+      setTimeout(() => { reject(new SwarmtuneError('E_DAEMON_START', `daemon in ${opts.dataDir} exited (${code}) before starting: ${stderr()}`)) }, 50)
+    })
+  })
+  lines.on('line', () => {}) // keep draining stdout
+  return {
+    info,
+    proc,
+    stderr,
+    exited,
+    async stop (graceMs = 10_000) {
+      if (proc.exitCode != null || proc.signalCode != null) return
+      proc.kill('SIGTERM')
+      const timer = setTimeout(() => { proc.kill('SIGKILL') }, graceMs)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+}
+
+/** Poll `check` until it returns a value other than undefined/false, or throw at the deadline. */
+export async function waitFor<T> (what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastErr: unknown
+  for (;;) {
+    try {
+      const v = await check()
+      if (v !== undefined && v !== false) return v
+    } catch (err) {
+      lastErr = err
+    }
+    if (Date.now() > deadline) {
+      throw new SwarmtuneError('E_TIMEOUT', `timed out after ${timeoutMs} ms waiting for ${what}${lastErr != null ? ` (last error: ${(lastErr as Error).message})` : ''}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, intervalMs))
+  }
+}
