@@ -37,3 +37,49 @@ export interface SwarmNetwork {
   /** counters of network activity: gossip received/accepted, sync records/sessions, etc. */
   stats(): Record<string, number>
 }
+
+/**
+ * Tunables of the network layer that are not in the config file (defaults in src/net/limits.ts).
+ * Tests and benchmarks shrink them; issue #7's flood control plugs in through `guard`.
+ */
+export interface NetworkLimits {
+  /** largest sync frame carrying one record: a 64 KiB body + envelope + framing, with slack */
+  maxRecordFrameBytes: number
+  /** most authors a client may list in its heads message (the rest are synced from seq 1) */
+  maxHeadsAuthors: number
+  /** largest heads message a server accepts */
+  maxHeadsFrameBytes: number
+  /** a server ends a page after this many bytes even if pageSize records were not reached */
+  maxPageBytes: number
+  /** a whole sync session (all pages) must finish within this */
+  sessionTimeoutMs: number
+  /** concurrent inbound sync sessions per remote peer, and in total */
+  maxInboundSyncPerPeer: number
+  maxInboundSyncTotal: number
+  /** concurrent outbound sync sessions when syncing with every peer */
+  syncConcurrency: number
+  /** re-dial disconnected bootstrap peers this often */
+  bootstrapIntervalMs: number
+  /** gossipsub P4 weight for invalid records on RECORDS_TOPIC (negative; squared counter) */
+  invalidMessageWeight: number
+  /** per-peer token buckets (#7): records topic messages per second, sync sessions per minute */
+  gossipPerPeerPerSecond: number
+  syncSessionsPerPeerPerMinute: number
+}
+
+/** Hooks for flood control and peer scoring (issue #7). Every method is optional. */
+export interface NetworkGuard {
+  /** before validating a gossip message relayed by `peer`; false → Ignore it unvalidated */
+  admitGossip?: (peer: string) => boolean
+  /** before serving an inbound sync session; false → refuse the stream */
+  admitSync?: (peer: string) => boolean
+  /** every refused input, attributed to the peer that sent it */
+  onViolation?: (peer: string, code: string, via: 'gossip' | 'sync') => void
+  /** gossipsub P5 application score (e.g. author trust of the peer) */
+  appSpecificScore?: (peer: string) => number
+}
+
+export interface NetworkInit {
+  limits?: Partial<NetworkLimits>
+  guard?: NetworkGuard
+}

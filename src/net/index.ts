@@ -1,0 +1,158 @@
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { SignedRecord } from '../records/types.js'
+import { Counters } from '../util/counters.js'
+import { SwarmtuneError } from '../util/errors.js'
+import { log } from '../util/log.js'
+import { createIngest, type Ingest } from './ingest.js'
+import { createRateGuard, resolveLimits } from './limits.js'
+import { Bootstrapper, createSwarmLibp2p, type SwarmLibp2p } from './libp2p.js'
+import { RecordsTopic } from './records-topic.js'
+import { SyncService, type SyncResult } from './sync.js'
+import { RECORDS_TOPIC, SYNC_PROTOCOL, type NetworkComponents, type NetworkInit, type NetworkLimits, type SwarmNetwork } from './types.js'
+
+export * from './types.js'
+export { DEFAULT_LIMITS, WindowLimiter } from './limits.js'
+export { validatorResult } from './records-topic.js'
+export type { SyncResult } from './sync.js'
+export type { SwarmLibp2p } from './libp2p.js'
+
+/** The concrete network: SwarmNetwork plus a few handles tests and benchmarks use. */
+export interface SwarmNetworkNode extends SwarmNetwork {
+  readonly libp2p: SwarmLibp2p
+  readonly limits: NetworkLimits
+  /** catch up from one connected peer now */
+  syncWith(peer: PeerId): Promise<SyncResult>
+}
+
+class Network implements SwarmNetworkNode {
+  private readonly log = log('net')
+  private readonly stats_ = new Counters()
+  private node?: SwarmLibp2p
+  private topic?: RecordsTopic
+  private sync?: SyncService
+  private bootstrap?: Bootstrapper
+  private timer?: ReturnType<typeof setInterval>
+  private running = false
+  readonly peerId: string
+
+  constructor (private readonly c: NetworkComponents, readonly limits: NetworkLimits, private readonly init: NetworkInit) {
+    this.peerId = peerIdFromPrivateKey(c.privateKey).toString()
+  }
+
+  /** the libp2p node; exists once start() has begun (libp2p 3 builds its node asynchronously) */
+  get libp2p (): SwarmLibp2p {
+    if (this.node == null) throw new SwarmtuneError('E_NOT_STARTED', 'the network is not started')
+    return this.node
+  }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    this.running = true
+    try {
+      await this.startInner()
+    } catch (err) {
+      this.running = false
+      try { await this.node?.stop() } catch {}
+      if (err instanceof SwarmtuneError) throw err
+      throw new SwarmtuneError('E_NET_START', `network start failed: ${(err as Error)?.message}`, { cause: err })
+    }
+  }
+
+  private async startInner (): Promise<void> {
+    const { c, limits } = this
+    const guard = createRateGuard(limits, this.init.guard, (peer, via) => {
+      this.stats_.inc(via === 'gossip' ? 'gossipRateLimited' : 'syncRateLimited')
+      this.log('rate limit hit by %s on %s', peer, via)
+    })
+    const node = this.node ??= await createSwarmLibp2p({ config: c.config, privateKey: c.privateKey, limits, guard: this.init.guard })
+    const ingest: Ingest = createIngest({ store: c.store, rejections: c.rejections, stats: this.stats_, log: this.log, onRecord: c.onRecord })
+    this.topic = new RecordsTopic({ pubsub: node.services.pubsub, ingest, stats: this.stats_, guard, log: log('net:gossip') })
+    const sync = this.sync = new SyncService({
+      config: c.config,
+      limits,
+      store: c.store,
+      ingest,
+      stats: this.stats_,
+      rejections: c.rejections,
+      guard,
+      log: log('net:sync'),
+      connectionTo: (peer) => node.getConnections(peer).find(conn => conn.status === 'open')
+    })
+    this.bootstrap = new Bootstrapper(node, c.config.net.bootstrap, limits.bootstrapIntervalMs, log('net:bootstrap'))
+    sync.start()
+    await node.handle(SYNC_PROTOCOL, async (stream, conn) => { await sync.handle(stream, conn) }, {
+      // our own per-peer counter refuses (and counts) first; this is the hard stop behind it
+      maxInboundStreams: limits.maxInboundSyncPerPeer + 2,
+      maxOutboundStreams: 4,
+      force: true
+    })
+    await node.start()
+    this.topic.start()
+    // catch up with every peer as soon as identify says it speaks sync (both sides do this)
+    node.addEventListener('peer:identify', this.onIdentify)
+    this.timer = setInterval(() => { void this.syncNow() }, c.config.net.sync.intervalMs)
+    this.timer.unref?.()
+    this.bootstrap.start()
+  }
+
+  private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
+    if (!this.running || !evt.detail.protocols.includes(SYNC_PROTOCOL)) return
+    void this.sync?.syncWith(evt.detail.peerId).catch(() => {})
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    if (this.timer != null) clearInterval(this.timer)
+    this.bootstrap?.stop()
+    this.node?.removeEventListener('peer:identify', this.onIdentify)
+    this.sync?.stop()
+    this.topic?.stop()
+    await this.node?.stop()
+  }
+
+  addresses (): string[] {
+    return this.node?.getMultiaddrs().map(ma => ma.toString()) ?? []
+  }
+
+  peerCount (): number {
+    return this.node?.getPeers().length ?? 0
+  }
+
+  async publishRecord (record: SignedRecord): Promise<void> {
+    if (this.topic == null || !this.running) return // not started: sync delivers it later
+    await this.topic.publish(record)
+  }
+
+  async syncWith (peer: PeerId): Promise<SyncResult> {
+    if (this.sync == null) return { peer: peer.toString(), ok: false, received: 0, inserted: 0, pages: 0, code: 'E_NOT_STARTED' }
+    return await this.sync.syncWith(peer)
+  }
+
+  async syncNow (): Promise<void> {
+    const sync = this.sync
+    if (!this.running || sync == null || this.node == null) return
+    const peers = this.node.getPeers()
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < peers.length) {
+        const p = peers[next++]
+        await sync.syncWith(p).catch(() => {})
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.limits.syncConcurrency, peers.length) }, worker))
+  }
+
+  stats (): Record<string, number> {
+    const out = this.stats_.toJSON()
+    out.peers = this.peerCount()
+    out.gossipTopicPeers = this.node?.services.pubsub.getSubscribers(RECORDS_TOPIC).length ?? 0
+    return out
+  }
+}
+
+/** Build the node's network; start() creates libp2p, listens, subscribes, bootstraps and syncs. */
+export function createNetwork (components: NetworkComponents, init: NetworkInit = {}): SwarmNetworkNode {
+  return new Network(components, resolveLimits(init.limits), init)
+}

@@ -1,0 +1,94 @@
+import { verifyWire } from '../records/sign.js'
+import { RecordErrorCode, RecordValidationError } from '../records/errors.js'
+import type { SignedRecord } from '../records/types.js'
+import type { RecordStore } from '../store/types.js'
+import type { Counters } from '../util/counters.js'
+import { SwarmtuneError, errorCode } from '../util/errors.js'
+import type { Logger } from '../util/log.js'
+
+/**
+ * The one path every untrusted record from the network takes, gossip and sync alike:
+ * verifyWire() (envelope, size, schema, plausibility, canonical form, signature) → optional
+ * transport check → store.put() → counters. Storing before the gossip validator returns Accept
+ * means a record is durable before this node forwards it.
+ */
+export type IngestVia = 'gossip' | 'sync'
+
+export type IngestOutcome =
+  | { kind: 'inserted', record: SignedRecord }
+  | { kind: 'duplicate', record: SignedRecord }
+  | { kind: 'equivocation', record: SignedRecord }
+  /** not the sender's fault (a clock ahead of ours, a store failure): drop, do not penalize */
+  | { kind: 'ignored', code: string }
+  /** invalid input: drop, count, penalize the sender */
+  | { kind: 'rejected', code: string }
+
+/** Codes that are not proof of a misbehaving sender (the record may become valid later). */
+const IGNORABLE = new Set<string>([RecordErrorCode.FUTURE_TIMESTAMP])
+
+/** Pure: classify a verifyWire()/check failure. Unknown (non-validation) errors are ours → ignored. */
+export function classifyError (err: unknown): IngestOutcome & { kind: 'ignored' | 'rejected' } {
+  const code = errorCode(err)
+  if (IGNORABLE.has(code)) return { kind: 'ignored', code }
+  if (err instanceof RecordValidationError || err instanceof SyncViolation) return { kind: 'rejected', code }
+  return { kind: 'ignored', code: 'E_INTERNAL' }
+}
+
+/** A transport-level check failed (e.g. sync sent a record the client did not ask for). */
+export class SyncViolation extends SwarmtuneError {}
+
+export interface IngestComponents {
+  store: RecordStore
+  rejections: Counters
+  stats: Counters
+  log: Logger
+  onRecord?: (record: SignedRecord, via: IngestVia) => void
+}
+
+export interface IngestOptions {
+  /** extra check between verification and storage; throw a SyncViolation to refuse */
+  check?: (record: SignedRecord) => void
+  now?: number
+}
+
+export type Ingest = (wire: Uint8Array, via: IngestVia, opts?: IngestOptions) => Promise<IngestOutcome>
+
+export function createIngest (c: IngestComponents): Ingest {
+  return async (wire, via, opts = {}) => {
+    c.stats.inc(`${via}Received`)
+    let record: SignedRecord
+    try {
+      record = await verifyWire(wire, opts.now)
+      opts.check?.(record)
+    } catch (err) {
+      const out = classifyError(err)
+      // every refusal is counted by code, ignorable ones included (status shows them)
+      c.rejections.inc(out.code)
+      c.stats.inc(`${via}${out.kind === 'rejected' ? 'Rejected' : 'Ignored'}`)
+      c.log('%s record refused: %s %s', via, out.code, (err as Error)?.message)
+      return out
+    }
+    let status
+    try {
+      status = await c.store.put(record)
+    } catch (err) {
+      // a store failure (shutting down, disk full) is not the sender's fault
+      c.stats.inc(`${via}StoreErrors`)
+      c.stats.inc(`${via}Ignored`)
+      c.log.error('store.put failed for %s: %s', record.id, (err as Error)?.message)
+      return { kind: 'ignored', code: errorCode(err) }
+    }
+    switch (status) {
+      case 'inserted':
+        c.stats.inc(`${via}Accepted`)
+        try { c.onRecord?.(record, via) } catch (err) { c.log.error('onRecord threw: %s', (err as Error)?.message) }
+        return { kind: 'inserted', record }
+      case 'equivocation':
+        c.stats.inc(`${via}Equivocations`)
+        return { kind: 'equivocation', record }
+      default:
+        c.stats.inc(`${via}Duplicates`)
+        return { kind: 'duplicate', record }
+    }
+  }
+}

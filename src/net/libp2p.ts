@@ -1,0 +1,143 @@
+import { createHash } from 'node:crypto'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { identify, type Identify } from '@libp2p/identify'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { SwarmtuneConfig } from '../node/config.js'
+import { SwarmtuneError } from '../util/errors.js'
+import type { Logger } from '../util/log.js'
+import { RECORDS_TOPIC, type NetworkGuard, type NetworkLimits } from './types.js'
+
+export type SwarmLibp2p = Libp2p<{ pubsub: GossipSub, identify: Identify }>
+
+export interface SwarmLibp2pOptions {
+  config: SwarmtuneConfig
+  privateKey: PrivateKey
+  limits: NetworkLimits
+  guard?: NetworkGuard
+}
+
+/** Records are self-signed and content-addressed: the gossip message id is the hash of its data. */
+export function contentMsgId (msg: { data: Uint8Array }): Uint8Array {
+  return createHash('sha256').update(msg.data).digest()
+}
+
+/** Gossipsub scoring for the records topic (issue #7): invalid records push the relayer to the graylist. */
+export function recordsTopicScoreParams (limits: NetworkLimits): Record<string, unknown> {
+  return {
+    topicWeight: 1,
+    timeInMeshWeight: 0.0027,
+    timeInMeshQuantum: 1000,
+    timeInMeshCap: 3600,
+    firstMessageDeliveriesWeight: 1,
+    firstMessageDeliveriesDecay: 0.9,
+    firstMessageDeliveriesCap: 10,
+    // records are rare and bursty: a quiet mesh peer is not a faulty one, so no P3/P3b penalty
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    // P4: the counter is squared, so ~9 outstanding invalid records reach the graylist (-80)
+    invalidMessageDeliveriesWeight: limits.invalidMessageWeight,
+    invalidMessageDeliveriesDecay: 0.9
+  }
+}
+
+/** Build (not start) the libp2p node: TCP + noise + yamux + identify + gossipsub 17. */
+export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<SwarmLibp2p> {
+  const { config, privateKey, limits, guard } = opts
+  const net = config.net
+  const deny = new Set(net.denyPeers)
+  const local = net.localTestbed
+  try {
+    return await createLibp2p({
+      privateKey,
+      start: false,
+      addresses: { listen: net.listen, announce: net.announce },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionManager: local
+        ? {
+            // many peers on one host: the per-IP inbound rate limit would refuse most of them
+            allow: ['/ip4/127.0.0.0/ipcidr/8'],
+            inboundConnectionThreshold: 1000,
+            maxIncomingPendingConnections: 100
+          }
+        : {},
+      connectionGater: {
+        denyDialPeer: (peer: PeerId) => deny.has(peer.toString()),
+        denyInboundEncryptedConnection: (peer: PeerId) => deny.has(peer.toString()),
+        denyOutboundEncryptedConnection: (peer: PeerId) => deny.has(peer.toString())
+      },
+      services: {
+        identify: identify(),
+        pubsub: gossipsub({
+          globalSignaturePolicy: 'StrictNoSign',
+          msgIdFn: contentMsgId,
+          allowPublishToZeroTopicPeers: true,
+          ignoreDuplicatePublishError: true,
+          emitSelf: false,
+          allowedTopics: [RECORDS_TOPIC, '/swarmtune/votes/1'],
+          scoreParams: {
+            IPColocationFactorWeight: local ? 0 : -5,
+            appSpecificScore: (p: string) => guard?.appSpecificScore?.(p) ?? 0,
+            topics: { [RECORDS_TOPIC]: recordsTopicScoreParams(limits) as never }
+          }
+        })
+      }
+    })
+  } catch (err) {
+    throw new SwarmtuneError('E_NET_CONFIG', `cannot create the libp2p node: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/**
+ * Keeps the configured bootstrap peers connected: dials each by multiaddr at start and again
+ * whenever it is disconnected (dialing by peer id fails before identify has run).
+ */
+export class Bootstrapper {
+  private timer?: ReturnType<typeof setInterval>
+  private readonly targets: Array<{ addr: Multiaddr, peer: string }> = []
+  private readonly inFlight = new Set<string>()
+
+  constructor (private readonly node: SwarmLibp2p, addrs: string[], private readonly intervalMs: number, private readonly log: Logger) {
+    const self = node.peerId.toString()
+    for (const a of addrs) {
+      try {
+        const addr = multiaddr(a)
+        const peer = addr.getComponents().filter(c => c.name === 'p2p').pop()?.value
+        if (peer == null || peer === self) continue
+        this.targets.push({ addr, peer })
+      } catch (err) {
+        log.error('ignoring bad bootstrap address %s: %s', a, (err as Error).message)
+      }
+    }
+  }
+
+  start (): void {
+    if (this.targets.length === 0) return
+    this.tick()
+    this.timer = setInterval(() => { this.tick() }, this.intervalMs)
+    this.timer.unref?.()
+  }
+
+  stop (): void {
+    if (this.timer != null) clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  private tick (): void {
+    const connected = new Set(this.node.getConnections().map(c => c.remotePeer.toString()))
+    for (const t of this.targets) {
+      if (connected.has(t.peer) || this.inFlight.has(t.peer)) continue
+      this.inFlight.add(t.peer)
+      this.node.dial(t.addr)
+        .then(() => { this.log('connected to bootstrap peer %s', t.peer) })
+        .catch((err: Error) => { this.log('bootstrap dial %a failed: %s', t.addr, err.message) })
+        .finally(() => { this.inFlight.delete(t.peer) })
+    }
+  }
+}

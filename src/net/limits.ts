@@ -1,0 +1,63 @@
+import type { NetworkGuard, NetworkLimits } from './types.js'
+
+export const DEFAULT_LIMITS: NetworkLimits = {
+  maxRecordFrameBytes: 70 * 1024,
+  maxHeadsAuthors: 20_000,
+  maxHeadsFrameBytes: 2 * 1024 * 1024,
+  maxPageBytes: 1024 * 1024,
+  sessionTimeoutMs: 5 * 60_000,
+  maxInboundSyncPerPeer: 2,
+  maxInboundSyncTotal: 32,
+  syncConcurrency: 4,
+  bootstrapIntervalMs: 10_000,
+  invalidMessageWeight: -1,
+  // generous: an honest peer relays what the whole swarm publishes; a flooder is far above
+  gossipPerPeerPerSecond: 1000,
+  syncSessionsPerPeerPerMinute: 30
+}
+
+export function resolveLimits (over: Partial<NetworkLimits> = {}): NetworkLimits {
+  return { ...DEFAULT_LIMITS, ...over }
+}
+
+/**
+ * Fixed-window counter per key (no timers, so nothing to clean up on stop). Memory is bounded by
+ * the keys seen within one window: the map is dropped wholesale when the window rolls over.
+ */
+export class WindowLimiter {
+  private counts = new Map<string, number>()
+  private windowStart = 0
+  constructor (private readonly points: number, private readonly windowMs: number) {}
+
+  /** true when `key` may spend one more point in the current window */
+  take (key: string, now = Date.now()): boolean {
+    if (now - this.windowStart >= this.windowMs) {
+      this.counts = new Map()
+      this.windowStart = now
+    }
+    const used = (this.counts.get(key) ?? 0) + 1
+    this.counts.set(key, used)
+    return used <= this.points
+  }
+}
+
+/**
+ * The built-in guard: per-peer rate limits on the records topic and on inbound sync sessions,
+ * chained with a caller's guard (which can only tighten, never loosen, these limits).
+ */
+export function createRateGuard (limits: NetworkLimits, user: NetworkGuard = {}, onLimited?: (peer: string, via: 'gossip' | 'sync') => void): NetworkGuard {
+  const gossip = new WindowLimiter(limits.gossipPerPeerPerSecond, 1000)
+  const sync = new WindowLimiter(limits.syncSessionsPerPeerPerMinute, 60_000)
+  return {
+    admitGossip: (peer) => {
+      if (!gossip.take(peer)) { onLimited?.(peer, 'gossip'); return false }
+      return user.admitGossip?.(peer) ?? true
+    },
+    admitSync: (peer) => {
+      if (!sync.take(peer)) { onLimited?.(peer, 'sync'); return false }
+      return user.admitSync?.(peer) ?? true
+    },
+    onViolation: user.onViolation,
+    appSpecificScore: user.appSpecificScore
+  }
+}

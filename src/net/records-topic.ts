@@ -1,0 +1,82 @@
+import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { toWire } from '../records/sign.js'
+import type { SignedRecord } from '../records/types.js'
+import type { Counters } from '../util/counters.js'
+import type { Logger } from '../util/log.js'
+import type { Ingest, IngestOutcome } from './ingest.js'
+import { RECORDS_TOPIC, type NetworkGuard } from './types.js'
+
+/**
+ * Pure: what gossipsub should do with a message after ingestion. New records (and new
+ * equivocation evidence, which others need to see) are forwarded; duplicates and records that
+ * may become valid later (clock skew) are dropped quietly; invalid ones are rejected, which
+ * lowers the relaying peer's score.
+ */
+export function validatorResult (outcome: IngestOutcome): TopicValidatorResult {
+  switch (outcome.kind) {
+    case 'inserted':
+    case 'equivocation':
+      return TopicValidatorResult.Accept
+    case 'rejected':
+      return TopicValidatorResult.Reject
+    default:
+      return TopicValidatorResult.Ignore
+  }
+}
+
+export interface RecordsTopicComponents {
+  pubsub: GossipSub
+  ingest: Ingest
+  stats: Counters
+  guard: NetworkGuard
+  log: Logger
+}
+
+export class RecordsTopic {
+  constructor (private readonly c: RecordsTopicComponents) {}
+
+  start (): void {
+    // a validator must RETURN Reject: gossipsub maps a thrown error to Ignore
+    this.c.pubsub.topicValidators.set(RECORDS_TOPIC, async (peer, msg) => await this.validate(peer, msg))
+    this.c.pubsub.subscribe(RECORDS_TOPIC)
+  }
+
+  stop (): void {
+    try {
+      this.c.pubsub.unsubscribe(RECORDS_TOPIC)
+      this.c.pubsub.topicValidators.delete(RECORDS_TOPIC)
+    } catch {}
+  }
+
+  async validate (peer: PeerId, msg: Message): Promise<TopicValidatorResult> {
+    const from = peer.toString()
+    try {
+      if (this.c.guard.admitGossip?.(from) === false) {
+        this.c.stats.inc('gossipRateLimited')
+        return TopicValidatorResult.Ignore
+      }
+      const outcome = await this.c.ingest(msg.data, 'gossip')
+      if (outcome.kind === 'rejected') this.c.guard.onViolation?.(from, outcome.code, 'gossip')
+      return validatorResult(outcome)
+    } catch (err) {
+      // ingest never throws by design; if it does, do not forward what we could not check
+      this.c.log.error('records validator failed: %s', (err as Error)?.message)
+      return TopicValidatorResult.Ignore
+    }
+  }
+
+  /** Gossip a record that is already stored. Alone in the swarm is fine: sync delivers it later. */
+  async publish (record: SignedRecord): Promise<number> {
+    try {
+      const res = await this.c.pubsub.publish(RECORDS_TOPIC, toWire(record))
+      this.c.stats.inc('gossipPublished')
+      return res.recipients.length
+    } catch (err) {
+      const msg = (err as Error)?.message ?? ''
+      if (/PublishError\.(NoPeersSubscribedToTopic|Duplicate)/.test(msg)) return 0
+      this.c.stats.inc('gossipPublishErrors')
+      throw err
+    }
+  }
+}
