@@ -1,0 +1,70 @@
+import { parseFlags, intFlag, printJson } from '../args.js'
+import { apiUrl } from '../api-client.js'
+import { SwarmtuneError } from '../../util/errors.js'
+import { buildDataset, type HistoryBody, type Split } from '../../meta/dataset.js'
+import { evaluate, formatEvalTable } from '../../meta/eval.js'
+import { getBackend } from '../../meta/ml-forest.js'
+import { readHistoryApi, readHistoryDataDir, readHistoryFile } from '../../meta/history-io.js'
+import type { LearnerBackend } from '../../meta/learner.js'
+
+const HELP = `usage: swarmtune eval [--split hardware|model|workload|random] [--history FILE.jsonl | --data-dir D | --api URL]
+                      [--trees N] [--seed S] [--no-histogram] [--json]
+
+Grouped cross-validation of method selectors on a performance history: each fold holds out
+one hardware / model / workload group (or random tasks) and scores the choice on it.
+  --history FILE   record bodies (JSONL, or a \`history --json\` array)
+  --data-dir D     a stopped daemon's data dir (reads D/store)
+  --api URL        a running daemon (default when no source is given: $SWARMTUNE_API or :4100)
+  --json           {split, rows:[{selector, top1, top1Within3pct, regret, speedupOverBaseline, oracleShare}]}
+`
+
+const SPLITS: Split[] = ['hardware', 'model', 'workload', 'random']
+
+export async function run (argv: string[]): Promise<number> {
+  const { values: f } = parseFlags(argv, {
+    split: { type: 'string' },
+    history: { type: 'string' },
+    'data-dir': { type: 'string' },
+    api: { type: 'string' },
+    trees: { type: 'string' },
+    seed: { type: 'string' },
+    'no-histogram': { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' }
+  })
+  if (f.help === true) { process.stdout.write(HELP); return 0 }
+  const split = (f.split ?? 'hardware') as Split
+  if (!SPLITS.includes(split)) throw new SwarmtuneError('E_USAGE', `--split must be one of ${SPLITS.join(', ')}`)
+  let history: HistoryBody[]
+  if (f.history != null) history = await readHistoryFile(f.history)
+  else if (f['data-dir'] != null) history = await readHistoryDataDir(f['data-dir'])
+  else history = await readHistoryApi(apiUrl(f.api))
+  if (history.length === 0) throw new SwarmtuneError('E_EMPTY_HISTORY', 'the history is empty: record some with `swarmtune bench` first')
+  const ds = buildDataset(history)
+  const backends: Record<string, LearnerBackend> = {}
+  if (f['no-histogram'] !== true) {
+    try { backends['histogram-forest'] = await getBackend('histogram') } catch { /* not built: row omitted */ }
+  }
+  const tty = process.stderr.isTTY && f.json !== true
+  const t0 = Date.now()
+  const result = await evaluate(ds, {
+    split,
+    nTrees: intFlag(f.trees, 'trees', 30),
+    seed: intFlag(f.seed, 'seed', 1),
+    backends,
+    onProgress: (done, total, what) => {
+      const el = (Date.now() - t0) / 1000
+      const eta = done > 0 ? el / done * (total - done) : 0
+      const line = `[${done}/${total}] ${what} (${el.toFixed(0)} s, ETA ${eta.toFixed(0)} s)`
+      if (tty) process.stderr.write(`\r${line}\x1b[K`)
+      else if (f.json !== true) process.stderr.write(line + '\n')
+    }
+  })
+  if (tty) process.stderr.write('\r\x1b[K')
+  if (f.json === true) {
+    printJson({ split: result.split, folds: result.folds, tasks: result.tasks, rows: result.rows })
+  } else {
+    process.stdout.write(formatEvalTable(result) + '\n')
+  }
+  return 0
+}
