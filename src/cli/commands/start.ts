@@ -1,4 +1,6 @@
 import { intFlag, parseFlags } from '../args.js'
+import { apiGet } from '../api-client.js'
+import { waitFor } from '../../node/processes.js'
 import { loadConfig } from '../../node/config.js'
 import { createDaemon, stopOnSignals } from '../../node/daemon.js'
 
@@ -7,6 +9,8 @@ const HELP = `usage: swarmtune start [flags]
   --data-dir DIR         identity key + LevelDB store (default .swarmtune)
   --listen MA[,MA...]    libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/4101)
   --bootstrap MA[,MA...] peers to dial at start (with /p2p/<peer id>)
+  --bootstrap-api URL    also bootstrap to the node whose control API answers at URL (waits for it;
+                         env SWARMTUNE_BOOTSTRAP_API; docker-compose uses this)
   --api-port P           control API port (default 4100; 0 = any free port)
   --api-host H           control API host (default 127.0.0.1)
   --local-testbed        loopback swarm: relax per-IP limits
@@ -16,12 +20,20 @@ Environment: SWARMTUNE_DATA_DIR, SWARMTUNE_LISTEN, SWARMTUNE_BOOTSTRAP, SWARMTUN
 
 const csv = (s: string): string[] => s.split(',').map(x => x.trim()).filter(x => x !== '')
 
+/** The non-loopback listen addresses of the node at `api`: its peer id is not known in advance. */
+async function addressesFrom (api: string): Promise<string[]> {
+  const s = await waitFor(`the bootstrap node at ${api}`, async () => await apiGet<{ addresses: string[] }>(api, '/status'), 120_000, 1000)
+  const remote = s.addresses.filter(a => !a.startsWith('/ip4/127.') && !a.startsWith('/ip6/::1/'))
+  return remote.length > 0 ? remote : s.addresses
+}
+
 export async function run (argv: string[]): Promise<number> {
   const { values: f } = parseFlags(argv, {
     config: { type: 'string' },
     'data-dir': { type: 'string' },
     listen: { type: 'string' },
     bootstrap: { type: 'string' },
+    'bootstrap-api': { type: 'string' },
     'api-port': { type: 'string' },
     'api-host': { type: 'string' },
     'local-testbed': { type: 'boolean' },
@@ -33,6 +45,7 @@ export async function run (argv: string[]): Promise<number> {
   const net: Record<string, unknown> = {}
   if (f.listen != null) net.listen = csv(f.listen)
   if (f.bootstrap != null) net.bootstrap = csv(f.bootstrap)
+  const bootstrapApi = f['bootstrap-api'] ?? process.env.SWARMTUNE_BOOTSTRAP_API
   if (f['local-testbed'] === true) net.localTestbed = true
   const api: Record<string, unknown> = {}
   if (f['api-port'] != null) api.port = intFlag(f['api-port'], 'api-port', 0)
@@ -41,6 +54,8 @@ export async function run (argv: string[]): Promise<number> {
     file: f.config,
     overrides: { ...(f['data-dir'] != null ? { dataDir: f['data-dir'] } : {}), net, api } as never
   })
+
+  if (bootstrapApi != null && bootstrapApi !== '') config.net.bootstrap.push(...await addressesFrom(bootstrapApi.replace(/\/+$/, '')))
 
   const daemon = createDaemon(config)
   const stopped = stopOnSignals(daemon)
