@@ -1,0 +1,209 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import type { SwarmtuneConfig } from '../node/config.js'
+import type { RecordStore } from '../store/types.js'
+import type { ControlApi } from '../node/api.js'
+import { errorCode, errorMessage } from '../util/errors.js'
+import { log } from '../util/log.js'
+import { packageRoot } from '../util/paths.js'
+import { createRng } from '../util/random.js'
+import type { HistoryBody } from './dataset.js'
+import { FEATURE_SCHEMA_VERSION } from './features.js'
+import { load, MetaError, selectMethod, type MetaModel, type SelectOptions, type SelectTask, type Selection } from './selector.js'
+import type { TrainReply, TrainRequest } from './train-worker.js'
+
+/**
+ * The meta-model inside the daemon: loads the persisted snapshot at start, retrains in a worker
+ * thread when `meta.retrainEveryRecords` new records arrived or every `meta.retrainIntervalMs`
+ * (if anything arrived), persists the snapshot under `meta:snapshot`, and answers `select()`
+ * from the current model (cold-start rule before the first one).
+ */
+export const SNAPSHOT_KEY = 'meta:snapshot'
+
+export interface MetaServiceComponents {
+  config: SwarmtuneConfig
+  store: RecordStore
+  events: EventTarget
+  api?: ControlApi
+}
+
+export interface SnapshotStatus { version: number, rows: number, trainedAt: number, hash: string, backend: string }
+
+export interface PersistedSnapshot {
+  version: number
+  trainingSetHash: string
+  trainedAt: number
+  rows: number
+  backend: string
+  model: unknown
+}
+
+export interface MetaServiceStatus {
+  snapshot: SnapshotStatus | null
+  training: boolean
+  pendingRecords: number
+  lastError?: { code: string, message: string }
+}
+
+export interface MetaService {
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  current: () => MetaModel | null
+  select: (task: SelectTask, opts?: SelectOptions) => Selection
+  /** retrain now (resolves when the new snapshot is live; null when there was nothing to train on) */
+  retrain: () => Promise<MetaModel | null>
+  status: () => MetaServiceStatus
+}
+
+function workerPath (): string {
+  const here = fileURLToPath(new URL('./train-worker.js', import.meta.url))
+  // under vitest this module runs from src/ (TypeScript): use the compiled worker
+  return existsSync(here) ? here : join(packageRoot(), 'dist', 'src', 'meta', 'train-worker.js')
+}
+
+export function createMetaService (components: MetaServiceComponents): MetaService {
+  const { config, store, events, api } = components
+  const logger = log('meta')
+  const rng = createRng(Date.now() >>> 0)
+  let model: MetaModel | null = null
+  let pending = 0
+  let training: Promise<MetaModel | null> | null = null
+  let again = false
+  let timer: NodeJS.Timeout | undefined
+  let worker: Worker | undefined
+  let stopped = true
+  let lastError: { code: string, message: string } | undefined
+
+  const onRecord = (): void => {
+    pending++
+    if (pending >= config.meta.retrainEveryRecords) void retrainSafe()
+  }
+
+  async function trainInWorker (bodies: HistoryBody[]): Promise<unknown> {
+    const req: TrainRequest = { bodies, opts: { backend: config.meta.backend, nTrees: config.meta.trees, seed: 1 } }
+    return await new Promise((resolve, reject) => {
+      const w = new Worker(workerPath())
+      worker = w
+      let settled = false
+      w.once('message', (reply: TrainReply) => {
+        settled = true
+        if (reply.ok) resolve(reply.snapshot)
+        else reject(new MetaError(reply.code, reply.message))
+        void w.terminate()
+      })
+      w.once('error', err => { if (!settled) { settled = true; reject(err) } })
+      w.once('exit', code => {
+        if (worker === w) worker = undefined
+        if (!settled) { settled = true; reject(new MetaError('E_TRAIN_WORKER', `training worker exited with code ${code}`)) }
+      })
+      w.postMessage(req)
+    })
+  }
+
+  async function doRetrain (): Promise<MetaModel | null> {
+    const arrived = pending
+    const bodies: HistoryBody[] = []
+    for await (const r of store.all()) bodies.push(r.body)
+    if (bodies.length === 0) {
+      pending = Math.max(0, pending - arrived)
+      return null
+    }
+    const snapshot = await trainInWorker(bodies)
+    const next = await load(snapshot)
+    if (stopped) return next
+    const persisted: PersistedSnapshot = { version: next.schemaVersion, trainingSetHash: next.trainingSetHash, trainedAt: next.trainedAt, rows: next.rows, backend: next.backend, model: snapshot }
+    await store.putMeta(SNAPSHOT_KEY, persisted)
+    model = next
+    pending = Math.max(0, pending - arrived)
+    lastError = undefined
+    logger('retrained on %d records: %d rows, hash %s', bodies.length, next.rows, next.trainingSetHash)
+    return next
+  }
+
+  async function retrain (): Promise<MetaModel | null> {
+    if (training != null) {
+      again = true
+      return await training
+    }
+    training = doRetrain().finally(() => { training = null })
+    try {
+      return await training
+    } finally {
+      if (again && !stopped) {
+        again = false
+        void retrainSafe()
+      }
+    }
+  }
+
+  async function retrainSafe (): Promise<void> {
+    try {
+      await retrain()
+    } catch (err) {
+      lastError = { code: errorCode(err), message: errorMessage(err) }
+      logger.error('retraining failed: %s', lastError.message)
+    }
+  }
+
+  function status (): MetaServiceStatus {
+    return {
+      snapshot: model == null ? null : { version: model.schemaVersion, rows: model.rows, trainedAt: model.trainedAt, hash: model.trainingSetHash, backend: model.backend },
+      training: training != null,
+      pendingRecords: pending,
+      ...(lastError != null ? { lastError } : {})
+    }
+  }
+
+  function select (task: SelectTask, opts: SelectOptions = {}): Selection {
+    return selectMethod(model, task, {
+      pricePerHour: config.hardware.pricePerHour,
+      ...opts
+    })
+  }
+
+  return {
+    async start () {
+      stopped = false
+      const saved = await store.getMeta<PersistedSnapshot>(SNAPSHOT_KEY)
+      if (saved != null) {
+        try {
+          if (saved.version !== FEATURE_SCHEMA_VERSION) throw new MetaError('E_SNAPSHOT_SCHEMA', `stored snapshot has feature schema ${saved.version}`)
+          model = await load(saved.model)
+        } catch (err) {
+          // a stale or corrupt snapshot is not fatal: retrain from the history instead
+          lastError = { code: errorCode(err), message: errorMessage(err) }
+          logger('ignoring stored snapshot: %s', lastError.message)
+          pending = Math.max(pending, config.meta.retrainEveryRecords)
+        }
+      }
+      events.addEventListener('record', onRecord)
+      timer = setInterval(() => {
+        if (pending > 0 || model == null) void retrainSafe()
+      }, config.meta.retrainIntervalMs)
+      timer.unref()
+      api?.statusContributors.set('snapshot', () => status().snapshot)
+      api?.statusContributors.set('meta', () => { const { snapshot: _s, ...rest } = status(); return rest })
+      api?.route('POST', '/meta/select', async (req) => {
+        const body = await req.json<{ task: SelectTask } & SelectOptions>()
+        const { task, ...opts } = body
+        if (task == null) throw new MetaError('E_BAD_TASK', 'body must be { task, objective?, budget?, sloTtftMs? }')
+        const explore = config.meta.explorationRate > 0 ? { rate: config.meta.explorationRate, rng } : undefined
+        return { json: select(task, { ...opts, explore: (opts as { explore?: boolean }).explore === true ? explore : undefined }) }
+      })
+      if (model == null || pending > 0) void retrainSafe()
+    },
+    async stop () {
+      stopped = true
+      events.removeEventListener('record', onRecord)
+      if (timer != null) clearInterval(timer)
+      await worker?.terminate()
+      try { await training } catch {}
+    },
+    current: () => model,
+    select,
+    retrain,
+    status
+  }
+}
