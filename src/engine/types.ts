@@ -61,6 +61,13 @@ export interface RequestOutcome {
   ttftMs: number
   /** from the request's start to its last output token, ms */
   latencyMs: number
+  /** time the request waited in runBatch before a sequence took it, ms (client-side TTFT = queueMs + ttftMs) */
+  queueMs?: number
+  /** prompt tokens whose KV state was reused from the previous request on the sequence (prefix cache) */
+  cachedPromptTokens?: number
+  /** speculative decoding: tokens drafted, and how many of them the target model accepted */
+  draftedTokens?: number
+  acceptedDraftTokens?: number
 }
 
 export interface BatchOutcome {
