@@ -122,7 +122,8 @@ export async function runWorkload (session: EngineSession, workload: Workload, t
       wallMs,
       promptTokens: outcomes.reduce((s, o) => s + o.promptTokens, 0),
       outputTokens: outcomes.reduce((s, o) => s + o.outputTokens, 0),
-      ttfts: outcomes.map(o => o.ttftMs),
+      // client-side TTFT: a request queued behind others in its wave waited too
+      ttfts: outcomes.map(o => (o.queueMs ?? 0) + o.ttftMs),
       tpots: outcomes.filter(o => o.outputTokens > 1).map(o => (o.latencyMs - o.ttftMs) / (o.outputTokens - 1)),
       outputs: outcomes.map(o => o.tokens)
     }

@@ -1,0 +1,178 @@
+import type { Engine, Method, ModelSpec } from '../engine/types.js'
+import type { UnsignedBody } from '../records/types.js'
+import { errorMessage } from '../util/errors.js'
+import { log } from '../util/log.js'
+import { hardwareFingerprint } from './hardware.js'
+import { runBenchmark } from './runner.js'
+import type { Workload } from './workloads.js'
+
+/**
+ * The daemon's budgeted background sweep (config.bench.background): while the node is idle it
+ * measures one (method, workload) cell at a time, cells with the fewest records first, and
+ * spends at most `share` of wall time doing so. Inference always wins: a task that starts
+ * during a cell aborts it, and the aborted cell is dropped rather than recorded as a failure.
+ */
+
+/**
+ * The idle hook. Serving code wraps each inference task in `begin()` … `end()`; the sweep only
+ * starts a cell when `idle()` and aborts the running one when a task begins. A foreground
+ * `swarmtune bench` counts as a task too.
+ */
+export interface Activity {
+  /** mark a task as running; call the returned function when it ends (idempotent) */
+  begin: () => () => void
+  /** true when no task is running */
+  idle: () => boolean
+  /** listeners run when a task begins (the sweep aborts its cell) */
+  onBusy: (fn: () => void) => () => void
+}
+
+export function createActivity (): Activity {
+  let running = 0
+  const listeners = new Set<() => void>()
+  return {
+    begin () {
+      running++
+      for (const fn of listeners) fn()
+      let ended = false
+      return () => {
+        if (ended) return
+        ended = true
+        running--
+      }
+    },
+    idle: () => running === 0,
+    onBusy (fn) {
+      listeners.add(fn)
+      return () => { listeners.delete(fn) }
+    }
+  }
+}
+
+/** The process-wide activity tracker that serving and the bench service share. */
+export const inferenceActivity: Activity = createActivity()
+
+export interface SweepCell { method: Method, workload: Workload }
+
+export const cellKey = (methodId: string, workloadName: string): string => `${methodId}\u0000${workloadName}`
+
+/** The cell with the fewest records; ties go to catalog order (pure). */
+export function nextCell (cells: readonly SweepCell[], counts: ReadonlyMap<string, number>): SweepCell | undefined {
+  let best: SweepCell | undefined
+  let bestCount = Infinity
+  for (const c of cells) {
+    const n = counts.get(cellKey(c.method.id, c.workload.name)) ?? 0
+    if (n < bestCount) { best = c; bestCount = n }
+  }
+  return best
+}
+
+/** Pause after a cell of `busyMs` so that benchmarking takes `share` of the time (pure). */
+export function pauseAfter (busyMs: number, share: number): number {
+  if (share <= 0) return Infinity
+  if (share >= 1) return 0
+  return busyMs * (1 / share - 1)
+}
+
+export interface BackgroundSweepInit {
+  share: number
+  intervalMs: number
+  activity?: Activity
+  /** engine + model to sweep, created on first use */
+  prepare: () => Promise<{ engine: Engine, model: ModelSpec, cells: SweepCell[], baseline: Method }>
+  /** existing record counts per cellKey for this model and hardware */
+  counts: (modelId: string, hardwareId: string) => Promise<Map<string, number>>
+  /** sign, store and gossip one body */
+  record: (body: UnsignedBody) => Promise<void>
+  repeats: number
+  timeoutMs: number
+  defaultThreads: number
+  pricePerHour: number
+  now?: () => number
+}
+
+export interface BackgroundSweep {
+  start: () => void
+  stop: () => Promise<void>
+  /** one step now, if idle and within budget (tests; the timer calls it) */
+  tick: () => Promise<'ran' | 'busy' | 'budget' | 'nothing' | 'aborted' | 'error'>
+  stats: () => { cells: number, busyMs: number, aborted: number, errors: number }
+}
+
+export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSweep {
+  const logger = log('bench:background')
+  const activity = init.activity ?? inferenceActivity
+  const now = init.now ?? Date.now
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<unknown> | undefined
+  let current: AbortController | undefined
+  let notBefore = 0
+  let counts: Map<string, number> | undefined
+  let prepared: Awaited<ReturnType<BackgroundSweepInit['prepare']>> | undefined
+  const stats = { cells: 0, busyMs: 0, aborted: 0, errors: 0 }
+  const unsubscribe = activity.onBusy(() => current?.abort())
+
+  async function tick (): Promise<'ran' | 'busy' | 'budget' | 'nothing' | 'aborted' | 'error'> {
+    if (running != null || !activity.idle()) return 'busy'
+    if (now() < notBefore) return 'budget'
+    const step = (async () => {
+      const t0 = now()
+      try {
+        prepared ??= await init.prepare()
+        const { engine, model, cells, baseline } = prepared
+        if (counts == null) {
+          const d = await engine.describe(model)
+          // the hardware id does not depend on threads or price
+          const hw = hardwareFingerprint({ backend: engine.backend, gpus: engine.gpus, threads: 1 })
+          counts = await init.counts(d.id, hw.id)
+        }
+        const cell = nextCell(cells, counts)
+        if (cell == null) return 'nothing'
+        current = new AbortController()
+        const results = await runBenchmark({
+          engine, model, methods: [cell.method], workloads: [cell.workload], baseline,
+          repeats: init.repeats, timeoutMs: init.timeoutMs, defaultThreads: init.defaultThreads,
+          pricePerHour: init.pricePerHour, signal: current.signal
+        })
+        if (current.signal.aborted) { stats.aborted++; return 'aborted' }
+        for (const r of results) {
+          await init.record(r.body)
+          const k = cellKey(r.method, r.workload)
+          counts.set(k, (counts.get(k) ?? 0) + 1)
+        }
+        stats.cells++
+        return 'ran'
+      } catch (err) {
+        stats.errors++
+        logger('background cell failed: %s', errorMessage(err))
+        return 'error'
+      } finally {
+        current = undefined
+        const busy = now() - t0
+        stats.busyMs += busy
+        notBefore = now() + pauseAfter(busy, init.share)
+      }
+    })()
+    running = step
+    try { return await step } finally { running = undefined }
+  }
+
+  return {
+    start () {
+      if (timer != null || init.share <= 0) return
+      timer = setInterval(() => { void tick() }, init.intervalMs)
+      timer.unref()
+    },
+    async stop () {
+      if (timer != null) clearInterval(timer)
+      timer = undefined
+      unsubscribe()
+      current?.abort()
+      await running?.catch(() => {})
+      if (prepared != null) await prepared.engine.close().catch(() => {})
+      prepared = undefined
+    },
+    tick,
+    stats: () => ({ ...stats })
+  }
+}
