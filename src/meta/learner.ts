@@ -9,6 +9,11 @@ export interface ForestOptions {
   maxDepth?: number
   minSamplesLeaf?: number
   seed?: number
+  /**
+   * rows drawn (with replacement) for each tree; default: as many as the training set. Lets the
+   * rows²-cost ml-random-forest backend bound its per-tree cost; backends may ignore it.
+   */
+  sampleSize?: number
 }
 
 export interface ForestPrediction {

@@ -1,5 +1,6 @@
 import { RandomForestRegression } from 'ml-random-forest'
 import { SwarmtuneError } from '../util/errors.js'
+import { createRng } from '../util/random.js'
 import type { ForestOptions, ForestPrediction, LearnerBackend, RegressionForest } from './learner.js'
 
 /**
@@ -11,7 +12,7 @@ import type { ForestOptions, ForestPrediction, LearnerBackend, RegressionForest 
 export const ML_RF_BACKEND = 'ml-random-forest'
 
 interface MlRfModel {
-  predictionValues(X: number[][]): { rows: number, columns: number, get(i: number, j: number): number }
+  predict(X: number[][]): number[]
   toJSON(): unknown
 }
 
@@ -27,34 +28,39 @@ function checkXy (X: number[][], y?: number[]): void {
   if (y != null && y.length !== X.length) throw new SwarmtuneError('E_BAD_TARGET', `${y.length} targets for ${X.length} rows`)
 }
 
+/**
+ * Each tree is a one-estimator RandomForestRegression on its own bootstrap sample (drawn here
+ * with a seeded RNG, `sampleSize` rows): ml-random-forest's own bagging always draws n rows and
+ * its `maxSamples` takes the first rows, so this is how the per-tree cost is bounded. The
+ * per-tree predictions give the spread the selection policy uses as uncertainty.
+ */
 class MlForest implements RegressionForest {
   readonly backend = ML_RF_BACKEND
-  constructor (private readonly model: MlRfModel | null, private readonly constant: number, private readonly width: number) {}
+  constructor (private readonly trees: MlRfModel[], private readonly constant: number, private readonly width: number) {}
 
   predict (X: number[][]): ForestPrediction {
     if (X.length === 0) return { mean: [], std: [] }
     for (const row of X) if (row.length !== this.width) throw new SwarmtuneError('E_BAD_FEATURE', `expected ${this.width} columns, got ${row.length}`)
-    if (this.model == null) return { mean: X.map(() => this.constant), std: X.map(() => 0) }
-    const pv = this.model.predictionValues(X)
+    if (this.trees.length === 0) return { mean: X.map(() => this.constant), std: X.map(() => 0) }
+    const s = new Float64Array(X.length)
+    const s2 = new Float64Array(X.length)
+    for (const t of this.trees) {
+      const p = t.predict(X)
+      for (let i = 0; i < X.length; i++) { s[i] += p[i]; s2[i] += p[i] * p[i] }
+    }
+    const n = this.trees.length
     const mean: number[] = []
     const std: number[] = []
-    for (let i = 0; i < pv.rows; i++) {
-      let s = 0
-      let s2 = 0
-      for (let j = 0; j < pv.columns; j++) {
-        const v = pv.get(i, j)
-        s += v
-        s2 += v * v
-      }
-      const m = s / pv.columns
+    for (let i = 0; i < X.length; i++) {
+      const m = s[i] / n
       mean.push(m)
-      std.push(Math.sqrt(Math.max(0, s2 / pv.columns - m * m)))
+      std.push(Math.sqrt(Math.max(0, s2[i] / n - m * m)))
     }
     return { mean, std }
   }
 
   toJSON (): unknown {
-    return { backend: ML_RF_BACKEND, width: this.width, constant: this.constant, model: this.model?.toJSON() ?? null }
+    return { backend: ML_RF_BACKEND, width: this.width, constant: this.constant, trees: this.trees.map(t => t.toJSON()) }
   }
 }
 
@@ -64,34 +70,46 @@ export const mlForestBackend: LearnerBackend = {
     checkXy(X, y)
     const width = X[0].length
     const mean = y.reduce((s, v) => s + v, 0) / y.length
-    // ml-cart cannot split fewer rows than minNumSamples and throws on constant targets in some
-    // paths; a constant predictor is the honest answer there.
-    if (X.length < 4 || y.every(v => v === y[0])) return new MlForest(null, mean, width)
+    // ml-cart needs a few rows to split, and a constant target has nothing to learn
+    if (X.length < 4 || y.every(v => v === y[0])) return new MlForest([], mean, width)
     const frac = Math.min(1, Math.max(0, opts.maxFeatures ?? 1))
-    let count = Math.max(1, Math.round(width * frac))
+    const count = Math.min(width, Math.max(1, Math.round(width * frac)))
     // ml-random-forest reads an integer 1 as the fraction 1.0 (all columns)
     const maxFeatures = count === 1 ? 1.5 / width : count === width ? 1.0 : count
-    if (count > width) count = width
-    const rf = new RandomForestRegression({
-      nEstimators: Math.max(1, opts.nTrees),
-      maxFeatures,
-      replacement: false,
-      seed: (opts.seed ?? 42) | 0,
-      useSampleBagging: true,
-      noOOB: true,
-      treeOptions: { maxDepth: opts.maxDepth ?? Infinity, minNumSamples: Math.max(1, opts.minSamplesLeaf ?? 3) }
-    })
-    rf.train(X, y)
-    return new MlForest(rf as unknown as MlRfModel, mean, width)
+    const sample = Math.max(2, Math.min(opts.sampleSize ?? X.length, X.length * 4))
+    const rng = createRng((opts.seed ?? 42) >>> 0)
+    const trees: MlRfModel[] = []
+    for (let t = 0; t < Math.max(1, opts.nTrees); t++) {
+      const Xs: number[][] = new Array(sample)
+      const ys: number[] = new Array(sample)
+      for (let i = 0; i < sample; i++) {
+        const j = Math.floor(rng() * X.length)
+        Xs[i] = X[j]
+        ys[i] = y[j]
+      }
+      const rf = new RandomForestRegression({
+        nEstimators: 1,
+        maxFeatures,
+        replacement: false,
+        seed: Math.floor(rng() * 2 ** 31),
+        useSampleBagging: false,
+        noOOB: true,
+        treeOptions: { maxDepth: opts.maxDepth ?? Infinity, minNumSamples: Math.max(1, opts.minSamplesLeaf ?? 3) }
+      })
+      rf.train(Xs, ys)
+      trees.push(rf as unknown as MlRfModel)
+      // yield between trees so a caller on the main thread (CLI progress, tests) is not starved
+      if (t % 8 === 7) await new Promise(resolve => setImmediate(resolve))
+    }
+    return new MlForest(trees, mean, width)
   },
   load (snapshot: unknown): RegressionForest {
-    const s = snapshot as { backend?: unknown, width?: unknown, constant?: unknown, model?: unknown }
-    if (s == null || typeof s !== 'object' || s.backend !== ML_RF_BACKEND || typeof s.width !== 'number' || typeof s.constant !== 'number') {
+    const s = snapshot as { backend?: unknown, width?: unknown, constant?: unknown, trees?: unknown }
+    if (s == null || typeof s !== 'object' || s.backend !== ML_RF_BACKEND || typeof s.width !== 'number' || typeof s.constant !== 'number' || !Array.isArray(s.trees)) {
       throw new SwarmtuneError('E_SNAPSHOT_CORRUPT', 'not an ml-random-forest snapshot')
     }
-    if (s.model == null) return new MlForest(null, s.constant, s.width)
     try {
-      return new MlForest(RandomForestRegression.load(s.model as any) as unknown as MlRfModel, s.constant, s.width)
+      return new MlForest(s.trees.map(t => RandomForestRegression.load(t) as unknown as MlRfModel), s.constant, s.width)
     } catch (err) {
       throw new SwarmtuneError('E_SNAPSHOT_CORRUPT', `ml-random-forest snapshot does not load: ${(err as Error).message}`, { cause: err })
     }
