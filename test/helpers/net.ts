@@ -6,7 +6,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { loadConfig, type SwarmtuneConfig } from '../../src/node/config.js'
 import { createRecord, synthBodies, type SignedRecord } from '../../src/records/index.js'
-import { createNetwork, type NetworkInit, type SwarmNetworkNode } from '../../src/net/index.js'
+import { createNetwork, RECORDS_TOPIC, type NetworkInit, type SwarmNetworkNode } from '../../src/net/index.js'
 import type { RecordStore } from '../../src/store/types.js'
 import { Counters } from '../../src/util/counters.js'
 import { createMemoryStore } from './memory-store.js'
@@ -99,4 +99,19 @@ export async function waitFor (cond: () => boolean | Promise<boolean>, what: str
 /** Wait until every node has `n` peers subscribed to the records topic (mesh ready to gossip). */
 export async function waitForTopicPeers (nodes: TestNode[], n = 1): Promise<void> {
   await waitFor(() => nodes.every(x => x.net.stats().gossipTopicPeers >= n), 'topic subscriptions')
+}
+
+/**
+ * Wait until each node has at least `n` mesh peers on the records topic. A record published
+ * before the mesh forms can miss a peer (not in the mesh when forwarded, grafted before the next
+ * IHAVE): sync repairs that later, but gossip tests must not depend on it.
+ */
+export async function waitForMesh (nodes: TestNode[], n: number | ((x: TestNode) => number) = 1): Promise<void> {
+  const want = typeof n === 'number' ? () => n : n
+  await waitFor(() => nodes.every(x => meshPeers(x) >= want(x)), 'gossipsub mesh')
+}
+
+export function meshPeers (x: TestNode): number {
+  const ps = x.net.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }
+  return ps.getMeshPeers(RECORDS_TOPIC).length
 }
