@@ -120,6 +120,18 @@ export function rpcErrorCode (err: unknown): string {
 }
 
 const encoder = new TextEncoder()
+
+/** unsigned-varint length prefix + bytes, as one buffer (the framing lpStream reads) */
+export function lengthPrefixed (bytes: Uint8Array): Uint8Array {
+  const head: number[] = []
+  let n = bytes.length
+  while (n >= 0x80) { head.push((n & 0x7f) | 0x80); n = Math.floor(n / 128) }
+  head.push(n)
+  const out = new Uint8Array(head.length + bytes.length)
+  out.set(head, 0)
+  out.set(bytes, head.length)
+  return out
+}
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** Pure: request bytes → a JSON object (E_REQ_MALFORMED otherwise). */
@@ -189,10 +201,16 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
     }
   }
 
-  async function sendError (stream: Stream, code: string, message: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Best-effort coded error, then close. The request side is shut first so a peer still sending
+   * (an oversize body) cannot overflow our buffer while we answer.
+   */
+  async function sendError (stream: Stream, code: string, message: string, signal: AbortSignal, lp?: { unwrap: () => unknown }): Promise<void> {
     try {
-      const lp = lpStream(stream)
-      await lp.write(encodeJson({ error: { code, message } }), { signal })
+      try { lp?.unwrap() } catch {}
+      await stream.closeRead({ signal }).catch(() => {})
+      const body = encodeJson({ error: { code, message } })
+      stream.send(lengthPrefixed(body))
       await stream.close({ signal })
     } catch {
       stream.abort(new RpcError(code, message))
@@ -220,7 +238,9 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
     const timer = setTimeout(() => { controller.abort(new RpcError(RpcErrorCode.TIMEOUT, `exchange exceeded ${limits.timeoutMs} ms`)) }, limits.timeoutMs)
     const signal = controller.signal
     try {
-      const lp = lpStream(stream, { maxDataLength: limits.maxRequestBytes, maxBufferSize: limits.maxRequestBytes + 16 })
+      // the buffer allows a moderately oversize request to arrive whole, so it gets a coded answer;
+      // a grossly oversize one overflows it and the stream is reset (counted the same)
+      const lp = lpStream(stream, { maxDataLength: limits.maxRequestBytes, maxBufferSize: limits.maxRequestBytes + 64 * 1024 })
       let reply: unknown
       let failed: { code: string, message: string } | undefined
       let reading = true
@@ -241,7 +261,7 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
         refuse(peer, failed.code)
         if (failed.code === RpcErrorCode.CLOSED || failed.code === RpcErrorCode.TRUNCATED) { stream.abort(new RpcError(failed.code, failed.message)); return }
         // the answer deadline may have passed: give the error response its own short deadline
-        await sendError(stream, failed.code, failed.message, AbortSignal.timeout(1000))
+        await sendError(stream, failed.code, failed.message, AbortSignal.timeout(1000), lp)
         return
       }
       await lp.write(encodeJson(reply), { signal })
@@ -568,4 +588,20 @@ export async function requestRecommendation (node: Pick<Libp2p, 'dialProtocol'>,
 /** Stable text form of a request (cache keys). */
 export function requestKey (req: RecommendRequest): string {
   return canonicalize(req)
+}
+
+/**
+ * A throwaway client node (fresh ed25519 identity, TCP + noise + yamux, no listen address, no
+ * pubsub): what the CLI dials peers with. Stop it when done.
+ */
+export async function createClientNode (): Promise<Libp2p> {
+  const [{ createLibp2p }, { tcp }, { noise }, { yamux }] = await Promise.all([
+    import('libp2p'), import('@libp2p/tcp'), import('@chainsafe/libp2p-noise'), import('@chainsafe/libp2p-yamux')
+  ])
+  return await createLibp2p({
+    addresses: { listen: [] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()]
+  })
 }

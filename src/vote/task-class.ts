@@ -10,7 +10,7 @@ import type { Objective } from './types.js'
  *   name), so every peer running the same file lands in the same class;
  * - workload, three buckets of the token-level features every record carries:
  *   prompt length (promptTokensMean: s < 128 ≤ m < 1024 ≤ l), shared prefix
- *   (sharedPrefixRatio ≥ 0.5: p, else n), batch size (requests: 1, 2-4 → 4, > 4 → n);
+ *   (max(sharedPrefixRatio, reusablePrefixRatio) ≥ 0.5: p, else n), batch size (requests: 1, 2-4 → 4, > 4 → n);
  *   these are the three axes on which the methods trade places (prefix caching needs a shared
  *   prefix, continuous batching needs several requests, chunked prefill/flash attention matter
  *   for long prompts);
@@ -38,7 +38,8 @@ function feature (f: Record<string, number>, names: string[]): number | undefine
 
 export function workloadBucket (f: Record<string, number>): string {
   const prompt = feature(f, ['promptTokensMean', 'promptTokensAvg', 'promptTokens']) ?? 0
-  const prefix = feature(f, ['sharedPrefixRatio', 'prefixShare', 'sharedPrefix']) ?? 0
+  // a prefix shared by all prompts, or reusable from an earlier request: both are what prefix caching exploits
+  const prefix = Math.max(feature(f, ['sharedPrefixRatio']) ?? 0, feature(f, ['reusablePrefixRatio']) ?? 0)
   const reqs = feature(f, ['requests', 'batchSize', 'concurrency', 'n']) ?? 1
   const p = prompt < 128 ? 's' : prompt < 1024 ? 'm' : 'l'
   const x = prefix >= 0.5 ? 'p' : 'n'
@@ -46,10 +47,24 @@ export function workloadBucket (f: Record<string, number>): string {
   return `${p}-${x}-${b}`
 }
 
+/** The class key without its objective (records have no objective; votes and answers do). */
+export function classBase (modelId: string, features: Record<string, number>, backend: Backend | string): string {
+  const model = modelId.replace(/[^A-Za-z0-9._:+-]/g, '_').slice(0, 64)
+  const b = /^[a-z]{1,16}$/.test(backend) ? backend : 'other'
+  return `${TASK_CLASS_VERSION}|m=${model}|w=${workloadBucket(features)}|b=${b}`
+}
+
+export function classKeyOf (base: string, objective: Objective): string {
+  return `${base}|o=${objective}`
+}
+
+export function baseOfKey (key: string): string {
+  const i = key.lastIndexOf('|o=')
+  return i < 0 ? key : key.slice(0, i)
+}
+
 export function taskClassKey (t: TaskClassInput): string {
-  const model = t.modelId.replace(/[^A-Za-z0-9._:+-]/g, '_').slice(0, 64)
-  const backend = /^[a-z]{1,16}$/.test(t.backend) ? t.backend : 'other'
-  return `${TASK_CLASS_VERSION}|m=${model}|w=${workloadBucket(t.features)}|b=${backend}|o=${t.objective}`
+  return classKeyOf(classBase(t.modelId, t.features, t.backend), t.objective)
 }
 
 export interface ParsedTaskClass {
