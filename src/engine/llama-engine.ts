@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { cpus } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -106,7 +106,14 @@ const fileFacts = new Map<string, FileFacts>()
 
 /** Cheap, cached header facts for supports(): never throws. */
 function factsOf (path: string): FileFacts {
-  let f = fileFacts.get(path)
+  let key: string
+  try {
+    const st = statSync(path)
+    key = `${path}\0${st.size}\0${st.mtimeMs}` // a rewritten file is read again
+  } catch (err) {
+    return { error: `${path}: model file not found (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})` }
+  }
+  let f = fileFacts.get(key)
   if (f == null) {
     try {
       const h = readGgufHeader(path)
@@ -115,7 +122,7 @@ function factsOf (path: string): FileFacts {
     } catch (err) {
       f = { error: errorMessage(err) }
     }
-    fileFacts.set(path, f)
+    fileFacts.set(key, f)
   }
   return f
 }
@@ -187,6 +194,10 @@ export async function createLlamaEngine (opts: LlamaEngineOptions = {}): Promise
   }
 
   async function open (model: ModelSpec, method: Method): Promise<EngineSession> {
+    // bad files first, with their own E_MODEL_* codes naming the file
+    readGgufHeader(model.path)
+    if (method.knobs.weightBits === 8 && model.q8Path != null) readGgufHeader(model.q8Path)
+    if (method.knobs.speculative === 2 && model.draftPath != null) readGgufHeader(model.draftPath)
     const s = supports(model, method)
     if (!s.ok) throw new EngineError('E_METHOD_UNSUPPORTED', `method ${method.id} on model ${model.name}: ${s.reason}`)
     const file = weightFile(model, method) as string
