@@ -1,0 +1,281 @@
+/**
+ * One regression tree grown on the binned matrix (pure: no I/O, no globals), used both in-thread
+ * and inside the worker threads. Everything a tree depends on is (data, params, seed), which is
+ * what makes the forest deterministic whatever the number of workers.
+ */
+import { createRng } from '../../util/random.js'
+import { MAX_BINS } from './binning.js'
+
+export interface TreeData {
+  nRows: number
+  nFeatures: number
+  bins: Uint8Array
+  nBins: Uint16Array
+  y: Float64Array
+}
+
+export interface TreeParams {
+  /** features examined per split (at least this many non-constant ones, as sklearn does) */
+  mtry: number
+  maxDepth: number
+  /** minimum bootstrap weight (= samples counted with repetition) in each leaf */
+  minSamplesLeaf: number
+  /** bootstrap sample (with replacement, n draws); false trains every tree on all rows */
+  bootstrap: boolean
+  /** keep full-feature histograms down the tree and derive the larger child by subtraction */
+  subtraction: boolean
+}
+
+/** Preorder flat tree: the left child of internal node i is i + 1. */
+export interface TreeArrays {
+  /** split feature, -1 for a leaf */
+  feature: Int32Array
+  /** split bin (left = bins <= bin); the raw threshold is the binning's edge for it */
+  bin: Uint8Array
+  /** index of the right child (internal nodes) */
+  right: Int32Array
+  /** leaf value (float32: what snapshots store, so a reloaded forest predicts identically) */
+  value: Float32Array
+}
+
+/** Per-tree seed: a forest seed and a tree index map to an independent stream. */
+export function treeSeed (seed: number, tree: number): number {
+  let h = (seed ^ Math.imul(tree + 1, 0x9e3779b1)) >>> 0
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0
+  return (h ^ (h >>> 16)) >>> 0
+}
+
+interface Pending {
+  start: number
+  end: number
+  depth: number
+  /** node index of the parent whose `right` must point here; -1 for the root or a left child */
+  patchRight: number
+  /** full histograms (count, sum) for every feature, when carried down the subtraction chain */
+  hist: Float64Array | null
+}
+
+const HSTRIDE = MAX_BINS * 2 // per feature: [count, sum] interleaved per bin
+const MASK_WORDS = MAX_BINS / 32
+
+export function buildTree (data: TreeData, params: TreeParams, seed: number): TreeArrays {
+  const { nRows, nFeatures: F, bins, nBins, y } = data
+  const rng = createRng(seed)
+  const minLeaf = Math.max(1, params.minSamplesLeaf)
+  const mtry = Math.max(1, Math.min(F, Math.floor(params.mtry)))
+
+  // bootstrap as integer weights over the distinct drawn rows: fewer rows to scan than duplicates
+  const w = new Uint16Array(nRows)
+  if (params.bootstrap) for (let i = 0; i < nRows; i++) w[Math.floor(rng() * nRows)]++
+  else w.fill(1)
+  let m = 0
+  for (let i = 0; i < nRows; i++) if (w[i] > 0) m++
+  // Node-ordered copies, partitioned (stably) as the tree grows, so every hot loop reads memory
+  // sequentially. The bins are copied row-major (stride RS bytes, a multiple of 4 so a row moves
+  // as RS/4 uint32 words): gathering from the shared column-major matrix by row id instead costs a
+  // cache miss per visit once nodes get small and their rows scatter over a 100k-row column.
+  const RS = (F + 3) & ~3
+  const SW = RS >> 2
+  const rows = new Uint8Array(m * RS)
+  const rows32 = new Uint32Array(rows.buffer)
+  const tRows = new Uint8Array(m * RS)
+  const tRows32 = new Uint32Array(tRows.buffer)
+  const ow = new Float64Array(m)
+  const owy = new Float64Array(m)
+  const owyy = new Float64Array(m)
+  {
+    const ord = new Uint32Array(m)
+    for (let i = 0, k = 0; i < nRows; i++) {
+      if (w[i] === 0) continue
+      ord[k] = i; ow[k] = w[i]; owy[k] = w[i] * y[i]; owyy[k] = w[i] * y[i] * y[i]; k++
+    }
+    for (let f = 0; f < F; f++) {
+      const rb = f * nRows
+      for (let k = 0; k < m; k++) rows[k * RS + f] = bins[rb + ord[k]]
+    }
+  }
+
+  const tW = new Float64Array(m)
+  const tWy = new Float64Array(m)
+  const tWyy = new Float64Array(m)
+
+  const cap = Math.max(1, 2 * m)
+  const feature = new Int32Array(cap)
+  const splitBin = new Uint8Array(cap)
+  const right = new Int32Array(cap)
+  const value = new Float32Array(cap)
+  let nNodes = 0
+
+  const scratch = new Float64Array(HSTRIDE) // one feature's histogram when no full one is carried
+  const mask = new Int32Array(MASK_WORDS)
+  const perm = new Int32Array(F)
+  for (let f = 0; f < F; f++) perm[f] = f
+  const pool: Float64Array[] = []
+  const takeHist = (): Float64Array => pool.pop()?.fill(0) ?? new Float64Array(F * HSTRIDE)
+
+  /** full histograms of every feature over [start, end) */
+  const fillFull = (h: Float64Array, start: number, end: number): void => {
+    for (let f = 0; f < F; f++) {
+      const base = f * HSTRIDE
+      for (let i = start, p = start * RS + f; i < end; i++, p += RS) {
+        const o = base + (rows[p] << 1)
+        h[o] += ow[i]; h[o + 1] += owy[i]
+      }
+    }
+  }
+
+  const stack: Pending[] = [{ start: 0, end: m, depth: 0, patchRight: -1, hist: null }]
+  if (params.subtraction && m > 0) { const h = takeHist(); fillFull(h, 0, m); stack[0].hist = h }
+
+  while (stack.length > 0) {
+    const node = stack.pop() as Pending
+    const id = nNodes++
+    if (node.patchRight >= 0) right[node.patchRight] = id
+    const { start, end, depth } = node
+    let W = 0; let S = 0; let SS = 0
+    for (let i = start; i < end; i++) { W += ow[i]; S += owy[i]; SS += owyy[i] }
+    const mean = W > 0 ? S / W : 0
+    const sse = SS - S * mean
+    feature[id] = -1
+    value[id] = mean
+    if (depth >= params.maxDepth || W < 2 * minLeaf || !(sse > 1e-12 * Math.max(SS, 1e-300))) {
+      if (node.hist != null) pool.push(node.hist)
+      continue
+    }
+
+    const parentScore = S * mean
+    let bestGain = 1e-10 * sse
+    let bestF = -1
+    let bestB = -1
+    let informative = 0
+    for (let k = 0; k < F && informative < mtry; k++) {
+      const j = k + Math.floor(rng() * (F - k))
+      const f = perm[j]; perm[j] = perm[k]; perm[k] = f
+      const nb = nBins[f]
+      if (nb < 2) continue
+      let h: Float64Array
+      let hb: number
+      // few rows: record occupied bins in a 256-bit mask instead of scanning every bin
+      const useMask = node.hist == null && (end - start) < 2 * nb
+      if (node.hist != null) {
+        h = node.hist; hb = f * HSTRIDE
+      } else {
+        h = scratch; hb = 0
+        if (useMask) {
+          for (let i = start, p = start * RS + f; i < end; i++, p += RS) {
+            const b = rows[p]
+            mask[b >> 5] |= 1 << (b & 31)
+            const o = b << 1
+            h[o] += ow[i]; h[o + 1] += owy[i]
+          }
+        } else {
+          for (let i = start, p = start * RS + f; i < end; i++, p += RS) {
+            const o = rows[p] << 1
+            h[o] += ow[i]; h[o + 1] += owy[i]
+          }
+        }
+      }
+      // scan the cumulative left side over occupied bins; a split sits between two occupied bins
+      let occupied = 0
+      let wl = 0; let sl = 0
+      let prev = -1
+      const visit = (b: number): void => {
+        const o = hb + (b << 1)
+        const cw = h[o]
+        if (cw === 0) return
+        occupied++
+        if (prev >= 0 && wl >= minLeaf && W - wl >= minLeaf) {
+          const wr = W - wl; const sr = S - sl
+          const gain = sl * sl / wl + sr * sr / wr - parentScore
+          if (gain > bestGain) {
+            bestGain = gain; bestF = f
+            // any edge between the two occupied bins splits the node alike: take the middle one
+            bestB = (prev + b - 1) >> 1
+          }
+        }
+        wl += cw; sl += h[o + 1]
+        prev = b
+      }
+      if (useMask) {
+        for (let wi = 0; wi < MASK_WORDS; wi++) {
+          let word = mask[wi]
+          while (word !== 0) {
+            const low = word & -word
+            const b = (wi << 5) + 31 - Math.clz32(low)
+            visit(b)
+            h[b << 1] = 0; h[(b << 1) + 1] = 0
+            word ^= low
+          }
+          mask[wi] = 0
+        }
+      } else {
+        for (let b = 0; b < nb; b++) visit(b)
+        if (node.hist == null) h.fill(0, 0, nb << 1)
+      }
+      if (occupied >= 2) informative++
+    }
+
+    if (bestF < 0) {
+      if (node.hist != null) pool.push(node.hist)
+      continue
+    }
+
+    // stable partition of [start, end): rows with bin <= bestB first. Keeping row ids ascending
+    // inside every node makes the histogram gathers walk memory forward (cache friendly).
+    let a = start
+    let nr = 0
+    for (let i = start; i < end; i++) {
+      const src = i * SW
+      if (rows[i * RS + bestF] <= bestB) {
+        if (a !== i) {
+          const dst = a * SW
+          for (let q = 0; q < SW; q++) rows32[dst + q] = rows32[src + q]
+          ow[a] = ow[i]; owy[a] = owy[i]; owyy[a] = owyy[i]
+        }
+        a++
+      } else {
+        const dst = nr * SW
+        for (let q = 0; q < SW; q++) tRows32[dst + q] = rows32[src + q]
+        tW[nr] = ow[i]; tWy[nr] = owy[i]; tWyy[nr] = owyy[i]; nr++
+      }
+    }
+    rows32.set(tRows32.subarray(0, nr * SW), a * SW)
+    ow.set(tW.subarray(0, nr), a)
+    owy.set(tWy.subarray(0, nr), a); owyy.set(tWyy.subarray(0, nr), a)
+    const mid = a
+    feature[id] = bestF
+    splitBin[id] = bestB
+    value[id] = 0
+
+    const nL = mid - start
+    const nR = end - mid
+    let histL: Float64Array | null = null
+    let histR: Float64Array | null = null
+    if (node.hist != null) {
+      // keep the chain while building the smaller child's full histograms and subtracting is
+      // cheaper than the children scanning their mtry features directly
+      const nSmall = Math.min(nL, nR)
+      if (nSmall * F + F * MAX_BINS < (nL + nR) * mtry) {
+        const small = takeHist()
+        if (nL <= nR) fillFull(small, start, mid)
+        else fillFull(small, mid, end)
+        const big = node.hist
+        for (let i = 0; i < big.length; i++) big[i] -= small[i]
+        if (nL <= nR) { histL = small; histR = big } else { histL = big; histR = small }
+      } else {
+        pool.push(node.hist)
+      }
+    }
+    // right is pushed first so the left child is popped next and gets index id + 1
+    stack.push({ start: mid, end, depth: depth + 1, patchRight: id, hist: histR })
+    stack.push({ start, end: mid, depth: depth + 1, patchRight: -1, hist: histL })
+  }
+
+  return {
+    feature: feature.slice(0, nNodes),
+    bin: splitBin.slice(0, nNodes),
+    right: right.slice(0, nNodes),
+    value: value.slice(0, nNodes)
+  }
+}
