@@ -97,7 +97,7 @@ class Network implements SwarmNetworkNode {
   }
 
   private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
-    if (!this.running || !evt.detail.protocols.includes(SYNC_PROTOCOL)) return
+    if (!this.running || this.init.syncOnConnect === false || !evt.detail.protocols.includes(SYNC_PROTOCOL)) return
     void this.sync?.syncWith(evt.detail.peerId).catch(() => {})
   }
 

@@ -152,8 +152,10 @@ export function createReceiveCheck (declared: Map<string, number>): (r: SignedRe
 /** Pure: stream/read errors → a stable code. */
 export function syncErrorCode (err: unknown): string {
   const code = errorCode(err)
-  if (code !== 'E_INTERNAL') return code
+  if (code !== 'E_INTERNAL' && code.startsWith('E_')) return code
   const name = (err as Error)?.name ?? ''
+  if (code === 'ERR_MSG_DATA_TOO_LONG' || code === 'ERR_MSG_LENGTH_TOO_LONG') return SyncErrorCode.OVERSIZE
+  if (code === 'ERR_INVALID_MSG_LENGTH') return SyncErrorCode.PROTOCOL
   if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError') return SyncErrorCode.OVERSIZE
   if (name === 'StreamBufferError') return SyncErrorCode.FLOOD
   if (name === 'UnexpectedEOFError' || name === 'StreamResetError' || name === 'StreamStateError' || name === 'StreamClosedError') return SyncErrorCode.CLOSED

@@ -82,4 +82,6 @@ export interface NetworkGuard {
 export interface NetworkInit {
   limits?: Partial<NetworkLimits>
   guard?: NetworkGuard
+  /** sync with each peer once identify completes (default true; tests of single sessions turn it off) */
+  syncOnConnect?: boolean
 }
