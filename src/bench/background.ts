@@ -78,7 +78,7 @@ export interface BackgroundSweepInit {
   share: number
   intervalMs: number
   activity?: Activity
-  /** engine + model to sweep, created on first use */
+  /** engine + model to sweep, created on first use (the caller owns and closes the engine) */
   prepare: () => Promise<{ engine: Engine, model: ModelSpec, cells: SweepCell[], baseline: Method }>
   /** existing record counts per cellKey for this model and hardware */
   counts: (modelId: string, hardwareId: string) => Promise<Map<string, number>>
@@ -169,7 +169,7 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
       unsubscribe()
       current?.abort()
       await running?.catch(() => {})
-      if (prepared != null) await prepared.engine.close().catch(() => {})
+      // the engine belongs to whoever prepared it (the bench service shares it)
       prepared = undefined
     },
     tick,

@@ -106,12 +106,16 @@ export async function runWorkload (session: EngineSession, workload: Workload, t
   })
   stopped.catch(() => {})
   const t0 = performance.now()
+  let inflight: Promise<unknown> | undefined
   try {
     const outcomes: RequestOutcome[] = []
     const c = Math.max(1, workload.params.concurrency)
     for (let i = 0; i < workload.requests.length; i += c) {
       const wave: InferenceRequest[] = workload.requests.slice(i, i + c)
-      const batch = await Promise.race([session.runBatch(wave, { signal: ac.signal }), stopped])
+      const p = session.runBatch(wave, { signal: ac.signal })
+      inflight = p
+      const batch = await Promise.race([p, stopped])
+      inflight = undefined
       if (batch.requests.length !== wave.length) {
         throw new SwarmtuneError('E_ENGINE_RESULT', `engine returned ${batch.requests.length} outcomes for ${wave.length} requests`)
       }
@@ -127,11 +131,18 @@ export async function runWorkload (session: EngineSession, workload: Workload, t
       tpots: outcomes.filter(o => o.outputTokens > 1).map(o => (o.latencyMs - o.ttftMs) / (o.outputTokens - 1)),
       outputs: outcomes.map(o => o.tokens)
     }
+  } catch (err) {
+    // let the aborted batch wind down before the caller closes the session under it
+    if (inflight != null) await Promise.race([inflight.catch(() => {}), new Promise(resolve => setTimeout(resolve, ABORT_GRACE_MS).unref())])
+    throw err
   } finally {
     clearTimeout(timer)
     if (onOuter != null) outer?.removeEventListener('abort', onOuter)
   }
 }
+
+/** How long an aborted run may take to stop before its session is closed anyway. */
+const ABORT_GRACE_MS = 10_000
 
 export function sameOutputs (a: readonly (readonly number[])[], b: readonly (readonly number[])[]): boolean {
   if (a.length !== b.length) return false

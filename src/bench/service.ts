@@ -1,0 +1,162 @@
+import type { ServerResponse } from 'node:http'
+import { cpus } from 'node:os'
+import type { Engine } from '../engine/types.js'
+import type { NodeComponents, Service, ServiceFactory } from '../node/types.js'
+import { ApiError, type ApiRequest } from '../node/api.js'
+import { errorCode, errorMessage } from '../util/errors.js'
+import { log } from '../util/log.js'
+import { createBackgroundSweep, cellKey, inferenceActivity, type Activity, type BackgroundSweep } from './background.js'
+import { checkSelection, llamaEngineFactory, prepareBench, summarizeCell, type BenchSelection, type BenchSummary, type EngineFactory } from './prepare.js'
+import { runBenchmark } from './runner.js'
+import { standardWorkloads } from './workloads.js'
+
+/**
+ * The daemon's bench service:
+ * - `POST /bench` with a JSON BenchSelection runs a benchmark in the daemon, which signs each
+ *   result with its own key (source: benchmark) through ownRecord(), stores and gossips it.
+ *   The reply streams NDJSON, one event per line, so a run of many minutes never hits an HTTP
+ *   timeout and the CLI can show progress:
+ *     {"event":"progress", phase, method, workload, done, total, message?}
+ *     {"event":"result", ...BenchSummary}            (one per cell, with the record id)
+ *     {"event":"done", "results":[BenchSummary...]}  or  {"event":"error", code, message}
+ *   One benchmark at a time (409 E_BENCH_BUSY otherwise). A client that disconnects cancels it.
+ * - the background sweep (config.bench.background), paused whenever inference or a foreground
+ *   benchmark runs.
+ * Wire it in src/node/services.ts: `import { benchService } from '../bench/service.js'`.
+ */
+export interface BenchServiceInit {
+  engineFactory?: EngineFactory
+  activity?: Activity
+}
+
+export interface BenchService extends Service {
+  /** the sweep, when config.bench.background.enabled */
+  readonly sweep?: BackgroundSweep
+}
+
+export function createBenchService (c: NodeComponents, init: BenchServiceInit = {}): BenchService {
+  const logger = log('bench:service')
+  const makeEngine = init.engineFactory ?? llamaEngineFactory
+  const activity = init.activity ?? inferenceActivity
+  let engine: Promise<Engine> | undefined
+  let foreground: AbortController | undefined
+  let stopping = false
+
+  const getEngine = async (): Promise<Engine> => {
+    engine ??= makeEngine(c.config)
+    engine.catch(() => { engine = undefined })
+    return await engine
+  }
+
+  async function handleBench (req: ApiRequest, res: ServerResponse): Promise<undefined> {
+    if (stopping) throw new ApiError(503, 'E_STOPPING', 'the node is stopping')
+    if (foreground != null) throw new ApiError(409, 'E_BENCH_BUSY', 'a benchmark is already running on this node')
+    const raw = await req.json<BenchSelection>()
+    if (raw == null || typeof raw !== 'object' || Array.isArray(raw)) throw new ApiError(400, 'E_USAGE', 'body must be a JSON object')
+    const sel: BenchSelection = raw
+    try {
+      checkSelection(sel)
+    } catch (err) {
+      throw new ApiError(400, errorCode(err), errorMessage(err))
+    }
+    const ac = new AbortController()
+    foreground = ac
+    const end = activity.begin()
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' })
+    const write = (event: Record<string, unknown>): void => {
+      if (!res.writableEnded && !res.destroyed) res.write(JSON.stringify(event) + '\n')
+    }
+    res.on('close', () => { if (!res.writableFinished) ac.abort() })
+    const summaries: BenchSummary[] = []
+    try {
+      const p = await prepareBench(c.config, sel)
+      const eng = await getEngine()
+      await runBenchmark({
+        engine: eng,
+        model: p.model,
+        methods: p.methods,
+        workloads: p.workloads,
+        baseline: p.baseline,
+        repeats: p.repeats,
+        timeoutMs: p.timeoutMs,
+        defaultThreads: p.defaultThreads,
+        pricePerHour: p.pricePerHour,
+        signal: ac.signal,
+        onProgress: ev => { write({ event: 'progress', ...ev }) },
+        onResult: async cell => {
+          const record = await c.ownRecord(cell.body)
+          const s = summarizeCell(cell, record)
+          summaries.push(s)
+          write({ event: 'result', ...s })
+        }
+      })
+      write({ event: 'done', results: summaries })
+    } catch (err) {
+      logger('bench failed: %s', errorMessage(err))
+      write({ event: 'error', code: errorCode(err), message: errorMessage(err), results: summaries })
+    } finally {
+      end()
+      foreground = undefined
+      res.end()
+    }
+    return undefined
+  }
+
+  c.api.route('POST', '/bench', handleBench)
+
+  const bg = c.config.bench.background
+  const sweep = bg.enabled
+    ? createBackgroundSweep({
+      share: bg.share,
+      intervalMs: bg.intervalMs,
+      activity,
+      repeats: c.config.bench.repeats,
+      timeoutMs: c.config.bench.timeoutMs,
+      defaultThreads: c.config.engine.threads > 0 ? c.config.engine.threads : Math.max(1, cpus().length),
+      pricePerHour: c.config.hardware.pricePerHour,
+      prepare: async () => {
+        const p = await prepareBench(c.config, {})
+        return { engine: await getEngine(), model: p.model, baseline: p.baseline, cells: p.methods.flatMap(method => standardWorkloads('default').map(workload => ({ method, workload }))) }
+      },
+      counts: async (modelId, hardwareId) => {
+        const counts = new Map<string, number>()
+        let cursor: string | undefined
+        do {
+          const page = await c.store.query({ author: c.peerId.toString(), modelId, hardwareId, source: 'benchmark', limit: 1000, cursor })
+          for (const r of page.records) {
+            const k = cellKey(r.body.method.id, r.body.workload.name)
+            counts.set(k, (counts.get(k) ?? 0) + 1)
+          }
+          cursor = page.cursor
+        } while (cursor != null)
+        return counts
+      },
+      record: async body => { await c.ownRecord(body) }
+    })
+    : undefined
+
+  c.api.statusContributors.set('bench', () => ({
+    running: foreground != null,
+    background: sweep != null ? { enabled: true, share: bg.share, ...sweep.stats() } : { enabled: false }
+  }))
+
+  return {
+    sweep,
+    start () {
+      stopping = false
+      sweep?.start()
+    },
+    async stop () {
+      stopping = true
+      foreground?.abort()
+      await sweep?.stop()
+      const e = engine
+      engine = undefined
+      if (e != null) await (await e.catch(() => undefined))?.close().catch((err: unknown) => { logger('engine close: %s', errorMessage(err)) })
+    }
+  }
+}
+
+/** For src/node/services.ts. */
+export const benchService: ServiceFactory = (c) => createBenchService(c)
+

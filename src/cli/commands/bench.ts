@@ -1,0 +1,196 @@
+import { join, resolve } from 'node:path'
+import { intFlag, parseFlags, printJson } from '../args.js'
+import { apiUrl } from '../api-client.js'
+import { loadConfig } from '../../node/config.js'
+import { SwarmtuneError, errorCode } from '../../util/errors.js'
+import { createProgress, type Progress } from '../../bench/progress.js'
+import { formatSummaries, llamaEngineFactory, prepareBench, summarizeCell, type BenchSelection, type BenchSummary } from '../../bench/prepare.js'
+import { runBenchmark, type BenchProgressEvent } from '../../bench/runner.js'
+import { SCALES, type Scale } from '../../bench/workloads.js'
+import { RECORD_VERSION, createRecord, validateBody, type SignedRecord, type UnsignedBody } from '../../records/index.js'
+
+const HELP = `usage: swarmtune bench [--model NAME] [--methods a,b] [--workloads x,y] [--repeats N]
+                      [--scale tiny|default] [--prompts FILE.jsonl] [--timeout-ms MS] [--json]
+                      [--data-dir D [--config F] | --api URL]
+
+Benchmarks acceleration methods (config/methods.json) on workload families (chat, docqa,
+summarize, codeedit, classify; --prompts adds real prompts in OpenAI chat JSONL) with llama.cpp
+on this machine. Each (method, workload) result becomes a signed record (source: benchmark);
+unsupported methods and failed runs are recorded with their reason.
+
+  standalone (default, or --data-dir D): signs with the node identity in D and stores the
+             records in D's store; refused while a daemon holds D (use --api then).
+  --api URL: the running daemon at URL runs the benchmark, signs, stores and gossips.
+  --json:    a JSON array, one object per (method, workload): method, workload, family, ok,
+             outputTokensPerSecond, totalTokensPerSecond, ttftMsP50, wallMs, spread, repeats,
+             id, and diverged / error / skipped when present.
+`
+
+const csv = (s?: string): string[] | undefined => s == null ? undefined : s.split(',').map(x => x.trim()).filter(x => x !== '')
+
+/** Progress events (local or streamed from the daemon) → a bar with ETA or plain lines on stderr. */
+function progressSink (quiet: boolean): { onEvent: (ev: BenchProgressEvent) => void, done: () => void } {
+  let bar: Progress | undefined
+  let last = 0
+  return {
+    onEvent (ev) {
+      if (quiet) return
+      bar ??= createProgress({ total: ev.total, title: 'bench' })
+      bar.setTotal(ev.total)
+      if (ev.phase === 'skipped' || ev.phase === 'failed') bar.note(`${ev.method} × ${ev.workload}: ${ev.phase}: ${ev.message ?? ''}`)
+      if (ev.done > last) bar.tick(`${ev.method} × ${ev.workload}`, ev.done - last)
+      last = ev.done
+    },
+    done () { bar?.done() }
+  }
+}
+
+async function standalone (sel: BenchSelection, dataDir: string | undefined, configFile: string | undefined, onEvent: (ev: BenchProgressEvent) => void): Promise<BenchSummary[]> {
+  const config = loadConfig({ file: configFile, overrides: dataDir != null ? { dataDir: resolve(dataDir) } : undefined })
+  const [{ loadOrCreateIdentity }, { createRecordStore }] = await Promise.all([
+    import('../../node/identity.js'),
+    import('../../store/record-store.js')
+  ])
+  const { privateKey, peerId } = await loadOrCreateIdentity(config.dataDir)
+  const author = peerId.toString()
+  const store = createRecordStore({ path: join(config.dataDir, 'store'), maxRecords: config.store.maxRecords, ownAuthor: author, dataDir: config.dataDir })
+  try {
+    await store.start()
+  } catch (err) {
+    if (errorCode(err) === 'E_DATA_DIR_LOCKED') {
+      throw new SwarmtuneError('E_DATA_DIR_LOCKED', `a swarmtune daemon is running on ${config.dataDir}: run the benchmark through it with --api URL (e.g. --api http://${config.api.host}:${config.api.port})`)
+    }
+    throw err
+  }
+  const summaries: BenchSummary[] = []
+  let engine: Awaited<ReturnType<typeof llamaEngineFactory>> | undefined
+  // Ctrl-C: finish the current run as a failed cell and store what was measured
+  const ac = new AbortController()
+  const onSigint = (): void => { ac.abort() }
+  process.once('SIGINT', onSigint)
+  try {
+    const p = await prepareBench(config, sel)
+    engine = await llamaEngineFactory(config)
+    const sign = async (body: UnsignedBody): Promise<SignedRecord> => {
+      const now = Date.now()
+      const seq = await store.nextSeq(author)
+      validateBody({ ...body, v: RECORD_VERSION, author, seq, timestamp: body.timestamp ?? now }, now)
+      const record = await createRecord(privateKey, author, seq, body, now)
+      const status = await store.put(record, { own: true })
+      if (status !== 'inserted') throw new SwarmtuneError('E_OWN_SEQ', `own record seq ${seq} was already taken (${status})`)
+      return record
+    }
+    await runBenchmark({
+      engine,
+      model: p.model,
+      methods: p.methods,
+      workloads: p.workloads,
+      baseline: p.baseline,
+      repeats: p.repeats,
+      timeoutMs: p.timeoutMs,
+      defaultThreads: p.defaultThreads,
+      pricePerHour: p.pricePerHour,
+      signal: ac.signal,
+      onProgress: onEvent,
+      onResult: async cell => { summaries.push(summarizeCell(cell, await sign(cell.body))) }
+    })
+  } finally {
+    process.off('SIGINT', onSigint)
+    await engine?.close().catch(() => {})
+    await store.stop()
+  }
+  return summaries
+}
+
+/** POST /bench on the daemon and follow its NDJSON event stream. */
+async function viaApi (base: string, sel: BenchSelection, onEvent: (ev: BenchProgressEvent) => void): Promise<BenchSummary[]> {
+  let res: Response
+  try {
+    res = await fetch(`${base}/bench`, { method: 'POST', body: JSON.stringify(sel), headers: { 'content-type': 'application/json' } })
+  } catch (err) {
+    const reason = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).name
+    throw new SwarmtuneError('E_API_UNREACHABLE', `no swarmtune daemon answers at ${base} (${reason}); start one with \`swarmtune start\` or run standalone with --data-dir`)
+  }
+  if (!res.ok || res.body == null) {
+    const text = await res.text()
+    let e: { code?: string, message?: string } | undefined
+    try { e = (JSON.parse(text) as { error?: typeof e }).error } catch {}
+    throw new SwarmtuneError(e?.code ?? 'E_API', `${base}/bench: ${e?.message ?? `HTTP ${res.status}`}`)
+  }
+  const decoder = new TextDecoder()
+  let buf = ''
+  const results: BenchSummary[] = []
+  let final: BenchSummary[] | undefined
+  const handle = (line: string): void => {
+    if (line.trim() === '') return
+    const ev = JSON.parse(line) as Record<string, unknown> & { event: string }
+    if (ev.event === 'progress') onEvent(ev as unknown as BenchProgressEvent)
+    else if (ev.event === 'result') { const { event: _e, ...s } = ev; results.push(s as unknown as BenchSummary) }
+    else if (ev.event === 'done') final = ev.results as BenchSummary[]
+    else if (ev.event === 'error') throw new SwarmtuneError(String(ev.code ?? 'E_API'), `the daemon's benchmark failed: ${String(ev.message)}`)
+  }
+  for await (const chunk of res.body) {
+    buf += decoder.decode(chunk as Uint8Array, { stream: true })
+    let nl: number
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      handle(buf.slice(0, nl))
+      buf = buf.slice(nl + 1)
+    }
+  }
+  handle(buf)
+  if (final == null) throw new SwarmtuneError('E_API', `${base}/bench: the event stream ended early (${results.length} results received)`)
+  return final
+}
+
+export async function run (argv: string[]): Promise<number> {
+  const { values: f } = parseFlags(argv, {
+    model: { type: 'string' },
+    methods: { type: 'string' },
+    workloads: { type: 'string' },
+    repeats: { type: 'string' },
+    scale: { type: 'string' },
+    prompts: { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean' },
+    'data-dir': { type: 'string' },
+    config: { type: 'string' },
+    api: { type: 'string' },
+    help: { type: 'boolean', short: 'h' }
+  })
+  if (f.help === true) { process.stdout.write(HELP); return 0 }
+  if (f.api != null && f['data-dir'] != null) throw new SwarmtuneError('E_USAGE', '--api and --data-dir exclude each other: the daemon uses its own data dir')
+  if (f.scale != null && !SCALES.includes(f.scale as Scale)) throw new SwarmtuneError('E_USAGE', `--scale must be one of ${SCALES.join(', ')}`)
+  const sel: BenchSelection = {
+    model: f.model,
+    methods: csv(f.methods),
+    workloads: csv(f.workloads),
+    scale: f.scale as Scale | undefined,
+    prompts: f.prompts != null ? resolve(f.prompts) : undefined
+  }
+  if (f.repeats != null) sel.repeats = intFlag(f.repeats, 'repeats', 3)
+  if (f['timeout-ms'] != null) sel.timeoutMs = intFlag(f['timeout-ms'], 'timeout-ms', 120_000)
+  if (f.seed != null) sel.seed = intFlag(f.seed, 'seed', 1)
+  if (sel.repeats === 0) throw new SwarmtuneError('E_USAGE', '--repeats must be at least 1')
+
+  const sink = progressSink(false)
+  let summaries: BenchSummary[]
+  try {
+    summaries = f.api != null
+      ? await viaApi(apiUrl(f.api), sel, sink.onEvent)
+      : await standalone(sel, f['data-dir'], f.config, sink.onEvent)
+  } catch (err) {
+    sink.done()
+    throw err
+  }
+  sink.done()
+  if (f.json === true) printJson(summaries)
+  else {
+    process.stdout.write(formatSummaries(summaries))
+    const failed = summaries.filter(s => !s.ok && s.skipped == null).length
+    const skipped = summaries.filter(s => s.skipped != null).length
+    process.stdout.write(`${summaries.length} results stored as signed records${skipped > 0 ? `, ${skipped} skipped (unsupported)` : ''}${failed > 0 ? `, ${failed} failed` : ''}\n`)
+  }
+  return 0
+}
+
