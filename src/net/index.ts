@@ -7,9 +7,10 @@ import { log } from '../util/log.js'
 import { createIngest, type Ingest } from './ingest.js'
 import { createRateGuard, resolveLimits } from './limits.js'
 import { Bootstrapper, createSwarmLibp2p, type SwarmLibp2p } from './libp2p.js'
+import { PeerExchange } from './peer-exchange.js'
 import { RecordsTopic } from './records-topic.js'
 import { SyncService, type SyncResult } from './sync.js'
-import { RECORDS_TOPIC, SYNC_PROTOCOL, type NetworkComponents, type NetworkInit, type NetworkLimits, type SwarmNetwork } from './types.js'
+import { PEERS_PROTOCOL, RECORDS_TOPIC, SYNC_PROTOCOL, type NetworkComponents, type NetworkInit, type NetworkLimits, type SwarmNetwork } from './types.js'
 
 export * from './types.js'
 export { DEFAULT_LIMITS, WindowLimiter } from './limits.js'
@@ -32,7 +33,9 @@ class Network implements SwarmNetworkNode {
   private topic?: RecordsTopic
   private sync?: SyncService
   private bootstrap?: Bootstrapper
+  private px?: PeerExchange
   private timer?: ReturnType<typeof setInterval>
+  private pxTimer?: ReturnType<typeof setInterval>
   private running = false
   readonly peerId: string
 
@@ -81,6 +84,8 @@ class Network implements SwarmNetworkNode {
     })
     this.bootstrap = new Bootstrapper(node, c.config.net.bootstrap, limits.bootstrapIntervalMs, log('net:bootstrap'))
     sync.start()
+    const px = this.px = new PeerExchange(node, { targetPeers: limits.targetPeers, timeoutMs: c.config.net.sync.timeoutMs }, this.stats_, log('net:px'))
+    if (limits.targetPeers > 0) await px.start()
     await node.handle(SYNC_PROTOCOL, async (stream, conn) => { await sync.handle(stream, conn) }, {
       // our own per-peer counter refuses (and counts) first; this is the hard stop behind it
       maxInboundStreams: limits.maxInboundSyncPerPeer + 2,
@@ -93,21 +98,34 @@ class Network implements SwarmNetworkNode {
     node.addEventListener('peer:identify', this.onIdentify)
     this.timer = setInterval(() => { void this.syncNow() }, c.config.net.sync.intervalMs)
     this.timer.unref?.()
+    this.pxTimer = setInterval(() => { this.discover() }, limits.bootstrapIntervalMs)
+    this.pxTimer.unref?.()
     this.bootstrap.start()
   }
 
   private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
-    if (!this.running || this.init.syncOnConnect === false || !evt.detail.protocols.includes(SYNC_PROTOCOL)) return
-    void this.sync?.syncWith(evt.detail.peerId).catch(() => {})
+    if (!this.running) return
+    const { peerId, protocols } = evt.detail
+    if (this.limits.targetPeers > 0 && protocols.includes(PEERS_PROTOCOL)) void this.px?.discoverVia(peerId)
+    if (this.init.syncOnConnect !== false && protocols.includes(SYNC_PROTOCOL)) void this.sync?.syncWith(peerId).catch(() => {})
+  }
+
+  /** below the target degree: ask a random connected peer for more */
+  private discover (): void {
+    const peers = this.node?.getPeers() ?? []
+    if (this.px == null || this.limits.targetPeers === 0 || peers.length === 0 || peers.length >= this.limits.targetPeers) return
+    void this.px.discoverVia(peers[Math.floor(Math.random() * peers.length)])
   }
 
   async stop (): Promise<void> {
     if (!this.running) return
     this.running = false
     if (this.timer != null) clearInterval(this.timer)
+    if (this.pxTimer != null) clearInterval(this.pxTimer)
     this.bootstrap?.stop()
     this.node?.removeEventListener('peer:identify', this.onIdentify)
     this.sync?.stop()
+    this.px?.stop()
     this.topic?.stop()
     await this.node?.stop()
   }

@@ -10,6 +10,7 @@ export const DEFAULT_LIMITS: NetworkLimits = {
   maxInboundSyncTotal: 32,
   syncConcurrency: 4,
   bootstrapIntervalMs: 10_000,
+  targetPeers: 8,
   invalidMessageWeight: -1,
   // generous: an honest peer relays what the whole swarm publishes; a flooder is far above
   gossipPerPeerPerSecond: 1000,

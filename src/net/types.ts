@@ -10,6 +10,8 @@ export const VOTES_TOPIC = '/swarmtune/votes/1'
 export const SYNC_PROTOCOL = '/swarmtune/sync/1.0.0'
 export const RECOMMEND_PROTOCOL = '/swarmtune/recommend/1.0.0'
 export const INFER_PROTOCOL = '/swarmtune/infer/1.0.0'
+/** peer exchange: a newcomer learns more peers than its bootstrap list (src/net/peer-exchange.ts) */
+export const PEERS_PROTOCOL = '/swarmtune/peers/1.0.0'
 
 export interface NetworkComponents {
   config: SwarmtuneConfig
@@ -60,6 +62,8 @@ export interface NetworkLimits {
   syncConcurrency: number
   /** re-dial disconnected bootstrap peers this often */
   bootstrapIntervalMs: number
+  /** peer exchange dials discovered peers until this many are connected (0 turns it off) */
+  targetPeers: number
   /** gossipsub P4 weight for invalid records on RECORDS_TOPIC (negative; squared counter) */
   invalidMessageWeight: number
   /** per-peer token buckets (#7): records topic messages per second, sync sessions per minute */

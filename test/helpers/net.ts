@@ -10,6 +10,7 @@ import { createNetwork, RECORDS_TOPIC, type NetworkInit, type SwarmNetworkNode }
 import type { RecordStore } from '../../src/store/types.js'
 import { Counters } from '../../src/util/counters.js'
 import { createMemoryStore } from './memory-store.js'
+import { createRecordStore } from '../../src/store/record-store.js'
 
 /** Helpers for network tests and benchmarks: real libp2p nodes on 127.0.0.1, ephemeral ports. */
 export interface TestNode {
@@ -57,11 +58,15 @@ export type StoreFactory = (author: string) => Promise<RecordStore>
 
 export const memoryStores: StoreFactory = async () => createMemoryStore()
 
+/** The real LevelDB store in a temp dir (the default: tests use the real components). */
+export const levelStores: StoreFactory = async (author) =>
+  createRecordStore({ path: join(tempDir('swarmtune-store-'), 'store'), maxRecords: 1_000_000, ownAuthor: author })
+
 export async function startNode (opts: { bootstrap?: string[], sync?: Partial<SwarmtuneConfig['net']['sync']>, init?: NetworkInit, store?: StoreFactory, denyPeers?: string[] } = {}): Promise<TestNode> {
   const key = await generateKeyPair('Ed25519')
   const author = peerIdFromPrivateKey(key).toString()
   const config = testConfig(opts)
-  const store = await (opts.store ?? memoryStores)(author)
+  const store = await (opts.store ?? levelStores)(author)
   await store.start()
   const rejections = new Counters()
   const received: SignedRecord[] = []

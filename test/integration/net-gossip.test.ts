@@ -15,9 +15,11 @@ async function node (opts: Parameters<typeof startNode>[0] = {}): Promise<TestNo
 
 describe('records gossip and sync between real libp2p nodes on 127.0.0.1', () => {
   it('a record published on A is stored on B and C (line A-B-C) through gossip', async () => {
-    const a = await node()
-    const b = await node({ bootstrap: [a.addr] })
-    const c = await node({ bootstrap: [b.addr] })
+    // no peer exchange: C must really get the record through B
+    const line = { init: { limits: { targetPeers: 0 } } }
+    const a = await node(line)
+    const b = await node({ bootstrap: [a.addr], ...line })
+    const c = await node({ bootstrap: [b.addr], ...line })
     await waitForMesh([a, c], 1)
     await waitForMesh([b], 2)
     const [rec] = await ownRecords(a, 1)
@@ -27,6 +29,8 @@ describe('records gossip and sync between real libp2p nodes on 127.0.0.1', () =>
     expect(b.received.map(r => r.id)).toEqual([rec.id])
     expect(c.net.stats().gossipAccepted).toBe(1)
     expect(b.rejections.toJSON()).toEqual({})
+    expect(a.net.peerCount()).toBe(1)
+    expect(c.net.peerCount()).toBe(1)
   })
 
   it('records stored while a peer was offline arrive by sync once it connects, both directions', async () => {
@@ -69,5 +73,20 @@ describe('records gossip and sync between real libp2p nodes on 127.0.0.1', () =>
     await waitFor(() => a.net.libp2p.getConnections(b.net.libp2p.peerId).length === 0, 'A disconnected from B')
     expect(connects).toBe(0)
     expect(b.net.peerCount()).toBe(0)
+  })
+})
+
+describe('peer exchange', () => {
+  it('peers that only know the bootstrap peer find each other, and gossip reaches all of them', async () => {
+    const boot = await node()
+    const rest: TestNode[] = []
+    for (let i = 0; i < 5; i++) rest.push(await node({ bootstrap: [boot.addr], init: { limits: { targetPeers: 3 } } }))
+    // every newcomer ends up with at least one peer besides the bootstrap peer
+    await waitFor(() => rest.every(n => n.net.peerCount() >= 2), 'newcomers connected to each other')
+    await waitForMesh(rest, 1)
+    const [rec] = await ownRecords(rest[4], 1)
+    await rest[4].net.publishRecord(rec)
+    await waitFor(async () => (await Promise.all([boot, ...rest].map(async n => await n.store.has(rec.id)))).every(Boolean), 'record everywhere')
+    expect(rest.some(n => n.net.stats().peersDiscovered > 0)).toBe(true)
   })
 })

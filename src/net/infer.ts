@@ -1,0 +1,114 @@
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { ResultMetrics } from '../records/types.js'
+import type { Counters } from '../util/counters.js'
+import {
+  createRpcServer, parseMaxTokens, parsePrompts, rpcCall, RpcError, RpcErrorCode,
+  type RpcCallOptions, type RpcLimits, type RpcServerStats, type ViolationHook
+} from './recommend.js'
+import { INFER_PROTOCOL } from './types.js'
+
+/**
+ * `/swarmtune/infer/1.0.0`: run a batch of prompts on a peer with the method it chooses. Same
+ * framing, limits and error handling as recommend (src/net/recommend.ts): one length-prefixed
+ * JSON request → one length-prefixed JSON response or `{ error: { code, message } }`. The
+ * deadline is longer (inference takes seconds) and a peer may run fewer batches at once.
+ */
+export const DEFAULT_INFER_LIMITS: RpcLimits = {
+  maxRequestBytes: 256 * 1024,
+  maxResponseBytes: 4 * 1024 * 1024,
+  timeoutMs: 120_000,
+  maxStreamsPerPeer: 4,
+  maxStreamsTotal: 32,
+  maxPenalties: 20,
+  penaltyWindowMs: 60_000
+}
+
+export type InferObjective = 'throughput' | 'latency' | 'cost'
+
+export interface InferRequest {
+  /** model name on the serving peer (default: its default model) */
+  model?: string
+  prompts: string[]
+  /** output cap per prompt, default 32 */
+  maxTokens?: number
+  objective?: InferObjective
+  budget?: number
+  sloTtftMs?: number
+}
+
+export interface InferResponse {
+  model: string
+  method: string
+  source: string
+  explored: boolean
+  taskClass: string
+  outputs: Array<{ text: string, promptTokens: number, outputTokens: number, ttftMs: number, latencyMs: number }>
+  metrics: ResultMetrics
+  features: Record<string, number>
+  timings: Record<string, number>
+}
+
+function invalid (path: string, message: string): never {
+  throw new RpcError(RpcErrorCode.INVALID, `${path}: ${message}`)
+}
+
+/** Pure validation of an untrusted infer request. */
+export function parseInferRequest (v: Record<string, unknown>): InferRequest {
+  for (const k of Object.keys(v)) if (!['v', 'model', 'prompts', 'maxTokens', 'objective', 'budget', 'sloTtftMs'].includes(k)) invalid(k, 'unknown field')
+  if (v.v !== undefined && v.v !== 1) invalid('v', 'unknown request version')
+  const req: InferRequest = { prompts: parsePrompts(v.prompts) }
+  if (v.model !== undefined) {
+    if (typeof v.model !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/.test(v.model)) invalid('model', 'must be a model name')
+    req.model = v.model
+  }
+  const mt = parseMaxTokens(v.maxTokens)
+  if (mt != null) req.maxTokens = mt
+  if (v.objective !== undefined) {
+    if (!['throughput', 'latency', 'cost'].includes(v.objective as string)) invalid('objective', 'must be throughput, latency or cost')
+    req.objective = v.objective as InferObjective
+  }
+  for (const k of ['budget', 'sloTtftMs'] as const) {
+    if (v[k] === undefined) continue
+    const x = v[k]
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) invalid(k, 'must be a non-negative number')
+    req[k] = x
+  }
+  return req
+}
+
+export type ServeFn = (req: InferRequest & { signal?: AbortSignal }) => Promise<InferResponse>
+
+export interface InferServiceInit {
+  libp2p: Pick<Libp2p, 'handle' | 'unhandle'>
+  serve: ServeFn
+  rejections: Counters
+  limits?: Partial<RpcLimits>
+  onViolation?: ViolationHook
+}
+
+export function createInferService (init: InferServiceInit): { start: () => Promise<void>, stop: () => Promise<void>, stats: () => RpcServerStats } {
+  const server = createRpcServer<InferRequest, InferResponse>({
+    protocol: INFER_PROTOCOL,
+    name: 'infer',
+    limits: { ...DEFAULT_INFER_LIMITS, ...init.limits },
+    parse: parseInferRequest,
+    answer: async (req, ctx) => await init.serve({ ...req, signal: ctx.signal }),
+    rejections: init.rejections,
+    onViolation: init.onViolation
+  })
+  return {
+    async start () {
+      await init.libp2p.handle(INFER_PROTOCOL, server.handler, { maxInboundStreams: server.maxInboundStreams, runOnLimitedConnection: false })
+    },
+    async stop () {
+      server.stop()
+      await init.libp2p.unhandle(INFER_PROTOCOL).catch(() => {})
+    },
+    stats: server.stats
+  }
+}
+
+export async function requestInference (node: Pick<Libp2p, 'dialProtocol'>, target: PeerId | Multiaddr | Multiaddr[], request: InferRequest | Record<string, unknown>, opts: RpcCallOptions = {}): Promise<InferResponse> {
+  return await rpcCall<InferResponse>(node, target, INFER_PROTOCOL, request, { timeoutMs: DEFAULT_INFER_LIMITS.timeoutMs + 5000, maxResponseBytes: DEFAULT_INFER_LIMITS.maxResponseBytes, ...opts })
+}
