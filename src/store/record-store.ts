@@ -25,7 +25,7 @@ import type {
  *   meta  key → JSON                           (snapshots, trust, votes, ...; plus the counters)
  *
  * Every put is one atomic batch that also rewrites the counters, so counts survive crashes
- * consistently. Writes are serialized by a promise chain; reads are not.
+ * consistently. Writes queue up and one writer drains them in batches; reads are not serialized.
  */
 export interface RecordStoreInit {
   /** LevelDB directory */
@@ -42,6 +42,8 @@ type Db = Level<string, string>
 type Sub<V> = AbstractSublevel<Db, string | Buffer | Uint8Array, string, V>
 
 const COUNTS_KEY = '\u0000counts'
+/** most records coalesced into one LevelDB batch */
+const MAX_BATCH_RECORDS = 4096
 const pad = (n: number): string => n.toString().padStart(16, '0')
 const logKey = (author: string, seq: number): string => `${author}!${pad(seq)}`
 
@@ -74,7 +76,9 @@ class LevelRecordStore implements RecordStore {
   private c: Persisted = { records: 0, own: 0, equivocations: 0, nextOrd: 1 }
   /** last fifo key evicted: start the next scan after it instead of over deleted keys */
   private evictedUpTo?: string
-  private writes: Promise<unknown> = Promise.resolve()
+  private readonly queue: Array<{ records: SignedRecord[], own: boolean, resolve: (s: PutStatus[]) => void, reject: (err: unknown) => void }> = []
+  /** the running flush, if any */
+  private flushing?: Promise<void>
 
   constructor (private readonly init: RecordStoreInit) {
     this.db = new Level<string, string>(init.path, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
@@ -112,15 +116,8 @@ class LevelRecordStore implements RecordStore {
   }
 
   async stop (): Promise<void> {
-    await this.writes.catch(() => {})
+    await this.flushing
     await this.db.close()
-  }
-
-  /** Run write sections one after another (the head cache and counters are read-modify-write). */
-  private serialize<T> (fn: () => Promise<T>): Promise<T> {
-    const next = this.writes.then(fn, fn)
-    this.writes = next.catch(() => {})
-    return next
   }
 
   async put (record: SignedRecord, opts: PutOptions = {}): Promise<PutStatus> {
@@ -128,11 +125,35 @@ class LevelRecordStore implements RecordStore {
     return status
   }
 
+  /**
+   * Puts queue up; one writer drains the queue into a single batch per round, so concurrent
+   * puts (gossip messages arriving together) share one LevelDB write and one fsync.
+   */
   async putMany (records: SignedRecord[], opts: PutOptions = {}): Promise<PutStatus[]> {
-    return await this.serialize(async () => await this.writeRecords(records, opts))
+    return await new Promise((resolve, reject) => {
+      this.queue.push({ records, own: opts.own === true, resolve, reject })
+      this.flushing ??= this.flush().finally(() => { this.flushing = undefined })
+    })
   }
 
-  private async writeRecords (records: SignedRecord[], opts: PutOptions): Promise<PutStatus[]> {
+  private async flush (): Promise<void> {
+    while (this.queue.length > 0) {
+      let n = 0
+      let take = 0
+      while (take < this.queue.length && (take === 0 || n + this.queue[take].records.length <= MAX_BATCH_RECORDS)) n += this.queue[take++].records.length
+      const group = this.queue.splice(0, take)
+      try {
+        const statuses = await this.writeRecords(group.flatMap(g => g.records.map(record => ({ record, own: g.own }))))
+        let i = 0
+        for (const g of group) g.resolve(statuses.slice(i, i += g.records.length))
+      } catch (err) {
+        for (const g of group) g.reject(err)
+      }
+    }
+  }
+
+  /** The write section (only ever one running): dedupe, evidence, indexes, heads, retention. */
+  private async writeRecords (items: Array<{ record: SignedRecord, own: boolean }>): Promise<PutStatus[]> {
     const ops: Op[] = []
     const put = (sublevel: Sub<any>, key: string, value: unknown): void => { ops.push({ type: 'put', sublevel, key, value }) }
     const statuses: PutStatus[] = []
@@ -141,22 +162,25 @@ class LevelRecordStore implements RecordStore {
     // log keys and evidence ids written earlier in this batch (a batch may hold a conflict)
     const pending = new Map<string, string>()
     const pendingWire = new Map<string, Uint8Array>()
-    let durable = opts.own === true
+    let durable = false
 
-    for (const r of records) {
+    for (const { record: r, own: ownFlag } of items) {
       const { author, seq } = r.body
       const lk = logKey(author, seq)
-      const existing = pending.get(lk) ?? await this.logs.get(lk)
+      const known = touched.get(author) ?? this.authors.get(author)
+      // past the author's highest seq nothing is stored yet: skip the read (the common case).
+      // Reads here are synchronous: cheap (memtable, block cache) and no thread-pool round trip.
+      const existing = pending.get(lk) ?? (known != null && seq <= known.max ? this.logs.getSync(lk) : undefined)
       if (existing != null) {
         const knownId = existing.startsWith('-') ? existing.slice(1) : existing
-        if (knownId === r.id || pending.has(`eid:${r.id}`) || await this.eid.get(r.id) != null) {
+        if (knownId === r.id || pending.has(`eid:${r.id}`) || this.eid.getSync(r.id) != null) {
           statuses.push('duplicate')
           continue
         }
         // Equivocation: one author signed two bodies for one seq. Keep every body as evidence.
         const ek = `${author}!${pad(seq)}`
-        const prev = pendingWire.get(knownId) ?? await this.rec.get(knownId)
-        const firstEvidence = await this.eid.get(knownId) == null && !pending.has(`eid:${knownId}`)
+        const prev = pendingWire.get(knownId) ?? this.rec.getSync(knownId)
+        const firstEvidence = this.eid.getSync(knownId) == null && !pending.has(`eid:${knownId}`)
         if (firstEvidence) {
           if (prev != null) put(this.evid, `${ek}!${knownId}`, prev)
           put(this.eid, knownId, ek)
@@ -170,7 +194,7 @@ class LevelRecordStore implements RecordStore {
         this.log('equivocation by %s at seq %d: %s vs %s', author, seq, knownId, r.id)
         continue
       }
-      const own = opts.own === true || author === this.init.ownAuthor
+      const own = ownFlag || author === this.init.ownAuthor
       if (own) durable = true
       const o = pad(c.nextOrd++)
       const wire = toWire(r)
@@ -183,12 +207,12 @@ class LevelRecordStore implements RecordStore {
       pending.set(lk, r.id)
       c.records++
       if (own) c.own++
-      const st = { ...(touched.get(author) ?? this.authors.get(author) ?? { head: 0, max: 0 }) }
+      const st = { ...(known ?? { head: 0, max: 0 }) }
       st.max = Math.max(st.max, seq)
       if (seq === st.head + 1) {
         // advance over records that arrived earlier, out of order
         st.head = seq
-        while (st.head < st.max && (pending.has(logKey(author, st.head + 1)) || await this.logs.get(logKey(author, st.head + 1)) != null)) st.head++
+        while (st.head < st.max && (pending.has(logKey(author, st.head + 1)) || this.logs.getSync(logKey(author, st.head + 1)) != null)) st.head++
       }
       touched.set(author, st)
       statuses.push('inserted')
