@@ -28,7 +28,7 @@ export interface SwarmtuneConfig {
   engine: { gpu: 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'metal', threads: number, defaultModel: string, models: ModelConfig[] }
   bench: { repeats: number, timeoutMs: number, background: { enabled: boolean, share: number, intervalMs: number } }
   meta: { backend: 'ml-random-forest' | 'histogram', trees: number, retrainEveryRecords: number, retrainIntervalMs: number, explorationRate: number }
-  vote: { intervalMs: number }
+  vote: { intervalMs: number, coldOwnRecords?: number }
 }
 
 export class ConfigError extends SwarmtuneError {

@@ -1,4 +1,7 @@
 import type { ServiceFactory } from './types.js'
+import { createMetaService } from '../meta/service.js'
+import { voteService } from '../vote/service.js'
+import { servingService } from './serving.js'
 
 /**
  * Extra node services, started in this order after the store, network and control API (and
@@ -6,4 +9,8 @@ import type { ServiceFactory } from './types.js'
  * ./types.js. To add one: import its factory here and append it to the list.
  */
 export const services: ServiceFactory[] = [
+  // the meta-model, published as components.meta for the vote and serving services
+  (c) => { const meta = createMetaService(c); Object.assign(c, { meta }); return meta },
+  voteService,
+  servingService
 ]

@@ -1,5 +1,5 @@
 import { workloadFeatures } from '../bench/features.js'
-import type { HardwareFingerprint, ModelDescriptor } from '../records/types.js'
+import type { ModelDescriptor } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { Selection, SelectTask } from '../meta/selector.js'
 import type { CommitteeRanking } from './tally.js'
@@ -148,6 +148,8 @@ export function featuresOfPrompts (prompts: string[], maxTokens: number | number
   return workloadFeatures({ prompts: toks, maxTokens: caps, concurrency: Math.max(1, prompts.length) })
 }
 
-export function hardwareTask (hw: Pick<HardwareFingerprint, 'cores' | 'threads' | 'ramMiB' | 'gpus' | 'backend'> & { id?: string, pricePerHour?: number }): SelectTask['hardware'] {
+export interface HardwareLike { id?: string, cores: number, threads: number, ramMiB: number, gpus: Array<{ vramMiB: number }>, backend: string, pricePerHour?: number }
+
+export function hardwareTask (hw: HardwareLike): SelectTask['hardware'] {
   return { id: hw.id, cores: hw.cores, threads: hw.threads, ramMiB: hw.ramMiB, gpus: hw.gpus.map(g => ({ vramMiB: g.vramMiB })), backend: hw.backend, pricePerHour: hw.pricePerHour }
 }

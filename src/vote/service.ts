@@ -1,0 +1,376 @@
+import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import type { RecordEventDetail, NodeComponents, Service, ServiceFactory } from '../node/types.js'
+import type { MetaModel, SelectTask } from '../meta/selector.js'
+import { selectMethod } from '../meta/selector.js'
+import { WindowLimiter } from '../net/limits.js'
+import { VOTES_TOPIC } from '../net/types.js'
+import type { RecordBody } from '../records/types.js'
+import { Counters } from '../util/counters.js'
+import { errorCode, errorMessage } from '../util/errors.js'
+import { log } from '../util/log.js'
+import { ClassIndex } from './class-index.js'
+import { chunkClasses, signVote, verifyVoteWire, voteToWire } from './codec.js'
+import { VoteErrorCode } from './errors.js'
+import { MAX_RANKING, MAX_VOTE_AGE_MS } from './limits.js'
+import { measuredByMethod } from './objective.js'
+import { ReputationBook, type ReputationParams, type ReputationUpdate } from './reputation.js'
+import { tally, type CommitteeRanking } from './tally.js'
+import { baseOfKey, classKeyOf, parseTaskClassKey } from './task-class.js'
+import { OBJECTIVES, VOTE_VERSION, type ClassVote, type Objective, type VoteBody } from './types.js'
+import { VoteBook } from './votebook.js'
+import { DEFAULT_COLD_OWN_RECORDS, isCold } from './advisor.js'
+
+/**
+ * The vote service (docs/VOTES.md): every `vote.intervalMs` it signs and gossips this node's
+ * ranking per task class it has evidence on (from its meta-model), validates others' votes on
+ * `/swarmtune/votes/1` (signature, schema → Accept / Reject / Ignore, rejections counted),
+ * keeps the latest ballot per author per class (persisted with `putMeta`), scores authors
+ * against this node's own later measurements (reputation), and tallies the committee.
+ * Route: `GET /committee[?key=K]` → tally per class and author weights.
+ */
+export const VOTEBOOK_KEY = 'vote:book'
+export const REPUTATION_KEY = 'vote:reputation'
+export const VOTE_SEQ_KEY = 'vote:seq'
+
+/** What the vote service needs from the meta-model service (src/meta/service.ts). */
+export interface MetaSource { current: () => MetaModel | null }
+
+export type VoteComponents = NodeComponents & { meta?: MetaSource }
+
+export interface VoteServiceInit {
+  intervalMs?: number
+  /** own measurements per class below which the node is cold there (docs/VOTES.md) */
+  coldOwnRecords?: number
+  reputation?: Partial<ReputationParams>
+  /** objectives this node votes on */
+  objectives?: Objective[]
+  /** most classes in one publish round (the ones with most records first) */
+  maxClassesPerRound?: number
+  /** votes accepted per relaying peer per second (above → Ignore) */
+  votesPerPeerPerSecond?: number
+  /** meta-model source when it is not on the components */
+  meta?: MetaSource
+}
+
+export interface CommitteeView {
+  key: string
+  ranking: CommitteeRanking['ranking']
+  voters: number
+  totalWeight: number
+  ballots: CommitteeRanking['ballots']
+}
+
+export interface WeightView {
+  author: string
+  weight: number
+  updates: number
+  last?: number
+  self: boolean
+}
+
+export interface VoteService extends Service {
+  /** the committee tally of one class key (undefined when nobody voted on it) */
+  committee: (key: string) => CommitteeRanking | undefined
+  /** tallies (all classes or one) and the weights of every author seen */
+  view: (key?: string) => { self: string, coldOwnRecords: number, classes: CommitteeView[], weights: WeightView[] }
+  weights: () => WeightView[]
+  readonly index: ClassIndex
+  /** own successful measurements in a class (by full key or base) */
+  ownEvidence: (keyOrBase: string) => { records: number, methods: number }
+  isCold: (keyOrBase: string) => boolean
+  readonly coldOwnRecords: number
+  /** publish this node's votes now; resolves to the number of classes voted on */
+  publishNow: () => Promise<number>
+  /** process pending own measurements now (reputation) */
+  flushReputation: () => ReputationUpdate[]
+  stats: () => Record<string, number>
+}
+
+function predictedScore (objective: Objective, p: { speedup: number | null, wallMs: number | null, ttftMs: number | null, cost: number | null }): number {
+  let v: number | null = null
+  switch (objective) {
+    case 'throughput': v = p.speedup; break
+    case 'latency': v = p.ttftMs != null && p.ttftMs > 0 ? 1000 / p.ttftMs : null; break
+    case 'cost': v = p.cost != null && p.cost > 0 ? 1 / p.cost : p.wallMs != null && p.wallMs > 0 ? 1000 / p.wallMs : null; break
+  }
+  return v != null && Number.isFinite(v) ? Math.round(v * 1e6) / 1e6 : 0
+}
+
+export function createVoteService (components: VoteComponents, init: VoteServiceInit = {}): VoteService {
+  const { config, store, network, api, events, rejections, privateKey } = components
+  const self = components.peerId.toString()
+  const logger = log('vote')
+  const intervalMs = init.intervalMs ?? config.vote.intervalMs
+  const coldOwnRecords = init.coldOwnRecords ?? (config.vote as { coldOwnRecords?: number }).coldOwnRecords ?? DEFAULT_COLD_OWN_RECORDS
+  const objectives = init.objectives ?? ['throughput', 'latency']
+  const maxClasses = init.maxClassesPerRound ?? 256
+  const limiter = new WindowLimiter(init.votesPerPeerPerSecond ?? 50, 1000)
+  const st = new Counters()
+  const index = new ClassIndex({ self })
+  let book = new VoteBook()
+  let rep = new ReputationBook(init.reputation)
+  let seq = 0
+  let timer: NodeJS.Timeout | undefined
+  let flushTimer: NodeJS.Timeout | undefined
+  let persistTimer: NodeJS.Timeout | undefined
+  let pubsub: GossipSub | undefined
+  let version = 0
+  const cache = new Map<string, { version: number, ranking: CommitteeRanking }>()
+  const pendingOwn = new Set<string>()
+  let stopped = true
+
+  const meta = (): MetaModel | null => (init.meta ?? components.meta)?.current() ?? null
+  const weightOf = (author: string): number => (author === self ? 1 : rep.weight(author))
+
+  function changed (): void {
+    version++
+    schedulePersist()
+  }
+
+  function schedulePersist (): void {
+    if (persistTimer != null || stopped) return
+    persistTimer = setTimeout(() => { persistTimer = undefined; void persist() }, 2000)
+    persistTimer.unref()
+  }
+
+  async function persist (): Promise<void> {
+    try {
+      await store.putMeta(VOTEBOOK_KEY, book.toJSON())
+      await store.putMeta(REPUTATION_KEY, rep.toJSON())
+    } catch (err) {
+      logger.error('persisting votes failed: %s', errorMessage(err))
+    }
+  }
+
+  function committee (key: string): CommitteeRanking | undefined {
+    const hit = cache.get(key)
+    if (hit != null && hit.version === version) return hit.ranking
+    const ballots = book.ballots(key)
+    if (ballots.length === 0) return undefined
+    const ranking = tally(key, ballots, weightOf)
+    if (cache.size > 10_000) cache.clear()
+    cache.set(key, { version, ranking })
+    return ranking
+  }
+
+  function weights (): WeightView[] {
+    const authors = new Set([...book.authors(), ...rep.entries().map(([a]) => a)])
+    return [...authors].sort().map(a => {
+      const r = rep.get(a)
+      return { author: a, weight: weightOf(a), updates: r?.updates ?? 0, ...(r?.last != null ? { last: r.last } : {}), self: a === self }
+    })
+  }
+
+  function view (key?: string): ReturnType<VoteService['view']> {
+    const keys = key != null ? [key] : book.keys()
+    const classes: CommitteeView[] = []
+    for (const k of keys) {
+      const c = committee(k)
+      if (c != null) classes.push({ key: c.key, ranking: c.ranking, voters: c.voters, totalWeight: c.totalWeight, ballots: c.ballots })
+    }
+    return { self, coldOwnRecords, classes, weights: weights() }
+  }
+
+  function ownEvidence (keyOrBase: string): { records: number, methods: number } {
+    return index.ownEvidence(baseOfKey(keyOrBase))
+  }
+
+  // ---------------------------------------------------------------- reputation
+
+  /** Score every other author's ballot in the classes where this node measured something new. */
+  function flushReputation (): ReputationUpdate[] {
+    const updates: ReputationUpdate[] = []
+    for (const base of pendingOwn) {
+      const entry = index.get(base)
+      if (entry == null || entry.own.length === 0) continue
+      const lastOwn = Math.max(...entry.own.map(o => o.timestamp))
+      for (const objective of OBJECTIVES) {
+        const key = classKeyOf(base, objective)
+        const measured = measuredByMethod(entry.own, objective)
+        if (measured.size < 2) continue
+        for (const b of book.ballots(key)) {
+          // only ballots cast before the measurement are predictions of it
+          if (b.author === self || b.timestamp > lastOwn) continue
+          const u = rep.observe(b.author, key, { seq: b.seq, ranking: b.ranking.map(e => e.method) }, measured, entry.ownTotal)
+          if (u != null) updates.push(u)
+        }
+      }
+    }
+    pendingOwn.clear()
+    if (updates.length > 0) {
+      st.inc('reputationUpdates', updates.length)
+      changed()
+      logger('reputation: %d updates', updates.length)
+    }
+    return updates
+  }
+
+  /** ids that arrived by event while the start-up scan runs (so the scan does not count them twice) */
+  let scanning: Set<string> | undefined
+
+  const onRecord = (evt: Event): void => {
+    const { record } = (evt as CustomEvent<RecordEventDetail>).detail
+    scanning?.add(record.id)
+    const base = index.add(record.body)
+    if (base != null && record.body.author === self && record.body.result.ok && (record.body.source === 'benchmark' || record.body.source === 'serving')) {
+      pendingOwn.add(base)
+      if (flushTimer == null && !stopped) {
+        // own records come in bursts (a benchmark sweep): score once per burst
+        flushTimer = setTimeout(() => { flushTimer = undefined; flushReputation() }, 250)
+        flushTimer.unref()
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- gossip
+
+  async function validate (peer: PeerId, msg: Message): Promise<TopicValidatorResult> {
+    const from = peer.toString()
+    st.inc('received')
+    if (!limiter.take(from)) {
+      st.inc('rateLimited')
+      return TopicValidatorResult.Ignore
+    }
+    try {
+      const vote = await verifyVoteWire(msg.data)
+      if (vote.body.author === self) return TopicValidatorResult.Ignore
+      const res = book.add(vote.body)
+      if (res.updated.length === 0) {
+        st.inc('stale')
+        return TopicValidatorResult.Ignore
+      }
+      st.inc('accepted')
+      changed()
+      return TopicValidatorResult.Accept
+    } catch (err) {
+      const code = errorCode(err)
+      if (code === VoteErrorCode.STALE || code === VoteErrorCode.FUTURE_TIMESTAMP) {
+        // an honest vote delayed or from a skewed clock: drop without penalty
+        st.inc('ignored')
+        return TopicValidatorResult.Ignore
+      }
+      if (code.startsWith('E_VOTE_')) {
+        rejections.inc(code)
+        st.inc('rejected')
+        logger('rejected vote relayed by %s: %s %s', from, code, errorMessage(err))
+        return TopicValidatorResult.Reject
+      }
+      logger.error('vote validation failed: %s', errorMessage(err))
+      return TopicValidatorResult.Ignore
+    }
+  }
+
+  /** This node's ballots: its model's ranking for each class it has evidence on. */
+  function ownBallots (model: MetaModel): ClassVote[] {
+    const entries = index.entries().sort((a, b) => b.records - a.records || (a.base < b.base ? -1 : 1)).slice(0, maxClasses)
+    const out: ClassVote[] = []
+    for (const e of entries) {
+      const task: SelectTask = {
+        hardware: { ...e.task.hardware, gpus: e.task.hardware.gpus },
+        model: e.task.model,
+        workload: { features: e.task.workload.features }
+      }
+      for (const objective of objectives) {
+        let sel
+        try {
+          sel = selectMethod(model, task, { objective, pricePerHour: e.task.hardware.pricePerHour })
+        } catch (err) {
+          st.inc('voteSelectErrors')
+          logger('cannot rank %s: %s', e.base, errorMessage(err))
+          continue
+        }
+        if (sel.coldStart) continue
+        const ranking = sel.ranking.filter(r => r.feasible).slice(0, MAX_RANKING).map(r => ({ method: r.method, score: predictedScore(objective, r.predicted) }))
+        if (ranking.length === 0) continue
+        const ev = index.evidence(e.base)
+        out.push({ key: classKeyOf(e.base, objective), ranking, evidence: { records: ev.records, authors: ev.authors } })
+      }
+    }
+    return out
+  }
+
+  async function publishNow (): Promise<number> {
+    const model = meta()
+    if (model == null) return 0
+    const classes = ownBallots(model)
+    if (classes.length === 0) return 0
+    const snapshot = model.trainingSetHash.slice(0, 16)
+    for (const chunk of chunkClasses(classes)) {
+      seq++
+      const body: VoteBody = { v: VOTE_VERSION, author: self, seq, timestamp: Date.now(), snapshot, classes: chunk }
+      const vote = await signVote(privateKey, body)
+      book.add(body)
+      try {
+        await pubsub?.publish(VOTES_TOPIC, voteToWire(vote))
+        st.inc('published')
+      } catch (err) {
+        st.inc('publishErrors')
+        logger('publishing a vote failed: %s', errorMessage(err))
+      }
+    }
+    await store.putMeta(VOTE_SEQ_KEY, seq)
+    changed()
+    return classes.length
+  }
+
+  return {
+    index,
+    coldOwnRecords,
+    committee,
+    view,
+    weights,
+    ownEvidence,
+    isCold: (k) => isCold(ownEvidence(k), coldOwnRecords),
+    publishNow,
+    flushReputation,
+    stats: () => ({ ...st.toJSON(), authors: book.authors().length, classes: book.keys().length }),
+    async start () {
+      stopped = false
+      book = VoteBook.fromJSON(await store.getMeta(VOTEBOOK_KEY))
+      book.prune(Date.now() - MAX_VOTE_AGE_MS)
+      rep = ReputationBook.fromJSON(await store.getMeta(REPUTATION_KEY), init.reputation)
+      seq = Math.max(seq, (await store.getMeta<number>(VOTE_SEQ_KEY)) ?? 0)
+      scanning = new Set()
+      events.addEventListener('record', onRecord)
+      for await (const r of store.all()) if (!scanning.has(r.id)) index.add(r.body as RecordBody)
+      scanning = undefined
+      pubsub = (network.libp2p as unknown as { services: { pubsub: GossipSub } }).services.pubsub
+      // a validator must RETURN Reject: gossipsub maps a thrown error to Ignore
+      pubsub.topicValidators.set(VOTES_TOPIC, validate)
+      pubsub.subscribe(VOTES_TOPIC)
+      timer = setInterval(() => {
+        publishNow().catch(err => { logger.error('vote round failed: %s', errorMessage(err)) })
+      }, intervalMs)
+      timer.unref()
+      api.route('GET', '/committee', (req) => {
+        const key = req.query.get('key') ?? undefined
+        if (key != null && parseTaskClassKey(key) == null) return { status: 400, json: { error: { code: 'E_BAD_KEY', message: 'key must be a task class key (docs/VOTES.md)' } } }
+        return { json: view(key) }
+      })
+      api.statusContributors.set('votes', () => ({ ...st.toJSON(), authors: book.authors().length, classes: book.keys().length }))
+    },
+    async stop () {
+      stopped = true
+      events.removeEventListener('record', onRecord)
+      for (const t of [timer, flushTimer, persistTimer]) if (t != null) clearTimeout(t)
+      timer = flushTimer = persistTimer = undefined
+      try {
+        pubsub?.unsubscribe(VOTES_TOPIC)
+        pubsub?.topicValidators.delete(VOTES_TOPIC)
+      } catch {}
+      await persist()
+    }
+  }
+}
+
+/**
+ * Daemon wiring (src/node/services.ts): creates the service and publishes it on the components
+ * as `components.votes`, where the serving service (and anyone else) finds it. The meta-model is
+ * read from `components.meta` when a vote round runs.
+ */
+export const voteService: ServiceFactory = (c) => {
+  const svc = createVoteService(c as VoteComponents)
+  ;(c as VoteComponents & { votes?: VoteService }).votes = svc
+  return svc
+}
