@@ -77,8 +77,9 @@ class LevelRecordStore implements RecordStore {
   /** last fifo key evicted: start the next scan after it instead of over deleted keys */
   private evictedUpTo?: string
   private readonly queue: Array<{ records: SignedRecord[], own: boolean, resolve: (s: PutStatus[]) => void, reject: (err: unknown) => void }> = []
-  /** the running flush, if any */
-  private flushing?: Promise<void>
+  private writing = false
+  /** the latest flush (stop() waits for it) */
+  private flushing: Promise<void> = Promise.resolve()
 
   constructor (private readonly init: RecordStoreInit) {
     this.db = new Level<string, string>(init.path, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
@@ -132,7 +133,10 @@ class LevelRecordStore implements RecordStore {
   async putMany (records: SignedRecord[], opts: PutOptions = {}): Promise<PutStatus[]> {
     return await new Promise((resolve, reject) => {
       this.queue.push({ records, own: opts.own === true, resolve, reject })
-      this.flushing ??= this.flush().finally(() => { this.flushing = undefined })
+      if (!this.writing) {
+        this.writing = true
+        this.flushing = this.flush()
+      }
     })
   }
 
@@ -150,6 +154,8 @@ class LevelRecordStore implements RecordStore {
         for (const g of group) g.reject(err)
       }
     }
+    // cleared in the same tick as the last empty-queue check, so no put is ever stranded
+    this.writing = false
   }
 
   /** The write section (only ever one running): dedupe, evidence, indexes, heads, retention. */

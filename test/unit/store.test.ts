@@ -55,6 +55,22 @@ describe('record store', () => {
     expect(await s.has('00'.repeat(32))).toBe(false)
   })
 
+  it('coalesces concurrent puts and answers each one', async () => {
+    const s = await open()
+    const a = await author()
+    const b = await author()
+    const recs: SignedRecord[] = []
+    for (let seq = 1; seq <= 40; seq++) recs.push(await rec(a, seq), await rec(b, seq))
+    const conflict = await rec(a, 7, bodies[199])
+    const results = await Promise.all([...recs, recs[0], conflict].map(async r => await s.put(r)))
+    expect(results.filter(x => x === 'inserted')).toHaveLength(80)
+    expect(results.slice(80)).toEqual(['duplicate', 'equivocation'])
+    // a put issued right after the queue drained is not stranded
+    expect(await s.put(await rec(b, 41))).toBe('inserted')
+    expect(await s.counts()).toEqual({ records: 81, own: 0, authors: 2, equivocations: 1 })
+    expect(await s.heads()).toEqual(new Map([[a.id, 40], [b.id, 41]]))
+  })
+
   it('keeps both bodies of an equivocation as evidence', async () => {
     const s = await open()
     const a = await author()
