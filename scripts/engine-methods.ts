@@ -9,7 +9,7 @@ import { errorCode, errorMessage } from '../src/util/errors.js'
  * Quick engine check, not the benchmark runner (that is `swarmtune bench`): output tokens/s of
  * each method on one small fixed workload, with the greedy-token check against the baseline.
  *   node dist/scripts/engine-methods.js [--model tiny|small] [--methods a,b] [--requests 4]
- *     [--max-tokens 32] [--workload chat|code] [--data-dir D] [--gpu auto|cpu|cuda] [--timeout-ms 60000]
+ *     [--max-tokens 32] [--workload chat|code] [--rounds 1] [--data-dir D] [--gpu auto|cpu|cuda] [--timeout-ms 60000]
  */
 const args = process.argv.slice(2)
 const flag = (name: string, dflt: string): string => {
@@ -38,29 +38,48 @@ const model = await resolveModel({ engine: { models: [] } }, modelName, flag('da
 const engine = await createLlamaEngine({ gpu, threads: 1 })
 process.stdout.write(`# ${modelName} · ${workload} · ${nReq} requests × ${maxTokens} tokens · ${engine.backend} ${engine.gpus.map(g => g.name).join(', ')} · ${engine.info.version}\n`)
 process.stdout.write('| method | out tok/s | vs baseline | wall ms | TTFT p50 ms | drafts accepted | same tokens as baseline |\n|---|---|---|---|---|---|---|\n')
-let baseTokens: string | undefined
-let baseRate: number | undefined
-for (const m of methods) {
-  const sup = engine.supports(model, m)
-  if (!sup.ok) { process.stdout.write(`| ${m.id} | skipped: ${sup.reason} | | | | | |\n`); continue }
-  try {
-    const s = await engine.open(model, m)
+const rounds = Number(flag('rounds', '1'))
+// Rounds interleave the methods (baseline, a, b, ..., baseline, a, b, ...) so load drifts on a
+// shared machine hit every method alike; the table shows medians over rounds.
+interface Cell { rates: number[], walls: number[], ttfts: number[], drafted: number, accepted: number, tokens?: string, note?: string }
+const cells = new Map<string, Cell>()
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2 }
+for (let round = 0; round < rounds; round++) {
+  for (const m of methods) {
+    const cell = cells.get(m.id) ?? { rates: [], walls: [], ttfts: [], drafted: 0, accepted: 0 }
+    cells.set(m.id, cell)
+    if (cell.note != null) continue
+    const sup = engine.supports(model, m)
+    if (!sup.ok) { cell.note = `skipped: ${sup.reason}`; continue }
     try {
-      await s.runBatch(requests.slice(0, 1), { signal: AbortSignal.timeout(timeoutMs) }) // warm-up
-      const r = await s.runBatch(requests, { signal: AbortSignal.timeout(timeoutMs) })
-      const out = r.requests.reduce((a, x) => a + x.outputTokens, 0)
-      const rate = out / r.wallMs * 1000
-      const toks = JSON.stringify(r.requests.map(x => x.tokens))
-      if (m.id === 'baseline') { baseTokens = toks; baseRate = rate }
-      const ttft = r.requests.map(x => x.ttftMs).sort((a, b) => a - b)[Math.floor(r.requests.length / 2)]
-      const drafted = r.requests.reduce((a, x) => a + (x.draftedTokens ?? 0), 0)
-      const acc = r.requests.reduce((a, x) => a + (x.acceptedDraftTokens ?? 0), 0)
-      process.stdout.write(`| ${m.id} | ${rate.toFixed(1)} | ${baseRate != null ? (rate / baseRate).toFixed(2) + 'x' : ''} | ${r.wallMs.toFixed(0)} | ${ttft.toFixed(0)} | ${m.knobs.speculative > 0 ? `${acc}/${drafted}` : ''} | ${baseTokens == null ? '' : toks === baseTokens ? 'yes' : m.lossless ? 'NO (diverged)' : 'no (lossy)'} |\n`)
-    } finally {
-      await s.close()
+      const s = await engine.open(model, m)
+      try {
+        await s.runBatch(requests.slice(0, 1), { signal: AbortSignal.timeout(timeoutMs) }) // warm-up
+        await s.reset?.()
+        const r = await s.runBatch(requests, { signal: AbortSignal.timeout(timeoutMs) })
+        const out = r.requests.reduce((a, x) => a + x.outputTokens, 0)
+        cell.rates.push(out / r.wallMs * 1000)
+        cell.walls.push(r.wallMs)
+        cell.ttfts.push(median(r.requests.map(x => x.ttftMs)))
+        cell.drafted += r.requests.reduce((a, x) => a + (x.draftedTokens ?? 0), 0)
+        cell.accepted += r.requests.reduce((a, x) => a + (x.acceptedDraftTokens ?? 0), 0)
+        cell.tokens = JSON.stringify(r.requests.map(x => x.tokens))
+      } finally {
+        await s.close()
+      }
+    } catch (err) {
+      cell.note = `failed: ${errorCode(err)} ${errorMessage(err).slice(0, 80)}`
     }
-  } catch (err) {
-    process.stdout.write(`| ${m.id} | failed: ${errorCode(err)} ${errorMessage(err).slice(0, 80)} | | | | | |\n`)
   }
+  process.stderr.write(`round ${round + 1}/${rounds} done\n`)
+}
+const base = cells.get('baseline')
+for (const m of methods) {
+  const c = cells.get(m.id) as Cell
+  if (c.note != null && c.rates.length === 0) { process.stdout.write(`| ${m.id} | ${c.note} | | | | | |\n`); continue }
+  const rate = median(c.rates)
+  const vs = base != null && base.rates.length > 0 ? `${(rate / median(base.rates)).toFixed(2)}x` : ''
+  const same = base?.tokens == null ? '' : c.tokens === base.tokens ? 'yes' : m.lossless ? 'NO (diverged)' : 'no (lossy)'
+  process.stdout.write(`| ${m.id} | ${rate.toFixed(1)} | ${vs} | ${median(c.walls).toFixed(0)} | ${median(c.ttfts).toFixed(0)} | ${m.knobs.speculative > 0 ? `${c.accepted}/${c.drafted}` : ''} | ${same} |\n`)
 }
 await engine.close()

@@ -441,11 +441,20 @@ async function openSession (init: SessionInit): Promise<MutableSession> {
     }
   }
 
+  async function reset (): Promise<void> {
+    if (busy) throw new EngineError('E_SESSION_BUSY', 'cannot reset while runBatch is running')
+    for (const w of workers) {
+      if (w.seq.nextTokenIndex > 0) await w.seq.clearHistory()
+      if (w.draftSeq != null && w.draftSeq.nextTokenIndex > 0) await w.draftSeq.clearHistory()
+    }
+  }
+
   const session: MutableSession = {
     model: descriptor,
     method,
     tokenize,
     runBatch,
+    reset,
     close: async () => {
       if (closed) return
       closed = true

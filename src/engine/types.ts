@@ -83,6 +83,12 @@ export interface EngineSession {
   readonly method: Method
   tokenize(text: string): number[]
   runBatch(requests: InferenceRequest[], opts?: { signal?: AbortSignal }): Promise<BatchOutcome>
+  /**
+   * Forget all cached KV state (every sequence, draft model too), so the next batch starts cold.
+   * Prefix caching otherwise carries state across runBatch calls, as a server would; a runner
+   * calls this between repeats to measure each repeat alike. Optional for other engines.
+   */
+  reset?(): Promise<void>
   close(): Promise<void>
 }
 

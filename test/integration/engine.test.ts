@@ -87,6 +87,13 @@ describe('llama engine on the tiny model', () => {
         if (reuse) {
           expect(out[1].cachedPromptTokens).toBeGreaterThan(20)
           expect(out[1].cachedPromptTokens).toBeLessThan(out[1].promptTokens)
+          // state carries across batches until reset()
+          const again = await s.runBatch(requests(4).slice(0, 1))
+          expect(again.requests[0].cachedPromptTokens).toBeGreaterThan(20)
+          await s.reset!()
+          const cold = await s.runBatch(requests(4).slice(0, 1))
+          expect(cold.requests[0].cachedPromptTokens).toBe(0)
+          expect(cold.requests[0].tokens).toEqual(again.requests[0].tokens)
         } else {
           expect(out[1].cachedPromptTokens).toBe(0)
         }
