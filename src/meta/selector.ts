@@ -334,6 +334,7 @@ export async function load (snapshot: unknown): Promise<MetaModel> {
   }
   const o = s as Partial<MetaSnapshot> | null
   if (o == null || typeof o !== 'object' || o.format !== SNAPSHOT_FORMAT) throw new MetaError('E_SNAPSHOT_CORRUPT', 'not a swarmtune meta-model snapshot')
+  if (typeof o.schemaVersion !== 'number') throw new MetaError('E_SNAPSHOT_CORRUPT', 'snapshot has no schema version')
   if (o.schemaVersion !== FEATURE_SCHEMA_VERSION) {
     throw new MetaError('E_SNAPSHOT_SCHEMA', `snapshot has feature schema ${String(o.schemaVersion)}, this node uses ${FEATURE_SCHEMA_VERSION}: retrain`)
   }

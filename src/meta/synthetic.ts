@@ -1,7 +1,6 @@
-import type { Backend, HardwareFingerprint, ModelDescriptor } from '../records/types.js'
+import type { Backend, HardwareFingerprint, ModelDescriptor, UnsignedBody } from '../records/types.js'
 import { createRng } from '../util/random.js'
 import { stableId } from '../util/hash.js'
-import type { HistoryBody } from './dataset.js'
 
 /**
  * A synthetic history WITH structure, for tests, `eval` development and benchmarks: each method
@@ -123,7 +122,7 @@ export function trueSpeedup (method: string, hw: HardwareFingerprint, model: Mod
   }
 }
 
-export function synthHistory (opts: SynthHistoryOptions = {}): HistoryBody[] {
+export function synthHistory (opts: SynthHistoryOptions = {}): UnsignedBody[] {
   const seed = opts.seed ?? 1
   const machines = synthMachines(opts.machines ?? 4, seed)
   const models = synthModels(opts.models ?? 3, seed)
@@ -132,7 +131,7 @@ export function synthHistory (opts: SynthHistoryOptions = {}): HistoryBody[] {
   const noise = opts.noise ?? 0.04
   const failRate = opts.failRate ?? 0.01
   const rng = createRng(seed * 101 + 11)
-  const out: HistoryBody[] = []
+  const out: UnsignedBody[] = []
   for (const hw of machines) {
     const hwSpeed = (hw.backend === 'cpu' ? 1 : 12) * Math.sqrt(hw.threads)
     for (const model of models) {
@@ -154,6 +153,7 @@ export function synthHistory (opts: SynthHistoryOptions = {}): HistoryBody[] {
             out.push({
               source: 'synthetic',
               hardware: hw,
+              engine: { name: 'llama.cpp', version: 'synthetic' },
               model,
               workload: wl,
               method: { id: method, knobs },
