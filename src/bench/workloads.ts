@@ -54,12 +54,13 @@ export interface Workload {
  * ~120 output tok/s per thread). `tiny` keeps integration tests on the tiny model fast.
  */
 const DEFAULTS: Record<Scale, Record<Family, Omit<WorkloadParams, 'seed'>>> = {
+  // ≈ 1,750 prompt + 150 output tokens per pass over all five (≈ 6 s for `small` F16 on one idle core)
   default: {
-    chat: { requests: 6, promptLength: 96, maxTokens: 16, concurrency: 2 },
-    docqa: { requests: 4, promptLength: 256, maxTokens: 12, concurrency: 2 },
-    summarize: { requests: 3, promptLength: 192, maxTokens: 8, concurrency: 1 },
-    codeedit: { requests: 2, promptLength: 96, maxTokens: 48, concurrency: 1 },
-    classify: { requests: 16, promptLength: 20, maxTokens: 2, concurrency: 8 }
+    chat: { requests: 4, promptLength: 36, maxTokens: 8, concurrency: 2 },
+    docqa: { requests: 3, promptLength: 80, maxTokens: 8, concurrency: 1 },
+    summarize: { requests: 2, promptLength: 80, maxTokens: 6, concurrency: 1 },
+    codeedit: { requests: 2, promptLength: 48, maxTokens: 32, concurrency: 1 },
+    classify: { requests: 8, promptLength: 16, maxTokens: 2, concurrency: 4 }
   },
   tiny: {
     chat: { requests: 4, promptLength: 24, maxTokens: 6, concurrency: 2 },
