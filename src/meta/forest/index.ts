@@ -77,6 +77,7 @@ function validate (X: number[][], y: number[], opts: HistogramForestOptions): nu
   }
   if (!Number.isInteger(opts.nTrees) || opts.nTrees < 1) throw new ForestTrainingError(`nTrees must be a positive integer, got ${String(opts.nTrees)}`)
   if (opts.maxFeatures != null && !(opts.maxFeatures > 0 && opts.maxFeatures <= 1)) throw new ForestTrainingError('maxFeatures must be in (0, 1]')
+  if (opts.sampleSize != null && !(Number.isInteger(opts.sampleSize) && opts.sampleSize >= 1)) throw new ForestTrainingError('sampleSize must be a positive integer')
   if (opts.maxBins != null && !(Number.isInteger(opts.maxBins) && opts.maxBins >= 2 && opts.maxBins <= MAX_BINS)) throw new ForestTrainingError(`maxBins must be an integer in [2, ${MAX_BINS}]`)
   return nFeatures
 }
@@ -137,7 +138,8 @@ export async function trainHistogramForest (X: number[][], y: number[], opts: Hi
     maxDepth: opts.maxDepth ?? HISTOGRAM_DEFAULTS.maxDepth,
     minSamplesLeaf: opts.minSamplesLeaf ?? HISTOGRAM_DEFAULTS.minSamplesLeaf,
     bootstrap: opts.bootstrap ?? HISTOGRAM_DEFAULTS.bootstrap,
-    subtraction: opts.subtraction ?? HISTOGRAM_DEFAULTS.subtraction
+    subtraction: opts.subtraction ?? HISTOGRAM_DEFAULTS.subtraction,
+    sampleSize: opts.sampleSize ?? 0
   }
   const seed = (opts.seed ?? HISTOGRAM_DEFAULTS.seed) >>> 0
   const binned = binMatrix(X, nFeatures, opts.maxBins ?? HISTOGRAM_DEFAULTS.maxBins)
@@ -171,6 +173,7 @@ export async function trainHistogramForest (X: number[][], y: number[], opts: Hi
     maxBins: opts.maxBins ?? HISTOGRAM_DEFAULTS.maxBins,
     bootstrap: params.bootstrap,
     subtraction: params.subtraction,
+    sampleSize: params.sampleSize,
     trainRows: X.length
   })
   forest.workersUsed = poolSize

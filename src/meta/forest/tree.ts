@@ -20,8 +20,10 @@ export interface TreeParams {
   maxDepth: number
   /** minimum bootstrap weight (= samples counted with repetition) in each leaf */
   minSamplesLeaf: number
-  /** bootstrap sample (with replacement, n draws); false trains every tree on all rows */
+  /** bootstrap sample (with replacement); false trains every tree on all rows */
   bootstrap: boolean
+  /** rows drawn per tree when bootstrapping (ForestOptions.sampleSize); 0 = as many as rows */
+  sampleSize: number
   /** keep full-feature histograms down the tree and derive the larger child by subtraction */
   subtraction: boolean
 }
@@ -66,8 +68,9 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
   const mtry = Math.max(1, Math.min(F, Math.floor(params.mtry)))
 
   // bootstrap as integer weights over the distinct drawn rows: fewer rows to scan than duplicates
-  const w = new Uint16Array(nRows)
-  if (params.bootstrap) for (let i = 0; i < nRows; i++) w[Math.floor(rng() * nRows)]++
+  const w = new Uint32Array(nRows)
+  const draws = params.sampleSize > 0 ? params.sampleSize : nRows
+  if (params.bootstrap) for (let i = 0; i < draws; i++) w[Math.floor(rng() * nRows)]++
   else w.fill(1)
   let m = 0
   for (let i = 0; i < nRows; i++) if (w[i] > 0) m++

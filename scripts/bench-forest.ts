@@ -1,0 +1,141 @@
+/**
+ * Histogram forest benchmark (issue #5): `npm run bench:forest [-- --json] [--quick]`.
+ *
+ *  1. 100k rows x 30 features x 100 trees (Friedman #1 widened to 30 columns): training wall time
+ *     with the default worker pool, held-out R2, prediction us/row per 100 trees, snapshot bytes.
+ *  2. 5k rows side by side with the ml-random-forest backend through the same LearnerBackend
+ *     interface. ml-random-forest is rows^2: it trains `--ml-trees` trees (default 4) and its time
+ *     is scaled linearly to the histogram forest's tree count (trees are independent, so training
+ *     time is linear in trees); both backends' R2 is measured at the same tree count.
+ *  3. The same comparison on data shaped like the meta-model's (knob and categorical columns).
+ *
+ * Timings are wall clock; the load average is printed beside them because the machine is shared.
+ */
+import '../src/util/polyfill.js'
+import { availableParallelism, loadavg } from 'node:os'
+import { parseFlags, intFlag } from '../src/cli/args.js'
+import { trainHistogramForest, HISTOGRAM_DEFAULTS } from '../src/meta/forest/index.js'
+import { friedman1, metaLike, r2, type Dataset } from '../src/meta/forest/datasets.js'
+import { mlForestBackend } from '../src/meta/ml-forest.js'
+import type { ForestOptions, RegressionForest } from '../src/meta/learner.js'
+
+const progress = (msg: string): void => { process.stderr.write(`[bench:forest] ${msg}\n`) }
+const load = (): string => loadavg().map((v) => v.toFixed(2)).join(' ')
+const secondsSince = (t0: number): number => (performance.now() - t0) / 1000
+const round = (v: number, d = 3): number => Number(v.toFixed(d))
+
+function predictMicrosPerRow (forest: RegressionForest, X: number[][], nTrees: number): number {
+  forest.predict(X.slice(0, 200)) // warm up the JIT
+  let best = Infinity
+  for (let k = 0; k < 3; k++) {
+    const t0 = performance.now()
+    forest.predict(X)
+    best = Math.min(best, (performance.now() - t0) * 1000 / X.length)
+  }
+  return best * 100 / nTrees
+}
+
+async function timed<T> (fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now()
+  const v = await fn()
+  return [v, secondsSince(t0)]
+}
+
+interface Side { histSeconds: number, mlSeconds: number, mlTrees: number, mlSecondsScaled: number, speedup: number, r2: { histogram: number, mlRandomForest: number } }
+
+/** Both backends on one dataset: histogram with `trees`, ml-random-forest with `mlTrees` (scaled). */
+async function sideBySide (name: string, train: Dataset, test: Dataset, trees: number, mlTrees: number, opts: Omit<ForestOptions, 'nTrees'>): Promise<Side> {
+  progress(`${name}: histogram ${train.X.length} rows x ${trees} trees (load ${load()})`)
+  const [hist, histSeconds] = await timed(async () => await trainHistogramForest(train.X, train.y, { ...opts, nTrees: trees }))
+  const histSame = mlTrees === trees ? hist : await trainHistogramForest(train.X, train.y, { ...opts, nTrees: mlTrees })
+  progress(`${name}: ml-random-forest ${train.X.length} rows x ${mlTrees} trees (rows^2: may take minutes)`)
+  const [ml, mlSeconds] = await timed(async () => await mlForestBackend.train(train.X, train.y, { ...opts, nTrees: mlTrees }))
+  const mlSecondsScaled = mlSeconds * trees / mlTrees
+  return {
+    histSeconds: round(histSeconds),
+    mlSeconds: round(mlSeconds),
+    mlTrees,
+    mlSecondsScaled: round(mlSecondsScaled, 1),
+    speedup: round(mlSecondsScaled / histSeconds, 1),
+    // same tree count for both, so the comparison is about the trees, not the ensemble size
+    r2: { histogram: round(r2(test.y, histSame.predict(test.X).mean), 4), mlRandomForest: round(r2(test.y, ml.predict(test.X).mean), 4) }
+  }
+}
+
+async function main (): Promise<void> {
+  const { values: flags } = parseFlags(process.argv.slice(2), {
+    json: { type: 'boolean' },
+    quick: { type: 'boolean' },
+    rows: { type: 'string' },
+    trees: { type: 'string' },
+    'ml-trees': { type: 'string' },
+    'small-rows': { type: 'string' }
+  })
+  const json = flags.json === true
+  const quick = flags.quick === true
+  const bigRows = intFlag(flags.rows, 'rows', quick ? 20_000 : 100_000)
+  const trees = intFlag(flags.trees, 'trees', 100)
+  const mlTrees = Math.max(1, intFlag(flags['ml-trees'], 'ml-trees', quick ? 1 : 4))
+  const smallRows = intFlag(flags['small-rows'], 'small-rows', quick ? 1000 : 5000)
+  const features = 30
+  const loadBefore = load()
+
+  // 1. scale
+  const big = friedman1(bigRows, features, 1)
+  const bigTest = friedman1(5000, features, 2)
+  progress(`${bigRows} rows x ${features} features x ${trees} trees, default workers (load ${load()})`)
+  const [forest, trainSeconds] = await timed(async () => await trainHistogramForest(big.X, big.y, { nTrees: trees, seed: 1 }))
+  const loadAfterBig = load()
+  const r2Big = r2(bigTest.y, forest.predict(bigTest.X).mean)
+  const micros = predictMicrosPerRow(forest, bigTest.X, trees)
+  const snapshotBytes = Buffer.byteLength(JSON.stringify(forest.toJSON()))
+
+  // 2. 5k side by side (minSamplesLeaf alike; maxFeatures: each backend's own default meaning)
+  const small = friedman1(smallRows, features, 3)
+  const smallTest = friedman1(2000, features, 4)
+  const at5k = await sideBySide('friedman', small, smallTest, trees, mlTrees, { seed: 1, minSamplesLeaf: HISTOGRAM_DEFAULTS.minSamplesLeaf })
+
+  // 3. meta-model-shaped data
+  const meta = metaLike(Math.min(smallRows, 2000), 5)
+  const metaTest = metaLike(1000, 6)
+  const atMeta = await sideBySide('meta-like', meta, metaTest, trees, mlTrees, { seed: 1, minSamplesLeaf: HISTOGRAM_DEFAULTS.minSamplesLeaf })
+
+  const result = {
+    machine: { cores: availableParallelism(), loadBefore, loadAfter100k: loadAfterBig, loadAtEnd: load(), node: process.version, date: new Date().toISOString() },
+    rows: bigRows,
+    features,
+    trees,
+    workers: forest.workersUsed,
+    trainSeconds100k: round(trainSeconds, 2),
+    r2At100k: round(r2Big, 4),
+    predictMicrosPerRow: round(micros, 2),
+    snapshotBytes100k: snapshotBytes,
+    nodes100k: forest.nodes,
+    at5k: { rows: smallRows, ...at5k },
+    speedupAt5k: at5k.speedup,
+    r2: at5k.r2,
+    metaLike: { rows: meta.X.length, ...atMeta },
+    note: `ml-random-forest trained ${mlTrees} tree(s), its time scaled linearly to ${trees}; R2 of both at ${mlTrees} tree(s)`
+  }
+  if (json) {
+    process.stdout.write(JSON.stringify(result) + '\n')
+    return
+  }
+  const lines = [
+    `histogram forest, ${bigRows} rows x ${features} features x ${trees} trees on ${forest.workersUsed} workers (${result.machine.cores} cores, load ${loadBefore} -> ${loadAfterBig})`,
+    `  train ${result.trainSeconds100k} s   held-out R2 ${result.r2At100k}   predict ${result.predictMicrosPerRow} us/row/100 trees   snapshot ${(snapshotBytes / 1e6).toFixed(1)} MB (${forest.nodes} nodes)`,
+    `${smallRows} rows (Friedman #1, 30 features):`,
+    `  histogram ${at5k.histSeconds} s (${trees} trees)   ml-random-forest ${at5k.mlSeconds} s (${mlTrees} trees) -> ${at5k.mlSecondsScaled} s scaled   speedup ${at5k.speedup}x`,
+    `  held-out R2 at ${mlTrees} tree(s): histogram ${at5k.r2.histogram}   ml-random-forest ${at5k.r2.mlRandomForest}`,
+    `${meta.X.length} rows (meta-model-shaped):`,
+    `  histogram ${atMeta.histSeconds} s   ml-random-forest ${atMeta.mlSecondsScaled} s scaled   speedup ${atMeta.speedup}x`,
+    `  held-out R2 at ${mlTrees} tree(s): histogram ${atMeta.r2.histogram}   ml-random-forest ${atMeta.r2.mlRandomForest}`,
+    `load at end ${result.machine.loadAtEnd}`
+  ]
+  process.stdout.write(lines.join('\n') + '\n')
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench:forest failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exitCode = 1
+})
