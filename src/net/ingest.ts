@@ -51,15 +51,24 @@ export interface IngestOptions {
   now?: number
 }
 
-export type Ingest = (wire: Uint8Array, via: IngestVia, opts?: IngestOptions) => Promise<IngestOutcome>
+/** The verification half: a verified record, or the refusal (already counted). */
+export type Verified = { kind: 'verified', record: SignedRecord } | (IngestOutcome & { kind: 'ignored' | 'rejected' })
+
+export interface Ingest {
+  /** verify + store one record (gossip: the record is durable before the validator returns) */
+  (wire: Uint8Array, via: IngestVia, opts?: IngestOptions): Promise<IngestOutcome>
+  /** the same steps split in two, so sync can verify a page record by record and store it in one batch */
+  verify: (wire: Uint8Array, via: IngestVia, opts?: IngestOptions) => Promise<Verified>
+  commit: (records: SignedRecord[], via: IngestVia) => Promise<IngestOutcome[]>
+}
 
 export function createIngest (c: IngestComponents): Ingest {
-  return async (wire, via, opts = {}) => {
+  const verify = async (wire: Uint8Array, via: IngestVia, opts: IngestOptions = {}): Promise<Verified> => {
     c.stats.inc(`${via}Received`)
-    let record: SignedRecord
     try {
-      record = await verifyWire(wire, opts.now)
+      const record = await verifyWire(wire, opts.now)
       opts.check?.(record)
+      return { kind: 'verified', record }
     } catch (err) {
       const out = classifyError(err)
       // every refusal is counted by code, ignorable ones included (status shows them)
@@ -68,27 +77,40 @@ export function createIngest (c: IngestComponents): Ingest {
       c.log('%s record refused: %s %s', via, out.code, (err as Error)?.message)
       return out
     }
-    let status
+  }
+
+  const commit = async (records: SignedRecord[], via: IngestVia): Promise<IngestOutcome[]> => {
+    if (records.length === 0) return []
+    let statuses
     try {
-      status = await c.store.put(record)
+      statuses = records.length === 1 ? [await c.store.put(records[0])] : await c.store.putMany(records)
     } catch (err) {
       // a store failure (shutting down, disk full) is not the sender's fault
       c.stats.inc(`${via}StoreErrors`)
-      c.stats.inc(`${via}Ignored`)
-      c.log.error('store.put failed for %s: %s', record.id, (err as Error)?.message)
-      return { kind: 'ignored', code: errorCode(err) }
+      c.stats.inc(`${via}Ignored`, records.length)
+      c.log.error('storing %d record(s) failed: %s', records.length, (err as Error)?.message)
+      return records.map(() => ({ kind: 'ignored', code: errorCode(err) }))
     }
-    switch (status) {
-      case 'inserted':
-        c.stats.inc(`${via}Accepted`)
-        try { c.onRecord?.(record, via) } catch (err) { c.log.error('onRecord threw: %s', (err as Error)?.message) }
-        return { kind: 'inserted', record }
-      case 'equivocation':
-        c.stats.inc(`${via}Equivocations`)
-        return { kind: 'equivocation', record }
-      default:
-        c.stats.inc(`${via}Duplicates`)
-        return { kind: 'duplicate', record }
-    }
+    return records.map((record, i): IngestOutcome => {
+      switch (statuses[i]) {
+        case 'inserted':
+          c.stats.inc(`${via}Accepted`)
+          try { c.onRecord?.(record, via) } catch (err) { c.log.error('onRecord threw: %s', (err as Error)?.message) }
+          return { kind: 'inserted', record }
+        case 'equivocation':
+          c.stats.inc(`${via}Equivocations`)
+          return { kind: 'equivocation', record }
+        default:
+          c.stats.inc(`${via}Duplicates`)
+          return { kind: 'duplicate', record }
+      }
+    })
   }
+
+  const ingest = async (wire: Uint8Array, via: IngestVia, opts: IngestOptions = {}): Promise<IngestOutcome> => {
+    const v = await verify(wire, via, opts)
+    if (v.kind !== 'verified') return v
+    return (await commit([v.record], via))[0]
+  }
+  return Object.assign(ingest, { verify, commit })
 }

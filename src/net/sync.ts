@@ -300,10 +300,14 @@ export class SyncService {
     const pageBytes = Math.min(limits.maxPageBytes, req.maxPageBytes)
     const cursors = planSync((await this.c.store.heads()).keys(), req.heads)
     let sent = 0
-    for (;;) {
+    const nextPage = async (): Promise<Uint8Array[]> => {
       const room = Math.min(pageSize, config.net.sync.maxRecordsPerSession - sent)
       const page = room > 0 ? await fillPage(this.c.store, cursors, room, pageBytes) : []
       sent += page.length
+      return page
+    }
+    let page = await nextPage()
+    for (;;) {
       const more = cursors.length > 0 && sent < config.net.sync.maxRecordsPerSession
       const frames = page.map(w => frame(FRAME_RECORD, w))
       frames.push(frame(FRAME_END, Uint8Array.of(more ? 1 : 0)))
@@ -311,9 +315,13 @@ export class SyncService {
       clock.kick()
       this.c.stats.inc('syncRecordsOut', page.length)
       if (!more) break
+      // read the next page from the store while the client verifies this one
+      const prefetch = nextPage()
+      prefetch.catch(() => {})
       const next = (await lp.read({ signal })).subarray()
       clock.kick()
       if (next.length !== 1 || next[0] !== FRAME_MORE) throw new SyncViolation(SyncErrorCode.PROTOCOL, 'expected MORE')
+      page = await prefetch
     }
     await stream.close({ signal })
   }
@@ -366,29 +374,47 @@ export class SyncService {
     const declared = decodeHeads(hello.subarray(1), limits).heads
     const check = createReceiveCheck(declared)
     await lp.write(hello, { signal })
+    // records are verified as they arrive and stored one page per batch; the store write of a
+    // page overlaps with receiving and verifying the next (at most one batch in flight)
+    let batch: SignedRecord[] = []
+    let pending: Promise<void> = Promise.resolve()
+    const flush = async (): Promise<void> => {
+      const b = batch
+      batch = []
+      for (const o of await this.c.ingest.commit(b, 'sync')) if (o.kind === 'inserted') res.inserted++
+    }
     let inPage = 0
-    for (;;) {
-      const buf = (await lp.read({ signal })).subarray()
-      clock.kick()
-      const type = buf[0]
-      if (type === FRAME_RECORD) {
-        if (++inPage > pageSize) throw new SyncViolation(SyncErrorCode.FLOOD, `more than ${pageSize} records in one page`)
-        if (++res.received > maxRecordsPerSession) throw new SyncViolation(SyncErrorCode.LIMIT, `more than ${maxRecordsPerSession} records in one session`)
-        const out = await this.c.ingest(buf.subarray(1), 'sync', { check })
-        if (out.kind === 'rejected') {
-          // ingest already counted the code; blame the peer once and cut the session
-          this.c.guard.onViolation?.(res.peer, out.code, 'sync')
-          throw new CountedViolation(out.code, 'peer sent an invalid record')
+    try {
+      for (;;) {
+        const buf = (await lp.read({ signal })).subarray()
+        clock.kick()
+        const type = buf[0]
+        if (type === FRAME_RECORD) {
+          if (++inPage > pageSize) throw new SyncViolation(SyncErrorCode.FLOOD, `more than ${pageSize} records in one page`)
+          if (++res.received > maxRecordsPerSession) throw new SyncViolation(SyncErrorCode.LIMIT, `more than ${maxRecordsPerSession} records in one session`)
+          const v = await this.c.ingest.verify(buf.subarray(1), 'sync', { check })
+          if (v.kind === 'verified') batch.push(v.record)
+          else if (v.kind === 'rejected') {
+            // ingest already counted the code; blame the peer once and cut the session
+            this.c.guard.onViolation?.(res.peer, v.code, 'sync')
+            throw new CountedViolation(v.code, 'peer sent an invalid record')
+          }
+        } else if (type === FRAME_END && buf.length === 2) {
+          res.pages++
+          inPage = 0
+          // ask for the next page first, so the server reads it while we store this one
+          if (buf[1] === 1) await lp.write(frame(FRAME_MORE), { signal })
+          await pending
+          pending = flush()
+          if (buf[1] !== 1) break
+        } else {
+          throw new SyncViolation(SyncErrorCode.PROTOCOL, `unexpected frame type ${type}`)
         }
-        if (out.kind === 'inserted') res.inserted++
-      } else if (type === FRAME_END && buf.length === 2) {
-        res.pages++
-        inPage = 0
-        if (buf[1] !== 1) break
-        await lp.write(frame(FRAME_MORE), { signal })
-      } else {
-        throw new SyncViolation(SyncErrorCode.PROTOCOL, `unexpected frame type ${type}`)
       }
+    } finally {
+      // valid records received before a failure are kept
+      await pending
+      await flush()
     }
     await stream.close({ signal })
   }

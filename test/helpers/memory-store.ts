@@ -8,7 +8,7 @@ export function createMemoryStore (): RecordStore & { size: () => number } {
   const evidence = new Map<string, Set<string>>()
   const meta = new Map<string, unknown>()
   let own = 0
-  return {
+  const store: RecordStore & { size: () => number } = {
     async start () {},
     async stop () {},
     async put (r, opts): Promise<PutStatus> {
@@ -28,6 +28,11 @@ export function createMemoryStore (): RecordStore & { size: () => number } {
       byId.set(r.id, r)
       if (opts?.own === true) own++
       return 'inserted'
+    },
+    async putMany (records, opts) {
+      const out: PutStatus[] = []
+      for (const r of records) out.push(await store.put(r, opts))
+      return out
     },
     async get (id) { return byId.get(id) },
     async has (id) { return byId.has(id) },
@@ -67,4 +72,5 @@ export function createMemoryStore (): RecordStore & { size: () => number } {
     async putMeta (key: string, value: unknown) { meta.set(key, value) },
     size: () => byId.size
   }
+  return store
 }
