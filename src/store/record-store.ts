@@ -44,6 +44,7 @@ type Sub<V> = AbstractSublevel<Db, string | Buffer | Uint8Array, string, V>
 const COUNTS_KEY = '\u0000counts'
 /** most records coalesced into one LevelDB batch */
 const MAX_BATCH_RECORDS = 4096
+const MAX_EVICT_PER_BATCH = 4096
 const pad = (n: number): string => n.toString().padStart(16, '0')
 const logKey = (author: string, seq: number): string => `${author}!${pad(seq)}`
 
@@ -238,13 +239,14 @@ class LevelRecordStore implements RecordStore {
 
   /** Append deletes for the oldest non-own records beyond maxRecords; returns the last fifo key. */
   private async planEviction (c: Persisted, ops: Op[]): Promise<string | undefined> {
-    const excess = c.records - this.init.maxRecords
+    // bounded per write: a lowered maxRecords is caught up over the following writes
+    const excess = Math.min(c.records - this.init.maxRecords, MAX_EVICT_PER_BATCH)
     if (excess <= 0) return undefined
     let last: string | undefined
     const range = this.evictedUpTo != null ? { gt: this.evictedUpTo, limit: excess } : { limit: excess }
     const del = (sublevel: Sub<any>, key: string): void => { ops.push({ type: 'del', sublevel, key }) }
     for await (const [o, id] of this.fifo.iterator(range)) {
-      const wire = await this.rec.get(id)
+      const wire = this.rec.getSync(id)
       if (wire != null) {
         const { body } = decodeStored(id, wire)
         del(this.rec, id)
