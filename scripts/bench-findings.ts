@@ -33,7 +33,8 @@ const { values: f } = parseArgs({
     'timeout-ms': { type: 'string', default: '120000' },
     records: { type: 'string' },
     table: { type: 'string' },
-    json: { type: 'boolean' }
+    json: { type: 'boolean' },
+    'no-drift': { type: 'boolean' }
   }
 })
 
@@ -56,6 +57,14 @@ async function main (): Promise<void> {
   const records: SignedRecord[] = []
   const results: BenchCellResult[] = []
   let seq = 1
+  const sign = async (cell: BenchCellResult): Promise<void> => {
+    const now = Date.now()
+    const body = { ...cell.body, v: RECORD_VERSION, author, seq, timestamp: now }
+    validateBody(body, now)
+    records.push(await createRecord(key, author, seq++, cell.body, now))
+    results.push(cell)
+  }
+  const drift: BenchCellResult[] = []
   try {
     await runBenchmark({
       engine,
@@ -73,20 +82,24 @@ async function main (): Promise<void> {
         last = ev.done
         if (ev.phase === 'skipped' || ev.phase === 'failed') progress.note(`${ev.method} × ${ev.workload}: ${ev.phase} ${ev.message ?? ''}`)
       },
-      onResult: async cell => {
-        const now = Date.now()
-        const body = { ...cell.body, v: RECORD_VERSION, author, seq, timestamp: now }
-        validateBody(body, now)
-        records.push(await createRecord(key, author, seq++, cell.body, now))
-        results.push(cell)
-      }
+      onResult: sign
     })
+    if (f['no-drift'] !== true) {
+      // the baseline again at the end: machine load drifts over a long run, and every speedup
+      // compares against the baseline measured at the start
+      process.stderr.write('drift check: baseline again\n')
+      await runBenchmark({
+        engine, model: prepared.model, methods: [prepared.baseline], workloads: prepared.workloads, repeats: prepared.repeats,
+        timeoutMs: Number(f['timeout-ms']), defaultThreads: prepared.defaultThreads, pricePerHour: prepared.pricePerHour,
+        onResult: async cell => { drift.push(cell); await sign(cell) }
+      })
+    }
   } finally {
     progress.done()
     await engine.close()
   }
   const minutes = (performance.now() - t0) / 60000
-  const summaries = results.map((c, i) => summarizeCell(c, records[i]))
+  const summaries = results.map((c, i) => summarizeCell(c, records[i])).filter((_s, i) => !drift.includes(results[i]))
   const hw = results[0]?.body.hardware
   const label = hw != null ? hardwareLabel(hw) : 'unknown'
   if (f.records != null) {
@@ -95,7 +108,16 @@ async function main (): Promise<void> {
     writeFileSync(out, records.map(r => JSON.stringify({ id: r.id, wire: Buffer.from(toWire(r)).toString('base64'), body: r.body })).join('\n') + '\n')
     process.stderr.write(`wrote ${records.length} signed records to ${out}\n`)
   }
-  const table = speedupTable(summaries, prepared.methods.map(m => m.id))
+  let table = speedupTable(summaries, prepared.methods.map(m => m.id))
+  if (drift.length > 0) {
+    const fams = [...new Set(summaries.map(r => r.family))]
+    const ratio = (fam: string): string => {
+      const a = summaries.find(r => r.method === BASELINE_ID && r.family === fam)
+      const b = drift.find(r => r.family === fam)?.body.result
+      return a?.ok === true && b?.ok === true ? (a.wallMs / b.wallMs).toFixed(2) : '?'
+    }
+    table += `\n| *drift: baseline at start / at end* | ${fams.map(ratio).join(' | ')} |`
+  }
   let cpu = ''
   try { cpu = execFileSync('lscpu', { encoding: 'utf8' }).split('\n').find(l => l.startsWith('Model name'))?.split(':')[1].trim() ?? '' } catch {}
   const header = [

@@ -17,10 +17,14 @@ import type { Workload } from './workloads.js'
  * A run hands the engine the workload's requests in waves of `concurrency` (the arrival
  * pattern); the engine's `parallel` knob decides how many of a wave it decodes together.
  *
- * The baseline runs first: its greedy output is the reference for the lossless check
- * (`diverged`) and for the workload's n-gram overlap feature, so every record of one workload
- * carries the same features whatever methods were selected. When the baseline is not among the
- * selected methods it still runs once per workload, unrecorded.
+ * Cells run workload by workload, the baseline first in each: its greedy output is the
+ * reference for the lossless check (`diverged`) and for the workload's n-gram overlap feature,
+ * so every record of one workload carries the same features whatever methods were selected.
+ * When the baseline is not among the selected methods it still runs once per workload,
+ * unrecorded.
+ *
+ * Measurements are steady state: a session lives for its cell, so the warm-up run leaves the
+ * caches (e.g. the prefix cache's KV state) as a long-running server would have them.
  */
 
 export const BASELINE_ID = 'baseline'
@@ -266,33 +270,32 @@ export async function runBenchmark (opts: RunBenchmarkOptions): Promise<BenchCel
     await opts.onResult?.(r)
   }
 
-  // The unrecorded reference pass, when the baseline itself is not being measured.
-  if (needReference && baseline != null) {
-    const sup = engine.supports(model, baseline)
-    let session: EngineSession | undefined
-    try {
-      if (!sup.ok) throw new SwarmtuneError('E_UNSUPPORTED', sup.reason)
-      session = await engine.open(model, baseline)
-      for (const w of workloads) {
-        opts.signal?.throwIfAborted()
+  // Workload-major order: all methods of one workload run back to back, so each speedup over the
+  // baseline compares measurements minutes apart rather than a whole sweep apart (load drifts).
+  for (const w of workloads) {
+    // the unrecorded reference pass, when the baseline itself is not being measured
+    if (needReference && baseline != null && opts.signal?.aborted !== true) {
+      const sup = engine.supports(model, baseline)
+      let session: EngineSession | undefined
+      try {
+        if (!sup.ok) throw new SwarmtuneError('E_UNSUPPORTED', sup.reason)
+        session = await engine.open(model, baseline)
         const run = await runWorkload(session, w, timeoutMs, opts.signal)
         reference.set(w.name, run.outputs)
         featuresOf(w, session)
         done++
         progress('reference', baseline.id, w.name)
+      } catch (err) {
+        // without a reference the lossless check cannot run: `diverged` stays absent
+        logger('reference run failed: %s', errorMessage(err))
+        done++
+        progress('failed', baseline.id, w.name, `reference run failed: ${errorMessage(err)}`)
+      } finally {
+        await session?.close().catch(() => {})
       }
-    } catch (err) {
-      logger('reference pass failed: %s', errorMessage(err))
-      // without a reference the lossless check cannot run; say so on each affected cell
-      done += workloads.length - reference.size
-      progress('failed', baseline.id, '*', `reference run failed: ${errorMessage(err)}`)
-    } finally {
-      await session?.close().catch(() => {})
     }
-  }
 
-  for (const method of methods) {
-    for (const w of workloads) {
+    for (const method of methods) {
       if (opts.signal?.aborted === true) {
         const body = bodyOf(method, w, failedResult('E_ABORTED: benchmark cancelled'))
         done += perCell

@@ -74,7 +74,8 @@ describe('runBenchmark', () => {
       engine, model: spec, methods: [method('prefix-cache', { prefixCache: 1 }), method('baseline')], workloads, repeats: 3, probe: PROBE,
       defaultThreads: 1, onProgress: e => events.push(e)
     })
-    expect(res.map(r => `${r.method}/${r.family}`)).toEqual(['baseline/chat', 'baseline/codeedit', 'prefix-cache/chat', 'prefix-cache/codeedit'])
+    // workload by workload, the baseline first in each
+    expect(res.map(r => `${r.method}/${r.family}`)).toEqual(['baseline/chat', 'prefix-cache/chat', 'baseline/codeedit', 'prefix-cache/codeedit'])
     expect(engine.opened).toHaveLength(4) // a fresh session per cell
     expect(engine.closed).toBe(4)
     for (const r of res) {
@@ -88,10 +89,10 @@ describe('runBenchmark', () => {
       expect(() => validateBody({ ...b, v: RECORD_VERSION, author: AUTHOR, seq: 1, timestamp: Date.now() })).not.toThrow()
     }
     expect(res[0].body.result.diverged).toBeUndefined() // the baseline is the reference
-    expect(res[2].body.result.diverged).toBe(false)
-    expect(res[2].body.workload.features).toEqual(res[0].body.workload.features)
+    expect(res[1].body.result.diverged).toBe(false)
+    expect(res[1].body.workload.features).toEqual(res[0].body.workload.features)
     // the fake echoes the prompt's tail, so codeedit output overlaps its prompt fully
-    expect(res[1].body.workload.features.ngramOverlap).toBe(1)
+    expect(res[2].body.workload.features.ngramOverlap).toBe(1)
     expect(res[0].body.method).toEqual({ id: 'baseline', knobs: { ...KNOBS } })
     const last = events[events.length - 1]
     expect(last.done).toBe(last.total)
@@ -137,7 +138,7 @@ describe('runBenchmark', () => {
     const engine = fakeEngine({ corrupt: 'prefix-cache' })
     const res = await runBenchmark({ engine, model: spec, probe: PROBE, methods: [method('prefix-cache', { prefixCache: 1 })], baseline: method('baseline'), workloads })
     expect(res.map(r => r.method)).toEqual(['prefix-cache', 'prefix-cache'])
-    expect(engine.opened).toEqual(['baseline', 'prefix-cache', 'prefix-cache'])
+    expect(engine.opened).toEqual(['baseline', 'prefix-cache', 'baseline', 'prefix-cache'])
     expect(res[0].body.result.diverged).toBe(true)
     expect(res[1].body.workload.features.ngramOverlap).toBe(1)
   })
