@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLlamaEngine } from '../../src/engine/llama-engine.js'
 import { BASELINE_KNOBS, getMethod } from '../../src/engine/methods.js'
 import { resolveModel } from '../../src/engine/models.js'
-import { lookupDraft } from '../../src/engine/speculative.js'
 import type { Engine, InferenceRequest, Method, ModelSpec } from '../../src/engine/types.js'
 
 // Real engine on the embedded tiny model (CPU, 1 thread). getLlama is slow to initialise, so one
@@ -176,14 +175,5 @@ describe('llama engine on the tiny model', () => {
     } finally {
       await s.close()
     }
-  })
-})
-
-describe('prompt lookup drafting', () => {
-  it('proposes what followed the latest earlier match of the longest suffix n-gram', () => {
-    expect(lookupDraft([1, 2, 3, 4, 9, 1, 2, 3], 3)).toEqual([4, 9, 1])
-    expect(lookupDraft([5, 1, 7, 1, 8, 1], 2)).toEqual([8, 1]) // most recent 1-gram match wins
-    expect(lookupDraft([1, 2, 3], 4)).toEqual([])
-    expect(lookupDraft([1, 2, 1], 0)).toEqual([])
   })
 })
