@@ -49,7 +49,7 @@ describe('swarmtune bench (standalone, real engine, tiny model)', () => {
     expect(r.stderr).not.toMatch(/swarmtune: /)
     expect(r.status).toBe(0)
     const out = JSON.parse(r.stdout) as Array<Record<string, any>>
-    expect(out.map(o => `${o.method}/${o.workload.split('-')[0]}`)).toEqual(['baseline/chat', 'baseline/docqa', 'prefix-cache/chat', 'prefix-cache/docqa'])
+    expect(out.map(o => `${o.method}/${o.workload.split('-')[0]}`)).toEqual(['baseline/chat', 'prefix-cache/chat', 'baseline/docqa', 'prefix-cache/docqa'])
     for (const o of out) {
       expect(o.ok).toBe(true)
       expect(o.id).toMatch(/^[0-9a-f]{64}$/)
