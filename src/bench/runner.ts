@@ -23,8 +23,9 @@ import type { Workload } from './workloads.js'
  * When the baseline is not among the selected methods it still runs once per workload,
  * unrecorded.
  *
- * Measurements are steady state: a session lives for its cell, so the warm-up run leaves the
- * caches (e.g. the prefix cache's KV state) as a long-running server would have them.
+ * Every run starts cold (`EngineSession.reset()` where the engine has it): the prefix cache
+ * only reuses what the workload itself shares, in arrival order, which is what the workload's
+ * `reusablePrefixRatio` describes. The warm-up run pages the weights in and warms the code paths.
  */
 
 export const BASELINE_ID = 'baseline'
@@ -318,6 +319,7 @@ export async function runBenchmark (opts: RunBenchmarkOptions): Promise<BenchCel
         let diverged = false
         const isBaseline = method === baseline
         for (let i = 0; i < perCell; i++) {
+          await session.reset?.()
           const run = await runWorkload(session, w, timeoutMs, opts.signal)
           if (isBaseline && i === 0) reference.set(w.name, run.outputs)
           const ref = reference.get(w.name)

@@ -115,9 +115,11 @@ describe('runner with the real engine', () => {
     for (const m of [getMethod('baseline'), getMethod('prefix-cache')]) {
       const s = await engine.open(tiny, m)
       try {
-        // twice on one session: the second run reuses the cache left by the first
-        await runWorkload(s, w, 30_000)
-        outputs.push((await runWorkload(s, w, 30_000)).outputs)
+        // twice on one session: without a reset the second run reuses the cache left by the first
+        const cold = (await runWorkload(s, w, 30_000)).outputs
+        const warm = (await runWorkload(s, w, 30_000)).outputs
+        expect(warm).toEqual(cold)
+        outputs.push(cold)
       } finally {
         await s.close()
       }

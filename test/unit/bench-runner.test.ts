@@ -21,9 +21,10 @@ function tokenize (text: string): number[] {
   return text.split(/\s+/).filter(Boolean).map(w => [...w].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 997, 7))
 }
 
-function fakeEngine (opts: { slow?: string, corrupt?: string, failOpen?: string, unsupported?: Record<string, string> } = {}): Engine & { opened: string[], closed: number } {
+function fakeEngine (opts: { slow?: string, corrupt?: string, failOpen?: string, unsupported?: Record<string, string> } = {}): Engine & { opened: string[], closed: number, resets: number } {
   const opened: string[] = []
   const engine = {
+    resets: 0,
     info: { name: 'fake', version: '1' },
     backend: 'cpu' as const,
     gpus: [],
@@ -55,6 +56,7 @@ function fakeEngine (opts: { slow?: string, corrupt?: string, failOpen?: string,
           })
           return { requests, wallMs: 1 }
         },
+        async reset () { engine.resets++ },
         async close () { engine.closed++ }
       }
     },
@@ -78,6 +80,7 @@ describe('runBenchmark', () => {
     expect(res.map(r => `${r.method}/${r.family}`)).toEqual(['baseline/chat', 'prefix-cache/chat', 'baseline/codeedit', 'prefix-cache/codeedit'])
     expect(engine.opened).toHaveLength(4) // a fresh session per cell
     expect(engine.closed).toBe(4)
+    expect(engine.resets).toBe(4 * 4) // every run, warm-up included, starts cold
     for (const r of res) {
       const b = r.body
       expect(b.source).toBe('benchmark')
