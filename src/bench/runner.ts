@@ -71,7 +71,7 @@ export interface RunBenchmarkOptions {
   onProgress?: (ev: BenchProgressEvent) => void
   /** called as each cell finishes (e.g. to sign and store it at once) */
   onResult?: (r: BenchCellResult) => void | Promise<void>
-  /** cancels the whole run; the cell in progress becomes a failed record */
+  /** cancels the whole run: the cell in progress and those not started are not recorded */
   signal?: AbortSignal
   /** injectable machine facts (tests) */
   probe?: SystemProbe
@@ -228,6 +228,7 @@ export async function runBenchmark (opts: RunBenchmarkOptions): Promise<BenchCel
     opts.onProgress?.({ phase, method, workload, done, total, message })
   }
 
+  const cancelled = (): boolean => opts.signal?.aborted === true
   const reference = new Map<string, number[][]>()
   const features = new Map<string, Record<string, number>>()
   const results: BenchCellResult[] = []
@@ -275,7 +276,8 @@ export async function runBenchmark (opts: RunBenchmarkOptions): Promise<BenchCel
   // baseline compares measurements minutes apart rather than a whole sweep apart (load drifts).
   for (const w of workloads) {
     // the unrecorded reference pass, when the baseline itself is not being measured
-    if (needReference && baseline != null && opts.signal?.aborted !== true) {
+    if (cancelled()) return results
+    if (needReference && baseline != null) {
       const sup = engine.supports(model, baseline)
       let session: EngineSession | undefined
       try {
@@ -297,13 +299,8 @@ export async function runBenchmark (opts: RunBenchmarkOptions): Promise<BenchCel
     }
 
     for (const method of methods) {
-      if (opts.signal?.aborted === true) {
-        const body = bodyOf(method, w, failedResult('E_ABORTED: benchmark cancelled'))
-        done += perCell
-        progress('failed', method.id, w.name, 'cancelled')
-        await emit({ method: method.id, workload: w.name, family: w.family, body })
-        continue
-      }
+      // a cancelled benchmark is not a failed measurement: stop without recording anything more
+      if (cancelled()) return results
       const sup = engine.supports(model, method)
       if (!sup.ok) {
         done += perCell
@@ -334,6 +331,7 @@ export async function runBenchmark (opts: RunBenchmarkOptions): Promise<BenchCel
         progress('done', method.id, w.name)
         await emit({ method: method.id, workload: w.name, family: w.family, body })
       } catch (err) {
+        if (cancelled()) return results
         done = cellStart + perCell
         const code = errorCode(err)
         const message = `${code}: ${errorMessage(err)}`

@@ -152,14 +152,19 @@ describe('runBenchmark', () => {
     expect(engine.opened).toEqual([])
   })
 
-  it('a cancelled run records the remaining cells as failed', async () => {
+  it('a cancelled run stops and records nothing more', async () => {
     const ac = new AbortController()
     const res = await runBenchmark({
       engine: fakeEngine(), model: spec, probe: PROBE, methods: [method('baseline'), method('flash', { flashAttention: 1 })], workloads: workloads.slice(0, 1),
       signal: ac.signal, onResult: () => { ac.abort() }
     })
-    expect(res.map(r => r.body.result.ok)).toEqual([true, false])
-    expect(res[1].body.result.error).toMatch(/^E_ABORTED/)
+    expect(res.map(r => [r.method, r.body.result.ok])).toEqual([['baseline', true]])
+    const slow = fakeEngine({ slow: 'baseline' })
+    const ac2 = new AbortController()
+    setTimeout(() => { ac2.abort() }, 30)
+    const res2 = await runBenchmark({ engine: slow, model: spec, probe: PROBE, methods: [method('baseline')], workloads, signal: ac2.signal, timeoutMs: 10_000 })
+    expect(res2).toEqual([]) // the cell in progress is dropped, not recorded as a failure
+    expect(slow.closed).toBe(1)
   })
 })
 
