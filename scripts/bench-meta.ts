@@ -31,7 +31,7 @@ async function main (): Promise<void> {
   const sizes = (f.sizes as string).split(',').map(Number)
   const maxN = Math.max(...sizes)
   // enough tasks for the largest size: 6 methods per task
-  const side = Math.ceil(Math.cbrt(maxN / 6 / 9))
+  const side = Math.ceil(Math.sqrt(maxN / 6 / 9 / 0.9))
   const ds = buildDataset(synthHistory({ machines: side + 1, models: side + 1, workloads: 9, repeats: 1, failRate: 0, seed: 7 }))
   const rows = trainingRows(ds)
   const idx = rows.ySpeedup.map((_, i) => i).filter(i => Number.isFinite(rows.ySpeedup[i]))
@@ -53,6 +53,7 @@ async function main (): Promise<void> {
     for (let r = 0; r < reps; r++) forest.predict(Xp)
     const predUs = Number(process.hrtime.bigint() - t1) / 1e3 / reps / Xp.length
     const snapshotBytes = JSON.stringify(forest.toJSON()).length
+    if (f.json !== true) process.stderr.write(`  ${n} rows: ${trainS.toFixed(1)} s for ${nTrees} trees, predict ${predUs.toFixed(1)} µs/row\n`)
     out.push({
       rows: n,
       features: FEATURE_NAMES.length,

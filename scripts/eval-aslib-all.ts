@@ -24,6 +24,7 @@ async function main (): Promise<void> {
       sample: { type: 'string' },
       'min-leaf': { type: 'string', default: '3' },
       scenarios: { type: 'string' },
+      target: { type: 'string', default: 'log' },
       json: { type: 'boolean' }
     }
   })
@@ -43,6 +44,7 @@ async function main (): Promise<void> {
       maxFeatures: Number(f['max-features']),
       minSamplesLeaf: Number(f['min-leaf']),
       sampleSize: f.sample != null ? Number(f.sample) : undefined,
+      target: f.target === 'raw' ? 'raw' : 'log',
       onProgress: (d, t, what) => { if (f.json !== true) process.stderr.write(`${name} [${d}/${t}] ${what} ${((Date.now() - t0) / 1000).toFixed(0)} s\n`) }
     })
     const pub = published.filter(p => p.scenario === name).sort((a, b) => a.gap - b.gap)
@@ -50,11 +52,11 @@ async function main (): Promise<void> {
     results.push({ ...r, seconds: (Date.now() - t0) / 1000, perAlgorithmRegressor: par?.gap ?? NaN, bestPublished: { selector: pub[0]?.selector ?? '', gap: pub[0]?.gap ?? NaN } })
   }
   if (f.json === true) {
-    process.stdout.write(JSON.stringify({ backend: backend.name, trees: Number(f.trees), maxFeatures: Number(f['max-features']), sample: f.sample ?? null, results: results.map(r => ({ scenario: r.scenario, par10: r.par10, normalizedGap: r.normalizedGap, normalizedGapPooled: r.normalizedGapPooled, perAlgorithmRegressor: r.perAlgorithmRegressor, bestPublished: r.bestPublished, seconds: r.seconds })) }, null, 2) + '\n')
+    process.stdout.write(JSON.stringify({ backend: backend.name, target: f.target, trees: Number(f.trees), maxFeatures: Number(f['max-features']), sample: f.sample ?? null, results: results.map(r => ({ scenario: r.scenario, par10: r.par10, normalizedGap: r.normalizedGap, normalizedGapPooled: r.normalizedGapPooled, perAlgorithmRegressor: r.perAlgorithmRegressor, bestPublished: r.bestPublished, seconds: r.seconds })) }, null, 2) + '\n')
     return
   }
   const lines = [
-    `backend ${backend.name}, ${f.trees} trees, maxFeatures ${f['max-features']}, sample ${f.sample ?? 'all'}, min leaf ${f['min-leaf']}`,
+    `backend ${backend.name}, target ${f.target}, ${f.trees} trees, maxFeatures ${f['max-features']}, sample ${f.sample ?? 'all'}, min leaf ${f['min-leaf']}`,
     '| scenario | SBS PAR10 | VBS PAR10 | ours PAR10 | ours gap | PerAlgorithmRegressor | best published | time |',
     '|---|---|---|---|---|---|---|---|',
     ...results.map(r => `| ${r.scenario} | ${r.par10.sbs.toFixed(1)} | ${r.par10.vbs.toFixed(1)} | ${r.par10.selector.toFixed(1)} | ${r.normalizedGap.toFixed(4)} | ${r.perAlgorithmRegressor.toFixed(4)} | ${r.bestPublished.gap.toFixed(4)} (${r.bestPublished.selector}) | ${r.seconds.toFixed(0)} s |`)

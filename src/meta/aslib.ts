@@ -281,6 +281,7 @@ export interface AslibResult {
   folds: AslibFoldResult[]
   backend: string
   trees: number
+  target: 'log' | 'raw'
 }
 
 export interface AslibEvalOptions {
@@ -290,6 +291,8 @@ export interface AslibEvalOptions {
   minSamplesLeaf?: number
   sampleSize?: number
   seed?: number
+  /** regression target: log10 PAR10 (default) or raw PAR10 (as PerAlgorithmRegressor) */
+  target?: 'log' | 'raw'
   /** evaluate only these folds (tests, quick runs) */
   onlyFolds?: number[]
   onProgress?: (done: number, total: number, what: string) => void
@@ -345,7 +348,7 @@ export async function evaluateScenario (sc: AslibScenario, opts: AslibEvalOption
     // "this one times out here" as a large value, as PerAlgorithmRegressor does on raw PAR10)
     const pred: number[][] = testIdx.map(() => [])
     for (let a = 0; a < sc.algorithms.length; a++) {
-      const y = trainIdx.map(i => Math.log10(Math.max(1e-3, sc.par10[i][a])))
+      const y = trainIdx.map(i => (opts.target === 'raw' ? sc.par10[i][a] : Math.log10(Math.max(1e-3, sc.par10[i][a]))))
       const forest = await opts.backend.train(Xtr, y, {
         nTrees, seed: (opts.seed ?? 1) * 1000 + f * 37 + a, maxFeatures: opts.maxFeatures, minSamplesLeaf: opts.minSamplesLeaf, sampleSize: opts.sampleSize
       })
@@ -378,7 +381,8 @@ export async function evaluateScenario (sc: AslibScenario, opts: AslibEvalOption
     normalizedGapPooled: gap(par10.selector, par10.vbs, par10.sbs),
     folds: results,
     backend: opts.backend.name,
-    trees: nTrees
+    trees: nTrees,
+    target: opts.target ?? 'log'
   }
 }
 

@@ -4,7 +4,8 @@ import { evaluateScenario, readScenario } from '../../meta/aslib.js'
 import { getBackend } from '../../meta/ml-forest.js'
 
 const HELP = `usage: swarmtune eval-aslib DIR [--backend ml-random-forest|histogram] [--trees N] [--max-features F]
-                           [--sample N] [--min-leaf N] [--folds 1,2,...] [--seed S] [--json]
+                           [--sample N] [--min-leaf N] [--folds 1,2,...] [--target log|raw]
+                           [--seed S] [--json]
 
 Evaluates the per-algorithm random-forest selector (log10 PAR10 regression) on an ASlib scenario
 with the 10 folds of its cv.arff, in the Run2Survive convention (unsolved test instances skipped,
@@ -20,6 +21,7 @@ export async function run (argv: string[]): Promise<number> {
     sample: { type: 'string' },
     'min-leaf': { type: 'string' },
     folds: { type: 'string' },
+    target: { type: 'string' },
     seed: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' }
@@ -42,6 +44,7 @@ export async function run (argv: string[]): Promise<number> {
     sampleSize: sample,
     seed: intFlag(f.seed, 'seed', 1),
     onlyFolds,
+    target: f.target === 'raw' ? 'raw' : 'log',
     onProgress: (done, total, what) => {
       const el = (Date.now() - t0) / 1000
       const eta = el / done * (total - done)
