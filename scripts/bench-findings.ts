@@ -1,5 +1,5 @@
 import '../src/util/polyfill.js'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -20,7 +20,8 @@ import type { Scale } from '../src/bench/workloads.js'
  * verifiable with verifyWire; `body` the decoded body).
  *
  *   node dist/scripts/bench-findings.js --model small --repeats 3 \
- *     --data-dir /tmp/swarmtune-findings --records test/fixtures/history-<label>.jsonl --table docs/findings-table.md
+ *     --data-dir /tmp/swarmtune-findings --records 'test/fixtures/history-<label>.jsonl' --table /tmp/findings.md
+ * (`<label>` becomes the hardware label; --append adds to the records file instead of replacing it)
  */
 const { values: f } = parseArgs({
   options: {
@@ -30,7 +31,8 @@ const { values: f } = parseArgs({
     repeats: { type: 'string', default: '3' },
     scale: { type: 'string', default: 'default' },
     'data-dir': { type: 'string', default: '.swarmtune-findings' },
-    'timeout-ms': { type: 'string', default: '120000' },
+    'timeout-ms': { type: 'string', default: '60000' },
+    append: { type: 'boolean' },
     records: { type: 'string' },
     table: { type: 'string' },
     json: { type: 'boolean' },
@@ -105,7 +107,8 @@ async function main (): Promise<void> {
   if (f.records != null) {
     const out = f.records.replace('<label>', label)
     mkdirSync(dirname(out), { recursive: true })
-    writeFileSync(out, records.map(r => JSON.stringify({ id: r.id, wire: Buffer.from(toWire(r)).toString('base64'), body: r.body })).join('\n') + '\n')
+    const write = f.append === true ? appendFileSync : writeFileSync
+    write(out, records.map(r => JSON.stringify({ id: r.id, wire: Buffer.from(toWire(r)).toString('base64'), body: r.body })).join('\n') + '\n')
     process.stderr.write(`wrote ${records.length} signed records to ${out}\n`)
   }
   let table = speedupTable(summaries, prepared.methods.map(m => m.id))
