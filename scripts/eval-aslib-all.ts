@@ -49,6 +49,7 @@ async function main (): Promise<void> {
     })
     const pub = published.filter(p => p.scenario === name).sort((a, b) => a.gap - b.gap)
     const par = pub.find(p => p.selector === 'PerAlgorithmRegressor')
+    process.stderr.write(`${name}: gap ${r.normalizedGap.toFixed(4)} (PerAlgorithmRegressor ${par?.gap ?? '?'}), PAR10 sel ${r.par10.selector.toFixed(1)} sbs ${r.par10.sbs.toFixed(1)} vbs ${r.par10.vbs.toFixed(1)}, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`)
     results.push({ ...r, seconds: (Date.now() - t0) / 1000, perAlgorithmRegressor: par?.gap ?? NaN, bestPublished: { selector: pub[0]?.selector ?? '', gap: pub[0]?.gap ?? NaN } })
   }
   if (f.json === true) {
