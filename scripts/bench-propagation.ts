@@ -1,0 +1,171 @@
+import '../src/util/polyfill.js'
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { loadConfig } from '../src/node/config.js'
+import { createRecord, synthBodies } from '../src/records/index.js'
+import { createRecordStore } from '../src/store/record-store.js'
+import { createNetwork, RECORDS_TOPIC } from '../src/net/index.js'
+import { Counters } from '../src/util/counters.js'
+
+/*
+ * Propagation benchmark: N peers, each a separate Node process with its own LevelDB store and
+ * libp2p node on 127.0.0.1, all bootstrapped to peer 0 only (peer exchange builds the rest of
+ * the graph). Each round one peer signs, stores and publishes a record; every other peer reports
+ * the wall-clock moment the record was stored (gossip validator → store.put). Reported: latency
+ * from publish to "stored on all peers", p50 / p99 over the rounds, and per-delivery percentiles.
+ *
+ *   node dist/scripts/bench-propagation.js [--peers 10,30] [--rounds 50] [--json]
+ */
+const now = (): number => performance.timeOrigin + performance.now()
+
+interface WorkerMsg { type: string, [k: string]: unknown }
+
+async function worker (): Promise<void> {
+  const send = (m: WorkerMsg): void => { process.send?.(m) }
+  const dir = mkdtempSync(join(tmpdir(), 'bench-prop-'))
+  const key = await generateKeyPair('Ed25519')
+  const author = peerIdFromPrivateKey(key).toString()
+  const bootstrap = process.env.BENCH_BOOTSTRAP != null && process.env.BENCH_BOOTSTRAP !== '' ? [process.env.BENCH_BOOTSTRAP] : []
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir: dir, net: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, localTestbed: true, sync: { intervalMs: 3_600_000 } } }
+  })
+  const store = createRecordStore({ path: join(dir, 'store'), maxRecords: 1_000_000, ownAuthor: author })
+  await store.start()
+  const net = createNetwork({
+    config, privateKey: key, store, rejections: new Counters(),
+    onRecord: (r, via) => { send({ type: 'stored', id: r.id, t: now(), via }) }
+  }, { limits: { bootstrapIntervalMs: 1000 } })
+  await net.start()
+  const bodies = synthBodies(200, 7)
+  let seq = 0
+  process.on('message', (m: WorkerMsg) => {
+    void (async () => {
+      if (m.type === 'status') {
+        const ps = net.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }
+        send({ type: 'status', peers: net.peerCount(), mesh: ps.getMeshPeers(RECORDS_TOPIC).length })
+      } else if (m.type === 'publish') {
+        const rec = await createRecord(key, author, ++seq, bodies[seq % bodies.length])
+        await store.put(rec, { own: true })
+        const t0 = now()
+        await net.publishRecord(rec)
+        send({ type: 'published', id: rec.id, t0 })
+      } else if (m.type === 'stop') {
+        await net.stop(); await store.stop(); rmSync(dir, { recursive: true, force: true })
+        process.exit(0)
+      }
+    })().catch(err => { send({ type: 'error', message: String(err) }) })
+  })
+  send({ type: 'ready', addr: net.addresses()[0] })
+}
+
+class Peer {
+  readonly child: ChildProcess
+  private waiters: Array<(m: WorkerMsg) => boolean> = []
+  onStored?: (m: WorkerMsg) => void
+  constructor (script: string, bootstrap: string) {
+    this.child = fork(script, ['--worker'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, BENCH_BOOTSTRAP: bootstrap } })
+    this.child.on('message', (m: WorkerMsg) => {
+      if (m.type === 'stored') { this.onStored?.(m); return }
+      this.waiters = this.waiters.filter(w => !w(m))
+    })
+  }
+
+  async next (type: string): Promise<WorkerMsg> {
+    return await new Promise(resolve => { this.waiters.push(m => { if (m.type !== type) return false; resolve(m); return true }) })
+  }
+
+  async ask (msg: WorkerMsg, reply: string): Promise<WorkerMsg> {
+    const p = this.next(reply)
+    this.child.send(msg)
+    return await p
+  }
+}
+
+function pct (xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]
+}
+
+async function run (n: number, rounds: number, log: (s: string) => void): Promise<Record<string, number>> {
+  const script = fileURLToPath(import.meta.url)
+  const t0 = Date.now()
+  const first = new Peer(script, '')
+  const boot = (await first.next('ready')).addr as string
+  const peers = [first]
+  // start the rest a few at a time: 2 shared cores, and libp2p start-up is CPU-heavy
+  for (let i = 1; i < n; i += 5) {
+    const batch = Array.from({ length: Math.min(5, n - i) }, () => new Peer(script, boot))
+    await Promise.all(batch.map(async p => await p.next('ready')))
+    peers.push(...batch)
+  }
+  const want = Math.min(4, n - 1)
+  for (;;) {
+    const st = await Promise.all(peers.map(async p => await p.ask({ type: 'status' }, 'status')))
+    if (st.every(s => (s.mesh as number) >= want)) break
+    if (Date.now() - t0 > 180_000) throw new Error(`mesh did not form: ${JSON.stringify(st)}`)
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+  log(`${n} peers up, every mesh has >= ${want} peers (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
+  const stored = new Map<string, Array<{ t: number, via: string }>>()
+  for (const p of peers) p.onStored = m => { const l = stored.get(m.id as string) ?? []; l.push({ t: m.t as number, via: m.via as string }); stored.set(m.id as string, l) }
+  const all: number[] = []
+  const each: number[] = []
+  let missing = 0
+  let viaSync = 0
+  for (let r = 0; r < rounds; r++) {
+    const pub = peers[r % n]
+    const res = await pub.ask({ type: 'publish' }, 'published')
+    const id = res.id as string
+    const start = res.t0 as number
+    const deadline = Date.now() + 10_000
+    while ((stored.get(id)?.length ?? 0) < n - 1 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5))
+    const got = stored.get(id) ?? []
+    missing += n - 1 - got.length
+    viaSync += got.filter(g => g.via !== 'gossip').length
+    for (const g of got) each.push(g.t - start)
+    if (got.length === n - 1) all.push(Math.max(...got.map(g => g.t - start)))
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  await Promise.all(peers.map(async p => {
+    const exited = new Promise(resolve => p.child.once('exit', resolve))
+    p.child.send({ type: 'stop' })
+    await exited
+  }))
+  return {
+    peers: n,
+    rounds,
+    allStoredP50Ms: pct(all, 50),
+    allStoredP99Ms: pct(all, 99),
+    allStoredMaxMs: Math.max(...all),
+    deliveryP50Ms: pct(each, 50),
+    deliveryP99Ms: pct(each, 99),
+    missingDeliveries: missing,
+    deliveredViaSync: viaSync
+  }
+}
+
+async function main (): Promise<void> {
+  const argv = process.argv.slice(2)
+  if (argv.includes('--worker')) { await worker(); return }
+  const arg = (name: string, dflt: string): string => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : dflt }
+  const sizes = arg('peers', '10,30').split(',').map(Number)
+  const rounds = Number(arg('rounds', '50'))
+  const json = argv.includes('--json')
+  const log = (s: string): void => { if (!json) process.stdout.write(s + '\n') }
+  const results = []
+  for (const n of sizes) {
+    const r = await run(n, rounds, log)
+    results.push(r)
+    log(`peers=${n}: publish → stored on all p50 ${r.allStoredP50Ms.toFixed(1)} ms, p99 ${r.allStoredP99Ms.toFixed(1)} ms ` +
+      `(per delivery p50 ${r.deliveryP50Ms.toFixed(1)} ms, p99 ${r.deliveryP99Ms.toFixed(1)} ms; missing ${r.missingDeliveries}, via sync ${r.deliveredViaSync})`)
+  }
+  if (json) process.stdout.write(JSON.stringify(results) + '\n')
+}
+
+main().catch(err => { process.stderr.write(`bench-propagation: ${(err as Error).stack ?? String(err)}\n`); process.exit(1) })
