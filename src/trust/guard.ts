@@ -1,0 +1,127 @@
+import type { NetworkGuard } from '../net/types.js'
+import { WindowLimiter } from '../net/limits.js'
+
+/**
+ * Flood and abuse control at the peer level (issue #7), plugged into the network through its
+ * NetworkGuard hooks (src/net/types.ts). It only ever tightens the network's built-in limits:
+ * - config allow/deny lists: a denied peer (or, with a non-empty allow list, any other peer)
+ *   gets nothing validated and no sync session;
+ * - a per-peer records-gossip rate (messages/s) well under the built-in hard stop: excess
+ *   messages are dropped unvalidated (Ignore: sync repairs anything honest that was dropped);
+ * - every excess message and every invalid message adds to the peer's penalty, which feeds
+ *   gossipsub's application score P5 (weight 10 by default): at a penalty of 8 the score reaches
+ *   the graylist threshold (-80) and gossipsub ignores the peer's RPCs and prunes it from the
+ *   mesh. The penalty decays (half-life `penaltyHalfLifeMs`), so a peer that stops recovers.
+ */
+export interface PeerGuardOptions {
+  allowPeers?: string[]
+  denyPeers?: string[]
+  /** records-topic messages per peer per second before excess counts against the peer */
+  gossipPerPeerPerSecond?: number
+  /** penalty per message above the rate (8 = graylisted) */
+  excessPenalty?: number
+  /** penalty per invalid message (on top of gossipsub's own P4 for records) */
+  invalidPenalty?: number
+  penaltyHalfLifeMs?: number
+  now?: () => number
+}
+
+export interface PeerRecord {
+  peer: string
+  rateLimited: number
+  invalid: number
+  /** invalid messages by code */
+  codes: Record<string, number>
+  penalty: number
+}
+
+export interface PeerGuard extends NetworkGuard {
+  /** counters for one peer (undefined when it never misbehaved) */
+  peer: (peer: string) => PeerRecord | undefined
+  /** every peer that misbehaved, worst first */
+  peers: () => PeerRecord[]
+  totals: () => { rateLimited: number, invalid: number, denied: number }
+  allowed: (peer: string) => boolean
+}
+
+export const DEFAULT_GUARD = {
+  gossipPerPeerPerSecond: 300,
+  excessPenalty: 0.05,
+  invalidPenalty: 0.5,
+  penaltyHalfLifeMs: 60_000
+}
+
+export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
+  const now = opts.now ?? Date.now
+  const allow = new Set(opts.allowPeers ?? [])
+  const deny = new Set(opts.denyPeers ?? [])
+  const rate = opts.gossipPerPeerPerSecond ?? DEFAULT_GUARD.gossipPerPeerPerSecond
+  const excess = opts.excessPenalty ?? DEFAULT_GUARD.excessPenalty
+  const invalidPenalty = opts.invalidPenalty ?? DEFAULT_GUARD.invalidPenalty
+  const halfLife = opts.penaltyHalfLifeMs ?? DEFAULT_GUARD.penaltyHalfLifeMs
+  const limiter = new WindowLimiter(rate, 1000)
+  const records = new Map<string, PeerRecord & { at: number }>()
+  let denied = 0
+
+  const allowed = (peer: string): boolean => !deny.has(peer) && (allow.size === 0 || allow.has(peer))
+
+  const rec = (peer: string): PeerRecord & { at: number } => {
+    let r = records.get(peer)
+    if (r == null) {
+      // bounded: forget the mildest offenders when the table grows (sybils rotate ids)
+      if (records.size >= 10_000) {
+        const mild = [...records.values()].sort((a, b) => decayed(a) - decayed(b)).slice(0, 1000)
+        for (const m of mild) records.delete(m.peer)
+      }
+      records.set(peer, r = { peer, rateLimited: 0, invalid: 0, codes: {}, penalty: 0, at: now() })
+    }
+    return r
+  }
+  const decayed = (r: PeerRecord & { at: number }): number => r.penalty * Math.pow(0.5, (now() - r.at) / halfLife)
+  const addPenalty = (r: PeerRecord & { at: number }, p: number): void => {
+    r.penalty = decayed(r) + p
+    r.at = now()
+  }
+
+  return {
+    admitGossip (peer) {
+      if (!allowed(peer)) { denied++; return false }
+      if (!limiter.take(peer, now())) {
+        const r = rec(peer)
+        r.rateLimited++
+        addPenalty(r, excess)
+        return false
+      }
+      return true
+    },
+    admitSync (peer) {
+      if (!allowed(peer)) { denied++; return false }
+      return true
+    },
+    onViolation (peer, code) {
+      const r = rec(peer)
+      r.invalid++
+      r.codes[code] = (r.codes[code] ?? 0) + 1
+      addPenalty(r, invalidPenalty)
+    },
+    appSpecificScore (peer) {
+      const r = records.get(peer)
+      return r == null ? 0 : -decayed(r)
+    },
+    peer (peer) {
+      const r = records.get(peer)
+      return r == null ? undefined : { peer: r.peer, rateLimited: r.rateLimited, invalid: r.invalid, codes: { ...r.codes }, penalty: decayed(r) }
+    },
+    peers () {
+      return [...records.values()].map(r => ({ peer: r.peer, rateLimited: r.rateLimited, invalid: r.invalid, codes: { ...r.codes }, penalty: decayed(r) }))
+        .sort((a, b) => b.penalty - a.penalty || (a.peer < b.peer ? -1 : 1))
+    },
+    totals () {
+      let rateLimited = 0
+      let invalid = 0
+      for (const r of records.values()) { rateLimited += r.rateLimited; invalid += r.invalid }
+      return { rateLimited, invalid, denied }
+    },
+    allowed
+  }
+}
