@@ -4,6 +4,7 @@ import { RECORD_VERSION, type SignedRecord, type UnsignedBody } from '../records
 import { validateBody } from '../records/validate.js'
 import { createRecordStore } from '../store/record-store.js'
 import { createNetwork } from '../net/index.js'
+import { createPeerGuard } from '../trust/guard.js'
 import type { NetworkInit, SwarmNetwork } from '../net/types.js'
 import { Counters } from '../util/counters.js'
 import { SwarmtuneError } from '../util/errors.js'
@@ -90,7 +91,11 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     await store.start()
     running.push({ name: 'store', stop: async () => { await store.stop() } })
     try {
-      const net = network = createNetwork({ config, privateKey, store, rejections, onRecord: (record, via) => { emit({ record, via }) } }, opts.network)
+      // flood control and allow/deny lists (src/trust/guard.ts), unless the caller brings its own guard
+      const peerGuard = opts.network?.guard == null
+        ? createPeerGuard({ allowPeers: config.net.allowPeers, denyPeers: config.net.denyPeers, gossipPerPeerPerSecond: config.trust?.gossipPerPeerPerSecond })
+        : undefined
+      const net = network = createNetwork({ config, privateKey, store, rejections, onRecord: (record, via) => { emit({ record, via }) } }, peerGuard != null ? { ...opts.network, guard: peerGuard } : opts.network)
       await net.start()
       running.push({ name: 'network', stop: async () => { await net.stop() } })
       const api = createApi({ host: config.api.host, port: config.api.port })
@@ -105,7 +110,8 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
         events,
         ownRecords,
         ownRecord: async body => (await ownRecords([body]))[0],
-        startedAt
+        startedAt,
+        ...(peerGuard != null ? { peerGuard } : {})
       }
       registerCoreRoutes(components)
       const extra: Array<[string, Service]> = (opts.services ?? defaultServices).map(f => [f.name || 'service', f(components!)])

@@ -5,6 +5,7 @@ import type { SwarmNetwork } from '../net/types.js'
 import type { Counters } from '../util/counters.js'
 import type { ControlApi } from './api.js'
 import type { SwarmtuneConfig } from './config.js'
+import type { PeerGuard } from '../trust/guard.js'
 
 /** How a record reached this node: its own (import, bench, serving) or from a peer. */
 export type RecordVia = 'own' | 'gossip' | 'sync'
@@ -32,6 +33,8 @@ export interface NodeComponents {
   ownRecord: (body: UnsignedBody) => Promise<SignedRecord>
   /** ms since the Unix epoch when the daemon started */
   startedAt: number
+  /** the network's flood control (src/trust/guard.ts): per-peer violation counters, allow/deny */
+  peerGuard?: PeerGuard
 }
 
 export interface Service {
