@@ -10,7 +10,7 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import type { SwarmtuneConfig } from '../node/config.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { Logger } from '../util/log.js'
-import { RECORDS_TOPIC, type NetworkGuard, type NetworkLimits } from './types.js'
+import { RECORDS_TOPIC, VOTES_TOPIC, type NetworkGuard, type NetworkLimits } from './types.js'
 
 export type SwarmLibp2p = Libp2p<{ pubsub: GossipSub, identify: Identify }>
 
@@ -50,6 +50,9 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
   const { config, privateKey, limits, guard } = opts
   const net = config.net
   const deny = new Set(net.denyPeers)
+  // issue #7: a non-empty allow list admits only the peers it names (deny still wins)
+  const allow = new Set(net.allowPeers ?? [])
+  const refused = (peer: PeerId): boolean => deny.has(peer.toString()) || (allow.size > 0 && !allow.has(peer.toString()))
   const local = net.localTestbed
   try {
     return await createLibp2p({
@@ -68,9 +71,9 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
           }
         : {},
       connectionGater: {
-        denyDialPeer: (peer: PeerId) => deny.has(peer.toString()),
-        denyInboundEncryptedConnection: (peer: PeerId) => deny.has(peer.toString()),
-        denyOutboundEncryptedConnection: (peer: PeerId) => deny.has(peer.toString())
+        denyDialPeer: refused,
+        denyInboundEncryptedConnection: refused,
+        denyOutboundEncryptedConnection: refused
       },
       services: {
         identify: identify(),
@@ -84,7 +87,8 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
           scoreParams: {
             IPColocationFactorWeight: local ? 0 : -5,
             appSpecificScore: (p: string) => guard?.appSpecificScore?.(p) ?? 0,
-            topics: { [RECORDS_TOPIC]: recordsTopicScoreParams(limits) as never }
+            // votes are scored like records: a forged or garbage vote (Reject) counts as P4 too
+            topics: { [RECORDS_TOPIC]: recordsTopicScoreParams(limits) as never, [VOTES_TOPIC]: recordsTopicScoreParams(limits) as never }
           }
         })
       }
