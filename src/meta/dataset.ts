@@ -2,6 +2,7 @@ import type { HardwareFingerprint, MethodDescriptor, ModelDescriptor, RecordBody
 import { stableId } from '../util/hash.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { featureVector, type FeatureTask } from './features.js'
+import { robustCellValue } from '../trust/aggregate.js'
 
 /**
  * History → training cells (pure). A cell is one (hardware.id, model.id, workload.name, method.id);
@@ -98,7 +99,13 @@ export function taskKeyOf (hardwareId: string, modelId: string, workload: string
   return `${hardwareId}|${modelId}|${workload}`
 }
 
-export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody | { body: HistoryBody }>, opts: { baselineMethod?: string } = {}): Dataset {
+/**
+ * `weightOf` (issue #7, src/trust): per-author trust. When given, a cell's value is the
+ * trust-weighted median of its authors' medians (one voice per author, however many records),
+ * authors with weight 0 (equivocators, distrusted) are left out, and a cell only they claimed
+ * is dropped. Without it, the plain median over records (unchanged behaviour).
+ */
+export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody | { body: HistoryBody }>, opts: { baselineMethod?: string, weightOf?: (author: string) => number } = {}): Dataset {
   const baselineMethod = opts.baselineMethod ?? DEFAULT_BASELINE
   const bodies = toBodies(records)
   const groups = new Map<string, HistoryBody[]>()
@@ -111,9 +118,15 @@ export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody 
   const tasks = new Map<string, Task>()
   const cells: Cell[] = []
   const methodKnobs: Record<string, Record<string, number>> = {}
-  for (const [key, group] of [...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+  const weightOf = opts.weightOf
+  const authorOf = (b: HistoryBody): string => (b as { author?: string }).author ?? ''
+  for (const [key, all] of [...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+    const group = weightOf == null ? all : all.filter(b => weightOf(authorOf(b)) > 0)
+    if (group.length === 0) continue
     const first = group[0]
     const ok = group.filter(b => b.result.ok)
+    const robust = (metric: (b: HistoryBody) => number): number =>
+      weightOf == null ? median(ok.map(metric)) : robustCellValue(ok.map(b => ({ author: authorOf(b), value: metric(b) })), weightOf).value
     const tKey = taskKeyOf(first.hardware.id, first.model.id, first.workload.name)
     const cell: Cell = {
       key,
@@ -126,9 +139,9 @@ export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody 
       records: group.length,
       okRecords: ok.length,
       failed: ok.length === 0,
-      throughput: median(ok.map(b => b.result.totalTokensPerSecond)),
-      wallMs: median(ok.map(b => b.result.wallMs)),
-      ttftMs: median(ok.map(b => b.result.ttftMsP50))
+      throughput: robust(b => b.result.totalTokensPerSecond),
+      wallMs: robust(b => b.result.wallMs),
+      ttftMs: robust(b => b.result.ttftMsP50)
     }
     cells.push(cell)
     methodKnobs[cell.method] ??= cell.knobs

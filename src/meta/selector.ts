@@ -45,6 +45,8 @@ export interface TrainOptions extends Partial<ForestOptions> {
   backend?: LearnerBackend | string
   baselineMethod?: string
   now?: number
+  /** issue #7: author → trust weight (src/trust); cells become trust-weighted medians, weight-0 authors are left out, unlisted authors weigh 0 */
+  authorWeights?: Record<string, number>
 }
 
 async function resolveBackend (b: LearnerBackend | string | undefined): Promise<LearnerBackend> {
@@ -88,7 +90,8 @@ export async function trainOnTasks (ds: Dataset, tasks: readonly Task[], opts: T
 /** Train the meta-model on a history (records or bodies). Empty history → E_EMPTY_HISTORY. */
 export async function train (records: ReadonlyArray<SignedRecord | HistoryBody | { body: HistoryBody }>, opts: TrainOptions = {}): Promise<MetaModel> {
   if (records.length === 0) throw new MetaError('E_EMPTY_HISTORY', 'the history is empty: nothing to train on')
-  const ds = buildDataset(records, { baselineMethod: opts.baselineMethod })
+  const weights = opts.authorWeights
+  const ds = buildDataset(records, { baselineMethod: opts.baselineMethod, ...(weights != null ? { weightOf: (a: string) => weights[a] ?? 0 } : {}) })
   return await trainOnTasks(ds, ds.tasks, opts)
 }
 

@@ -82,7 +82,9 @@ export function createMetaService (components: MetaServiceComponents): MetaServi
   }
 
   async function trainInWorker (bodies: HistoryBody[]): Promise<unknown> {
-    const req: TrainRequest = { bodies, opts: { backend: config.meta.backend, nTrees: config.meta.trees, seed: 1 } }
+    // issue #7: trust weights from src/trust (components.trust, when the daemon runs it)
+    const authorWeights = (components as { trust?: { weights: () => Record<string, number> } }).trust?.weights()
+    const req: TrainRequest = { bodies, opts: { backend: config.meta.backend, nTrees: config.meta.trees, seed: 1, ...(authorWeights != null ? { authorWeights } : {}) } }
     return await new Promise((resolve, reject) => {
       const w = new Worker(workerPath())
       worker = w
