@@ -85,6 +85,8 @@ export interface VoteService extends Service {
   /** process pending own measurements now (reputation) */
   flushReputation: () => ReputationUpdate[]
   stats: () => Record<string, number>
+  /** increases whenever a ballot or a weight changes (cache invalidation) */
+  version: () => number
 }
 
 function predictedScore (objective: Objective, p: { speedup: number | null, wallMs: number | null, ttftMs: number | null, cost: number | null }): number {
@@ -121,7 +123,9 @@ export function createVoteService (components: VoteComponents, init: VoteService
   let stopped = true
 
   const meta = (): MetaModel | null => (init.meta ?? components.meta)?.current() ?? null
-  const weightOf = (author: string): number => (author === self ? 1 : rep.weight(author))
+  // issue #7: reputation × author trust (src/trust, when the daemon runs it), so Sybil voters share the unproven cap
+  const trustOf = (author: string): number => (components as { trust?: { weight: (a: string) => number } }).trust?.weight(author) ?? 1
+  const weightOf = (author: string): number => (author === self ? 1 : rep.weight(author) * trustOf(author))
 
   function changed (): void {
     version++
@@ -325,6 +329,7 @@ export function createVoteService (components: VoteComponents, init: VoteService
     publishNow,
     flushReputation,
     stats: () => ({ ...st.toJSON(), authors: book.authors().length, classes: book.keys().length }),
+    version: () => version,
     async start () {
       stopped = false
       book = VoteBook.fromJSON(await store.getMeta(VOTEBOOK_KEY))
