@@ -84,6 +84,11 @@ export interface BackgroundSweepInit {
   counts: (modelId: string, hardwareId: string) => Promise<Map<string, number>>
   /** sign, store and gossip one body */
   record: (body: UnsignedBody) => Promise<void>
+  /**
+   * issue #7 spot checks (src/trust): cells other authors claimed that this node should
+   * re-measure first, best first; cells not in the sweep are skipped
+   */
+  prefer?: (modelId: string, hardwareId: string) => Array<{ method: string, workload: string }>
   repeats: number
   timeoutMs: number
   defaultThreads: number
@@ -108,6 +113,7 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
   let current: AbortController | undefined
   let notBefore = 0
   let counts: Map<string, number> | undefined
+  let ids: { modelId: string, hardwareId: string } | undefined
   let prepared: Awaited<ReturnType<BackgroundSweepInit['prepare']>> | undefined
   const stats = { cells: 0, busyMs: 0, aborted: 0, errors: 0 }
   const unsubscribe = activity.onBusy(() => current?.abort())
@@ -125,8 +131,10 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
           // the hardware id does not depend on threads or price
           const hw = hardwareFingerprint({ backend: engine.backend, gpus: engine.gpus, threads: 1 })
           counts = await init.counts(d.id, hw.id)
+          ids = { modelId: d.id, hardwareId: hw.id }
         }
-        const cell = nextCell(cells, counts)
+        const wanted = ids != null ? init.prefer?.(ids.modelId, ids.hardwareId) ?? [] : []
+        const cell = wanted.map(w => cells.find(c => c.method.id === w.method && c.workload.name === w.workload)).find(c => c != null) ?? nextCell(cells, counts)
         if (cell == null) return 'nothing'
         current = new AbortController()
         const results = await runBenchmark({

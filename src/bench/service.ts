@@ -131,7 +131,9 @@ export function createBenchService (c: NodeComponents, init: BenchServiceInit = 
         } while (cursor != null)
         return counts
       },
-      record: async body => { await c.ownRecord(body) }
+      record: async body => { await c.ownRecord(body) },
+      // issue #7: re-measure other authors' most influential claims first (src/trust spot checks)
+      prefer: (modelId, hardwareId) => c.config.trust?.spotChecks === false ? [] : (c as { trust?: { spotChecks: (m: string, h: string) => Array<{ method: string, workload: string }> } }).trust?.spotChecks(modelId, hardwareId) ?? []
     })
     : undefined
 
