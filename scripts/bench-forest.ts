@@ -4,7 +4,7 @@
  *  1. 100k rows x 30 features x 100 trees (Friedman #1 widened to 30 columns): training wall time
  *     with the default worker pool, held-out R2, prediction us/row per 100 trees, snapshot bytes.
  *  2. 5k rows side by side with the ml-random-forest backend through the same LearnerBackend
- *     interface. ml-random-forest is rows^2: it trains `--ml-trees` trees (default 4) and its time
+ *     interface. ml-random-forest is rows^2: it trains `--ml-trees` trees (default 8) and its time
  *     is scaled linearly to the histogram forest's tree count (trees are independent, so training
  *     time is linear in trees); both backends' R2 is measured at the same tree count.
  *  3. The same comparison on data shaped like the meta-model's (knob and categorical columns).
@@ -35,28 +35,50 @@ function predictMicrosPerRow (forest: RegressionForest, X: number[][], nTrees: n
   return best * 100 / nTrees
 }
 
-async function timed<T> (fn: () => Promise<T>): Promise<[T, number]> {
+/** Wall seconds, and CPU seconds of the whole process (worker threads included). */
+async function timed<T> (fn: () => Promise<T>): Promise<[T, number, number]> {
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   const v = await fn()
-  return [v, secondsSince(t0)]
+  const c = process.cpuUsage(c0)
+  return [v, secondsSince(t0), (c.user + c.system) / 1e6]
 }
 
-interface Side { histSeconds: number, mlSeconds: number, mlTrees: number, mlSecondsScaled: number, speedup: number, r2: { histogram: number, mlRandomForest: number } }
+interface Side {
+  histSeconds: number
+  histCpuSeconds: number
+  mlSeconds: number
+  mlCpuSeconds: number
+  mlTrees: number
+  mlSecondsScaled: number
+  /** wall-clock ratio, ml-random-forest scaled to the same tree count */
+  speedup: number
+  /** CPU-time ratio (less sensitive to the other engineers' load; the histogram side may use several threads) */
+  speedupCpu: number
+  /** held-out R2 of both at ml's tree count */
+  r2: { histogram: number, mlRandomForest: number }
+  /** held-out R2 of the histogram forest with all its trees */
+  r2HistogramAllTrees: number
+}
 
 /** Both backends on one dataset: histogram with `trees`, ml-random-forest with `mlTrees` (scaled). */
 async function sideBySide (name: string, train: Dataset, test: Dataset, trees: number, mlTrees: number, opts: Omit<ForestOptions, 'nTrees'>): Promise<Side> {
   progress(`${name}: histogram ${train.X.length} rows x ${trees} trees (load ${load()})`)
-  const [hist, histSeconds] = await timed(async () => await trainHistogramForest(train.X, train.y, { ...opts, nTrees: trees }))
+  const [hist, histSeconds, histCpu] = await timed(async () => await trainHistogramForest(train.X, train.y, { ...opts, nTrees: trees }))
   const histSame = mlTrees === trees ? hist : await trainHistogramForest(train.X, train.y, { ...opts, nTrees: mlTrees })
   progress(`${name}: ml-random-forest ${train.X.length} rows x ${mlTrees} trees (rows^2: may take minutes)`)
-  const [ml, mlSeconds] = await timed(async () => await mlForestBackend.train(train.X, train.y, { ...opts, nTrees: mlTrees }))
+  const [ml, mlSeconds, mlCpu] = await timed(async () => await mlForestBackend.train(train.X, train.y, { ...opts, nTrees: mlTrees }))
   const mlSecondsScaled = mlSeconds * trees / mlTrees
   return {
     histSeconds: round(histSeconds),
+    histCpuSeconds: round(histCpu),
     mlSeconds: round(mlSeconds),
+    mlCpuSeconds: round(mlCpu),
     mlTrees,
     mlSecondsScaled: round(mlSecondsScaled, 1),
     speedup: round(mlSecondsScaled / histSeconds, 1),
+    speedupCpu: round(mlCpu * trees / mlTrees / histCpu, 1),
+    r2HistogramAllTrees: round(r2(test.y, hist.predict(test.X).mean), 4),
     // same tree count for both, so the comparison is about the trees, not the ensemble size
     r2: { histogram: round(r2(test.y, histSame.predict(test.X).mean), 4), mlRandomForest: round(r2(test.y, ml.predict(test.X).mean), 4) }
   }
@@ -69,22 +91,24 @@ async function main (): Promise<void> {
     rows: { type: 'string' },
     trees: { type: 'string' },
     'ml-trees': { type: 'string' },
-    'small-rows': { type: 'string' }
+    'small-rows': { type: 'string' },
+    'max-features': { type: 'string' }
   })
   const json = flags.json === true
   const quick = flags.quick === true
   const bigRows = intFlag(flags.rows, 'rows', quick ? 20_000 : 100_000)
   const trees = intFlag(flags.trees, 'trees', 100)
-  const mlTrees = Math.max(1, intFlag(flags['ml-trees'], 'ml-trees', quick ? 1 : 4))
+  const mlTrees = Math.max(1, intFlag(flags['ml-trees'], 'ml-trees', quick ? 1 : 8))
   const smallRows = intFlag(flags['small-rows'], 'small-rows', quick ? 1000 : 5000)
   const features = 30
+  const maxFeatures = flags['max-features'] != null ? Number(flags['max-features']) : undefined
   const loadBefore = load()
 
   // 1. scale
   const big = friedman1(bigRows, features, 1)
   const bigTest = friedman1(5000, features, 2)
   progress(`${bigRows} rows x ${features} features x ${trees} trees, default workers (load ${load()})`)
-  const [forest, trainSeconds] = await timed(async () => await trainHistogramForest(big.X, big.y, { nTrees: trees, seed: 1 }))
+  const [forest, trainSeconds, trainCpu] = await timed(async () => await trainHistogramForest(big.X, big.y, { nTrees: trees, seed: 1, maxFeatures }))
   const loadAfterBig = load()
   const r2Big = r2(bigTest.y, forest.predict(bigTest.X).mean)
   const micros = predictMicrosPerRow(forest, bigTest.X, trees)
@@ -93,20 +117,22 @@ async function main (): Promise<void> {
   // 2. 5k side by side (minSamplesLeaf alike; maxFeatures: each backend's own default meaning)
   const small = friedman1(smallRows, features, 3)
   const smallTest = friedman1(2000, features, 4)
-  const at5k = await sideBySide('friedman', small, smallTest, trees, mlTrees, { seed: 1, minSamplesLeaf: HISTOGRAM_DEFAULTS.minSamplesLeaf })
+  const at5k = await sideBySide('friedman', small, smallTest, trees, mlTrees, { seed: 1, minSamplesLeaf: HISTOGRAM_DEFAULTS.minSamplesLeaf, maxFeatures })
 
   // 3. meta-model-shaped data
   const meta = metaLike(Math.min(smallRows, 2000), 5)
   const metaTest = metaLike(1000, 6)
-  const atMeta = await sideBySide('meta-like', meta, metaTest, trees, mlTrees, { seed: 1, minSamplesLeaf: HISTOGRAM_DEFAULTS.minSamplesLeaf })
+  const atMeta = await sideBySide('meta-like', meta, metaTest, trees, mlTrees, { seed: 1, minSamplesLeaf: HISTOGRAM_DEFAULTS.minSamplesLeaf, maxFeatures })
 
   const result = {
     machine: { cores: availableParallelism(), loadBefore, loadAfter100k: loadAfterBig, loadAtEnd: load(), node: process.version, date: new Date().toISOString() },
     rows: bigRows,
     features,
     trees,
+    maxFeatures: maxFeatures ?? HISTOGRAM_DEFAULTS.maxFeatures,
     workers: forest.workersUsed,
     trainSeconds100k: round(trainSeconds, 2),
+    trainCpuSeconds100k: round(trainCpu, 2),
     r2At100k: round(r2Big, 4),
     predictMicrosPerRow: round(micros, 2),
     snapshotBytes100k: snapshotBytes,
@@ -123,13 +149,13 @@ async function main (): Promise<void> {
   }
   const lines = [
     `histogram forest, ${bigRows} rows x ${features} features x ${trees} trees on ${forest.workersUsed} workers (${result.machine.cores} cores, load ${loadBefore} -> ${loadAfterBig})`,
-    `  train ${result.trainSeconds100k} s   held-out R2 ${result.r2At100k}   predict ${result.predictMicrosPerRow} us/row/100 trees   snapshot ${(snapshotBytes / 1e6).toFixed(1)} MB (${forest.nodes} nodes)`,
+    `  train ${result.trainSeconds100k} s (CPU ${result.trainCpuSeconds100k} s)   held-out R2 ${result.r2At100k}   predict ${result.predictMicrosPerRow} us/row/100 trees   snapshot ${(snapshotBytes / 1e6).toFixed(1)} MB (${forest.nodes} nodes)`,
     `${smallRows} rows (Friedman #1, 30 features):`,
-    `  histogram ${at5k.histSeconds} s (${trees} trees)   ml-random-forest ${at5k.mlSeconds} s (${mlTrees} trees) -> ${at5k.mlSecondsScaled} s scaled   speedup ${at5k.speedup}x`,
-    `  held-out R2 at ${mlTrees} tree(s): histogram ${at5k.r2.histogram}   ml-random-forest ${at5k.r2.mlRandomForest}`,
+    `  histogram ${at5k.histSeconds} s (${trees} trees)   ml-random-forest ${at5k.mlSeconds} s (${mlTrees} trees) -> ${at5k.mlSecondsScaled} s scaled   speedup ${at5k.speedup}x (CPU time ${at5k.speedupCpu}x)`,
+    `  held-out R2 at ${mlTrees} tree(s): histogram ${at5k.r2.histogram}   ml-random-forest ${at5k.r2.mlRandomForest}   (histogram at ${trees} trees ${at5k.r2HistogramAllTrees})`,
     `${meta.X.length} rows (meta-model-shaped):`,
-    `  histogram ${atMeta.histSeconds} s   ml-random-forest ${atMeta.mlSecondsScaled} s scaled   speedup ${atMeta.speedup}x`,
-    `  held-out R2 at ${mlTrees} tree(s): histogram ${atMeta.r2.histogram}   ml-random-forest ${atMeta.r2.mlRandomForest}`,
+    `  histogram ${atMeta.histSeconds} s   ml-random-forest ${atMeta.mlSecondsScaled} s scaled   speedup ${atMeta.speedup}x (CPU time ${atMeta.speedupCpu}x)`,
+    `  held-out R2 at ${mlTrees} tree(s): histogram ${atMeta.r2.histogram}   ml-random-forest ${atMeta.r2.mlRandomForest}   (histogram at ${trees} trees ${atMeta.r2HistogramAllTrees})`,
     `load at end ${result.machine.loadAtEnd}`
   ]
   process.stdout.write(lines.join('\n') + '\n')
