@@ -67,7 +67,7 @@ class Network implements SwarmNetworkNode {
     const guard = createRateGuard(limits, this.init.guard, (peer, via) => {
       this.stats_.inc(via === 'gossip' ? 'gossipRateLimited' : 'syncRateLimited')
       this.log('rate limit hit by %s on %s', peer, via)
-    })
+    }, c.config.net.allowPeers)
     const node = this.node ??= await createSwarmLibp2p({ config: c.config, privateKey: c.privateKey, limits, guard: this.init.guard })
     const ingest: Ingest = createIngest({ store: c.store, rejections: c.rejections, stats: this.stats_, log: this.log, onRecord: c.onRecord })
     this.topic = new RecordsTopic({ pubsub: node.services.pubsub, ingest, stats: this.stats_, guard, log: log('net:gossip') })

@@ -5,7 +5,7 @@ export const DEFAULT_LIMITS: NetworkLimits = {
   maxHeadsAuthors: 20_000,
   maxHeadsFrameBytes: 2 * 1024 * 1024,
   maxPageBytes: 1024 * 1024,
-  sessionTimeoutMs: 5 * 60_000,
+  sessionTimeoutMs: 10 * 60_000,
   maxInboundSyncPerPeer: 2,
   maxInboundSyncTotal: 32,
   syncConcurrency: 4,
@@ -46,16 +46,18 @@ export class WindowLimiter {
  * The built-in guard: per-peer rate limits on the records topic and on inbound sync sessions,
  * chained with a caller's guard (which can only tighten, never loosen, these limits).
  */
-export function createRateGuard (limits: NetworkLimits, user: NetworkGuard = {}, onLimited?: (peer: string, via: 'gossip' | 'sync') => void): NetworkGuard {
+export function createRateGuard (limits: NetworkLimits, user: NetworkGuard = {}, onLimited?: (peer: string, via: 'gossip' | 'sync') => void, allowPeers: Iterable<string> = []): NetworkGuard {
   const gossip = new WindowLimiter(limits.gossipPerPeerPerSecond, 1000)
   const sync = new WindowLimiter(limits.syncSessionsPerPeerPerMinute, 60_000)
+  // config net.allowPeers: trusted peers (own fleet, bootstrap nodes) are exempt from rate limits
+  const trusted = new Set(allowPeers)
   return {
     admitGossip: (peer) => {
-      if (!gossip.take(peer)) { onLimited?.(peer, 'gossip'); return false }
+      if (!trusted.has(peer) && !gossip.take(peer)) { onLimited?.(peer, 'gossip'); return false }
       return user.admitGossip?.(peer) ?? true
     },
     admitSync: (peer) => {
-      if (!sync.take(peer)) { onLimited?.(peer, 'sync'); return false }
+      if (!trusted.has(peer) && !sync.take(peer)) { onLimited?.(peer, 'sync'); return false }
       return user.admitSync?.(peer) ?? true
     },
     onViolation: user.onViolation,

@@ -196,7 +196,8 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
     byCode[code] = (byCode[code] ?? 0) + 1
     if (BLAMEWORTHY.has(code)) {
       init.rejections.inc(`${init.name}:${code}`)
-      if (code !== RpcErrorCode.PENALIZED) penalties.add(peer)
+      // BUSY is bounded by the stream limit itself: a heavy but honest client is not banned for it
+      if (code !== RpcErrorCode.PENALIZED && code !== RpcErrorCode.BUSY) penalties.add(peer)
       init.onViolation?.(peer, code, init.protocol)
     }
   }

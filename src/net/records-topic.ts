@@ -52,10 +52,9 @@ export class RecordsTopic {
   async validate (peer: PeerId, msg: Message): Promise<TopicValidatorResult> {
     const from = peer.toString()
     try {
-      if (this.c.guard.admitGossip?.(from) === false) {
-        this.c.stats.inc('gossipRateLimited')
-        return TopicValidatorResult.Ignore
-      }
+      // refused before any work (counted by the guard): Ignore, so an over-eager but honest
+      // relayer is not penalized; a flooder's score still falls through #7's scoring
+      if (this.c.guard.admitGossip?.(from) === false) return TopicValidatorResult.Ignore
       const outcome = await this.c.ingest(msg.data, 'gossip')
       if (outcome.kind === 'rejected') this.c.guard.onViolation?.(from, outcome.code, 'gossip')
       return validatorResult(outcome)

@@ -103,6 +103,36 @@ describe('hostile gossip', () => {
   })
 })
 
+describe('per-peer rate limits (issue #7 hooks)', () => {
+  it('gossip over the per-peer budget is ignored unvalidated; sync sessions over the budget are refused', async () => {
+    const b = await node({ init: { syncOnConnect: false, limits: { gossipPerPeerPerSecond: 0, syncSessionsPerPeerPerMinute: 1 } } })
+    await ownRecords(b, 2)
+    const evil = await rawPeer()
+    await evil.dial(multiaddr(b.addr))
+    await waitFor(() => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).length > 0, 'evil sees B subscribed')
+    const recs = await Promise.all([1, 2, 3].map(async seq => await signed(evil.key, evil.author, seq)))
+    for (const r of recs) await evil.services.pubsub.publish(RECORDS_TOPIC, toWire(r))
+    await waitFor(() => b.net.stats().gossipRateLimited === 3, 'three messages rate-limited')
+    expect(b.net.stats().gossipReceived ?? 0).toBe(0)
+    expect((await b.store.counts()).records).toBe(2)
+
+    const open = async (): Promise<string> => {
+      try {
+        const s = await evil.dialProtocol(multiaddr(b.addr), SYNC_PROTOCOL)
+        const lp = lpStream(s)
+        await lp.write(encodeHeads({ pageSize: 10, maxPageBytes: 1 << 20, heads: new Map() }, 10))
+        await lp.read()
+        return 'served'
+      } catch {
+        return 'refused'
+      }
+    }
+    expect(await open()).toBe('served')
+    expect(await open()).toBe('refused')
+    expect(b.rejections.get('E_SYNC_RATE_LIMITED')).toBe(1)
+  })
+})
+
 /** A fake sync server: answers every sync stream with `script`. */
 async function evilServer (script: (stream: Stream, lp: ReturnType<typeof lpStream>) => Promise<void>): Promise<Awaited<ReturnType<typeof rawPeer>>> {
   const evil = await rawPeer()

@@ -184,6 +184,8 @@ describe('limits and helpers', () => {
     expect(g.admitGossip!('p')).toBe(false)
     expect(g.admitGossip!('banned')).toBe(false)
     expect(hits).toEqual(['p:gossip'])
+    const trusted = createRateGuard(resolveLimits({ gossipPerPeerPerSecond: 1 }), {}, undefined, ['friend'])
+    expect([trusted.admitGossip!('friend'), trusted.admitGossip!('friend')]).toEqual([true, true])
   })
   it('maps stream errors to stable codes', () => {
     const named = (name: string) => Object.assign(new Error('x'), { name })
