@@ -21,7 +21,9 @@ export const DEFAULT_INFER_LIMITS: RpcLimits = {
   maxStreamsPerPeer: 4,
   maxStreamsTotal: 32,
   maxPenalties: 20,
-  penaltyWindowMs: 60_000
+  penaltyWindowMs: 60_000,
+  idleMs: 30_000,
+  maxExchangesPerStream: 10_000
 }
 
 export type InferObjective = 'throughput' | 'latency' | 'cost'

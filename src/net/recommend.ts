@@ -38,6 +38,8 @@ export const RpcErrorCode = {
   TRUNCATED: 'E_REQ_TRUNCATED',
   /** the stream was reset or closed while answering */
   CLOSED: 'E_STREAM_CLOSED',
+  /** a kept-open stream saw no request for `idleMs` (closed quietly, not a fault) */
+  IDLE: 'E_STREAM_IDLE',
   /** the node could not answer (not the peer's fault) */
   UNAVAILABLE: 'E_UNAVAILABLE'
 } as const
@@ -60,6 +62,10 @@ export interface RpcLimits {
   /** penalties within `penaltyWindowMs` after which a peer is refused for `penaltyWindowMs` */
   maxPenalties: number
   penaltyWindowMs: number
+  /** a kept-open stream is closed after this long without a request */
+  idleMs: number
+  /** exchanges on one stream before the server closes it */
+  maxExchangesPerStream: number
 }
 
 export const DEFAULT_RECOMMEND_LIMITS: RpcLimits = {
@@ -69,7 +75,9 @@ export const DEFAULT_RECOMMEND_LIMITS: RpcLimits = {
   maxStreamsPerPeer: 32,
   maxStreamsTotal: 256,
   maxPenalties: 20,
-  penaltyWindowMs: 60_000
+  penaltyWindowMs: 60_000,
+  idleMs: 30_000,
+  maxExchangesPerStream: 100_000
 }
 
 /** Hook for peer scoring (issue #7): every refused request, attributed to its peer. */
@@ -234,25 +242,58 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
     }
     active.set(peer, n + 1)
     total++
+    const lp = lpStream(stream, { maxDataLength: limits.maxRequestBytes, maxBufferSize: limits.maxRequestBytes + 64 * 1024 })
+    // the buffer above lets a moderately oversize request arrive whole, so it gets a coded
+    // answer; a grossly oversize one overflows it and the stream is reset (counted the same)
+    let exchanges = 0
+    try {
+      // one or more exchanges per stream: a client may pipeline requests (one at a time) on a
+      // stream it keeps open, which saves the stream set-up per request
+      while (exchanges < limits.maxExchangesPerStream) {
+        const more = await exchange(stream, lp, peer, exchanges)
+        exchanges++
+        if (!more) return
+      }
+      await stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => { stream.abort(new RpcError(RpcErrorCode.CLOSED, 'exchange limit')) })
+    } finally {
+      total--
+      const left = (active.get(peer) ?? 1) - 1
+      if (left <= 0) active.delete(peer)
+      else active.set(peer, left)
+    }
+  }
+
+  /** One request → response on an open stream. False when the stream is done (closed or failed). */
+  async function exchange (stream: Stream, lp: ReturnType<typeof lpStream>, peer: string, index: number): Promise<boolean> {
     const controller = new AbortController()
     inFlight.add(controller)
-    const timer = setTimeout(() => { controller.abort(new RpcError(RpcErrorCode.TIMEOUT, `exchange exceeded ${limits.timeoutMs} ms`)) }, limits.timeoutMs)
+    // the first request must arrive within the exchange deadline; later ones within the idle time
+    let timer = setTimeout(() => {
+      controller.abort(index === 0 ? new RpcError(RpcErrorCode.TIMEOUT, `exchange exceeded ${limits.timeoutMs} ms`) : new RpcError(RpcErrorCode.IDLE, 'idle stream'))
+    }, index === 0 ? limits.timeoutMs : limits.idleMs)
     const signal = controller.signal
     try {
-      // the buffer allows a moderately oversize request to arrive whole, so it gets a coded answer;
-      // a grossly oversize one overflows it and the stream is reset (counted the same)
-      const lp = lpStream(stream, { maxDataLength: limits.maxRequestBytes, maxBufferSize: limits.maxRequestBytes + 64 * 1024 })
       let reply: unknown
       let failed: { code: string, message: string } | undefined
       let reading = true
       try {
         const bytes = (await lp.read({ signal })).subarray()
         reading = false
+        if (index > 0) {
+          clearTimeout(timer)
+          timer = setTimeout(() => { controller.abort(new RpcError(RpcErrorCode.TIMEOUT, `exchange exceeded ${limits.timeoutMs} ms`)) }, limits.timeoutMs)
+          st.requests++
+        }
         const req = init.parse(parseJsonObject(bytes))
         reply = await init.answer(req, { peer, signal })
         if (signal.aborted) throw signal.reason
       } catch (err) {
         let code = rpcErrorCode(signal.aborted ? signal.reason : err)
+        if (reading && index > 0 && (code === RpcErrorCode.CLOSED || code === RpcErrorCode.IDLE)) {
+          // the client finished (or left an idle stream): a normal end, not a fault
+          await stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => { stream.abort(new RpcError(code, 'stream ended')) })
+          return false
+        }
         if (reading && code === RpcErrorCode.CLOSED) code = RpcErrorCode.TRUNCATED
         const message = code === 'E_INTERNAL' ? 'internal error' : code === RpcErrorCode.OVERSIZE ? `request over ${limits.maxRequestBytes} bytes` : errorMessage(signal.aborted ? signal.reason : err)
         if (code === 'E_INTERNAL') logger.error('%s request from %s failed: %s', init.name, peer, (err as Error)?.stack ?? err)
@@ -260,25 +301,22 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
       }
       if (failed != null) {
         refuse(peer, failed.code)
-        if (failed.code === RpcErrorCode.CLOSED || failed.code === RpcErrorCode.TRUNCATED) { stream.abort(new RpcError(failed.code, failed.message)); return }
+        if (failed.code === RpcErrorCode.CLOSED || failed.code === RpcErrorCode.TRUNCATED) { stream.abort(new RpcError(failed.code, failed.message)); return false }
         // the answer deadline may have passed: give the error response its own short deadline
         await sendError(stream, failed.code, failed.message, AbortSignal.timeout(1000), lp)
-        return
+        return false
       }
       await lp.write(encodeJson(reply), { signal })
-      await stream.close({ signal })
       st.answered++
+      return true
     } catch (err) {
       const code = rpcErrorCode(signal.aborted ? signal.reason : err)
       refuse(peer, code)
       stream.abort(err instanceof Error ? err : new Error(String(err)))
+      return false
     } finally {
       clearTimeout(timer)
       inFlight.delete(controller)
-      total--
-      const left = (active.get(peer) ?? 1) - 1
-      if (left <= 0) active.delete(peer)
-      else active.set(peer, left)
     }
   }
 
@@ -322,6 +360,89 @@ export async function rpcCall<Res> (node: Pick<Libp2p, 'dialProtocol'>, target: 
     stream.abort(err instanceof Error ? err : new Error(String(err)))
     if (err instanceof SwarmtuneError) throw err
     throw new RpcError(rpcErrorCode(signal.aborted ? signal.reason : err), errorMessage(signal.aborted ? signal.reason : err), { cause: err })
+  }
+}
+
+interface PooledStream { stream: Stream, lp: ReturnType<typeof lpStream> }
+
+/**
+ * A client that keeps up to `size` streams open to one peer and sends one request at a time on
+ * each (the server answers them in order): no stream set-up per request. For clients that ask
+ * often (benchmarks, a busy gateway); the CLI uses the one-shot `rpcCall`.
+ */
+export class RpcPool {
+  private readonly idle: PooledStream[] = []
+  private readonly waiters: Array<(s: PooledStream | Error) => void> = []
+  private open = 0
+  private closed = false
+  private readonly size: number
+
+  constructor (private readonly node: Pick<Libp2p, 'dialProtocol'>, private readonly target: PeerId | Multiaddr | Multiaddr[], private readonly protocol: string, private readonly opts: RpcCallOptions & { size?: number } = {}) {
+    this.size = Math.max(1, opts.size ?? 8)
+  }
+
+  private async acquire (signal: AbortSignal): Promise<PooledStream> {
+    const s = this.idle.pop()
+    if (s != null) return s
+    if (this.open < this.size) {
+      this.open++
+      try {
+        const stream = await this.node.dialProtocol(this.target, this.protocol, { signal })
+        const max = this.opts.maxResponseBytes ?? DEFAULT_RECOMMEND_LIMITS.maxResponseBytes
+        return { stream, lp: lpStream(stream, { maxDataLength: max, maxBufferSize: max + 16 }) }
+      } catch (err) {
+        this.open--
+        throw err
+      }
+    }
+    const got = await new Promise<PooledStream | Error>(resolve => this.waiters.push(resolve))
+    if (got instanceof Error) throw got
+    return got
+  }
+
+  private release (s: PooledStream): void {
+    const w = this.waiters.shift()
+    if (w != null) w(s)
+    else this.idle.push(s)
+  }
+
+  private discard (s: PooledStream, err: Error): void {
+    s.stream.abort(err)
+    this.open--
+    // a waiter gets a fresh stream on its own
+    const w = this.waiters.shift()
+    if (w != null) this.acquire(AbortSignal.timeout(this.opts.timeoutMs ?? 10_000)).then(w, w)
+  }
+
+  async call<Res> (request: unknown): Promise<Res> {
+    if (this.closed) throw new RpcError(RpcErrorCode.CLOSED, 'pool closed')
+    const signal = AbortSignal.timeout(this.opts.timeoutMs ?? 10_000)
+    const s = await this.acquire(signal)
+    let value: unknown
+    try {
+      await s.lp.write(request instanceof Uint8Array ? request : encodeJson(request), { signal })
+      const bytes = (await s.lp.read({ signal })).subarray()
+      value = JSON.parse(decoder.decode(bytes))
+    } catch (err) {
+      const e = new RpcError(rpcErrorCode(signal.aborted ? signal.reason : err), errorMessage(signal.aborted ? signal.reason : err), { cause: err })
+      this.discard(s, e)
+      throw e
+    }
+    const e = (value as { error?: { code?: unknown, message?: unknown } } | null)?.error
+    if (e != null && typeof e === 'object') {
+      const err = new RpcError(typeof e.code === 'string' ? e.code : 'E_REMOTE', typeof e.message === 'string' ? e.message : 'remote error')
+      // the server closes a stream after an error response
+      this.discard(s, err)
+      throw err
+    }
+    this.release(s)
+    return value as Res
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    for (const w of this.waiters.splice(0)) w(new RpcError(RpcErrorCode.CLOSED, 'pool closed'))
+    await Promise.all(this.idle.splice(0).map(async s => { await s.stream.close().catch(() => { s.stream.abort(new Error('closing')) }) }))
   }
 }
 

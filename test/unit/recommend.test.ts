@@ -6,7 +6,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { lpStream } from '@libp2p/utils'
 import {
   parseRecommendRequest, createRecommendService, requestRecommendation, createClientNode, PeerPenalties, rpcErrorCode,
-  lengthPrefixed, type RecommendRequest, type RecommendResponse
+  lengthPrefixed, RpcPool, type RecommendRequest, type RecommendResponse
 } from '../../src/net/recommend.js'
 import { RECOMMEND_PROTOCOL } from '../../src/net/types.js'
 import { Counters } from '../../src/util/counters.js'
@@ -136,6 +136,20 @@ describe('recommend protocol over libp2p on loopback', () => {
     expect((await requestRecommendation(client, server.getMultiaddrs(), task)).ranking).toHaveLength(1)
   })
 
+  it('answers several requests on one kept-open stream (pool), and recovers after an error response', async () => {
+    const pool = new RpcPool(client, server.getMultiaddrs(), RECOMMEND_PROTOCOL, { size: 2 })
+    const before = svc.stats()
+    const results = await Promise.all(Array.from({ length: 20 }, async (_, i) => await pool.call<RecommendResponse>({ model: 'tiny', workload: { features: { requests: i } } })))
+    expect(results.every(r => r.ranking[0].method === 'prefix-cache')).toBe(true)
+    const after = svc.stats()
+    expect(after.answered - before.answered).toBe(20)
+    expect(after.requests - before.requests).toBe(20)
+    await expect(pool.call({ model: 'tiny' })).rejects.toMatchObject({ code: 'E_REQ_INVALID' })
+    expect((await pool.call<RecommendResponse>({ model: 'tiny', features: {} })).source).toBe('meta')
+    await pool.close()
+    await expect.poll(() => svc.stats().active).toBe(0)
+  })
+
   it('times out a slow answer with E_REQ_TIMEOUT and hides internal errors', async () => {
     await expect(requestRecommendation(client, server.getMultiaddrs(), { ...task, family: 'slow' })).rejects.toMatchObject({ code: 'E_REQ_TIMEOUT' })
     await expect(requestRecommendation(client, server.getMultiaddrs(), { ...task, family: 'boom' })).rejects.toMatchObject({ code: 'E_INTERNAL', message: 'internal error' })
@@ -167,8 +181,9 @@ describe('per-peer stream limit and penalties', () => {
       await expect(requestRecommendation(client, addr, { model: 'm', features: {} })).rejects.toMatchObject({ code: 'E_BUSY' })
       release()
       await Promise.all(waiting)
-      for (let i = 0; i < 2; i++) await expect(requestRecommendation(client, addr, { model: 'm' })).rejects.toMatchObject({ code: 'E_REQ_INVALID' })
-      // 3 penalties (1 busy + 2 invalid): now refused even when valid
+      // BUSY is counted but not penalized; three invalid requests are
+      for (let i = 0; i < 3; i++) await expect(requestRecommendation(client, addr, { model: 'm' })).rejects.toMatchObject({ code: 'E_REQ_INVALID' })
+      // now refused even when valid
       await expect(requestRecommendation(client, addr, { model: 'm', features: {} })).rejects.toMatchObject({ code: 'E_PEER_PENALIZED' })
       expect(rejections.get('recommend:E_BUSY')).toBe(1)
       expect(rejections.get('recommend:E_PEER_PENALIZED')).toBe(1)

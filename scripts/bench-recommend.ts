@@ -1,0 +1,102 @@
+import '../src/util/polyfill.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
+import { apiGet, apiPost } from '../src/cli/api-client.js'
+import { loopbackAddr, spawnDaemon, waitFor } from '../src/node/processes.js'
+import { createClientNode, requestRecommendation, RpcPool, type RecommendResponse } from '../src/net/recommend.js'
+import { RECOMMEND_PROTOCOL } from '../src/net/types.js'
+import { synthHistory, synthModels, synthWorkloads } from '../src/meta/synthetic.js'
+import { errorCode } from '../src/util/errors.js'
+
+/**
+ * recommend latency and throughput over libp2p on loopback (issue #6; goal p99 < 10 ms at
+ * 500 requests/s). One daemon as a separate process, trained on a synthetic history (so the
+ * forest really predicts); one client node sending requests OPEN-LOOP at a fixed rate, each on
+ * one connection, at most --concurrency (default 32, the server's per-peer stream limit) in
+ * flight; the rest wait in the client. --mode pool (default) keeps that many streams open and
+ * sends one request at a time on each (RpcPool); --mode oneshot opens a stream per request (what
+ * the CLI does). Latency is measured from each request's
+ * SCHEDULED send time (no coordinated omission). Two phases per rate: `unique` (every request a
+ * task ≥ 3 % away from the others in some feature, so the decision cache misses and the forest
+ * runs) and `repeat` (16 tasks cycling: the cached path).
+ *
+ *   node dist/scripts/bench-recommend.js [--rates 100,250,500] [--seconds 10] [--backend ml-random-forest|histogram] [--json]
+ */
+const { values: f } = parseArgs({
+  options: { rates: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' }, trees: { type: 'string' }, backend: { type: 'string' }, concurrency: { type: 'string' }, mode: { type: 'string' } }
+})
+const rates = (f.rates ?? '100,250,500').split(',').map(Number)
+const seconds = Number(f.seconds ?? 10)
+
+function pct (xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]
+}
+
+const root = mkdtempSync(join(tmpdir(), 'swarmtune-bench-rec-'))
+const history = synthHistory({ machines: 3, models: 2, workloads: 8, repeats: 1, seed: 7 })
+// one retrain, right after the import (none during the measurement)
+const d = await spawnDaemon({ dataDir: join(root, 'a'), port: 0, apiPort: 0, env: { SWARMTUNE__meta__trees: f.trees ?? '50', SWARMTUNE__meta__retrainEveryRecords: String(history.length), SWARMTUNE__vote__intervalMs: '3600000', SWARMTUNE__meta__backend: f.backend ?? 'ml-random-forest' }, timeoutMs: 60_000 })
+const log = (s: string): void => { if (f.json !== true) process.stderr.write(s + '\n') }
+try {
+  await apiPost(d.info.api, '/import', JSON.stringify(history))
+  log(`imported ${history.length} synthetic records; training…`)
+  await waitFor('the meta-model snapshot', async () => (await apiGet<{ snapshot: unknown }>(d.info.api, '/status')).snapshot != null, 300_000, 500)
+  const models = synthModels(2, 7)
+  const workloads = synthWorkloads(8, 7)
+  const client = await createClientNode()
+  const addr = multiaddr(loopbackAddr(d.info))
+  const mode = f.mode ?? 'pool'
+  const pool = new RpcPool(client, addr, RECOMMEND_PROTOCOL, { size: Number(f.concurrency ?? 32), timeoutMs: 5000 })
+  const ask = async (req: Record<string, unknown>): Promise<RecommendResponse> =>
+    mode === 'pool' ? await pool.call<RecommendResponse>(req) : await requestRecommendation(client, addr, req, { timeoutMs: 5000 })
+  // warm up the connection and the daemon's JIT
+  for (let i = 0; i < 200; i++) await ask({ model: models[i % 2].id, workload: { features: workloads[i % 8].features } })
+  const results: unknown[] = []
+  for (const rate of rates) {
+    for (const phase of ['unique', 'repeat'] as const) {
+      const n = Math.round(rate * seconds)
+      const lat: number[] = []
+      const errors: Record<string, number> = {}
+      const t0 = performance.now() + 20
+      let sent = 0
+      const inflight: Array<Promise<void>> = []
+      const maxInflight = Number(f.concurrency ?? 32)
+      let active = 0
+      const waiting: Array<() => void> = []
+      const slot = async (): Promise<void> => {
+        if (active < maxInflight) { active++; return }
+        await new Promise<void>(resolve => waiting.push(resolve))
+      }
+      const release = (): void => { const next = waiting.shift(); if (next != null) next(); else active-- }
+      while (sent < n) {
+        const now = performance.now()
+        while (sent < n && t0 + sent * 1000 / rate <= now) {
+          const i = sent++
+          const scheduled = t0 + i * 1000 / rate
+          const w = workloads[i % 8]
+          const features = phase === 'unique' ? { ...w.features, promptTokensMean: (w.features.promptTokensMean ?? 100) * 1.035 ** (i % 400) } : w.features
+          inflight.push(slot().then(async () => await ask({ model: models[i % 2].id, workload: { features }, objective: i % 4 === 0 ? 'latency' : 'throughput' }))
+            .then(() => { lat.push(performance.now() - scheduled) }, err => { const c = errorCode(err); errors[c] = (errors[c] ?? 0) + 1 })
+            .finally(release))
+        }
+        await new Promise(resolve => setTimeout(resolve, 1))
+      }
+      await Promise.all(inflight)
+      const elapsed = (performance.now() - t0) / 1000
+      const row = { mode, rate, phase, requests: n, ok: lat.length, errors, achievedPerSec: Math.round(lat.length / elapsed), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2), maxMs: +Math.max(...lat).toFixed(2) }
+      results.push(row)
+      log(`${String(rate).padStart(4)} req/s ${phase.padEnd(6)}  ok ${row.ok}/${n}  p50 ${row.p50Ms} ms  p99 ${row.p99Ms} ms  max ${row.maxMs} ms  errors ${JSON.stringify(errors)}`)
+    }
+  }
+  await pool.close()
+  await client.stop()
+  const out = { mode, machine: `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`, date: new Date().toISOString(), backend: f.backend ?? 'ml-random-forest', trees: Number(f.trees ?? 50), historyRecords: history.length, results }
+  if (f.json === true) process.stdout.write(JSON.stringify(out, null, 2) + '\n')
+} finally {
+  await d.stop()
+  rmSync(root, { recursive: true, force: true })
+}
