@@ -201,11 +201,14 @@ export function createServingService (components: ServingComponents, init: Servi
     return ownHardware
   }
 
-  /** Own hardware for recommend answers without loading the engine: the latest own record's, else a CPU guess. */
+  /** Own hardware for recommend answers without loading the engine: the engine's fingerprint once loaded, else one from config (CPU unless a GPU backend is configured). */
+  let guessedHardware: HardwareFingerprint | undefined
   function hardwareForAdvice (): HardwareFingerprint {
     if (ownHardware != null) return ownHardware
     const backend = config.engine.gpu === 'auto' ? 'cpu' : config.engine.gpu
-    return hardwareFingerprint({ backend, gpus: [], threads: Math.max(1, config.engine.threads), pricePerHour: config.hardware.pricePerHour })
+    // probing the system hashes a fingerprint: once, not per request
+    guessedHardware ??= hardwareFingerprint({ backend, gpus: [], threads: Math.max(1, config.engine.threads), pricePerHour: config.hardware.pricePerHour })
+    return guessedHardware
   }
 
   async function session (name: string, spec: ModelSpec, method: Method): Promise<EngineSession> {

@@ -1,0 +1,107 @@
+import '../src/util/polyfill.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { createDaemon } from '../src/node/daemon.js'
+import { loadConfig } from '../src/node/config.js'
+import { resolveModel } from '../src/engine/models.js'
+import { getMethod } from '../src/engine/methods.js'
+import type { EngineSession } from '../src/engine/types.js'
+import type { ServingService } from '../src/node/serving.js'
+
+/**
+ * Serving overhead over a direct engine call (issue #6; goal < 5 %). One in-process daemon (all
+ * services: meta, votes, serving) with the embedded tiny model. Each round runs the same batch
+ * twice, interleaved: (1) `serving.serve()` — tokenize, workload features, selection (meta-model,
+ * committee, class lookups), the engine run, the metrics, and the signed `source: serving`
+ * record (signed, stored and gossiped off the response path, but on the same event loop, so its
+ * cost lands in the next rounds); (2) `runBatch()` directly on a separate, equally warm session of
+ * the method serving chose, in alternating order. Exploration is off so both run the same method. Reported: medians of
+ * each, the overhead, and serving's own breakdown.
+ *
+ *   node dist/scripts/bench-serving.js [--rounds 30] [--prompts 4] [--max-tokens 16] [--model tiny] [--json]
+ */
+const { values: f } = parseArgs({ options: { rounds: { type: 'string' }, prompts: { type: 'string' }, 'max-tokens': { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean' } } })
+const rounds = Number(f.rounds ?? 30)
+const nPrompts = Number(f.prompts ?? 4)
+const maxTokens = Number(f['max-tokens'] ?? 16)
+const modelName = f.model ?? 'tiny'
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2 }
+
+const root = mkdtempSync(join(tmpdir(), 'swarmtune-bench-serving-'))
+const config = loadConfig({
+  env: {},
+  overrides: {
+    dataDir: join(root, 'node'),
+    net: { listen: ['/ip4/127.0.0.1/tcp/0'], localTestbed: true },
+    api: { host: '127.0.0.1', port: 0 },
+    engine: { defaultModel: modelName },
+    meta: { explorationRate: 0 },
+    vote: { intervalMs: 3_600_000 }
+  }
+})
+const daemon = createDaemon(config)
+await daemon.start()
+const log = (s: string): void => { if (f.json !== true) process.stderr.write(s + '\n') }
+let direct: EngineSession | undefined
+try {
+  const serving = (daemon.components as unknown as { serving: ServingService }).serving
+  const system = 'You are a concise assistant for a peer-to-peer inference network. Answer briefly.'
+  const prompts = Array.from({ length: nPrompts }, (_, i) => `${system}\nUser: question number ${i + 1} about the swarm?\nAssistant:`)
+  // warm-up: loads the engine and the serving sessions
+  const first = await serving.serve({ model: modelName, prompts, maxTokens })
+  const method = first.method
+  const engine = await serving.engine()
+  direct = await engine.open(await resolveModel(config, modelName, config.dataDir), getMethod(method))
+  const requests = prompts.map(prompt => ({ prompt, maxTokens }))
+  await direct.runBatch(requests)
+  for (let i = 0; i < 3; i++) { await serving.serve({ model: modelName, prompts, maxTokens }); await direct.runBatch(requests) }
+  const served: number[] = []
+  const directMs: number[] = []
+  const engineMs: number[] = []
+  const selectMs: number[] = []
+  const methods = new Set<string>()
+  const viaServing = async (): Promise<void> => {
+    const t0 = performance.now()
+    const res = await serving.serve({ model: modelName, prompts, maxTokens })
+    served.push(performance.now() - t0)
+    engineMs.push(res.timings.engineMs)
+    selectMs.push(res.timings.selectMs)
+    methods.add(res.method)
+  }
+  const viaEngine = async (): Promise<void> => {
+    const t1 = performance.now()
+    await direct!.runBatch(requests)
+    directMs.push(performance.now() - t1)
+  }
+  // alternate the order, so neither side always runs right after the other's leftovers
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) { await viaServing(); await viaEngine() } else { await viaEngine(); await viaServing() }
+  }
+  const ms = median(served)
+  const md = median(directMs)
+  const out = {
+    machine: `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`,
+    date: new Date().toISOString(),
+    model: modelName,
+    prompts: nPrompts,
+    maxTokens,
+    rounds,
+    methods: [...methods],
+    medianServeMs: +ms.toFixed(2),
+    medianDirectMs: +md.toFixed(2),
+    overheadPct: +((ms / md - 1) * 100).toFixed(2),
+    medianServeEngineMs: +median(engineMs).toFixed(2),
+    medianSelectMs: +median(selectMs).toFixed(3),
+    /** serve() minus its own engine time: what serving adds around the same engine call */
+    medianNonEngineMs: +median(served.map((s, i) => s - engineMs[i])).toFixed(3)
+  }
+  if (f.json === true) process.stdout.write(JSON.stringify(out, null, 2) + '\n')
+  else log(JSON.stringify(out, null, 2))
+} finally {
+  await direct?.close()
+  await daemon.stop()
+  rmSync(root, { recursive: true, force: true })
+}
