@@ -1,13 +1,13 @@
 import type { NetworkGuard } from '../net/types.js'
-import { WindowLimiter } from '../net/limits.js'
 
 /**
  * Flood and abuse control at the peer level (issue #7), plugged into the network through its
  * NetworkGuard hooks (src/net/types.ts). It only ever tightens the network's built-in limits:
  * - config allow/deny lists: a denied peer (or, with a non-empty allow list, any other peer)
  *   gets nothing validated and no sync session;
- * - a per-peer records-gossip rate (messages/s) well under the built-in hard stop: excess
- *   messages are dropped unvalidated (Ignore: sync repairs anything honest that was dropped);
+ * - a per-peer records-gossip token bucket (sustained messages/s plus a burst, so an honest
+ *   peer relaying a bulk import of a few thousand records is not punished): messages beyond it
+ *   are dropped unvalidated (Ignore: sync repairs anything honest that was dropped);
  * - every excess message and every invalid message adds to the peer's penalty, which feeds
  *   gossipsub's application score P5 (weight 10 by default): at a penalty of 8 the score reaches
  *   the graylist threshold (-80) and gossipsub ignores the peer's RPCs and prunes it from the
@@ -16,8 +16,10 @@ import { WindowLimiter } from '../net/limits.js'
 export interface PeerGuardOptions {
   allowPeers?: string[]
   denyPeers?: string[]
-  /** records-topic messages per peer per second before excess counts against the peer */
+  /** records-topic messages per peer per second (sustained) before excess counts against the peer */
   gossipPerPeerPerSecond?: number
+  /** messages a peer may send at once above the sustained rate */
+  gossipBurst?: number
   /** penalty per message above the rate (8 = graylisted) */
   excessPenalty?: number
   /** penalty per invalid message (on top of gossipsub's own P4 for records) */
@@ -45,7 +47,8 @@ export interface PeerGuard extends NetworkGuard {
 }
 
 export const DEFAULT_GUARD = {
-  gossipPerPeerPerSecond: 300,
+  gossipPerPeerPerSecond: 200,
+  gossipBurst: 2000,
   excessPenalty: 0.05,
   invalidPenalty: 0.5,
   penaltyHalfLifeMs: 60_000
@@ -59,7 +62,21 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
   const excess = opts.excessPenalty ?? DEFAULT_GUARD.excessPenalty
   const invalidPenalty = opts.invalidPenalty ?? DEFAULT_GUARD.invalidPenalty
   const halfLife = opts.penaltyHalfLifeMs ?? DEFAULT_GUARD.penaltyHalfLifeMs
-  const limiter = new WindowLimiter(rate, 1000)
+  const burst = opts.gossipBurst ?? DEFAULT_GUARD.gossipBurst
+  const buckets = new Map<string, { tokens: number, at: number }>()
+  const take = (peer: string): boolean => {
+    const t = now()
+    let b = buckets.get(peer)
+    if (b == null) {
+      if (buckets.size >= 10_000) buckets.clear() // sybils rotating ids: forgetting refills, the penalty table still remembers
+      buckets.set(peer, b = { tokens: burst, at: t })
+    }
+    b.tokens = Math.min(burst, b.tokens + (t - b.at) * rate / 1000)
+    b.at = t
+    if (b.tokens < 1) return false
+    b.tokens -= 1
+    return true
+  }
   const records = new Map<string, PeerRecord & { at: number }>()
   let denied = 0
 
@@ -86,7 +103,7 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
   return {
     admitGossip (peer) {
       if (!allowed(peer)) { denied++; return false }
-      if (!limiter.take(peer, now())) {
+      if (!take(peer)) {
         const r = rec(peer)
         r.rateLimited++
         addPenalty(r, excess)

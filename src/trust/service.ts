@@ -161,6 +161,8 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
           self,
           summary: summary(),
           params,
+          /** the weight of an author not in the table yet */
+          unknownWeight,
           authors: [...table.values()].sort((a, b) => b.weight - a.weight || (a.author < b.author ? -1 : 1)),
           peers: c.peerGuard?.peers().slice(0, 1000) ?? [],
           graylisted: [...grayEver].map(([peer, since]) => ({ peer, since, now: grayNow.has(peer) }))

@@ -31,6 +31,11 @@ export interface TrustParams {
   unprovenCap: number
   /** every this many violations (invalid messages) halve the score */
   violationHalving: number
+  /**
+   * one disagreement counts as this many agreements against: honest peers rarely differ by 2x on
+   * the same machine, so a liar who is truthful on most cells to earn trust still loses it
+   */
+  disagreeWeight: number
 }
 
 export const DEFAULT_TRUST_PARAMS: TrustParams = {
@@ -39,10 +44,11 @@ export const DEFAULT_TRUST_PARAMS: TrustParams = {
   classTolerance: 1.5,
   provenAgreements: 3,
   provenScore: 0.6,
-  minScore: 0.3,
+  minScore: 0.5,
   newcomerWeight: 0.5,
   unprovenCap: 1,
-  violationHalving: 10
+  violationHalving: 10,
+  disagreeWeight: 6
 }
 
 export type TrustStatus = 'self' | 'proven' | 'unproven' | 'distrusted' | 'equivocator'
@@ -63,7 +69,7 @@ export interface AuthorEvidence {
 
 export interface AuthorTrust extends AuthorEvidence {
   author: string
-  /** Beta-reputation mean (agree + 1)/(agree + disagree + 2), halved per `violationHalving` violations */
+  /** Beta-reputation mean (agree + 1)/(agree + disagreeWeight·disagree + 2), halved per `violationHalving` violations */
   score: number
   status: TrustStatus
   /** influence in aggregation and votes, after the unproven cap */
@@ -76,7 +82,7 @@ export function emptyEvidence (): AuthorEvidence {
 
 export function scoreOf (e: AuthorEvidence, p: TrustParams = DEFAULT_TRUST_PARAMS): number {
   if (e.equivocations > 0) return 0
-  const beta = (e.agree + 1) / (e.agree + e.disagree + 2)
+  const beta = (e.agree + 1) / (e.agree + p.disagreeWeight * e.disagree + 2)
   return beta * Math.pow(0.5, e.violations / p.violationHalving)
 }
 

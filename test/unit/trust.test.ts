@@ -84,6 +84,11 @@ describe('trust scores and weights', () => {
     expect(few.get('new')!.weight).toBe(DEFAULT_TRUST_PARAMS.newcomerWeight)
   })
 
+  it('a liar truthful on most cells to earn trust is not proven by them', () => {
+    expect(statusOf(ev({ agree: 10, disagree: 2 }), false)).not.toBe('proven')
+    expect(statusOf(ev({ agree: 10, disagree: 0 }), false)).toBe('proven')
+  })
+
   it('distrusted authors and equivocators weigh 0', () => {
     const t = computeTrust(new Map([['me', ev({})], ['liar', ev({ disagree: 5 })], ['eq', ev({ agree: 9, equivocations: 1 })]]), 'me')
     expect(t.get('liar')!.weight).toBe(0)
@@ -160,7 +165,7 @@ describe('spot-check choice', () => {
 describe('peer guard', () => {
   it('excess gossip and invalid messages drive the application score to the graylist, and it decays', () => {
     let now = 1_000_000
-    const g = createPeerGuard({ gossipPerPeerPerSecond: 10, now: () => now, penaltyHalfLifeMs: 10_000 })
+    const g = createPeerGuard({ gossipPerPeerPerSecond: 10, gossipBurst: 10, now: () => now, penaltyHalfLifeMs: 10_000 })
     for (let i = 0; i < 10; i++) expect(g.admitGossip!('p')).toBe(true)
     expect(g.appSpecificScore!('p')).toBe(0)
     let refused = 0
@@ -173,7 +178,10 @@ describe('peer guard', () => {
     expect(g.peer('q')).toMatchObject({ invalid: 1, codes: { E_BAD_SIGNATURE: 1 } })
     now += 10_000
     expect(g.appSpecificScore!('p')).toBeCloseTo(-5)
-    expect(g.totals()).toMatchObject({ rateLimited: 200, invalid: 1 })
+    // the bucket refilled at the sustained rate (10/s, capped at the burst)
+    for (let i = 0; i < 10; i++) expect(g.admitGossip!('p')).toBe(true)
+    expect(g.admitGossip!('p')).toBe(false)
+    expect(g.totals()).toMatchObject({ rateLimited: 201, invalid: 1 })
     expect(g.peers()[0].peer).toBe('p')
   })
 

@@ -6,6 +6,7 @@ import { apiGet, apiPost } from '../api-client.js'
 import { loopbackAddr, spawnDaemon, waitFor, type DaemonProcess } from '../../node/processes.js'
 import { synthBodies } from '../../records/synthetic.js'
 import { SwarmtuneError } from '../../util/errors.js'
+import { ATTACKS, DEFAULT_ATTACK_OPTIONS, runAttack, type Attack, type AttackReport } from '../../trust/harness.js'
 
 const HELP = `usage: swarmtune testbed [--peers N] [--base-port P] [--json] [--exit]
 Starts N daemons as separate processes on 127.0.0.1, each with its own temporary data dir,
@@ -13,6 +14,14 @@ peers 2..N bootstrapped to peer 1; waits until they are connected, imports one r
 and reports when it has reached every peer. Runs until Ctrl-C (or exits at once with --exit).
 Peer i listens on P+2(i-1) (libp2p) and P+2(i-1)+1 (control API); without --base-port, on
 free ports. The same swarm as docker-compose.yml, without Docker.
+
+Attack mode (issue #7, docs/SECURITY.md):
+  swarmtune testbed --peers N --byzantine K --attack inflate|deflate|sybil|flood|equivocate|none [--json]
+    [--history FILE.jsonl] [--machines M] [--workloads W] [--replication R] [--noise S] [--seed S]
+    [--sybils 200] [--flood-rate 5000] [--flood-seconds 10] [--publish-rate 250]
+Honest daemons hold a history (FILE.jsonl of record bodies, else the structured synthetic one),
+each task on R honest peers; the attack runs; prints honest top-1/regret against the history's
+truth before and under attack, rejections, graylisted peers and recommend p99 during the attack.
 `
 
 interface Status { peerId: string, peers: number, records: number }
@@ -23,9 +32,22 @@ export async function run (argv: string[]): Promise<number> {
     'base-port': { type: 'string' },
     json: { type: 'boolean' },
     exit: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' }
+    help: { type: 'boolean', short: 'h' },
+    byzantine: { type: 'string' },
+    attack: { type: 'string' },
+    history: { type: 'string' },
+    machines: { type: 'string' },
+    workloads: { type: 'string' },
+    replication: { type: 'string' },
+    noise: { type: 'string' },
+    seed: { type: 'string' },
+    sybils: { type: 'string' },
+    'flood-rate': { type: 'string' },
+    'flood-seconds': { type: 'string' },
+    'publish-rate': { type: 'string' }
   })
   if (f.help === true) { process.stdout.write(HELP); return 0 }
+  if (f.attack != null) return await attackMode(f as Record<string, string | boolean | undefined>)
   const n = intFlag(f.peers, 'peers', 3)
   if (n < 2) throw new SwarmtuneError('E_USAGE', '--peers must be at least 2')
   const base = intFlag(f['base-port'], 'base-port', 0)
@@ -87,4 +109,54 @@ export async function run (argv: string[]): Promise<number> {
   } finally {
     await shutdown()
   }
+}
+
+function numFlag (v: unknown, name: string, dflt: number): number {
+  if (v == null) return dflt
+  const n = Number(v)
+  if (!Number.isFinite(n) || n < 0) throw new SwarmtuneError('E_USAGE', `--${name} must be a non-negative number`)
+  return n
+}
+
+async function attackMode (f: Record<string, string | boolean | undefined>): Promise<number> {
+  const attack = f.attack as Attack
+  if (!ATTACKS.includes(attack)) throw new SwarmtuneError('E_USAGE', `--attack must be one of ${ATTACKS.join(', ')}`)
+  const d = DEFAULT_ATTACK_OPTIONS
+  const json = f.json === true
+  const report = await runAttack({
+    attack,
+    peers: intFlag(f.peers as string | undefined, 'peers', d.peers),
+    byzantine: intFlag(f.byzantine as string | undefined, 'byzantine', d.byzantine),
+    historyFile: f.history as string | undefined,
+    machines: intFlag(f.machines as string | undefined, 'machines', d.machines),
+    workloads: intFlag(f.workloads as string | undefined, 'workloads', d.workloads),
+    replication: intFlag(f.replication as string | undefined, 'replication', d.replication),
+    noise: numFlag(f.noise, 'noise', d.noise),
+    seed: intFlag(f.seed as string | undefined, 'seed', d.seed),
+    sybils: intFlag(f.sybils as string | undefined, 'sybils', d.sybils),
+    floodRate: numFlag(f['flood-rate'], 'flood-rate', d.floodRate),
+    floodSeconds: numFlag(f['flood-seconds'], 'flood-seconds', d.floodSeconds),
+    publishRate: numFlag(f['publish-rate'], 'publish-rate', d.publishRate),
+    progress: line => { if (!json) process.stdout.write(line + '\n') }
+  })
+  if (json) process.stdout.write(JSON.stringify(report) + '\n')
+  else process.stdout.write(formatReport(report))
+  return 0
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)} %`
+
+function formatReport (r: AttackReport): string {
+  const ms = (x: number | null): string => (x == null ? '-' : `${x.toFixed(1)} ms`)
+  return [
+    `attack ${r.attack}: ${r.honest} honest peers, ${r.byzantine} byzantine, ${r.history.tasks} tasks (${r.history.source} history)`,
+    `  honest top-1    baseline ${pct(r.honestTop1.baseline)}   under attack ${pct(r.honestTop1.underAttack)}   (undefended ${pct(r.honestTop1.undefended)})`,
+    `  honest regret   baseline ${r.honestRegret.baseline.toFixed(4)}   under attack ${r.honestRegret.underAttack.toFixed(4)}   (undefended ${r.honestRegret.undefended.toFixed(4)})`,
+    `  attacker trust  mean weight ${r.trust.attackerWeight.toFixed(4)} vs honest ${r.trust.honestWeight.toFixed(4)} (${r.trust.distrusted} distrusted, ${r.trust.equivocators} equivocator verdicts)`,
+    `  rejected ${r.rejected} ${JSON.stringify(r.rejectedByCode)}, rate-limited ${r.rateLimited}`,
+    `  graylisted ${r.graylisted} attacker peer(s) by ${r.graylistedBy} honest peer(s)${r.graylistMs != null ? `, the last after ${r.graylistMs} ms` : ''}`,
+    `  recommend during the attack: p50 ${ms(r.recommendP50Ms)}, p99 ${ms(r.recommendP99Ms)} (${r.recommendRequests} requests, ${r.recommendErrors} errors)`,
+    `  attack messages ${r.attackMessages} (${Math.round(r.attackRate)}/s); honest records lost ${r.honestRecordsLost}; ${(r.durationMs / 1000).toFixed(0)} s`,
+    ''
+  ].join('\n')
 }

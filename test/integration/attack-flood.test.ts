@@ -1,0 +1,61 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createRecord, synthBodies, toWire } from '../../src/records/index.js'
+import { createSwarmLibp2p, type SwarmLibp2p } from '../../src/net/libp2p.js'
+import { resolveLimits } from '../../src/net/limits.js'
+import { RECORDS_TOPIC } from '../../src/net/types.js'
+import { createPeerGuard } from '../../src/trust/guard.js'
+import { cleanupTempDirs, startNode, testConfig, waitFor, type TestNode } from '../helpers/net.js'
+
+/*
+ * Issue #7 flood control at small scale: a peer publishing valid records far faster than the
+ * per-peer rate has its excess dropped unvalidated, its application score driven below the
+ * graylist threshold, and is then ignored and pruned; an honest peer's records keep flowing.
+ */
+const nodes: TestNode[] = []
+const raws: SwarmLibp2p[] = []
+afterEach(async () => {
+  await Promise.all(raws.splice(0).map(async r => { await r.stop() }))
+  await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
+  cleanupTempDirs()
+})
+
+describe('flood', () => {
+  it('a flooder of valid records is rate-limited, graylisted and pruned; honest gossip still arrives', async () => {
+    const guard = createPeerGuard({ gossipPerPeerPerSecond: 20, gossipBurst: 50 })
+    const b = await startNode({ init: { guard } })
+    nodes.push(b)
+    const honest = await startNode({ bootstrap: [b.addr] })
+    nodes.push(honest)
+
+    const key = await generateKeyPair('Ed25519')
+    const author = peerIdFromPrivateKey(key).toString()
+    const evil = await createSwarmLibp2p({ config: testConfig(), privateKey: key, limits: resolveLimits() })
+    await evil.start()
+    raws.push(evil)
+    await evil.dial(multiaddr(b.addr))
+    await waitFor(() => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).length > 0, 'evil sees B subscribed')
+
+    const bodies = synthBodies(600, 5)
+    const wires: Uint8Array[] = []
+    for (let i = 0; i < bodies.length; i++) wires.push(toWire(await createRecord(key, author, i + 1, bodies[i])))
+    await Promise.all(wires.map(async w => { await evil.services.pubsub.publish(RECORDS_TOPIC, w).catch(() => {}) }))
+
+    const ps = b.net.libp2p.services.pubsub as unknown as { getScore: (p: string) => number, acceptFrom: (p: string) => boolean, getMeshPeers: (t: string) => string[] }
+    const evilId = evil.peerId.toString()
+    await waitFor(() => (guard.peer(evilId)?.rateLimited ?? 0) > 0, 'excess messages dropped')
+    await waitFor(() => ps.getScore(evilId) < -80, 'flooder score below the graylist threshold')
+    await waitFor(() => !ps.acceptFrom(evilId), 'flooder graylisted')
+    expect(ps.getMeshPeers(RECORDS_TOPIC)).not.toContain(evilId)
+    expect((await b.store.counts()).records).toBeLessThan(600)
+
+    // the honest peer is untouched: its record reaches B
+    const r = await createRecord(honest.key, honest.author, 1, synthBodies(1, 99)[0])
+    await honest.store.put(r, { own: true })
+    await honest.net.publishRecord(r)
+    await waitFor(async () => await b.store.has(r.id), 'honest record on B')
+    expect(guard.peer(honest.author)).toBeUndefined()
+  })
+})
