@@ -56,6 +56,7 @@ try {
   // warm up the connection and the daemon's JIT
   for (let i = 0; i < 200; i++) await ask({ model: models[i % 2].id, workload: { features: workloads[i % 8].features } })
   const results: unknown[] = []
+  let uniqueCounter = 0
   for (const rate of rates) {
     for (const phase of ['unique', 'repeat'] as const) {
       const n = Math.round(rate * seconds)
@@ -78,7 +79,11 @@ try {
           const i = sent++
           const scheduled = t0 + i * 1000 / rate
           const w = workloads[i % 8]
-          const features = phase === 'unique' ? { ...w.features, promptTokensMean: (w.features.promptTokensMean ?? 100) * 1.035 ** (i % 400) } : w.features
+          // unique: a run-wide counter spread over three features on the 3 % grid, never repeated
+          const k = uniqueCounter++
+          const features = phase === 'unique'
+            ? { ...w.features, promptTokensMean: (w.features.promptTokensMean ?? 100) * 1.035 ** (k % 100), outputTokensMean: (w.features.outputTokensMean ?? 16) * 1.035 ** (Math.floor(k / 100) % 100), totalPromptTokens: (w.features.totalPromptTokens ?? 100) * 1.035 ** (Math.floor(k / 10_000) % 100) }
+            : w.features
           inflight.push(slot().then(async () => await ask({ model: models[i % 2].id, workload: { features }, objective: i % 4 === 0 ? 'latency' : 'throughput' }))
             .then(() => { lat.push(performance.now() - scheduled) }, err => { const c = errorCode(err); errors[c] = (errors[c] ?? 0) + 1 })
             .finally(release))
