@@ -4,7 +4,7 @@ import { RECORD_VERSION, type SignedRecord, type UnsignedBody } from '../records
 import { validateBody } from '../records/validate.js'
 import { createRecordStore } from '../store/record-store.js'
 import { createNetwork } from '../net/index.js'
-import { createPeerGuard } from '../trust/guard.js'
+import { createPeerGuard, createTokenBucket, DEFAULT_GUARD } from '../trust/guard.js'
 import type { NetworkInit, SwarmNetwork } from '../net/types.js'
 import { Counters } from '../util/counters.js'
 import { SwarmtuneError } from '../util/errors.js'
@@ -60,6 +60,8 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     const events = new EventTarget()
     const emit = (detail: RecordEventDetail): void => { events.dispatchEvent(new CustomEvent('record', { detail })) }
     let network: SwarmNetwork | undefined
+    // own gossip stays within what neighbours accept from one peer (src/trust/guard.ts); the rest goes by sync
+    const gossipBudget = createTokenBucket(config.trust?.gossipPerPeerPerSecond ?? DEFAULT_GUARD.gossipPerPeerPerSecond, config.trust?.gossipBurst ?? DEFAULT_GUARD.gossipBurst)
 
     // Serialized: seq allocation, signing and the durable write must not interleave.
     async function ownRecords (bodies: UnsignedBody[]): Promise<SignedRecord[]> {
@@ -83,6 +85,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
       // durable first, then gossip: a publish failure (no peers yet) is repaired by sync
       for (const r of records) {
         emit({ record: r, via: 'own' })
+        if (!gossipBudget()) continue
         network?.publishRecord(r).catch(err => { logger('publish %s: %s', r.id, (err as Error).message) })
       }
       return records

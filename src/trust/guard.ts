@@ -47,11 +47,29 @@ export interface PeerGuard extends NetworkGuard {
 }
 
 export const DEFAULT_GUARD = {
-  gossipPerPeerPerSecond: 200,
-  gossipBurst: 2000,
-  excessPenalty: 0.05,
+  gossipPerPeerPerSecond: 100,
+  gossipBurst: 1000,
+  excessPenalty: 0.1,
   invalidPenalty: 0.5,
   penaltyHalfLifeMs: 60_000
+}
+
+/**
+ * A token bucket (sustained `rate`/s, `burst` at once). The daemon paces its own gossip with the
+ * same numbers its neighbours enforce, so an honest bulk import never looks like a flood: records
+ * beyond the budget are not gossiped and reach peers by anti-entropy sync instead.
+ */
+export function createTokenBucket (rate: number, burst: number, now: () => number = Date.now): () => boolean {
+  let tokens = burst
+  let at = now()
+  return () => {
+    const t = now()
+    tokens = Math.min(burst, tokens + (t - at) * rate / 1000)
+    at = t
+    if (tokens < 1) return false
+    tokens -= 1
+    return true
+  }
 }
 
 export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {

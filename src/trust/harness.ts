@@ -1,7 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
@@ -18,6 +21,7 @@ import { createRecord, toWire } from '../records/sign.js'
 import { synthBodies } from '../records/synthetic.js'
 import type { SignedRecord, UnsignedBody } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
+import { packageRoot } from '../util/paths.js'
 import { createRng } from '../util/random.js'
 
 /**
@@ -337,7 +341,7 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
     })()
 
     // ---- the attack
-    const attackStart = Date.now()
+    let attackStart = Date.now()
     const attackerIds = new Set<string>()
     let attackMessages = 0
     let attackWindowMs = 0
@@ -376,7 +380,7 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
           let seq = 1
           for (const t of taskKeys) wires.push(toWire(await createRecord(k, author, seq++, lieOf(t, 'inflate'))))
         }
-        const ts = Date.now()
+        const ts = attackStart = Date.now()
         attackMessages = await publishPaced(node, wires, o.publishRate)
         attackWindowMs = Date.now() - ts
         await waitFor('sybil records to settle', async () => (await Promise.all(honest.map(recordsOn))).every(n => n >= honestRecords + attackMessages * 0.95), 60_000, 500).catch(() => {})
@@ -398,7 +402,7 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
             wires.push(toWire(await createRecord(kk, author, seq++, lieOf(t, 'deflate'))))
           }
         }
-        const ts = Date.now()
+        const ts = attackStart = Date.now()
         attackMessages = await publishPaced(node, wires, o.publishRate)
         attackWindowMs = Date.now() - ts
         await sleep(3000)
@@ -412,10 +416,9 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
         const bodies = synthBodies(n, o.seed)
         const wires: SignedRecord[] = []
         for (let i = 0; i < n; i++) wires.push(await createRecord(key, author, i + 1, bodies[i]))
-        const node = await connectAttacker(key)
-        say(`flooding at ${o.floodRate} msg/s for ${o.floodSeconds} s; honest peers keep importing meanwhile`)
-        const ts = Date.now()
+        say(`flooding at ${o.floodRate} msg/s for ${o.floodSeconds} s from a separate thread; honest peers keep importing meanwhile`)
         let flooding = true
+        let ts = Date.now()
         const honestDuring = (async () => {
           // honest peers keep publishing during the flood: none of these may be lost
           let round = 0
@@ -429,8 +432,20 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
             await sleep(1000)
           }
         })()
-        attackMessages = await publishPaced(node, wires.map(w => toWire(w)), o.floodRate)
-        attackWindowMs = Date.now() - ts
+        const done = await new Promise<{ sent: number, ms: number }>((resolve, reject) => {
+          const here = fileURLToPath(new URL('./attacker-worker.js', import.meta.url))
+          const w = new Worker(existsSync(here) ? here : join(packageRoot(), 'dist', 'src', 'trust', 'attacker-worker.js'), {
+            workerData: { key: privateKeyToProtobuf(key), dataDir: join(root, 'flooder'), targets: honest.map(d => loopbackAddr(d.info)), wires: wires.map(x => toWire(x)), rate: o.floodRate }
+          })
+          w.on('message', (m: { peerId?: string, sent?: number, ms?: number, error?: string }) => {
+            if (m.peerId != null) { attackerIds.add(m.peerId); ts = attackStart = Date.now() }
+            if (m.error != null) reject(new SwarmtuneError('E_ATTACKER', m.error))
+            if (m.sent != null) resolve({ sent: m.sent, ms: m.ms ?? 0 })
+          })
+          w.once('error', reject)
+        })
+        attackMessages = done.sent
+        attackWindowMs = done.ms
         flooding = false
         await honestDuring
         break
