@@ -42,13 +42,16 @@ async function worker (): Promise<void> {
     onRecord: (r, via) => { send({ type: 'stored', id: r.id, t: now(), via }) }
   }, { limits: { bootstrapIntervalMs: 1000 } })
   await net.start()
+  // never outlive the orchestrator
+  process.on('disconnect', () => { process.exit(0) })
   const bodies = synthBodies(200, 7)
   let seq = 0
   process.on('message', (m: WorkerMsg) => {
     void (async () => {
       if (m.type === 'status') {
-        const ps = net.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }
-        send({ type: 'status', peers: net.peerCount(), mesh: ps.getMeshPeers(RECORDS_TOPIC).length })
+        const ps = net.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[], getScore: (p: string) => number }
+        const scores = net.libp2p.getPeers().map(p => ps.getScore(p.toString()))
+        send({ type: 'status', peers: net.peerCount(), mesh: ps.getMeshPeers(RECORDS_TOPIC).length, minScore: Math.min(0, ...scores) })
       } else if (m.type === 'publish') {
         const rec = await createRecord(key, author, ++seq, bodies[seq % bodies.length])
         await store.put(rec, { own: true })
@@ -72,9 +75,17 @@ class Peer {
     this.child = fork(script, ['--worker'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, BENCH_BOOTSTRAP: bootstrap } })
     this.child.on('message', (m: WorkerMsg) => {
       if (m.type === 'stored') { this.onStored?.(m); return }
+      if (m.type === 'error') process.stderr.write(`worker ${this.child.pid}: ${String(m.message)}\n`)
       this.waiters = this.waiters.filter(w => !w(m))
     })
+    this.child.on('exit', (code, signal) => {
+      if (this.stopping) return
+      process.stderr.write(`worker ${this.child.pid} exited early (code ${code}, signal ${signal})\n`)
+      process.exit(1)
+    })
   }
+
+  stopping = false
 
   async next (type: string): Promise<WorkerMsg> {
     return await new Promise(resolve => { this.waiters.push(m => { if (m.type !== type) return false; resolve(m); return true }) })
@@ -130,9 +141,14 @@ async function run (n: number, rounds: number, log: (s: string) => void): Promis
     viaSync += got.filter(g => g.via !== 'gossip').length
     for (const g of got) each.push(g.t - start)
     if (got.length === n - 1) all.push(Math.max(...got.map(g => g.t - start)))
+    if ((r + 1) % 10 === 0) log(`  round ${r + 1}/${rounds}: last all-stored ${got.length === n - 1 ? `${all[all.length - 1].toFixed(0)} ms` : `incomplete (${got.length}/${n - 1})`}, missing so far ${missing}`)
     await new Promise(resolve => setTimeout(resolve, 100))
   }
+  const end = await Promise.all(peers.map(async p => await p.ask({ type: 'status' }, 'status')))
+  const meshSizes = end.map(x => x.mesh as number)
+  const minScore = Math.min(...end.map(x => x.minScore as number))
   await Promise.all(peers.map(async p => {
+    p.stopping = true
     const exited = new Promise(resolve => p.child.once('exit', resolve))
     p.child.send({ type: 'stop' })
     await exited
@@ -146,7 +162,10 @@ async function run (n: number, rounds: number, log: (s: string) => void): Promis
     deliveryP50Ms: pct(each, 50),
     deliveryP99Ms: pct(each, 99),
     missingDeliveries: missing,
-    deliveredViaSync: viaSync
+    deliveredViaSync: viaSync,
+    meshMin: Math.min(...meshSizes),
+    meshMax: Math.max(...meshSizes),
+    lowestPeerScore: minScore
   }
 }
 
@@ -163,9 +182,11 @@ async function main (): Promise<void> {
     const r = await run(n, rounds, log)
     results.push(r)
     log(`peers=${n}: publish → stored on all p50 ${r.allStoredP50Ms.toFixed(1)} ms, p99 ${r.allStoredP99Ms.toFixed(1)} ms ` +
-      `(per delivery p50 ${r.deliveryP50Ms.toFixed(1)} ms, p99 ${r.deliveryP99Ms.toFixed(1)} ms; missing ${r.missingDeliveries}, via sync ${r.deliveredViaSync})`)
+      `(per delivery p50 ${r.deliveryP50Ms.toFixed(1)} ms, p99 ${r.deliveryP99Ms.toFixed(1)} ms; missing ${r.missingDeliveries}, via sync ${r.deliveredViaSync}; ` +
+      `mesh ${r.meshMin}-${r.meshMax} at the end, lowest peer score ${r.lowestPeerScore.toFixed(1)})`)
   }
   if (json) process.stdout.write(JSON.stringify(results) + '\n')
 }
 
 main().catch(err => { process.stderr.write(`bench-propagation: ${(err as Error).stack ?? String(err)}\n`); process.exit(1) })
+process.on('uncaughtException', err => { process.stderr.write(`bench-propagation ${process.argv.includes('--worker') ? 'worker' : ''}: ${err.stack ?? String(err)}\n`); process.exit(1) })

@@ -26,6 +26,19 @@ export function contentMsgId (msg: { data: Uint8Array }): Uint8Array {
   return createHash('sha256').update(msg.data).digest()
 }
 
+/**
+ * Score thresholds scaled like Lodestar's (the gossipsub defaults, -10/-50/-80, let a single
+ * broken IWANT promise, weight -10, push an honest but busy peer below the gossip threshold: it
+ * is pruned from every mesh and delivery falls back to 1 s heartbeat gossip, or is lost).
+ */
+export const SCORE_THRESHOLDS = {
+  gossipThreshold: -4000,
+  publishThreshold: -8000,
+  graylistThreshold: -16000,
+  acceptPXThreshold: 100,
+  opportunisticGraftThreshold: 5
+} as const
+
 /** Gossipsub scoring for the records topic (issue #7): invalid records push the relayer to the graylist. */
 export function recordsTopicScoreParams (limits: NetworkLimits): Record<string, unknown> {
   return {
@@ -39,7 +52,8 @@ export function recordsTopicScoreParams (limits: NetworkLimits): Record<string, 
     // records are rare and bursty: a quiet mesh peer is not a faulty one, so no P3/P3b penalty
     meshMessageDeliveriesWeight: 0,
     meshFailurePenaltyWeight: 0,
-    // P4: the counter is squared, so ~9 outstanding invalid records reach the graylist (-80)
+    // P4: the counter is squared: with weight -40, 20 outstanding invalid records reach the
+    // graylist (-16000); honest peers never relay one (validators gate forwarding)
     invalidMessageDeliveriesWeight: limits.invalidMessageWeight,
     invalidMessageDeliveriesDecay: 0.9
   }
@@ -84,8 +98,13 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
           ignoreDuplicatePublishError: true,
           emitSelf: false,
           allowedTopics: [RECORDS_TOPIC, '/swarmtune/votes/1'],
+          scoreThresholds: { ...SCORE_THRESHOLDS },
           scoreParams: {
             IPColocationFactorWeight: local ? 0 : -5,
+            // P7 (broken IWANT promises, GRAFT during backoff): tolerate a few on a loaded machine
+            behaviourPenaltyWeight: -10,
+            behaviourPenaltyThreshold: 6,
+            behaviourPenaltyDecay: 0.9,
             appSpecificScore: (p: string) => guard?.appSpecificScore?.(p) ?? 0,
             // votes are scored like records: a forged or garbage vote (Reject) counts as P4 too
             topics: { [RECORDS_TOPIC]: recordsTopicScoreParams(limits) as never, [VOTES_TOPIC]: recordsTopicScoreParams(limits) as never }

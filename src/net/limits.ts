@@ -11,7 +11,7 @@ export const DEFAULT_LIMITS: NetworkLimits = {
   syncConcurrency: 4,
   bootstrapIntervalMs: 10_000,
   targetPeers: 8,
-  invalidMessageWeight: -1,
+  invalidMessageWeight: -40,
   // generous: an honest peer relays what the whole swarm publishes; a flooder is far above
   gossipPerPeerPerSecond: 1000,
   syncSessionsPerPeerPerMinute: 30

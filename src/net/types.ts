@@ -64,7 +64,7 @@ export interface NetworkLimits {
   bootstrapIntervalMs: number
   /** peer exchange dials discovered peers until this many are connected (0 turns it off) */
   targetPeers: number
-  /** gossipsub P4 weight for invalid records on RECORDS_TOPIC (negative; squared counter) */
+  /** gossipsub P4 weight for invalid records on RECORDS_TOPIC (negative; squared counter; graylist at -16000) */
   invalidMessageWeight: number
   /** per-peer token buckets (#7): records topic messages per second, sync sessions per minute */
   gossipPerPeerPerSecond: number

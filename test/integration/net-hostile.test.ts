@@ -5,7 +5,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import { createRecord, encodeEnvelope, synthBodies, toWire, type SignedRecord } from '../../src/records/index.js'
-import { createSwarmLibp2p, type SwarmLibp2p } from '../../src/net/libp2p.js'
+import { SCORE_THRESHOLDS, createSwarmLibp2p, type SwarmLibp2p } from '../../src/net/libp2p.js'
 import { resolveLimits } from '../../src/net/limits.js'
 import { FRAME_END, FRAME_HEADS, FRAME_MORE, FRAME_RECORD, encodeHeads, frame } from '../../src/net/sync.js'
 import { RECORDS_TOPIC, SYNC_PROTOCOL } from '../../src/net/types.js'
@@ -94,7 +94,7 @@ describe('hostile gossip', () => {
       await evil.services.pubsub.publish(RECORDS_TOPIC, Uint8Array.from([1, i, 2, 3, 4, 5, 6, 7, 8, 9]))
     }
     const ps = b.net.libp2p.services.pubsub as unknown as { getScore: (p: string) => number, acceptFrom: (p: string) => boolean }
-    await waitFor(() => ps.getScore(evil.peerId.toString()) < -80, 'evil score below the graylist threshold')
+    await waitFor(() => ps.getScore(evil.peerId.toString()) < SCORE_THRESHOLDS.graylistThreshold, 'evil score below the graylist threshold')
     // graylisted: gossipsub drops its RPCs before they reach the validator (once a short
     // accept-whitelist granted while its score was still good has run out)
     await waitFor(() => !ps.acceptFrom(evil.peerId.toString()), 'evil graylisted')
