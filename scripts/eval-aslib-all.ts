@@ -24,7 +24,7 @@ async function main (): Promise<void> {
       sample: { type: 'string' },
       'min-leaf': { type: 'string', default: '3' },
       scenarios: { type: 'string' },
-      target: { type: 'string', default: 'log' },
+      target: { type: 'string', default: 'raw' },
       json: { type: 'boolean' }
     }
   })
@@ -44,7 +44,7 @@ async function main (): Promise<void> {
       maxFeatures: Number(f['max-features']),
       minSamplesLeaf: Number(f['min-leaf']),
       sampleSize: f.sample != null ? Number(f.sample) : undefined,
-      target: f.target === 'raw' ? 'raw' : 'log',
+      target: f.target === 'log' ? 'log' : 'raw',
       onProgress: (d, t, what) => { if (f.json !== true) process.stderr.write(`${name} [${d}/${t}] ${what} ${((Date.now() - t0) / 1000).toFixed(0)} s\n`) }
     })
     const pub = published.filter(p => p.scenario === name).sort((a, b) => a.gap - b.gap)

@@ -291,7 +291,11 @@ export interface AslibEvalOptions {
   minSamplesLeaf?: number
   sampleSize?: number
   seed?: number
-  /** regression target: log10 PAR10 (default) or raw PAR10 (as PerAlgorithmRegressor) */
+  /**
+   * regression target: raw PAR10 (default, as PerAlgorithmRegressor: a leaf's mean is then the
+   * expected PAR10, which is what the choice minimizes) or log10 PAR10 (a geometric mean that
+   * underweights the chance of a timeout; measured worse, docs/BENCHMARKS.md)
+   */
   target?: 'log' | 'raw'
   /** evaluate only these folds (tests, quick runs) */
   onlyFolds?: number[]
@@ -344,11 +348,11 @@ export async function evaluateScenario (sc: AslibScenario, opts: AslibEvalOption
     const impute = (i: number): number[] => sc.features[i].map((v, j) => v ?? means[j])
     const Xtr = trainIdx.map(impute)
     const Xte = testIdx.map(impute)
-    // one regressor per algorithm on log10 PAR10 (timeouts at 10 × cutoff: the forest learns
-    // "this one times out here" as a large value, as PerAlgorithmRegressor does on raw PAR10)
+    // one regressor per algorithm on PAR10 (timeouts at 10 × cutoff: the forest learns "this one
+    // times out here" as a large value, as PerAlgorithmRegressor does)
     const pred: number[][] = testIdx.map(() => [])
     for (let a = 0; a < sc.algorithms.length; a++) {
-      const y = trainIdx.map(i => (opts.target === 'raw' ? sc.par10[i][a] : Math.log10(Math.max(1e-3, sc.par10[i][a]))))
+      const y = trainIdx.map(i => (opts.target === 'log' ? Math.log10(Math.max(1e-3, sc.par10[i][a])) : sc.par10[i][a]))
       const forest = await opts.backend.train(Xtr, y, {
         nTrees, seed: (opts.seed ?? 1) * 1000 + f * 37 + a, maxFeatures: opts.maxFeatures, minSamplesLeaf: opts.minSamplesLeaf, sampleSize: opts.sampleSize
       })
@@ -382,7 +386,7 @@ export async function evaluateScenario (sc: AslibScenario, opts: AslibEvalOption
     folds: results,
     backend: opts.backend.name,
     trees: nTrees,
-    target: opts.target ?? 'log'
+    target: opts.target ?? 'raw'
   }
 }
 

@@ -7,7 +7,7 @@ const HELP = `usage: swarmtune eval-aslib DIR [--backend ml-random-forest|histog
                            [--sample N] [--min-leaf N] [--folds 1,2,...] [--target log|raw]
                            [--seed S] [--json]
 
-Evaluates the per-algorithm random-forest selector (log10 PAR10 regression) on an ASlib scenario
+Evaluates the per-algorithm random-forest selector (PAR10 regression, --target log for log10) on an ASlib scenario
 with the 10 folds of its cv.arff, in the Run2Survive convention (unsolved test instances skipped,
 the selector pays feature costs, SBS/VBS do not).
   --json   {scenario, par10:{sbs, vbs, selector}, normalizedGap, folds}
@@ -44,7 +44,7 @@ export async function run (argv: string[]): Promise<number> {
     sampleSize: sample,
     seed: intFlag(f.seed, 'seed', 1),
     onlyFolds,
-    target: f.target === 'raw' ? 'raw' : 'log',
+    target: f.target === 'log' ? 'log' : 'raw',
     onProgress: (done, total, what) => {
       const el = (Date.now() - t0) / 1000
       const eta = el / done * (total - done)
