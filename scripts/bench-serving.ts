@@ -20,9 +20,12 @@ import type { ServingService } from '../src/node/serving.js'
  * the method serving chose, in alternating order. Exploration is off so both run the same method. Reported: medians of
  * each, the overhead, and serving's own breakdown.
  *
- *   node dist/scripts/bench-serving.js [--rounds 30] [--prompts 4] [--max-tokens 16] [--model tiny] [--json]
+ * --control replaces serve() by a second direct session of the same method: the noise floor of
+ * the comparison on this machine (two identical paths should differ by ~0 %).
+ *
+ *   node dist/scripts/bench-serving.js [--rounds 30] [--prompts 4] [--max-tokens 16] [--model tiny] [--control] [--json]
  */
-const { values: f } = parseArgs({ options: { rounds: { type: 'string' }, prompts: { type: 'string' }, 'max-tokens': { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean' } } })
+const { values: f } = parseArgs({ options: { control: { type: 'boolean' }, rounds: { type: 'string' }, prompts: { type: 'string' }, 'max-tokens': { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean' } } })
 const rounds = Number(f.rounds ?? 30)
 const nPrompts = Number(f.prompts ?? 4)
 const maxTokens = Number(f['max-tokens'] ?? 16)
@@ -63,7 +66,18 @@ try {
   const engineMs: number[] = []
   const selectMs: number[] = []
   const methods = new Set<string>()
+  const control = f.control === true ? await engine.open(await resolveModel(config, modelName, config.dataDir), getMethod(method)) : undefined
+  if (control != null) for (let i = 0; i < 3; i++) await control.runBatch(requests)
   const viaServing = async (): Promise<void> => {
+    if (control != null) {
+      const t = performance.now()
+      const o = await control.runBatch(requests)
+      served.push(performance.now() - t)
+      engineMs.push(o.wallMs)
+      selectMs.push(0)
+      methods.add(method)
+      return
+    }
     const t0 = performance.now()
     const res = await serving.serve({ model: modelName, prompts, maxTokens })
     served.push(performance.now() - t0)
@@ -82,7 +96,9 @@ try {
   }
   const ms = median(served)
   const md = median(directMs)
+  await control?.close()
   const out = {
+    control: f.control === true,
     machine: `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`,
     date: new Date().toISOString(),
     model: modelName,
