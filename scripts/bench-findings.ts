@@ -33,6 +33,7 @@ const { values: f } = parseArgs({
     'data-dir': { type: 'string', default: '.swarmtune-findings' },
     'timeout-ms': { type: 'string', default: '60000' },
     append: { type: 'boolean' },
+    'prompt-scale': { type: 'string' },
     records: { type: 'string' },
     table: { type: 'string' },
     json: { type: 'boolean' },
@@ -46,7 +47,8 @@ async function main (): Promise<void> {
   const config = loadConfig({ overrides: { dataDir: resolve(f['data-dir'] as string) } })
   mkdirSync(config.dataDir, { recursive: true })
   const prepared = await prepareBench(config, {
-    model: f.model, methods: csv(f.methods), workloads: csv(f.workloads), repeats: Number(f.repeats), scale: f.scale as Scale
+    model: f.model, methods: csv(f.methods), workloads: csv(f.workloads), repeats: Number(f.repeats), scale: f.scale as Scale,
+    promptScale: f['prompt-scale'] != null ? Number(f['prompt-scale']) : undefined
   })
   const engine = await llamaEngineFactory(config)
   const key = await generateKeyPair('Ed25519')
@@ -124,7 +126,7 @@ async function main (): Promise<void> {
   let cpu = ''
   try { cpu = execFileSync('lscpu', { encoding: 'utf8' }).split('\n').find(l => l.startsWith('Model name'))?.split(':')[1].trim() ?? '' } catch {}
   const header = [
-    `model: ${prepared.model.name} (${results[0]?.body.model.fileType ?? '?'}), repeats: ${prepared.repeats} (+1 warm-up), scale: ${f.scale}`,
+    `model: ${prepared.model.name} (${results[0]?.body.model.fileType ?? '?'}), repeats: ${prepared.repeats} (+1 warm-up), scale: ${f.scale}${f['prompt-scale'] != null ? ` with prompt lengths × ${f['prompt-scale']}` : ''}`,
     `machine: ${cpu || hw?.cpuModel} (${hw?.cores ?? '?'} cores, ${hw?.ramMiB ?? '?'} MiB), backend ${hw?.backend ?? '?'}, ${results[0]?.body.engine.version ?? ''}`,
     `date: ${started.toISOString()}, duration ${minutes.toFixed(1)} min, hardware label ${label}`
   ].join('\n')

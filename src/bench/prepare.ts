@@ -5,7 +5,7 @@ import type { SwarmtuneConfig } from '../node/config.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { BenchCellResult } from './runner.js'
 import { BASELINE_ID } from './runner.js'
-import { FAMILIES, SCALES, importPrompts, standardWorkloads, type Scale, type Workload } from './workloads.js'
+import { FAMILIES, SCALES, defaultParams, generateWorkload, importPrompts, standardWorkloads, type Family, type Scale, type Workload } from './workloads.js'
 
 /**
  * What one `swarmtune bench` (CLI standalone, `POST /bench`, background sweep) runs, resolved
@@ -24,6 +24,8 @@ export interface BenchSelection {
   scale?: Scale
   timeoutMs?: number
   seed?: number
+  /** multiply every family's prompt length (shorter runs on slow or busy machines) */
+  promptScale?: number
 }
 
 export interface PreparedBench {
@@ -58,6 +60,7 @@ export function checkSelection (sel: BenchSelection): void {
   if (sel.repeats != null && (!Number.isInteger(sel.repeats) || sel.repeats < 1 || sel.repeats > 100)) bad('repeats must be an integer in [1, 100]')
   if (sel.timeoutMs != null && (!Number.isInteger(sel.timeoutMs) || sel.timeoutMs < 1)) bad('timeoutMs must be a positive integer')
   if (sel.seed != null && !Number.isInteger(sel.seed)) bad('seed must be an integer')
+  if (sel.promptScale != null && (typeof sel.promptScale !== 'number' || !(sel.promptScale > 0 && sel.promptScale <= 16))) bad('promptScale must be a number in (0, 16]')
   if (sel.prompts != null && typeof sel.prompts !== 'string') bad('prompts must be a file path')
 }
 
@@ -73,7 +76,12 @@ export async function prepareBench (config: SwarmtuneConfig, sel: BenchSelection
   if (baseline == null) throw new SwarmtuneError('E_METHOD_INVALID', 'the method catalog has no baseline')
   const model = await resolveModel(config, sel.model ?? config.engine.defaultModel, config.dataDir)
   const families = sel.workloads != null && sel.workloads.length > 0 ? sel.workloads : (sel.prompts != null ? [] : [...FAMILIES])
-  const workloads = standardWorkloads(sel.scale ?? 'default', families, sel.seed ?? 1)
+  const workloads = sel.promptScale != null
+    ? families.map(fam => {
+      const d = defaultParams(fam as Family, sel.scale ?? 'default', sel.seed ?? 1)
+      return generateWorkload(fam as Family, { ...d, promptLength: Math.max(4, Math.round(d.promptLength * (sel.promptScale as number))) }, sel.scale ?? 'default')
+    })
+    : standardWorkloads(sel.scale ?? 'default', families, sel.seed ?? 1)
   if (sel.prompts != null) workloads.push(importPrompts(sel.prompts))
   return {
     model,
