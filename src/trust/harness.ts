@@ -484,7 +484,13 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
 
     await sleep(2500) // two trust evaluations
     const after = await Promise.all(honest.map(async d => await peerQuality(d, modelIds, truth)))
-    if (process.env.SWARMTUNE_ATTACK_DEBUG != null) say(JSON.stringify(after[0].trust.authors))
+    if (process.env.SWARMTUNE_ATTACK_DEBUG != null) {
+      for (const q of after) {
+        const st: Record<string, number> = {}
+        for (const a of q.trust.authors) st[a.status] = (st[a.status] ?? 0) + 1
+        say(`debug: ${q.trust.authors.length} authors ${JSON.stringify(st)}, attackers in table ${q.trust.authors.filter(a => attackerIds.has(a.author)).length}/${attackerIds.size}, unknownWeight ${q.trust.unknownWeight}`)
+      }
+    }
     const underAttack: Quality = { top1: mean(after.map(q => q.defended.top1)), regret: mean(after.map(q => q.defended.regret)) }
     const undefended: Quality = { top1: mean(after.map(q => q.undefended.top1)), regret: mean(after.map(q => q.undefended.regret)) }
 

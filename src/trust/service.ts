@@ -66,6 +66,9 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
   let table = new Map<string, AuthorTrust>()
   let unknownWeight = unknownAuthorWeight(table, params)
   let dirty = true
+  /** records indexed, and how many the last full (async) evaluation had seen */
+  let seen = 0
+  let seenAtEvaluation = -1
   let evaluatedAt = 0
   let lastViolations = ''
   let timer: NodeJS.Timeout | undefined
@@ -78,6 +81,7 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
     const { record } = (evt as CustomEvent<RecordEventDetail>).detail
     index.add(record.body)
     dirty = true
+    seen++
   }
 
   function violationsKey (): string {
@@ -85,12 +89,20 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
     return t == null ? '' : `${t.invalid}/${Math.floor(t.rateLimited / 100)}`
   }
 
-  async function evaluateInner (): Promise<void> {
+  /** equivocations per author, from the store's evidence (refreshed by the async evaluation) */
+  let equivocations = new Map<string, number>()
+
+  /**
+   * Recompute the table from the index and the cached evidence (sync, pure). Called by every
+   * reader when records arrived since the last evaluation: an author whose claims arrived a
+   * moment ago must already share the unproven cap (or be distrusted), never get a default weight.
+   */
+  function recompute (): void {
     const evidence = spotCheckEvidence(index, self, params)
-    for (const ev of await c.store.evidence()) {
-      let e = evidence.get(ev.author)
-      if (e == null) evidence.set(ev.author, e = { agree: 0, disagree: 0, classChecks: 0, equivocations: 0, violations: 0, cells: 0 })
-      e.equivocations++
+    for (const [author, n] of equivocations) {
+      let e = evidence.get(author)
+      if (e == null) evidence.set(author, e = { agree: 0, disagree: 0, classChecks: 0, equivocations: 0, violations: 0, cells: 0 })
+      e.equivocations = n
     }
     // a record's author signs with the same key as its peer id: violations of a peer count against that author
     for (const p of c.peerGuard?.peers() ?? []) {
@@ -101,6 +113,18 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
     table = computeTrust(evidence, self, params)
     unknownWeight = unknownAuthorWeight(table, params)
     evaluatedAt = Date.now()
+    dirty = false
+  }
+
+  function fresh (): void {
+    if (dirty) recompute()
+  }
+
+  async function evaluateInner (): Promise<void> {
+    const eq = new Map<string, number>()
+    for (const ev of await c.store.evidence()) eq.set(ev.author, (eq.get(ev.author) ?? 0) + 1)
+    equivocations = eq
+    recompute()
     try {
       await c.store.putMeta(TRUST_KEY, { evaluatedAt, params, authors: [...table.values()] })
     } catch (err) {
@@ -110,7 +134,7 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
 
   async function evaluate (): Promise<void> {
     if (evaluating != null) { await evaluating; }
-    dirty = false
+    seenAtEvaluation = seen
     lastViolations = violationsKey()
     evaluating = evaluateInner().finally(() => { evaluating = undefined })
     await evaluating
@@ -129,9 +153,10 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
     }
   }
 
-  const weight = (author: string): number => table.get(author)?.weight ?? (author === self ? 1 : unknownWeight)
+  const weight = (author: string): number => { fresh(); return table.get(author)?.weight ?? (author === self ? 1 : unknownWeight) }
 
   function summary (): TrustSummary {
+    fresh()
     const s = { authors: table.size, proven: 0, unproven: 0, distrusted: 0, equivocators: 0 }
     for (const t of table.values()) {
       if (t.status === 'proven') s.proven++
@@ -150,14 +175,15 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
       c.events.addEventListener('record', onRecord)
       await evaluate()
       timer = setInterval(() => {
-        if (dirty || violationsKey() !== lastViolations) evaluate().catch(err => { logger.error('trust evaluation failed: %s', errorMessage(err)) })
+        if (seen !== seenAtEvaluation || violationsKey() !== lastViolations) evaluate().catch(err => { logger.error('trust evaluation failed: %s', errorMessage(err)) })
       }, intervalMs)
       timer.unref()
       grayTimer = setInterval(checkGraylist, 1000)
       grayTimer.unref()
       c.api.statusContributors.set('trust', summary)
-      c.api.route('GET', '/trust', async () => ({
-        json: {
+      c.api.route('GET', '/trust', async () => {
+        fresh()
+        return { json: {
           self,
           summary: summary(),
           params,
@@ -166,8 +192,8 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
           authors: [...table.values()].sort((a, b) => b.weight - a.weight || (a.author < b.author ? -1 : 1)),
           peers: c.peerGuard?.peers().slice(0, 1000) ?? [],
           graylisted: [...grayEver].map(([peer, since]) => ({ peer, since, now: grayNow.has(peer) }))
-        }
-      }))
+        } }
+      })
     },
     async stop () {
       c.events.removeEventListener('record', onRecord)
@@ -181,9 +207,9 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
       for (const a of index.authors()) out[a] = weight(a)
       return out
     },
-    table: () => [...table.values()],
-    get: (a) => table.get(a),
-    spotChecks: (modelId, hardwareId, k = 8) => pickSpotChecks(index, self, hardwareId, table, Infinity).filter(x => x.modelId === modelId).slice(0, k),
+    table: () => { fresh(); return [...table.values()] },
+    get: (a) => { fresh(); return table.get(a) },
+    spotChecks: (modelId, hardwareId, k = 8) => { fresh(); return pickSpotChecks(index, self, hardwareId, table, Infinity).filter(x => x.modelId === modelId).slice(0, k) },
     summary,
     evaluate,
     graylisted: () => [...grayNow]
