@@ -262,7 +262,8 @@ export function createServingService (components: ServingComponents, init: Servi
   }
 
   async function enqueue<T> (fn: () => Promise<T>): Promise<T> {
-    if (waiting >= maxQueue) throw new ServingError('E_BUSY', `${waiting} batches already queued`)
+    // not E_BUSY: that code blames the requesting peer; a full queue is this node's state
+    if (waiting >= maxQueue) throw new ServingError('E_OVERLOADED', `${waiting} batches already queued: try later`)
     waiting++
     st.queued = waiting
     const run = chain.then(fn, fn)
@@ -440,8 +441,12 @@ export function createServingService (components: ServingComponents, init: Servi
       const { registerOpenAiRoutes } = await import('./openai.js')
       registerOpenAiRoutes(components.api, { serve, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config) })
       components.api.route('POST', '/serve', async (r) => {
-        const body = await r.json<ServeRequest>()
-        return { json: await serve({ ...body, signal: undefined }) }
+        const body = await r.json<Record<string, unknown>>()
+        if (body == null || typeof body !== 'object' || Array.isArray(body)) throw new ServingError('E_REQ_MALFORMED', 'body must be a JSON object')
+        const { method, ...rest } = body
+        if (method !== undefined && typeof method !== 'string') throw new ServingError('E_REQ_INVALID', 'method must be a method id')
+        const { parseInferRequest } = await import('../net/infer.js')
+        return { json: await serve({ ...parseInferRequest(rest), ...(method != null ? { method } : {}) }) }
       })
       components.api.route('POST', '/recommend', async (r) => {
         const { parseRecommendRequest } = await import('../net/recommend.js')
