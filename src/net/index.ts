@@ -10,6 +10,7 @@ import { Bootstrapper, createSwarmLibp2p, type SwarmLibp2p } from './libp2p.js'
 import { PeerExchange } from './peer-exchange.js'
 import { RecordsTopic } from './records-topic.js'
 import { SyncService, type SyncResult } from './sync.js'
+import { createTokenBucket, DEFAULT_GUARD } from '../trust/guard.js'
 import { PEERS_PROTOCOL, RECORDS_TOPIC, SYNC_PROTOCOL, type NetworkComponents, type NetworkInit, type NetworkLimits, type SwarmNetwork } from './types.js'
 
 export * from './types.js'
@@ -69,7 +70,16 @@ class Network implements SwarmNetworkNode {
       this.log('rate limit hit by %s on %s', peer, via)
     }, c.config.net.allowPeers)
     const node = this.node ??= await createSwarmLibp2p({ config: c.config, privateKey: c.privateKey, limits, guard: this.init.guard })
-    const ingest: Ingest = createIngest({ store: c.store, rejections: c.rejections, stats: this.stats_, log: this.log, onRecord: c.onRecord })
+    // issue #7 partitions: a record learned by sync is gossiped on (within the per-peer budget), so
+    // after a heal it spreads through each half at gossip speed instead of waiting for the next sync round
+    const relay = createTokenBucket(c.config.trust?.gossipPerPeerPerSecond ?? DEFAULT_GUARD.gossipPerPeerPerSecond, c.config.trust?.gossipBurst ?? DEFAULT_GUARD.gossipBurst)
+    const onRecord = (record: SignedRecord, via: 'gossip' | 'sync'): void => {
+      c.onRecord?.(record, via)
+      if (via === 'sync' && this.running && relay()) {
+        this.topic?.publish(record).then(() => { this.stats_.inc('syncRelayed') }, () => {})
+      }
+    }
+    const ingest: Ingest = createIngest({ store: c.store, rejections: c.rejections, stats: this.stats_, log: this.log, onRecord })
     this.topic = new RecordsTopic({ pubsub: node.services.pubsub, ingest, stats: this.stats_, guard, log: log('net:gossip') })
     const sync = this.sync = new SyncService({
       config: c.config,

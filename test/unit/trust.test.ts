@@ -165,7 +165,7 @@ describe('spot-check choice', () => {
 describe('peer guard', () => {
   it('excess gossip and invalid messages drive the application score to the graylist, and it decays', () => {
     let now = 1_000_000
-    const g = createPeerGuard({ gossipPerPeerPerSecond: 10, gossipBurst: 10, now: () => now, penaltyHalfLifeMs: 10_000 })
+    const g = createPeerGuard({ gossipPerPeerPerSecond: 10, gossipBurst: 10, excessPenalty: 0.05, now: () => now, penaltyHalfLifeMs: 10_000 })
     for (let i = 0; i < 10; i++) expect(g.admitGossip!('p')).toBe(true)
     expect(g.appSpecificScore!('p')).toBe(0)
     let refused = 0
