@@ -24,12 +24,68 @@ import type { ServingService } from '../src/node/serving.js'
  * the comparison on this machine (two identical paths should differ by ~0 %).
  *
  *   node dist/scripts/bench-serving.js [--rounds 30] [--prompts 4] [--max-tokens 16] [--model tiny] [--control] [--json]
+ *
+ * --suite: the node's choices on the built-in workload suite. Benchmarks --methods on every
+ * workload family (tiny scale, 1 repeat, `swarmtune bench` standalone), then, leaving each
+ * workload out in turn, trains the meta-model (histogram forest) on the others and lets the
+ * selector choose for the held-out one; reports the MEASURED throughput of that choice against the
+ * baseline and against the best method in hindsight (the oracle).
+ *
+ *   node dist/scripts/bench-serving.js --suite [--methods a,b,...] [--json]
  */
-const { values: f } = parseArgs({ options: { control: { type: 'boolean' }, rounds: { type: 'string' }, prompts: { type: 'string' }, 'max-tokens': { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean' } } })
+
+async function suite (): Promise<void> {
+  const { execFileSync } = await import('node:child_process')
+  const { cliPath } = await import('../src/util/paths.js')
+  const { createRecordStore } = await import('../src/store/record-store.js')
+  const { train, selectMethod } = await import('../src/meta/selector.js')
+  const { FAMILIES } = await import('../src/bench/workloads.js')
+  const dir = mkdtempSync(join(tmpdir(), 'swarmtune-suite-'))
+  const methods = f.methods ?? 'baseline,prefix-cache,chunked-prefill,batch-2,batch-4,flash-attn,weights-q8,batch-4+prefix-cache'
+  try {
+    execFileSync(process.execPath, [cliPath(), 'bench', '--data-dir', dir, '--model', f.model ?? 'tiny', '--methods', methods, '--workloads', FAMILIES.join(','), '--scale', 'tiny', '--repeats', '1', '--json'], { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 64 * 2 ** 20 })
+    const store = createRecordStore({ path: join(dir, 'store'), maxRecords: 1_000_000, ownAuthor: 'bench' })
+    await store.start()
+    const bodies = []
+    for await (const r of store.all()) if (r.body.result.ok) bodies.push(r.body)
+    await store.stop()
+    const names = [...new Set(bodies.map(b => b.workload.name))].sort()
+    const rows = []
+    for (const w of names) {
+      const held = bodies.filter(b => b.workload.name === w)
+      const tps = new Map(held.map(b => [b.method.id, b.result.totalTokensPerSecond]))
+      const base = tps.get('baseline')
+      if (base == null) continue
+      const oracle = [...tps.entries()].sort((a, b) => b[1] - a[1])[0]
+      const model = await train(bodies.filter(b => b.workload.name !== w), { backend: 'histogram', nTrees: 50, seed: 1 })
+      const t = held[0]
+      const sel = selectMethod(model, { hardware: t.hardware, model: t.model, workload: { features: t.workload.features }, methods: [...tps.keys()] }, { objective: 'throughput', minCells: 1 })
+      const chosen = tps.get(sel.choice) ?? base
+      rows.push({ workload: w, choice: sel.choice, oracle: oracle[0], chosenTps: +chosen.toFixed(1), baselineTps: +base.toFixed(1), oracleTps: +oracle[1].toFixed(1), ofOracle: +(chosen / oracle[1]).toFixed(3), overBaseline: +(chosen / base).toFixed(3) })
+    }
+    const gm = (xs: number[]): number => Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length)
+    const out = {
+      machine: `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`,
+      date: new Date().toISOString(),
+      methods: methods.split(','),
+      rows,
+      geomean: { ofOracle: +gm(rows.map(r => r.ofOracle)).toFixed(3), overBaseline: +gm(rows.map(r => r.overBaseline)).toFixed(3), oracleOverBaseline: +gm(rows.map(r => r.oracleTps / r.baselineTps)).toFixed(3) }
+    }
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+const { values: f } = parseArgs({ options: { suite: { type: 'boolean' }, methods: { type: 'string' }, control: { type: 'boolean' }, rounds: { type: 'string' }, prompts: { type: 'string' }, 'max-tokens': { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean' } } })
 const rounds = Number(f.rounds ?? 30)
 const nPrompts = Number(f.prompts ?? 4)
 const maxTokens = Number(f['max-tokens'] ?? 16)
 const modelName = f.model ?? 'tiny'
+
+if (f.suite === true) {
+  await suite()
+  process.exit(0)
+}
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2 }
 
