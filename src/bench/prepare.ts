@@ -26,6 +26,8 @@ export interface BenchSelection {
   seed?: number
   /** multiply every family's prompt length (shorter runs on slow or busy machines) */
   promptScale?: number
+  /** multiply every family's request count (at least 2 requests are kept) */
+  requestScale?: number
 }
 
 export interface PreparedBench {
@@ -61,6 +63,7 @@ export function checkSelection (sel: BenchSelection): void {
   if (sel.timeoutMs != null && (!Number.isInteger(sel.timeoutMs) || sel.timeoutMs < 1)) bad('timeoutMs must be a positive integer')
   if (sel.seed != null && !Number.isInteger(sel.seed)) bad('seed must be an integer')
   if (sel.promptScale != null && (typeof sel.promptScale !== 'number' || !(sel.promptScale > 0 && sel.promptScale <= 16))) bad('promptScale must be a number in (0, 16]')
+  if (sel.requestScale != null && (typeof sel.requestScale !== 'number' || !(sel.requestScale > 0 && sel.requestScale <= 16))) bad('requestScale must be a number in (0, 16]')
   if (sel.prompts != null && typeof sel.prompts !== 'string') bad('prompts must be a file path')
 }
 
@@ -76,10 +79,12 @@ export async function prepareBench (config: SwarmtuneConfig, sel: BenchSelection
   if (baseline == null) throw new SwarmtuneError('E_METHOD_INVALID', 'the method catalog has no baseline')
   const model = await resolveModel(config, sel.model ?? config.engine.defaultModel, config.dataDir)
   const families = sel.workloads != null && sel.workloads.length > 0 ? sel.workloads : (sel.prompts != null ? [] : [...FAMILIES])
-  const workloads = sel.promptScale != null
+  const workloads = sel.promptScale != null || sel.requestScale != null
     ? families.map(fam => {
       const d = defaultParams(fam as Family, sel.scale ?? 'default', sel.seed ?? 1)
-      return generateWorkload(fam as Family, { ...d, promptLength: Math.max(4, Math.round(d.promptLength * (sel.promptScale as number))) }, sel.scale ?? 'default')
+      const promptLength = Math.max(4, Math.round(d.promptLength * (sel.promptScale ?? 1)))
+      const requests = Math.max(2, Math.round(d.requests * (sel.requestScale ?? 1)))
+      return generateWorkload(fam as Family, { ...d, promptLength, requests, concurrency: Math.min(d.concurrency, requests) }, sel.scale ?? 'default')
     })
     : standardWorkloads(sel.scale ?? 'default', families, sel.seed ?? 1)
   if (sel.prompts != null) workloads.push(importPrompts(sel.prompts))
@@ -107,6 +112,8 @@ export interface BenchSummary {
   wallMs: number
   spread: number
   repeats: number
+  /** median CPU time of the benchmarking process per run, ms (standalone runs only; not in the record) */
+  cpuMs?: number
   diverged?: boolean
   /** record id (absent only when the record could not be stored) */
   id?: string
@@ -128,6 +135,7 @@ export function summarizeCell (cell: BenchCellResult, record?: SignedRecord): Be
     spread: round(r.spread, 4),
     repeats: r.repeats
   }
+  if (cell.cpuMs != null) s.cpuMs = round(cell.cpuMs)
   if (r.diverged !== undefined) s.diverged = r.diverged
   if (record != null) s.id = record.id
   if (r.error != null) s.error = r.error

@@ -49,6 +49,12 @@ export interface BenchCellResult {
   body: UnsignedBody
   /** the reason when the cell was not measured (unsupported method) */
   skipped?: string
+  /**
+   * median CPU time of this process per run, ms (not part of the record schema): on a shared
+   * machine other load inflates wall time but hardly CPU time, so speedups by CPU time are the
+   * steadier comparison there (they ignore waiting and count spinning threads)
+   */
+  cpuMs?: number
 }
 
 export interface RunBenchmarkOptions {
@@ -79,6 +85,8 @@ export interface RunBenchmarkOptions {
 
 interface RunMeasure {
   wallMs: number
+  /** CPU time of this process during the run (all threads), ms: robust to other load on a shared machine */
+  cpuMs: number
   promptTokens: number
   outputTokens: number
   ttfts: number[]
@@ -111,6 +119,7 @@ export async function runWorkload (session: EngineSession, workload: Workload, t
   })
   stopped.catch(() => {})
   const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
   let inflight: Promise<unknown> | undefined
   try {
     const outcomes: RequestOutcome[] = []
@@ -127,8 +136,10 @@ export async function runWorkload (session: EngineSession, workload: Workload, t
       outcomes.push(...batch.requests)
     }
     const wallMs = performance.now() - t0
+    const cpu = process.cpuUsage(cpu0)
     return {
       wallMs,
+      cpuMs: (cpu.user + cpu.system) / 1000,
       promptTokens: outcomes.reduce((s, o) => s + o.promptTokens, 0),
       outputTokens: outcomes.reduce((s, o) => s + o.outputTokens, 0),
       // client-side TTFT: a request queued behind others in its wave waited too
@@ -329,7 +340,7 @@ export async function runBenchmark (opts: RunBenchmarkOptions): Promise<BenchCel
         if (method.lossless && !isBaseline && reference.has(w.name)) result.diverged = diverged
         const body = bodyOf(method, w, result, session)
         progress('done', method.id, w.name)
-        await emit({ method: method.id, workload: w.name, family: w.family, body })
+        await emit({ method: method.id, workload: w.name, family: w.family, body, cpuMs: median(runs.map(r => r.cpuMs)) })
       } catch (err) {
         if (cancelled()) return results
         done = cellStart + perCell
