@@ -84,6 +84,10 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
             maxIncomingPendingConnections: 100
           }
         : {},
+      // a busy node answers pings late; aborting the connection for it (the default) made loaded
+      // peers drop out of the swarm and redial in a loop. Dead peers are still found by the
+      // muxer's keep-alive and by TCP.
+      connectionMonitor: { abortConnectionOnPingFailure: false },
       connectionGater: {
         denyDialPeer: refused,
         denyInboundEncryptedConnection: refused,
