@@ -46,6 +46,9 @@ export const HISTOGRAM_DEFAULTS = {
   maxFeatures: 0.5,
   maxDepth: 40,
   minSamplesLeaf: 3,
+  /** from this many training rows on, leaves of 5: a third fewer nodes (snapshot, speed), same R2 */
+  largeRows: 20_000,
+  minSamplesLeafLarge: 5,
   seed: 42,
   maxBins: MAX_BINS,
   bootstrap: true,
@@ -139,7 +142,7 @@ export async function trainHistogramForest (X: number[][], y: number[], opts: Hi
   const params: TreeParams = {
     mtry: Math.max(1, Math.round(maxFeatures * nFeatures)),
     maxDepth: opts.maxDepth ?? HISTOGRAM_DEFAULTS.maxDepth,
-    minSamplesLeaf: opts.minSamplesLeaf ?? HISTOGRAM_DEFAULTS.minSamplesLeaf,
+    minSamplesLeaf: opts.minSamplesLeaf ?? (X.length >= HISTOGRAM_DEFAULTS.largeRows ? HISTOGRAM_DEFAULTS.minSamplesLeafLarge : HISTOGRAM_DEFAULTS.minSamplesLeaf),
     bootstrap: opts.bootstrap ?? HISTOGRAM_DEFAULTS.bootstrap,
     subtraction: opts.subtraction ?? HISTOGRAM_DEFAULTS.subtraction,
     sampleSize: opts.sampleSize ?? 0

@@ -31,8 +31,12 @@ export interface HistogramForestSnapshot {
   edges: string
   /** nodes per tree (Int32 base64) */
   nodeCounts: string
-  /** per node in preorder: split feature, 0xffff for a leaf (Uint16 base64) */
+  /**
+   * per node in preorder: split feature, all ones for a leaf; Uint8 when featureBytes is 1
+   * (fewer than 255 features), else Uint16
+   */
   features: string
+  featureBytes?: 1 | 2
   /** per internal node in preorder: split bin (Uint8 base64) */
   bins: string
   /** per leaf in preorder: value (Float32 base64) */
@@ -164,12 +168,14 @@ export class HistogramForest implements RegressionForest {
     const total = this.bin.length
     let nLeaves = 0
     for (let i = 0; i < total; i++) if (this.nodeI32[4 * i + 2] < 0) nLeaves++
-    const features = new Uint16Array(total)
+    const narrow = this.nFeatures < 0xff
+    const LEAF = narrow ? 0xff : 0xffff
+    const features = narrow ? new Uint8Array(total) : new Uint16Array(total)
     const bins = new Uint8Array(total - nLeaves)
     const leaves = new Float32Array(nLeaves)
     for (let i = 0, bi = 0, li = 0; i < total; i++) {
       const f = this.nodeI32[4 * i + 2]
-      if (f < 0) { features[i] = 0xffff; leaves[li++] = this.nodeF64[2 * i] } else { features[i] = f; bins[bi++] = this.bin[i] }
+      if (f < 0) { features[i] = LEAF; leaves[li++] = this.nodeF64[2 * i] } else { features[i] = f; bins[bi++] = this.bin[i] }
     }
     return {
       format: SNAPSHOT_FORMAT,
@@ -181,6 +187,7 @@ export class HistogramForest implements RegressionForest {
       edges: b64(this.edges),
       nodeCounts: b64(this.nodeCounts),
       features: b64(features),
+      featureBytes: narrow ? 1 : 2,
       bins: b64(bins),
       leaves: b64(leaves)
     }
@@ -198,7 +205,11 @@ export class HistogramForest implements RegressionForest {
     const edgeCounts = unb64(s.edgeCounts, Int32Array, 'edgeCounts')
     const edges = unb64(s.edges, Float64Array, 'edges')
     const nodeCounts = unb64(s.nodeCounts, Int32Array, 'nodeCounts')
-    const features = unb64(s.features, Uint16Array, 'features')
+    if (s.featureBytes != null && s.featureBytes !== 1 && s.featureBytes !== 2) throw new ForestSnapshotError('bad featureBytes')
+    const narrow = s.featureBytes === 1
+    if (narrow && nFeatures >= 0xff) throw new ForestSnapshotError('featureBytes 1 with 255 or more features')
+    const LEAF = narrow ? 0xff : 0xffff
+    const features: Uint8Array | Uint16Array = narrow ? unb64(s.features, Uint8Array, 'features') : unb64(s.features, Uint16Array, 'features')
     const bins = unb64(s.bins, Uint8Array, 'bins')
     const leaves = unb64(s.leaves, Float32Array, 'leaves')
     if (edgeCounts.length !== nFeatures) throw new ForestSnapshotError('edgeCounts length')
@@ -206,7 +217,7 @@ export class HistogramForest implements RegressionForest {
     const total = nodeCounts.reduce((a, b) => a + b, 0)
     if (total !== features.length) throw new ForestSnapshotError('node counts do not match the features')
     let nLeaves = 0
-    for (let i = 0; i < total; i++) if (features[i] === 0xffff) nLeaves++
+    for (let i = 0; i < total; i++) if (features[i] === LEAF) nLeaves++
     if (nLeaves !== leaves.length || total - nLeaves !== bins.length) throw new ForestSnapshotError('leaf/bin counts do not match')
 
     // rebuild each tree's right-child pointers from the preorder layout
@@ -226,7 +237,7 @@ export class HistogramForest implements RegressionForest {
           tr.right[p] = i
         }
         const f = features[base + i]
-        if (f === 0xffff) {
+        if (f === LEAF) {
           tr.feature[i] = -1
           tr.value[i] = leaves[li++]
         } else {
