@@ -116,10 +116,12 @@ async function run (n: number, rounds: number, log: (s: string) => void): Promis
     peers.push(...batch)
   }
   const want = Math.min(4, n - 1)
+  const started = Date.now()
+  log(`${n} peers started (${((started - t0) / 1000).toFixed(1)} s), waiting for meshes`)
   for (;;) {
     const st = await Promise.all(peers.map(async p => await p.ask({ type: 'status' }, 'status')))
     if (st.every(s => (s.mesh as number) >= want)) break
-    if (Date.now() - t0 > 180_000) throw new Error(`mesh did not form: ${JSON.stringify(st)}`)
+    if (Date.now() - started > 600_000) throw new Error(`mesh did not form: ${JSON.stringify(st)}`)
     await new Promise(resolve => setTimeout(resolve, 500))
   }
   log(`${n} peers up, every mesh has >= ${want} peers (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
