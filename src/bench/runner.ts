@@ -272,7 +272,9 @@ export async function runBenchmark (opts: RunBenchmarkOptions): Promise<BenchCel
       pricePerHour: opts.pricePerHour
     }, opts.probe),
     engine: { ...engine.info },
-    model: session?.model ?? descriptor,
+    // the logical model (default file): weight quantization is the method's weightBits knob, so
+    // a weights-q8 run must describe the same model as its baseline
+    model: descriptor,
     workload: { family: w.family, name: w.name, features: featuresOf(w, session) },
     method: { id: method.id, knobs: { ...method.knobs } as unknown as Record<string, number> },
     result

@@ -95,6 +95,17 @@ export function toBodies (records: ReadonlyArray<SignedRecord | HistoryBody | { 
   })
 }
 
+/**
+ * The model a task is about, independent of the file variant: weight quantization is a method
+ * (knob `weightBits`), so a Q8_0 run of a model belongs to the same task as its F16 baseline.
+ * Records made before the bench runner always described the default file carry the Q8_0
+ * descriptor for weights-q8 methods; keying by the architecture keeps them comparable.
+ */
+export function logicalModelId (model: Pick<ModelDescriptor, 'name' | 'architecture' | 'params' | 'layers' | 'embd' | 'heads' | 'kvHeads' | 'ff' | 'vocab' | 'ctx'>): string {
+  const { name, architecture, params, layers, embd, heads, kvHeads, ff, vocab, ctx } = model
+  return stableId({ name, architecture, params, layers, embd, heads, kvHeads, ff, vocab, ctx })
+}
+
 export function taskKeyOf (hardwareId: string, modelId: string, workload: string): string {
   return `${hardwareId}|${modelId}|${workload}`
 }
@@ -110,7 +121,7 @@ export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody 
   const bodies = toBodies(records)
   const groups = new Map<string, HistoryBody[]>()
   for (const b of bodies) {
-    const key = `${taskKeyOf(b.hardware.id, b.model.id, b.workload.name)}|${b.method.id}`
+    const key = `${taskKeyOf(b.hardware.id, logicalModelId(b.model), b.workload.name)}|${b.method.id}`
     let g = groups.get(key)
     if (g == null) groups.set(key, g = [])
     g.push(b)
@@ -127,12 +138,12 @@ export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody 
     const ok = group.filter(b => b.result.ok)
     const robust = (metric: (b: HistoryBody) => number): number =>
       weightOf == null ? median(ok.map(metric)) : robustCellValue(ok.map(b => ({ author: authorOf(b), value: metric(b) })), weightOf).value
-    const tKey = taskKeyOf(first.hardware.id, first.model.id, first.workload.name)
+    const tKey = taskKeyOf(first.hardware.id, logicalModelId(first.model), first.workload.name)
     const cell: Cell = {
       key,
       taskKey: tKey,
       hardwareId: first.hardware.id,
-      modelId: first.model.id,
+      modelId: logicalModelId(first.model),
       workload: first.workload.name,
       method: first.method.id,
       knobs: first.method.knobs,
@@ -159,6 +170,8 @@ export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody 
       tasks.set(tKey, task)
     }
     task.cells.set(cell.method, cell)
+    // the task describes its model as the baseline ran it (the default file variant)
+    if (cell.method === baselineMethod) task.info = { hardware: first.hardware, model: first.model, workload: first.workload }
     if (cell.method === baselineMethod && !cell.failed && cell.throughput > 0) task.baseline = cell
   }
   return {

@@ -71,7 +71,7 @@ export async function trainOnTasks (ds: Dataset, tasks: readonly Task[], opts: T
   const wallMs = await backend.train(rows.X, rows.yWall, { ...fo, seed: (fo.seed ?? 1) + 1 })
   const ttftMs = await backend.train(rows.X, rows.yTtft, { ...fo, seed: (fo.seed ?? 1) + 2 })
   const seenHw = new Set(tasks.map(t => t.hardwareId))
-  const seenModels = new Set(tasks.map(t => t.modelId))
+  const seenModels = new Set(tasks.map(t => t.info.model.id))
   return {
     schemaVersion: FEATURE_SCHEMA_VERSION,
     backend: backend.name,
