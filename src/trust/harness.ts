@@ -17,7 +17,7 @@ import { createClientNode, requestRecommendation } from '../net/recommend.js'
 import { RECORDS_TOPIC } from '../net/types.js'
 import { loadConfig } from '../node/config.js'
 import { loopbackAddr, spawnDaemon, waitFor, type DaemonProcess } from '../node/processes.js'
-import { createRecord, toWire } from '../records/sign.js'
+import { createRecord, toWire, verifyWire } from '../records/sign.js'
 import { synthBodies } from '../records/synthetic.js'
 import type { SignedRecord, UnsignedBody } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
@@ -193,6 +193,18 @@ async function peerQuality (d: DaemonProcess, modelIds: string[], truth: ReturnT
   return { defended, undefended, trust }
 }
 
+/** JSONL of record bodies, `{ body }` entries, or signed `{ id, wire }` lines (base64 wire envelope, verified). */
+async function readHistory (file: string): Promise<UnsignedBody[]> {
+  const out: UnsignedBody[] = []
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line.trim() === '') continue
+    const v = JSON.parse(line) as { body?: UnsignedBody, wire?: string } & UnsignedBody
+    if (typeof v.wire === 'string') out.push((await verifyWire(Buffer.from(v.wire, 'base64'))).body)
+    else out.push(v.body ?? v)
+  }
+  return out
+}
+
 function mean (xs: number[]): number {
   return xs.length === 0 ? NaN : xs.reduce((s, x) => s + x, 0) / xs.length
 }
@@ -231,7 +243,7 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
 
   // ---- history and truth
   const history: UnsignedBody[] = o.historyFile != null
-    ? readFileSync(o.historyFile, 'utf8').split('\n').filter(l => l.trim() !== '').map(l => { const v = JSON.parse(l) as { body?: UnsignedBody } & UnsignedBody; return (v.body ?? v) })
+    ? await readHistory(o.historyFile)
     : synthHistory({ machines: o.machines, models: 1, workloads: o.workloads, repeats: 1, noise: 0, failRate: 0, seed: o.seed })
   const strip = (b: UnsignedBody): UnsignedBody => {
     const { author: _a, seq: _s, v: _v, timestamp: _t, ...rest } = b as UnsignedBody & { author?: string, seq?: number, v?: number }
