@@ -9,7 +9,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { apiGet, apiPost } from '../cli/api-client.js'
-import { buildDataset, type Dataset, type HistoryBody } from '../meta/dataset.js'
+import { buildDataset, logicalModelId, taskKeyOf, type Dataset, type HistoryBody } from '../meta/dataset.js'
 import { synthHistory } from '../meta/synthetic.js'
 import { createSwarmLibp2p, type SwarmLibp2p } from '../net/libp2p.js'
 import { resolveLimits } from '../net/limits.js'
@@ -255,7 +255,7 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
   const taskKeys = [...truth.keys()].sort()
   const bodiesOfTask = new Map<string, UnsignedBody[]>()
   for (const b of history) {
-    const k = `${b.hardware.id}|${b.model.id}|${b.workload.name}`
+    const k = taskKeyOf(b.hardware.id, logicalModelId(b.model), b.workload.name)
     if (!truth.has(k)) continue
     let l = bodiesOfTask.get(k)
     if (l == null) bodiesOfTask.set(k, l = [])
