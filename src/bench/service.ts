@@ -73,14 +73,8 @@ export function createBenchService (c: NodeComponents, init: BenchServiceInit = 
       const eng = await getEngine()
       await runBenchmark({
         engine: eng,
-        model: p.model,
-        methods: p.methods,
-        workloads: p.workloads,
-        baseline: p.baseline,
-        repeats: p.repeats,
-        timeoutMs: p.timeoutMs,
-        defaultThreads: p.defaultThreads,
-        pricePerHour: p.pricePerHour,
+        // PreparedBench holds exactly the runner's model/method/workload options
+        ...p,
         signal: ac.signal,
         onProgress: ev => { write({ event: 'progress', ...ev }) },
         onResult: async cell => {

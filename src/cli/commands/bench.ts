@@ -82,14 +82,8 @@ async function standalone (sel: BenchSelection, dataDir: string | undefined, con
     }
     await runBenchmark({
       engine,
-      model: p.model,
-      methods: p.methods,
-      workloads: p.workloads,
-      baseline: p.baseline,
-      repeats: p.repeats,
-      timeoutMs: p.timeoutMs,
-      defaultThreads: p.defaultThreads,
-      pricePerHour: p.pricePerHour,
+      // PreparedBench holds exactly the runner's model/method/workload options
+      ...p,
       signal: ac.signal,
       onProgress: onEvent,
       onResult: async cell => { summaries.push(summarizeCell(cell, await sign(cell.body))) }
