@@ -1,4 +1,5 @@
 import type { Backend, HardwareFingerprint, ModelDescriptor, UnsignedBody } from '../records/types.js'
+import { syntheticResult } from '../records/synthetic.js'
 import { createRng } from '../util/random.js'
 import { stableId } from '../util/hash.js'
 
@@ -157,21 +158,7 @@ export function synthHistory (opts: SynthHistoryOptions = {}): UnsignedBody[] {
               model,
               workload: wl,
               method: { id: method, knobs },
-              result: {
-                ok,
-                ...(ok ? {} : { error: 'E_SYNTH_FAIL' }),
-                repeats: 3,
-                wallMs,
-                promptTokens,
-                outputTokens,
-                outputTokensPerSecond: outputTokens / (wallMs / 1000),
-                totalTokensPerSecond: (promptTokens + outputTokens) / (wallMs / 1000),
-                ttftMsP50: ttft,
-                ttftMsP95: ttft * 1.2,
-                tpotMs: (wallMs - ttft) / Math.max(1, outputTokens),
-                peakRssMiB: 300,
-                spread: noise * 2
-              }
+              result: syntheticResult({ ok, error: ok ? undefined : 'E_SYNTH_FAIL', wallMs, promptTokens, outputTokens, ttftMs: ttft, ttftP95Factor: 1.2, peakRssMiB: 300, spread: noise * 2 })
             })
           }
         }

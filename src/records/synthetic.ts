@@ -1,6 +1,6 @@
 import { createRng, pick, randInt } from '../util/random.js'
 import { stableId } from '../util/hash.js'
-import type { UnsignedBody } from './types.js'
+import type { ResultMetrics, UnsignedBody } from './types.js'
 
 /**
  * Schema-valid synthetic record bodies (`source: synthetic`) for load tests and fixtures. The
@@ -50,21 +50,27 @@ export function synthBodies (count: number, seed = 1, now = Date.now()): Unsigne
         features: { requests: randInt(rng, 1, 16), promptTokensMean: promptTokens, outputTokensMean: outputTokens, sharedPrefixRatio: rng(), concurrency: randInt(rng, 1, 4) }
       },
       method,
-      result: {
-        ok: true,
-        repeats: 3,
-        wallMs,
-        promptTokens,
-        outputTokens,
-        outputTokensPerSecond: outputTokens / (wallMs / 1000),
-        totalTokensPerSecond: (promptTokens + outputTokens) / (wallMs / 1000),
-        ttftMsP50: ttft,
-        ttftMsP95: ttft * 1.3,
-        tpotMs: (wallMs - ttft) / Math.max(1, outputTokens),
-        peakRssMiB: 200 + rng() * 800,
-        spread: rng() * 0.2
-      }
+      result: syntheticResult({ wallMs, promptTokens, outputTokens, ttftMs: ttft, ttftP95Factor: 1.3, peakRssMiB: 200 + rng() * 800, spread: rng() * 0.2 })
     })
   }
   return out
+}
+
+/** A synthetic result (successful unless `ok: false`) whose rates and TPOT are derived from wall time, tokens and TTFT. */
+export function syntheticResult (m: { wallMs: number, promptTokens: number, outputTokens: number, ttftMs: number, ttftP95Factor: number, peakRssMiB: number, spread: number, ok?: boolean, error?: string }): ResultMetrics {
+  return {
+    ok: m.ok ?? true,
+    ...(m.error != null ? { error: m.error } : {}),
+    repeats: 3,
+    wallMs: m.wallMs,
+    promptTokens: m.promptTokens,
+    outputTokens: m.outputTokens,
+    outputTokensPerSecond: m.outputTokens / (m.wallMs / 1000),
+    totalTokensPerSecond: (m.promptTokens + m.outputTokens) / (m.wallMs / 1000),
+    ttftMsP50: m.ttftMs,
+    ttftMsP95: m.ttftMs * m.ttftP95Factor,
+    tpotMs: (m.wallMs - m.ttftMs) / Math.max(1, m.outputTokens),
+    peakRssMiB: m.peakRssMiB,
+    spread: m.spread
+  }
 }
