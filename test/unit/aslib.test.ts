@@ -1,9 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { buildScenario, evaluateScenario, gap, par10Of, parseArff, readScenario, singleBest, solvable } from '../../src/meta/aslib.js'
 import { mlForestBackend } from '../../src/meta/ml-forest.js'
 
-const MINI = join(import.meta.dirname, '..', 'fixtures', 'aslib-mini')
+import { writeMiniScenario } from '../../src/meta/aslib-fixture.js'
+
+// the project's own synthetic scenario, written fresh for each run (no ASlib files are committed)
+const MINI = mkdtempSync(join(tmpdir(), 'swarmtune-aslib-mini-'))
+writeMiniScenario(MINI)
+afterAll(() => { rmSync(MINI, { recursive: true, force: true }) })
 
 describe('ARFF parser', () => {
   it('reads quoted strings, missing values, nominal types and repeated @DATA', () => {
