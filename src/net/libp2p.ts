@@ -39,6 +39,10 @@ export const SCORE_THRESHOLDS = {
   opportunisticGraftThreshold: 5
 } as const
 
+/** P5 weight is gossipsub's default 10: one guard unit is exactly the graylist threshold. */
+const APP_SPECIFIC_WEIGHT = 10
+const APP_SCORE_UNIT = -SCORE_THRESHOLDS.graylistThreshold / APP_SPECIFIC_WEIGHT
+
 /** Gossipsub scoring for the records topic (issue #7): invalid records push the relayer to the graylist. */
 export function recordsTopicScoreParams (limits: NetworkLimits): Record<string, unknown> {
   return {
@@ -109,7 +113,9 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
             behaviourPenaltyWeight: -10,
             behaviourPenaltyThreshold: 6,
             behaviourPenaltyDecay: 0.9,
-            appSpecificScore: (p: string) => guard?.appSpecificScore?.(p) ?? 0,
+            // the guard speaks in graylist units (-1 = graylisted by P5 alone); scale to our thresholds
+            appSpecificWeight: APP_SPECIFIC_WEIGHT,
+            appSpecificScore: (p: string) => (guard?.appSpecificScore?.(p) ?? 0) * APP_SCORE_UNIT,
             // votes are scored like records: a forged or garbage vote (Reject) counts as P4 too
             topics: { [RECORDS_TOPIC]: recordsTopicScoreParams(limits) as never, [VOTES_TOPIC]: recordsTopicScoreParams(limits) as never }
           }

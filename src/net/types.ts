@@ -79,7 +79,10 @@ export interface NetworkGuard {
   admitSync?: (peer: string) => boolean
   /** every refused input, attributed to the peer that sent it */
   onViolation?: (peer: string, code: string, via: 'gossip' | 'sync') => void
-  /** gossipsub P5 application score (e.g. author trust of the peer) */
+  /**
+   * gossipsub P5 application score, in graylist units: -1 reaches the graylist threshold on
+   * its own (the network scales it to its thresholds, which are large, Lodestar-like)
+   */
   appSpecificScore?: (peer: string) => number
 }
 

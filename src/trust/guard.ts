@@ -9,9 +9,10 @@ import type { NetworkGuard } from '../net/types.js'
  *   peer relaying a bulk import of a few thousand records is not punished): messages beyond it
  *   are dropped unvalidated (Ignore: sync repairs anything honest that was dropped);
  * - every excess message and every invalid message adds to the peer's penalty, which feeds
- *   gossipsub's application score P5 (weight 10 by default): at a penalty of 8 the score reaches
- *   the graylist threshold (-80) and gossipsub ignores the peer's RPCs and prunes it from the
- *   mesh. The penalty decays (half-life `penaltyHalfLifeMs`), so a peer that stops recovers.
+ *   gossipsub's application score P5: at a penalty of 8 the score reaches the graylist threshold
+ *   (the network maps penalty 8 to its threshold, see NetworkGuard.appSpecificScore) and
+ *   gossipsub ignores the peer's RPCs and prunes it from the mesh. The penalty decays
+ *   (half-life `penaltyHalfLifeMs`), so a peer that stops recovers.
  */
 export interface PeerGuardOptions {
   allowPeers?: string[]
@@ -45,6 +46,9 @@ export interface PeerGuard extends NetworkGuard {
   totals: () => { rateLimited: number, invalid: number, denied: number }
   allowed: (peer: string) => boolean
 }
+
+/** the penalty at which a peer is graylisted */
+const GRAYLIST_PENALTY = 8
 
 export const DEFAULT_GUARD = {
   gossipPerPeerPerSecond: 100,
@@ -141,7 +145,7 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
     },
     appSpecificScore (peer) {
       const r = records.get(peer)
-      return r == null ? 0 : -decayed(r)
+      return r == null ? 0 : -decayed(r) / GRAYLIST_PENALTY
     },
     peer (peer) {
       const r = records.get(peer)

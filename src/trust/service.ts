@@ -4,6 +4,7 @@ import type { NodeComponents, RecordEventDetail, Service } from '../node/types.j
 import { errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import type { PeerGuard } from './guard.js'
+import { SCORE_THRESHOLDS } from '../net/libp2p.js'
 import { pickSpotChecks, type SpotCheckCell } from './spotcheck.js'
 import { ClaimIndex, computeTrust, DEFAULT_TRUST_PARAMS, spotCheckEvidence, unknownAuthorWeight, type AuthorTrust, type TrustParams } from './trust.js'
 
@@ -19,8 +20,8 @@ import { ClaimIndex, computeTrust, DEFAULT_TRUST_PARAMS, spotCheckEvidence, unkn
  * Published on the components as `components.trust` (src/node/services.ts).
  */
 export const TRUST_KEY = 'trust:book'
-/** gossipsub's default graylist threshold */
-export const GRAYLIST_THRESHOLD = -80
+/** the graylist threshold our gossipsub runs with: below it, a peer's RPCs are ignored */
+export const GRAYLIST_THRESHOLD = SCORE_THRESHOLDS.graylistThreshold
 
 export interface TrustSummary {
   authors: number

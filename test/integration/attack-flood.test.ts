@@ -3,7 +3,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createRecord, synthBodies, toWire } from '../../src/records/index.js'
-import { createSwarmLibp2p, type SwarmLibp2p } from '../../src/net/libp2p.js'
+import { createSwarmLibp2p, SCORE_THRESHOLDS, type SwarmLibp2p } from '../../src/net/libp2p.js'
 import { resolveLimits } from '../../src/net/limits.js'
 import { RECORDS_TOPIC } from '../../src/net/types.js'
 import { createPeerGuard } from '../../src/trust/guard.js'
@@ -46,8 +46,10 @@ describe('flood', () => {
     const ps = b.net.libp2p.services.pubsub as unknown as { getScore: (p: string) => number, acceptFrom: (p: string) => boolean, getMeshPeers: (t: string) => string[] }
     const evilId = evil.peerId.toString()
     await waitFor(() => (guard.peer(evilId)?.rateLimited ?? 0) > 0, 'excess messages dropped')
-    await waitFor(() => ps.getScore(evilId) < -80, 'flooder score below the graylist threshold')
-    // below the graylist threshold gossipsub prunes it from the mesh (and stops accepting its RPCs)
+    await waitFor(() => ps.getScore(evilId) < SCORE_THRESHOLDS.graylistThreshold, 'flooder score below the graylist threshold')
+    // below the graylist threshold gossipsub stops accepting its RPCs and prunes it from the mesh
+    // (acceptFrom keeps a short whitelist for peers that recently scored well, so wait it out)
+    await waitFor(() => !ps.acceptFrom(evilId), 'flooder RPCs no longer accepted')
     await waitFor(() => !ps.getMeshPeers(RECORDS_TOPIC).includes(evilId), 'flooder pruned from the mesh')
     expect(ps.getMeshPeers(RECORDS_TOPIC)).not.toContain(evilId)
     expect((await b.store.counts()).records).toBeLessThan(600)

@@ -171,13 +171,14 @@ describe('peer guard', () => {
     let refused = 0
     for (let i = 0; i < 200; i++) if (!g.admitGossip!('p')) refused++
     expect(refused).toBe(200)
-    // weight 10 × penalty: 200 × 0.05 = 10 → -100, under gossipsub's graylist threshold -80 after P5 weighting
-    expect(g.appSpecificScore!('p') * 10).toBeLessThan(-80)
+    // penalty 200 × 0.05 = 10, past the graylist penalty 8: the score is below -1 graylist unit
+    expect(g.appSpecificScore!('p')).toBeLessThan(-1)
     expect(g.admitGossip!('other')).toBe(true)
     g.onViolation!('q', 'E_BAD_SIGNATURE', 'gossip')
     expect(g.peer('q')).toMatchObject({ invalid: 1, codes: { E_BAD_SIGNATURE: 1 } })
     now += 10_000
-    expect(g.appSpecificScore!('p')).toBeCloseTo(-5)
+    // one half-life later: penalty 5 = 5/8 of the graylist
+    expect(g.appSpecificScore!('p')).toBeCloseTo(-5 / 8)
     // the bucket refilled at the sustained rate (10/s, capped at the burst)
     for (let i = 0; i < 10; i++) expect(g.admitGossip!('p')).toBe(true)
     expect(g.admitGossip!('p')).toBe(false)
