@@ -298,18 +298,9 @@ export function mostUncertainCells (model: MetaModel, candidateTasks: readonly S
 
 // ---------------------------------------------------------------- snapshots
 
-export interface MetaSnapshot {
+/** A MetaModel as JSON: the forests become their backends' snapshots. */
+export interface MetaSnapshot extends Omit<MetaModel, 'forests'> {
   format: typeof SNAPSHOT_FORMAT
-  schemaVersion: number
-  backend: string
-  trainedAt: number
-  trainingSetHash: string
-  rows: number
-  tasks: number
-  methods: string[]
-  methodKnobs: Record<string, Record<string, number>>
-  baselineMethod: string
-  seen: { hardware: string[], models: string[] }
   forests: { speedup: unknown, wallMs: unknown, ttftMs: unknown }
 }
 

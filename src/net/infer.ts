@@ -4,7 +4,7 @@ import type { ResultMetrics } from '../records/types.js'
 import type { Counters } from '../util/counters.js'
 import {
   createRpcServer, parseMaxTokens, parsePrompts, rpcCall, RpcError, RpcErrorCode,
-  type RpcCallOptions, type RpcLimits, type RpcServerStats, type ViolationHook
+  type RpcCallOptions, type RpcLimits, rpcService, type RpcService, type ViolationHook
 } from './recommend.js'
 import { INFER_PROTOCOL } from './types.js'
 
@@ -89,7 +89,7 @@ export interface InferServiceInit {
   onViolation?: ViolationHook
 }
 
-export function createInferService (init: InferServiceInit): { start: () => Promise<void>, stop: () => Promise<void>, stats: () => RpcServerStats } {
+export function createInferService (init: InferServiceInit): RpcService {
   const server = createRpcServer<InferRequest, InferResponse>({
     protocol: INFER_PROTOCOL,
     name: 'infer',
@@ -99,16 +99,7 @@ export function createInferService (init: InferServiceInit): { start: () => Prom
     rejections: init.rejections,
     onViolation: init.onViolation
   })
-  return {
-    async start () {
-      await init.libp2p.handle(INFER_PROTOCOL, server.handler, { maxInboundStreams: server.maxInboundStreams, runOnLimitedConnection: false })
-    },
-    async stop () {
-      server.stop()
-      await init.libp2p.unhandle(INFER_PROTOCOL).catch(() => {})
-    },
-    stats: server.stats
-  }
+  return rpcService(init.libp2p, INFER_PROTOCOL, server)
 }
 
 export async function requestInference (node: Pick<Libp2p, 'dialProtocol'>, target: PeerId | Multiaddr | Multiaddr[], request: InferRequest | Record<string, unknown>, opts: RpcCallOptions = {}): Promise<InferResponse> {

@@ -674,10 +674,25 @@ export interface RecommendServiceInit {
   onViolation?: ViolationHook
 }
 
-export interface RecommendService {
+export interface RpcService {
   start: () => Promise<void>
   stop: () => Promise<void>
   stats: () => RpcServerStats
+}
+export type RecommendService = RpcService
+
+/** Registers an RPC server's handler for `protocol` on start and removes it on stop. */
+export function rpcService (libp2p: Pick<Libp2p, 'handle' | 'unhandle'>, protocol: string, server: RpcServer): RpcService {
+  return {
+    async start () {
+      await libp2p.handle(protocol, server.handler, { maxInboundStreams: server.maxInboundStreams, runOnLimitedConnection: false })
+    },
+    async stop () {
+      server.stop()
+      await libp2p.unhandle(protocol).catch(() => {})
+    },
+    stats: server.stats
+  }
 }
 
 export function createRecommendService (init: RecommendServiceInit): RecommendService {
@@ -690,16 +705,7 @@ export function createRecommendService (init: RecommendServiceInit): RecommendSe
     rejections: init.rejections,
     onViolation: init.onViolation
   })
-  return {
-    async start () {
-      await init.libp2p.handle(RECOMMEND_PROTOCOL, server.handler, { maxInboundStreams: server.maxInboundStreams, runOnLimitedConnection: false })
-    },
-    async stop () {
-      server.stop()
-      await init.libp2p.unhandle(RECOMMEND_PROTOCOL).catch(() => {})
-    },
-    stats: server.stats
-  }
+  return rpcService(init.libp2p, RECOMMEND_PROTOCOL, server)
 }
 
 /** Ask a peer for a recommendation. Throws RpcError with the server's code on an error response. */
