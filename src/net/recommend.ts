@@ -178,6 +178,19 @@ export interface RpcServerStats {
   active: number
   /** per error code */
   byCode: Record<string, number>
+  /**
+   * time from a whole request read to the response written, over the last 1024 answered
+   * exchanges: what this node adds, against what a client sees end to end
+   */
+  answerMs: { n: number, p50: number, p99: number, max: number }
+}
+
+/** Pure: nearest-rank percentiles of a sample (zeros when empty). */
+export function summarizeMs (xs: readonly number[]): { n: number, p50: number, p99: number, max: number } {
+  if (xs.length === 0) return { n: 0, p50: 0, p99: 0, max: 0 }
+  const s = [...xs].sort((a, b) => a - b)
+  const at = (p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]
+  return { n: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1] }
 }
 
 export interface RpcServer {
@@ -198,6 +211,8 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
   const inFlight = new Set<AbortController>()
   const st = { requests: 0, answered: 0, errors: 0 }
   const byCode: Record<string, number> = {}
+  const answerMs: number[] = []
+  let answerAt = 0
 
   function refuse (peer: string, code: string): void {
     st.errors++
@@ -276,9 +291,11 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
       let reply: unknown
       let failed: { code: string, message: string } | undefined
       let reading = true
+      let readAt = 0
       try {
         const bytes = (await lp.read({ signal })).subarray()
         reading = false
+        readAt = performance.now()
         if (index > 0) {
           clearTimeout(timer)
           timer = setTimeout(() => { controller.abort(new RpcError(RpcErrorCode.TIMEOUT, `exchange exceeded ${limits.timeoutMs} ms`)) }, limits.timeoutMs)
@@ -308,6 +325,7 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
       }
       await lp.write(encodeJson(reply), { signal })
       st.answered++
+      answerMs[answerAt++ % 1024] = performance.now() - readAt
       return true
     } catch (err) {
       const code = rpcErrorCode(signal.aborted ? signal.reason : err)
@@ -323,7 +341,7 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
   return {
     handler,
     maxInboundStreams: limits.maxStreamsPerPeer * 2,
-    stats: () => ({ ...st, active: total, byCode: { ...byCode } }),
+    stats: () => ({ ...st, active: total, byCode: { ...byCode }, answerMs: summarizeMs(answerMs) }),
     stop: () => { for (const c of inFlight) c.abort(new RpcError(RpcErrorCode.UNAVAILABLE, 'node stopping')) }
   }
 }

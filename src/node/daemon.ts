@@ -12,6 +12,7 @@ import { log } from '../util/log.js'
 import { createApi } from './api.js'
 import type { SwarmtuneConfig } from './config.js'
 import { loadOrCreateIdentity } from './identity.js'
+import { createLoopMonitor } from './loop-monitor.js'
 import { registerCoreRoutes } from './routes.js'
 import { services as defaultServices } from './services.js'
 import type { NodeComponents, RecordEventDetail, Service, ServiceFactory } from './types.js'
@@ -91,6 +92,10 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
       return records
     }
 
+    // event-loop delay from the first moment: a stalled loop is what every request waits on
+    const loop = createLoopMonitor()
+    loop.start()
+    running.push({ name: 'loop-monitor', stop: () => { loop.stop() } })
     await store.start()
     running.push({ name: 'store', stop: async () => { await store.stop() } })
     try {
@@ -114,6 +119,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
         ownRecords,
         ownRecord: async body => (await ownRecords([body]))[0],
         startedAt,
+        loop,
         ...(peerGuard != null ? { peerGuard } : {})
       }
       registerCoreRoutes(components)

@@ -4,7 +4,7 @@ import { errorCode, errorMessage } from '../util/errors.js'
 import { ApiError } from './api.js'
 import type { NodeComponents } from './types.js'
 
-/** The core control API routes: GET /status, GET /records, POST /import, GET /metrics. */
+/** The core control API routes: GET /status, GET /records, POST /import, GET /eventloop, GET /metrics. */
 
 /** A record as the API and `history --json` show it. */
 export interface RecordView {
@@ -84,7 +84,8 @@ export async function statusOf (c: NodeComponents): Promise<Record<string, unkno
     ...counts,
     rejected: c.rejections.toJSON(),
     net: c.network.stats(),
-    uptime: Math.round((Date.now() - c.startedAt) / 1000)
+    uptime: Math.round((Date.now() - c.startedAt) / 1000),
+    ...(c.loop != null ? { eventLoop: c.loop.delay() } : {})
   }
   for (const [key, fn] of c.api.statusContributors) {
     try {
@@ -136,6 +137,15 @@ export function registerCoreRoutes (c: NodeComponents): void {
     return { json: { imported: records.length, ids: records.map(r => r.id), errors } }
   })
 
+  // event-loop delay over a chosen window (the attack harness asks for "since the attack began")
+  api.route('GET', '/eventloop', async (req) => {
+    if (c.loop == null) throw new ApiError(404, 'E_NOT_FOUND', 'no event-loop monitor')
+    const raw = req.query.get('since')
+    const since = raw == null || raw === '' ? undefined : Number(raw)
+    if (since != null && !Number.isFinite(since)) throw new ApiError(400, 'E_BAD_PARAM', 'since must be ms since the epoch')
+    return { json: c.loop.delay(since) }
+  })
+
   api.route('GET', '/metrics', async () => {
     const counts = await store.counts()
     const lines: string[] = []
@@ -148,6 +158,11 @@ export function registerCoreRoutes (c: NodeComponents): void {
     gauge('equivocations', 'Author+seq pairs with conflicting records', counts.equivocations)
     gauge('peers', 'Connected peers', c.network.peerCount())
     gauge('uptime_seconds', 'Seconds since the daemon started', Math.round((Date.now() - c.startedAt) / 1000))
+    if (c.loop != null) {
+      const d = c.loop.delay()
+      gauge('event_loop_delay_p99_ms', 'Event-loop delay p99 over the last 10 s, ms', Number(d.p99Ms.toFixed(3)))
+      gauge('event_loop_delay_max_ms', 'Event-loop delay max over the last 10 s, ms', Number(d.maxMs.toFixed(3)))
+    }
     lines.push('# HELP swarmtune_rejected_total Records refused, by error code', '# TYPE swarmtune_rejected_total counter')
     for (const [code, n] of Object.entries(c.rejections.toJSON())) lines.push(`swarmtune_rejected_total{code="${code}"} ${n}`)
     for (const [k, v] of Object.entries(c.network.stats())) gauge(`net_${metricName(k)}`, `network stat ${k}`, v)

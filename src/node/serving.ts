@@ -454,7 +454,7 @@ export function createServingService (components: ServingComponents, init: Servi
         if (body == null || typeof body !== 'object' || Array.isArray(body)) throw new ServingError('E_REQ_MALFORMED', 'body must be a JSON object')
         return { json: await recommend(parseRecommendRequest(body)) }
       })
-      components.api.statusContributors.set('serving', () => ({ ...st, bySource: { ...bySource } }))
+      components.api.statusContributors.set('serving', () => ({ ...st, bySource: { ...bySource }, recommend: recommendSvc.stats() }))
     },
     async stop () {
       stopped = true

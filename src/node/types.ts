@@ -6,6 +6,7 @@ import type { Counters } from '../util/counters.js'
 import type { ControlApi } from './api.js'
 import type { SwarmtuneConfig } from './config.js'
 import type { PeerGuard } from '../trust/guard.js'
+import type { LoopMonitor } from './loop-monitor.js'
 
 /** How a record reached this node: its own (import, bench, serving) or from a peer. */
 export type RecordVia = 'own' | 'gossip' | 'sync'
@@ -35,6 +36,8 @@ export interface NodeComponents {
   startedAt: number
   /** the network's flood control (src/trust/guard.ts): per-peer violation counters, allow/deny */
   peerGuard?: PeerGuard
+  /** this process's event-loop delay (src/node/loop-monitor.ts) */
+  loop?: LoopMonitor
 }
 
 export interface Service {
