@@ -72,7 +72,7 @@ export function quantileEdges (sorted: Float64Array, maxRealBins: number): numbe
 }
 
 /** Bin index of a non-NaN value: the number of edges strictly below it. */
-function binOf (edges: Float64Array, lo: number, hi: number, v: number): number {
+export function binOf (edges: Float64Array, lo: number, hi: number, v: number): number {
   // first index in [lo, hi) with edges[i] >= v
   let a = lo
   let b = hi

@@ -4,12 +4,13 @@
  */
 import { SwarmtuneError } from '../../util/errors.js'
 import type { ForestPrediction, RegressionForest } from '../learner.js'
+import { binOf, MAX_BINS } from './binning.js'
 import type { TreeArrays } from './tree.js'
 
 export const BACKEND_NAME = 'histogram'
 export const SNAPSHOT_FORMAT = 'swarmtune-histogram-forest'
 export const SNAPSHOT_VERSION = 1
-const PREDICT_BLOCK = 256
+const PREDICT_BLOCK = 4096
 
 export class ForestSnapshotError extends SwarmtuneError {
   constructor (message: string) {
@@ -57,6 +58,45 @@ function unb64<T> (s: unknown, ctor: { new (buf: ArrayBuffer): T, BYTES_PER_ELEM
   return new ctor(ab)
 }
 
+/** Node word of a leaf: feature 0, "bin" -1, so `bin(x) <= -1` never holds and a leaf's walk stays put. */
+const LEAF_WORD = -1 << 16
+
+/**
+ * Walks one tree for rows [0, nb) of the binned block xb, writing leaf values to per[o + row].
+ * Branch-free steps (a mispredicted branch per level was most of the cost) over four rows at
+ * once, so their independent node loads overlap; a leaf points to itself, so a row that reached
+ * one just stays there until the other three do.
+ */
+function walkTree (nodes: Int32Array, values: Float32Array, root: number, xb: Uint8Array, F: number, nb: number, per: Float64Array): void {
+  let r = 0
+  for (; r + 4 <= nb; r += 4) {
+    const b0 = r * F; const b1 = b0 + F; const b2 = b1 + F; const b3 = b2 + F
+    let k0 = root; let k1 = root; let k2 = root; let k3 = root
+    let f0 = nodes[2 * root]; let f1 = f0; let f2 = f0; let f3 = f0
+    // a node word is negative only for a leaf
+    while ((f0 & f1 & f2 & f3) >= 0) {
+      let c = ~(((f0 >> 16) - xb[b0 + (f0 & 0xffff)]) >> 31); let rk = nodes[2 * k0 + 1]; k0 = rk + ((k0 + 1 - rk) & c); f0 = nodes[2 * k0]
+      c = ~(((f1 >> 16) - xb[b1 + (f1 & 0xffff)]) >> 31); rk = nodes[2 * k1 + 1]; k1 = rk + ((k1 + 1 - rk) & c); f1 = nodes[2 * k1]
+      c = ~(((f2 >> 16) - xb[b2 + (f2 & 0xffff)]) >> 31); rk = nodes[2 * k2 + 1]; k2 = rk + ((k2 + 1 - rk) & c); f2 = nodes[2 * k2]
+      c = ~(((f3 >> 16) - xb[b3 + (f3 & 0xffff)]) >> 31); rk = nodes[2 * k3 + 1]; k3 = rk + ((k3 + 1 - rk) & c); f3 = nodes[2 * k3]
+    }
+    per[r] = values[k0]
+    per[r + 1] = values[k1]
+    per[r + 2] = values[k2]
+    per[r + 3] = values[k3]
+  }
+  for (; r < nb; r++) {
+    const b = r * F
+    let k = root
+    let fb = nodes[2 * k]
+    while (fb >= 0) {
+      k = xb[b + (fb & 0xffff)] <= (fb >> 16) ? k + 1 : nodes[2 * k + 1]
+      fb = nodes[2 * k]
+    }
+    per[r] = values[k]
+  }
+}
+
 export class HistogramForest implements RegressionForest {
   readonly backend = BACKEND_NAME
   readonly nFeatures: number
@@ -69,12 +109,12 @@ export class HistogramForest implements RegressionForest {
   private readonly edges: Float64Array
   private readonly nodeCounts: Int32Array
   private readonly roots: Int32Array
-  // All trees back to back, indices absolute. One 16-byte record per node so a prediction step
-  // touches one cache line: f64 [2k] = threshold (leaf: value), i32 [4k+2] = feature (leaf: -1),
-  // i32 [4k+3] = right child; the left child is k + 1.
-  private readonly nodeF64: Float64Array
-  private readonly nodeI32: Int32Array
-  private readonly bin: Uint8Array
+  // All trees back to back, indices absolute. Prediction runs in bin space: a row's features are
+  // binned once (x <= edges[b] exactly when bin(x) <= b); each node is two int32s, [feature |
+  // bin << 16, right child] (left = k + 1), a leaf [LEAF_WORD, itself] with its value in values.
+  private readonly nodeData: Int32Array
+  private readonly values: Float32Array
+  private readonly nLeaves: number
 
   constructor (nFeatures: number, edgeCounts: Int32Array, edges: Float64Array, trees: TreeArrays[], params: Record<string, number | boolean>) {
     this.nFeatures = nFeatures
@@ -83,15 +123,23 @@ export class HistogramForest implements RegressionForest {
     this.edges = edges
     this.edgeOffset = new Int32Array(nFeatures)
     let off = 0
-    for (let f = 0; f < nFeatures; f++) { this.edgeOffset[f] = off; off += edgeCounts[f] }
+    for (let f = 0; f < nFeatures; f++) {
+      if (edgeCounts[f] < 0 || edgeCounts[f] >= MAX_BINS) throw new ForestSnapshotError(`feature ${f} has ${edgeCounts[f]} edges`)
+      this.edgeOffset[f] = off; off += edgeCounts[f]
+    }
     if (off !== edges.length) throw new ForestSnapshotError('edge counts do not match the edges')
     this.nTrees = trees.length
     this.nodeCounts = Int32Array.from(trees, (t) => t.feature.length)
-    const total = trees.reduce((s, t) => s + t.feature.length, 0)
+    let total = 0
+    let nLeaves = 0
+    for (const t of trees) {
+      total += t.feature.length
+      for (let i = 0; i < t.feature.length; i++) if (t.feature[i] < 0) nLeaves++
+    }
     this.roots = new Int32Array(trees.length)
-    this.nodeF64 = new Float64Array(2 * total)
-    this.nodeI32 = new Int32Array(this.nodeF64.buffer)
-    this.bin = new Uint8Array(total)
+    this.nodeData = new Int32Array(2 * total)
+    this.values = new Float32Array(total)
+    this.nLeaves = nLeaves
     let base = 0
     for (let t = 0; t < trees.length; t++) {
       const tr = trees[t]
@@ -100,18 +148,32 @@ export class HistogramForest implements RegressionForest {
       for (let i = 0; i < n; i++) {
         const f = tr.feature[i]
         const k = base + i
-        this.nodeI32[4 * k + 2] = f
         if (f >= 0) {
           if (f >= nFeatures || tr.bin[i] >= edgeCounts[f]) throw new ForestSnapshotError(`tree ${t} node ${i}: split out of range`)
           if (tr.right[i] <= i + 1 || tr.right[i] >= n) throw new ForestSnapshotError(`tree ${t} node ${i}: bad child index`)
-          this.bin[k] = tr.bin[i]
-          this.nodeF64[2 * k] = edges[this.edgeOffset[f] + tr.bin[i]]
-          this.nodeI32[4 * k + 3] = base + tr.right[i]
+          this.nodeData[2 * k] = f | (tr.bin[i] << 16)
+          this.nodeData[2 * k + 1] = base + tr.right[i]
         } else {
-          this.nodeF64[2 * k] = tr.value[i]
+          this.nodeData[2 * k] = LEAF_WORD
+          this.nodeData[2 * k + 1] = k
+          this.values[k] = tr.value[i]
         }
       }
       base += n
+    }
+  }
+
+  /** Bins rows [r0, r1) of X into xb (row-major, nFeatures per row); NaN goes to 255 (right of every split). */
+  private binRows (X: number[][], r0: number, r1: number, xb: Uint8Array): void {
+    const F = this.nFeatures
+    const { edges, edgeOffset, edgeCounts } = this
+    for (let r = r0, o = 0; r < r1; r++, o += F) {
+      const x = X[r]
+      for (let f = 0; f < F; f++) {
+        const v = x[f]
+        const lo = edgeOffset[f]
+        xb[o + f] = v !== v ? 255 : binOf(edges, lo, lo + edgeCounts[f], v) // eslint-disable-line no-self-compare
+      }
     }
   }
 
@@ -119,63 +181,61 @@ export class HistogramForest implements RegressionForest {
   predict (X: number[][]): ForestPrediction {
     const n = X.length
     const T = this.nTrees
+    const F = this.nFeatures
     const mean = new Array<number>(n)
     const std = new Array<number>(n)
     for (let r = 0; r < n; r++) {
       const x = X[r]
-      if (!Array.isArray(x) || x.length < this.nFeatures) {
-        throw new SwarmtuneError('E_BAD_FEATURES', `predict: row ${r} has ${Array.isArray(x) ? x.length : 0} features, the forest needs ${this.nFeatures}`)
+      if (!Array.isArray(x) || x.length < F) {
+        throw new SwarmtuneError('E_BAD_FEATURES', `predict: row ${r} has ${Array.isArray(x) ? x.length : 0} features, the forest needs ${F}`)
       }
     }
-    const { nodeF64, nodeI32, roots } = this
-    // tree-major over blocks of rows: one tree's nodes stay in cache while a block walks it
-    const B = PREDICT_BLOCK
-    const per = new Float64Array(B * T)
+    const { nodeData: nodes, values, roots } = this
+    // Tree-major over large blocks of rows, so a tree is fetched into cache once per block and
+    // then walked by every row of it; per-row running mean and M2 (Welford) instead of a per-tree
+    // matrix keep the block's working set (tree + binned rows + accumulators) within L2.
+    const B = Math.max(1, Math.min(PREDICT_BLOCK, n)) // a recommend predicts a handful of rows
+    const xb = new Uint8Array(B * F)
+    const leaf = new Float64Array(B)
+    const mu = new Float64Array(B)
+    const m2 = new Float64Array(B)
     for (let r0 = 0; r0 < n; r0 += B) {
       const r1 = Math.min(n, r0 + B)
+      const nb = r1 - r0
+      this.binRows(X, r0, r1, xb)
+      mu.fill(0); m2.fill(0)
       for (let t = 0; t < T; t++) {
-        const root = roots[t]
-        const o = t * B - r0
-        for (let r = r0; r < r1; r++) {
-          const x = X[r]
-          let k = root
-          let f = nodeI32[4 * k + 2]
-          while (f >= 0) {
-            k = x[f] <= nodeF64[2 * k] ? k + 1 : nodeI32[4 * k + 3]
-            f = nodeI32[4 * k + 2]
-          }
-          per[o + r] = nodeF64[2 * k]
+        walkTree(nodes, values, roots[t], xb, F, nb, leaf)
+        const inv = 1 / (t + 1)
+        for (let c = 0; c < nb; c++) {
+          const v = leaf[c]
+          const d = v - mu[c]
+          mu[c] += d * inv
+          m2[c] += d * (v - mu[c])
         }
       }
-      for (let r = r0; r < r1; r++) {
-        const c = r - r0
-        let s = 0
-        for (let t = 0; t < T; t++) s += per[t * B + c]
-        const m = s / T
-        let v = 0
-        for (let t = 0; t < T; t++) { const d = per[t * B + c] - m; v += d * d }
-        mean[r] = m
-        std[r] = Math.sqrt(v / T)
+      for (let c = 0; c < nb; c++) {
+        mean[r0 + c] = mu[c]
+        std[r0 + c] = Math.sqrt(Math.max(0, m2[c]) / T)
       }
     }
     return { mean, std }
   }
 
   /** Number of nodes over all trees. */
-  get nodes (): number { return this.bin.length }
+  get nodes (): number { return this.nodeData.length >> 1 }
 
   toJSON (): HistogramForestSnapshot {
-    const total = this.bin.length
-    let nLeaves = 0
-    for (let i = 0; i < total; i++) if (this.nodeI32[4 * i + 2] < 0) nLeaves++
+    const total = this.nodeData.length >> 1
+    const nLeaves = this.nLeaves
     const narrow = this.nFeatures < 0xff
     const LEAF = narrow ? 0xff : 0xffff
     const features = narrow ? new Uint8Array(total) : new Uint16Array(total)
     const bins = new Uint8Array(total - nLeaves)
     const leaves = new Float32Array(nLeaves)
     for (let i = 0, bi = 0, li = 0; i < total; i++) {
-      const f = this.nodeI32[4 * i + 2]
-      if (f < 0) { features[i] = LEAF; leaves[li++] = this.nodeF64[2 * i] } else { features[i] = f; bins[bi++] = this.bin[i] }
+      const fb = this.nodeData[2 * i]
+      if (fb < 0) { features[i] = LEAF; leaves[li++] = this.values[i] } else { features[i] = fb & 0xffff; bins[bi++] = fb >> 16 }
     }
     return {
       format: SNAPSHOT_FORMAT,

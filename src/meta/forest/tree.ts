@@ -61,6 +61,128 @@ interface Pending {
 const HSTRIDE = MAX_BINS * 2 // per feature: [count, sum] interleaved per bin
 const MASK_WORDS = MAX_BINS / 32
 
+// The hot loops are small top-level functions rather than one big loop body: each is optimized on
+// its own after a few calls, where one large function would only be compiled on-stack and deopt
+// again every time a branch it had not seen yet ran (measured: the worker threads, which start
+// cold, spent half their time there).
+
+/** Adds rows [start, end) of feature f (row stride rs) into h at hb: per bin [weight, weight * y]. */
+function addColumn (rows: Uint8Array, rs: number, f: number, start: number, end: number, ow: Float64Array, owy: Float64Array, h: Float64Array, hb: number): void {
+  for (let i = start, p = start * rs + f; i < end; i++, p += rs) {
+    const o = hb + (rows[p] << 1)
+    h[o] += ow[i]; h[o + 1] += owy[i]
+  }
+}
+
+/** addColumn into a scratch histogram at 0 that also marks each occupied bin in a 256-bit mask. */
+function addColumnMasked (rows: Uint8Array, rs: number, f: number, start: number, end: number, ow: Float64Array, owy: Float64Array, h: Float64Array, mask: Int32Array): void {
+  for (let i = start, p = start * rs + f; i < end; i++, p += rs) {
+    const b = rows[p]
+    mask[b >> 5] |= 1 << (b & 31)
+    const o = b << 1
+    h[o] += ow[i]; h[o + 1] += owy[i]
+  }
+}
+
+/** The marked bins in ascending order into occ (clearing the mask); returns how many. */
+function takeMasked (mask: Int32Array, occ: Int32Array): number {
+  let n = 0
+  for (let wi = 0; wi < MASK_WORDS; wi++) {
+    let word = mask[wi]
+    while (word !== 0) {
+      const low = word & -word
+      occ[n++] = (wi << 5) + 31 - Math.clz32(low)
+      word ^= low
+    }
+    mask[wi] = 0
+  }
+  return n
+}
+
+/** The bins of h (at hb, nb of them) with any weight, ascending, into occ; returns how many. */
+function takeOccupied (h: Float64Array, hb: number, nb: number, occ: Int32Array): number {
+  let n = 0
+  for (let b = 0; b < nb; b++) if (h[hb + (b << 1)] !== 0) occ[n++] = b
+  return n
+}
+
+/**
+ * Best split of one feature between two consecutive occupied bins (variance reduction, as
+ * sum^2 / weight on both sides). Improves best = [gain, bin] in place; returns true if it did.
+ */
+function bestSplit (h: Float64Array, hb: number, occ: Int32Array, nOcc: number, W: number, S: number, minLeaf: number, parentScore: number, best: Float64Array): boolean {
+  let bestGain = best[0]
+  let bestB = -1
+  let wl = 0; let sl = 0
+  for (let j = 0; j < nOcc; j++) {
+    const b = occ[j]
+    const o = hb + (b << 1)
+    if (j > 0 && wl >= minLeaf && W - wl >= minLeaf) {
+      const wr = W - wl; const sr = S - sl
+      const gain = sl * sl / wl + sr * sr / wr - parentScore
+      if (gain > bestGain) {
+        bestGain = gain
+        // any edge between the two occupied bins splits the node alike: take the middle one
+        bestB = (occ[j - 1] + b - 1) >> 1
+      }
+    }
+    wl += h[o]; sl += h[o + 1]
+  }
+  if (bestB < 0) return false
+  best[0] = bestGain; best[1] = bestB
+  return true
+}
+
+/** Per-tree working copies: node-ordered rows (row-major, stride rs bytes) and their weights. */
+interface Rows {
+  rs: number
+  rows: Uint8Array
+  rows32: Uint32Array
+  tRows32: Uint32Array
+  ow: Float64Array
+  owy: Float64Array
+  owyy: Float64Array
+  tW: Float64Array
+  tWy: Float64Array
+  tWyy: Float64Array
+}
+
+/**
+ * Stable partition of [start, end): rows whose feature f is in a bin <= bin first; returns the
+ * first index of the right side. Keeping rows in ascending order inside every node makes the
+ * histogram passes walk memory forward.
+ */
+function partition (r: Rows, start: number, end: number, f: number, bin: number): number {
+  const { rs, rows, rows32, tRows32, ow, owy, owyy, tW, tWy, tWyy } = r
+  const sw = rs >> 2
+  let a = start
+  let nr = 0
+  for (let i = start; i < end; i++) {
+    const src = i * sw
+    if (rows[i * rs + f] <= bin) {
+      if (a !== i) {
+        const dst = a * sw
+        for (let q = 0; q < sw; q++) rows32[dst + q] = rows32[src + q]
+        ow[a] = ow[i]; owy[a] = owy[i]; owyy[a] = owyy[i]
+      }
+      a++
+    } else {
+      const dst = nr * sw
+      for (let q = 0; q < sw; q++) tRows32[dst + q] = rows32[src + q]
+      tW[nr] = ow[i]; tWy[nr] = owy[i]; tWyy[nr] = owyy[i]; nr++
+    }
+  }
+  rows32.set(tRows32.subarray(0, nr * sw), a * sw)
+  ow.set(tW.subarray(0, nr), a)
+  owy.set(tWy.subarray(0, nr), a); owyy.set(tWyy.subarray(0, nr), a)
+  return a
+}
+
+/** Full histograms of every feature over [start, end). */
+function addAllColumns (r: Rows, F: number, start: number, end: number, h: Float64Array): void {
+  for (let f = 0; f < F; f++) addColumn(r.rows, r.rs, f, start, end, r.ow, r.owy, h, f * HSTRIDE)
+}
+
 export function buildTree (data: TreeData, params: TreeParams, seed: number): TreeArrays {
   const { nRows, nFeatures: F, bins, nBins, y } = data
   const rng = createRng(seed)
@@ -75,18 +197,24 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
   let m = 0
   for (let i = 0; i < nRows; i++) if (w[i] > 0) m++
   // Node-ordered copies, partitioned (stably) as the tree grows, so every hot loop reads memory
-  // sequentially. The bins are copied row-major (stride RS bytes, a multiple of 4 so a row moves
-  // as RS/4 uint32 words): gathering from the shared column-major matrix by row id instead costs a
+  // sequentially. The bins are copied row-major (stride rs bytes, a multiple of 4 so a row moves
+  // as rs/4 uint32 words): gathering from the shared column-major matrix by row id instead costs a
   // cache miss per visit once nodes get small and their rows scatter over a 100k-row column.
-  const RS = (F + 3) & ~3
-  const SW = RS >> 2
-  const rows = new Uint8Array(m * RS)
-  const rows32 = new Uint32Array(rows.buffer)
-  const tRows = new Uint8Array(m * RS)
-  const tRows32 = new Uint32Array(tRows.buffer)
-  const ow = new Float64Array(m)
-  const owy = new Float64Array(m)
-  const owyy = new Float64Array(m)
+  const rs = (F + 3) & ~3
+  const rows = new Uint8Array(m * rs)
+  const r: Rows = {
+    rs,
+    rows,
+    rows32: new Uint32Array(rows.buffer),
+    tRows32: new Uint32Array(m * (rs >> 2)),
+    ow: new Float64Array(m),
+    owy: new Float64Array(m),
+    owyy: new Float64Array(m),
+    tW: new Float64Array(m),
+    tWy: new Float64Array(m),
+    tWyy: new Float64Array(m)
+  }
+  const { ow, owy, owyy } = r
   {
     const ord = new Uint32Array(m)
     for (let i = 0, k = 0; i < nRows; i++) {
@@ -95,13 +223,9 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
     }
     for (let f = 0; f < F; f++) {
       const rb = f * nRows
-      for (let k = 0; k < m; k++) rows[k * RS + f] = bins[rb + ord[k]]
+      for (let k = 0; k < m; k++) rows[k * rs + f] = bins[rb + ord[k]]
     }
   }
-
-  const tW = new Float64Array(m)
-  const tWy = new Float64Array(m)
-  const tWyy = new Float64Array(m)
 
   const cap = Math.max(1, 2 * m)
   const feature = new Int32Array(cap)
@@ -112,24 +236,15 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
 
   const scratch = new Float64Array(HSTRIDE) // one feature's histogram when no full one is carried
   const mask = new Int32Array(MASK_WORDS)
+  const occ = new Int32Array(MAX_BINS)
+  const best = new Float64Array(2)
   const perm = new Int32Array(F)
   for (let f = 0; f < F; f++) perm[f] = f
   const pool: Float64Array[] = []
   const takeHist = (): Float64Array => pool.pop()?.fill(0) ?? new Float64Array(F * HSTRIDE)
 
-  /** full histograms of every feature over [start, end) */
-  const fillFull = (h: Float64Array, start: number, end: number): void => {
-    for (let f = 0; f < F; f++) {
-      const base = f * HSTRIDE
-      for (let i = start, p = start * RS + f; i < end; i++, p += RS) {
-        const o = base + (rows[p] << 1)
-        h[o] += ow[i]; h[o + 1] += owy[i]
-      }
-    }
-  }
-
   const stack: Pending[] = [{ start: 0, end: m, depth: 0, patchRight: -1, hist: null }]
-  if (params.subtraction && m > 0) { const h = takeHist(); fillFull(h, 0, m); stack[0].hist = h }
+  if (params.subtraction && m > 0) { const h = takeHist(); addAllColumns(r, F, 0, m, h); stack[0].hist = h }
 
   while (stack.length > 0) {
     const node = stack.pop() as Pending
@@ -148,105 +263,39 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
     }
 
     const parentScore = S * mean
-    let bestGain = 1e-10 * sse
+    best[0] = 1e-10 * sse
     let bestF = -1
-    let bestB = -1
     let informative = 0
     for (let k = 0; k < F && informative < mtry; k++) {
       const j = k + Math.floor(rng() * (F - k))
       const f = perm[j]; perm[j] = perm[k]; perm[k] = f
       const nb = nBins[f]
       if (nb < 2) continue
-      let h: Float64Array
-      let hb: number
-      // few rows: record occupied bins in a 256-bit mask instead of scanning every bin
-      const useMask = node.hist == null && (end - start) < 2 * nb
+      let nOcc: number
       if (node.hist != null) {
-        h = node.hist; hb = f * HSTRIDE
+        nOcc = takeOccupied(node.hist, f * HSTRIDE, nb, occ)
+        if (bestSplit(node.hist, f * HSTRIDE, occ, nOcc, W, S, minLeaf, parentScore, best)) bestF = f
+      } else if (end - start < 2 * nb) {
+        // few rows: record occupied bins in a 256-bit mask instead of scanning every bin
+        addColumnMasked(rows, rs, f, start, end, ow, owy, scratch, mask)
+        nOcc = takeMasked(mask, occ)
+        if (bestSplit(scratch, 0, occ, nOcc, W, S, minLeaf, parentScore, best)) bestF = f
+        for (let q = 0; q < nOcc; q++) { const o = occ[q] << 1; scratch[o] = 0; scratch[o + 1] = 0 }
       } else {
-        h = scratch; hb = 0
-        if (useMask) {
-          for (let i = start, p = start * RS + f; i < end; i++, p += RS) {
-            const b = rows[p]
-            mask[b >> 5] |= 1 << (b & 31)
-            const o = b << 1
-            h[o] += ow[i]; h[o + 1] += owy[i]
-          }
-        } else {
-          for (let i = start, p = start * RS + f; i < end; i++, p += RS) {
-            const o = rows[p] << 1
-            h[o] += ow[i]; h[o + 1] += owy[i]
-          }
-        }
+        addColumn(rows, rs, f, start, end, ow, owy, scratch, 0)
+        nOcc = takeOccupied(scratch, 0, nb, occ)
+        if (bestSplit(scratch, 0, occ, nOcc, W, S, minLeaf, parentScore, best)) bestF = f
+        scratch.fill(0, 0, nb << 1)
       }
-      // scan the cumulative left side over occupied bins; a split sits between two occupied bins
-      let occupied = 0
-      let wl = 0; let sl = 0
-      let prev = -1
-      const visit = (b: number): void => {
-        const o = hb + (b << 1)
-        const cw = h[o]
-        if (cw === 0) return
-        occupied++
-        if (prev >= 0 && wl >= minLeaf && W - wl >= minLeaf) {
-          const wr = W - wl; const sr = S - sl
-          const gain = sl * sl / wl + sr * sr / wr - parentScore
-          if (gain > bestGain) {
-            bestGain = gain; bestF = f
-            // any edge between the two occupied bins splits the node alike: take the middle one
-            bestB = (prev + b - 1) >> 1
-          }
-        }
-        wl += cw; sl += h[o + 1]
-        prev = b
-      }
-      if (useMask) {
-        for (let wi = 0; wi < MASK_WORDS; wi++) {
-          let word = mask[wi]
-          while (word !== 0) {
-            const low = word & -word
-            const b = (wi << 5) + 31 - Math.clz32(low)
-            visit(b)
-            h[b << 1] = 0; h[(b << 1) + 1] = 0
-            word ^= low
-          }
-          mask[wi] = 0
-        }
-      } else {
-        for (let b = 0; b < nb; b++) visit(b)
-        if (node.hist == null) h.fill(0, 0, nb << 1)
-      }
-      if (occupied >= 2) informative++
+      if (nOcc >= 2) informative++
     }
 
     if (bestF < 0) {
       if (node.hist != null) pool.push(node.hist)
       continue
     }
-
-    // stable partition of [start, end): rows with bin <= bestB first. Keeping row ids ascending
-    // inside every node makes the histogram gathers walk memory forward (cache friendly).
-    let a = start
-    let nr = 0
-    for (let i = start; i < end; i++) {
-      const src = i * SW
-      if (rows[i * RS + bestF] <= bestB) {
-        if (a !== i) {
-          const dst = a * SW
-          for (let q = 0; q < SW; q++) rows32[dst + q] = rows32[src + q]
-          ow[a] = ow[i]; owy[a] = owy[i]; owyy[a] = owyy[i]
-        }
-        a++
-      } else {
-        const dst = nr * SW
-        for (let q = 0; q < SW; q++) tRows32[dst + q] = rows32[src + q]
-        tW[nr] = ow[i]; tWy[nr] = owy[i]; tWyy[nr] = owyy[i]; nr++
-      }
-    }
-    rows32.set(tRows32.subarray(0, nr * SW), a * SW)
-    ow.set(tW.subarray(0, nr), a)
-    owy.set(tWy.subarray(0, nr), a); owyy.set(tWyy.subarray(0, nr), a)
-    const mid = a
+    const bestB = best[1]
+    const mid = partition(r, start, end, bestF, bestB)
     feature[id] = bestF
     splitBin[id] = bestB
     value[id] = 0
@@ -261,8 +310,8 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
       const nSmall = Math.min(nL, nR)
       if (nSmall * F + F * MAX_BINS < (nL + nR) * mtry) {
         const small = takeHist()
-        if (nL <= nR) fillFull(small, start, mid)
-        else fillFull(small, mid, end)
+        if (nL <= nR) addAllColumns(r, F, start, mid, small)
+        else addAllColumns(r, F, mid, end, small)
         const big = node.hist
         for (let i = 0; i < big.length; i++) big[i] -= small[i]
         if (nL <= nR) { histL = small; histR = big } else { histL = big; histR = small }
