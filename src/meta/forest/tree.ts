@@ -56,6 +56,10 @@ interface Pending {
   patchRight: number
   /** full histograms (count, sum) for every feature, when carried down the subtraction chain */
   hist: Float64Array | null
+  /** the node's weight, weighted sum of y and of y^2 (summed by the parent's partition) */
+  W: number
+  S: number
+  SS: number
 }
 
 const HSTRIDE = MAX_BINS * 2 // per feature: [count, sum] interleaved per bin
@@ -109,8 +113,9 @@ function takeOccupied (h: Float64Array, hb: number, nb: number, occ: Int32Array)
 /**
  * Best split of one feature between two consecutive occupied bins (variance reduction, as
  * sum^2 / weight on both sides). Improves best = [gain, bin] in place; returns true if it did.
+ * With `clear`, zeroes the occupied bins it reads.
  */
-function bestSplit (h: Float64Array, hb: number, occ: Int32Array, nOcc: number, W: number, S: number, minLeaf: number, parentScore: number, best: Float64Array): boolean {
+function bestSplit (h: Float64Array, hb: number, occ: Int32Array, nOcc: number, W: number, S: number, minLeaf: number, parentScore: number, best: Float64Array, clear: boolean): boolean {
   let bestGain = best[0]
   let bestB = -1
   let wl = 0; let sl = 0
@@ -127,6 +132,8 @@ function bestSplit (h: Float64Array, hb: number, occ: Int32Array, nOcc: number, 
       }
     }
     wl += h[o]; sl += h[o + 1]
+    // a scratch histogram is left all zero for the next feature
+    if (clear) { h[o] = 0; h[o + 1] = 0 }
   }
   if (bestB < 0) return false
   best[0] = bestGain; best[1] = bestB
@@ -149,29 +156,35 @@ interface Rows {
 
 /**
  * Stable partition of [start, end): rows whose feature f is in a bin <= bin first; returns the
- * first index of the right side. Keeping rows in ascending order inside every node makes the
- * histogram passes walk memory forward.
+ * first index of the right side and puts both sides' [W, S, SS] in sums (summed in the children's
+ * row order, so they are what summing each child would give). Keeping rows in ascending order
+ * inside every node makes the histogram passes walk memory forward.
  */
-function partition (r: Rows, start: number, end: number, f: number, bin: number): number {
+function partition (r: Rows, start: number, end: number, f: number, bin: number, sums: Float64Array): number {
   const { rs, rows, rows32, tRows32, ow, owy, owyy, tW, tWy, tWyy } = r
   const sw = rs >> 2
   let a = start
   let nr = 0
+  let wL = 0; let sL = 0; let ssL = 0; let wR = 0; let sR = 0; let ssR = 0
   for (let i = start; i < end; i++) {
     const src = i * sw
+    const wi = ow[i]; const wyi = owy[i]; const wyyi = owyy[i]
     if (rows[i * rs + f] <= bin) {
       if (a !== i) {
         const dst = a * sw
         for (let q = 0; q < sw; q++) rows32[dst + q] = rows32[src + q]
-        ow[a] = ow[i]; owy[a] = owy[i]; owyy[a] = owyy[i]
+        ow[a] = wi; owy[a] = wyi; owyy[a] = wyyi
       }
+      wL += wi; sL += wyi; ssL += wyyi
       a++
     } else {
       const dst = nr * sw
       for (let q = 0; q < sw; q++) tRows32[dst + q] = rows32[src + q]
-      tW[nr] = ow[i]; tWy[nr] = owy[i]; tWyy[nr] = owyy[i]; nr++
+      tW[nr] = wi; tWy[nr] = wyi; tWyy[nr] = wyyi; nr++
+      wR += wi; sR += wyi; ssR += wyyi
     }
   }
+  sums[0] = wL; sums[1] = sL; sums[2] = ssL; sums[3] = wR; sums[4] = sR; sums[5] = ssR
   rows32.set(tRows32.subarray(0, nr * sw), a * sw)
   ow.set(tW.subarray(0, nr), a)
   owy.set(tWy.subarray(0, nr), a); owyy.set(tWyy.subarray(0, nr), a)
@@ -243,16 +256,17 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
   const pool: Float64Array[] = []
   const takeHist = (): Float64Array => pool.pop()?.fill(0) ?? new Float64Array(F * HSTRIDE)
 
-  const stack: Pending[] = [{ start: 0, end: m, depth: 0, patchRight: -1, hist: null }]
+  let W0 = 0; let S0 = 0; let SS0 = 0
+  for (let i = 0; i < m; i++) { W0 += ow[i]; S0 += owy[i]; SS0 += owyy[i] }
+  const sums = new Float64Array(6)
+  const stack: Pending[] = [{ start: 0, end: m, depth: 0, patchRight: -1, hist: null, W: W0, S: S0, SS: SS0 }]
   if (params.subtraction && m > 0) { const h = takeHist(); addAllColumns(r, F, 0, m, h); stack[0].hist = h }
 
   while (stack.length > 0) {
     const node = stack.pop() as Pending
     const id = nNodes++
     if (node.patchRight >= 0) right[node.patchRight] = id
-    const { start, end, depth } = node
-    let W = 0; let S = 0; let SS = 0
-    for (let i = start; i < end; i++) { W += ow[i]; S += owy[i]; SS += owyy[i] }
+    const { start, end, depth, W, S, SS } = node
     const mean = W > 0 ? S / W : 0
     const sse = SS - S * mean
     feature[id] = -1
@@ -274,18 +288,16 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
       let nOcc: number
       if (node.hist != null) {
         nOcc = takeOccupied(node.hist, f * HSTRIDE, nb, occ)
-        if (bestSplit(node.hist, f * HSTRIDE, occ, nOcc, W, S, minLeaf, parentScore, best)) bestF = f
+        if (bestSplit(node.hist, f * HSTRIDE, occ, nOcc, W, S, minLeaf, parentScore, best, false)) bestF = f
       } else if (end - start < 2 * nb) {
         // few rows: record occupied bins in a 256-bit mask instead of scanning every bin
         addColumnMasked(rows, rs, f, start, end, ow, owy, scratch, mask)
         nOcc = takeMasked(mask, occ)
-        if (bestSplit(scratch, 0, occ, nOcc, W, S, minLeaf, parentScore, best)) bestF = f
-        for (let q = 0; q < nOcc; q++) { const o = occ[q] << 1; scratch[o] = 0; scratch[o + 1] = 0 }
+        if (bestSplit(scratch, 0, occ, nOcc, W, S, minLeaf, parentScore, best, true)) bestF = f
       } else {
         addColumn(rows, rs, f, start, end, ow, owy, scratch, 0)
         nOcc = takeOccupied(scratch, 0, nb, occ)
-        if (bestSplit(scratch, 0, occ, nOcc, W, S, minLeaf, parentScore, best)) bestF = f
-        scratch.fill(0, 0, nb << 1)
+        if (bestSplit(scratch, 0, occ, nOcc, W, S, minLeaf, parentScore, best, true)) bestF = f
       }
       if (nOcc >= 2) informative++
     }
@@ -295,7 +307,7 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
       continue
     }
     const bestB = best[1]
-    const mid = partition(r, start, end, bestF, bestB)
+    const mid = partition(r, start, end, bestF, bestB, sums)
     feature[id] = bestF
     splitBin[id] = bestB
     value[id] = 0
@@ -320,8 +332,8 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
       }
     }
     // right is pushed first so the left child is popped next and gets index id + 1
-    stack.push({ start: mid, end, depth: depth + 1, patchRight: id, hist: histR })
-    stack.push({ start, end: mid, depth: depth + 1, patchRight: -1, hist: histL })
+    stack.push({ start: mid, end, depth: depth + 1, patchRight: id, hist: histR, W: sums[3], S: sums[4], SS: sums[5] })
+    stack.push({ start, end: mid, depth: depth + 1, patchRight: -1, hist: histL, W: sums[0], S: sums[1], SS: sums[2] })
   }
 
   return {
