@@ -16,10 +16,11 @@ import { resolveLimits } from '../net/limits.js'
 import { createClientNode, requestRecommendation } from '../net/recommend.js'
 import { RECORDS_TOPIC } from '../net/types.js'
 import { loadConfig } from '../node/config.js'
+import { createLoopMonitor, type LoopDelay } from '../node/loop-monitor.js'
 import { loopbackAddr, spawnDaemon, waitFor, type DaemonProcess } from '../node/processes.js'
 import { createRecord, toWire, verifyWire } from '../records/sign.js'
 import { synthBodies } from '../records/synthetic.js'
-import type { SignedRecord, UnsignedBody } from '../records/types.js'
+import type { UnsignedBody } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { packageRoot } from '../util/paths.js'
 import { createRng } from '../util/random.js'
@@ -91,6 +92,16 @@ export interface AttackReport {
   recommendP50Ms: number | null
   recommendRequests: number
   recommendErrors: number
+  /**
+   * where recommend latency comes from: the honest daemons' own answer time (request read →
+   * response written, worst peer's p99), their event-loop delay during the attack (worst peer),
+   * and the harness's own loop delay (the probe shares its process with the attack's set-up)
+   */
+  /** the same probe for a few seconds before the attack: the reference on this (shared) machine */
+  recommendIdle: { p50Ms: number | null, p99Ms: number | null, requests: number }
+  recommendServerP99Ms: number | null
+  honestLoopDelay: { p99Ms: number, maxMs: number } | null
+  harnessLoopDelay: { p99Ms: number, maxMs: number }
   /** honest records missing on some honest peer at the end (must be 0) */
   honestRecordsLost: number
   /** attacker messages sent, and per second achieved */
@@ -102,10 +113,12 @@ export interface AttackReport {
 }
 
 interface TrustView { authors: Array<{ author: string, weight: number, status: string }>, unknownWeight: number, graylisted: Array<{ peer: string, since: number }>, summary: { rateLimited: number } }
-interface StatusView { peers: number, records: number, rejected: Record<string, number> }
+interface StatusView { peers: number, records: number, rejected: Record<string, number>, serving?: { recommend?: { answerMs?: { p99: number } } } }
 interface RecordsPage { records: Array<{ author: string, seq: number, body: HistoryBody & { author: string } }>, cursor?: string }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+/** recommend probing on the quiet swarm before the attack starts */
+const IDLE_PROBE_MS = 3000
 
 function gauss (rng: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng())
@@ -321,10 +334,29 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
     const baseline: Quality = { top1: mean(before.map(q => q.defended.top1)), regret: mean(before.map(q => q.defended.regret)) }
     say(`baseline: honest top-1 ${(100 * baseline.top1).toFixed(1)} %, regret ${baseline.regret.toFixed(4)}`)
 
+    // flood records are signed before the probe starts: signing 30,000 records takes seconds of
+    // this process's main thread, which would stall the probe itself (a measurement artifact)
+    let flood: { key: PrivateKey, author: string, wires: Uint8Array[] } | undefined
+    if (o.attack === 'flood') {
+      const key = await generateKeyPair('Ed25519')
+      const author = peerIdFromPrivateKey(key).toString()
+      const n = Math.round(o.floodRate * o.floodSeconds)
+      say(`signing ${n} flood records...`)
+      const bodies = synthBodies(n, o.seed)
+      const wires: Uint8Array[] = []
+      for (let i = 0; i < n; i++) wires.push(toWire(await createRecord(key, author, i + 1, bodies[i])))
+      flood = { key, author, wires }
+    }
+
     // ---- recommend latency probe (runs during the attack)
     const client = await createClientNode()
     nodes.push(client)
+    const harnessLoop = createLoopMonitor()
+    harnessLoop.start()
+    const probeLog: Array<{ at: number, ms: number, peer: number, error?: string }> = []
     const latencies: number[] = []
+    const idleLatencies: number[] = []
+    let attackStart = Infinity
     let recErrors = 0
     let probing = true
     const sample = history[0]
@@ -337,23 +369,33 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
     const targets = honest.map(d => multiaddr(loopbackAddr(d.info)))
     // warm: connections open before the attack, so the probe measures answering, not dialing
     for (const t of targets) await requestRecommendation(client, t, request, { timeoutMs: 10_000 }).catch(() => {})
-    const probeUntil = Date.now() + 3000
+    const probeUntil = Date.now() + 3000 + IDLE_PROBE_MS
     const probe = (async () => {
       let i = 0
       while (probing || Date.now() < probeUntil) {
         const t = performance.now()
+        const at = Date.now()
+        const peer = i++ % targets.length
         try {
-          await requestRecommendation(client, targets[i++ % targets.length], request, { timeoutMs: 5000 })
-          latencies.push(performance.now() - t)
-        } catch {
-          recErrors++
+          await requestRecommendation(client, targets[peer], request, { timeoutMs: 5000 })
+          const ms = performance.now() - t
+          // only requests sent once the attack began count as "during the attack"
+          if (at >= attackStart) latencies.push(ms)
+          else idleLatencies.push(ms)
+          probeLog.push({ at, ms, peer })
+        } catch (err) {
+          if (at >= attackStart) recErrors++
+          probeLog.push({ at, ms: performance.now() - t, peer, error: (err as { code?: string }).code ?? 'E_INTERNAL' })
         }
         await sleep(20)
       }
     })()
 
+    // the same probe on the quiet swarm first: the within-run reference (this machine is shared)
+    await sleep(IDLE_PROBE_MS)
+
     // ---- the attack
-    let attackStart = Date.now()
+    attackStart = Date.now()
     const attackerIds = new Set<string>()
     let attackMessages = 0
     let attackWindowMs = 0
@@ -422,13 +464,7 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
         break
       }
       case 'flood': {
-        const key = await generateKeyPair('Ed25519')
-        const author = peerIdFromPrivateKey(key).toString()
-        const n = Math.round(o.floodRate * o.floodSeconds)
-        say(`signing ${n} flood records...`)
-        const bodies = synthBodies(n, o.seed)
-        const wires: SignedRecord[] = []
-        for (let i = 0; i < n; i++) wires.push(await createRecord(key, author, i + 1, bodies[i]))
+        const { key, wires } = flood!
         say(`flooding at ${o.floodRate} msg/s for ${o.floodSeconds} s from a separate thread; honest peers keep importing meanwhile`)
         let flooding = true
         let ts = Date.now()
@@ -448,7 +484,7 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
         const done = await new Promise<{ sent: number, ms: number }>((resolve, reject) => {
           const here = fileURLToPath(new URL('./attacker-worker.js', import.meta.url))
           const w = new Worker(existsSync(here) ? here : join(packageRoot(), 'dist', 'src', 'trust', 'attacker-worker.js'), {
-            workerData: { key: privateKeyToProtobuf(key), dataDir: join(root, 'flooder'), targets: honest.map(d => loopbackAddr(d.info)), wires: wires.map(x => toWire(x)), rate: o.floodRate }
+            workerData: { key: privateKeyToProtobuf(key), dataDir: join(root, 'flooder'), targets: honest.map(d => loopbackAddr(d.info)), wires, rate: o.floodRate }
           })
           w.on('message', (m: { peerId?: string, sent?: number, ms?: number, error?: string }) => {
             if (m.peerId != null) { attackerIds.add(m.peerId); ts = attackStart = Date.now() }
@@ -466,6 +502,15 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
     }
     probing = false
     await probe
+    const harnessDelay = harnessLoop.delay(attackStart)
+    harnessLoop.stop()
+    const honestDelay = await Promise.all(honest.map(async d => await apiGet<LoopDelay>(d.info.api, `/eventloop?since=${attackStart}`).catch(() => undefined)))
+    const serverP99 = (await Promise.all(honest.map(async d => (await apiGet<StatusView>(d.info.api, '/status')).serving?.recommend?.answerMs?.p99))).filter((x): x is number => x != null)
+    if (process.env.SWARMTUNE_ATTACK_DEBUG != null) {
+      say(`debug: attack began at ${attackStart} (monotonic ${Number(process.hrtime.bigint() / 1000n) - (Date.now() - attackStart) * 1000} µs)`)
+      say(`debug: harness loop delay since attack p99 ${harnessDelay.p99Ms.toFixed(1)} ms max ${harnessDelay.maxMs.toFixed(1)} ms; honest ${honestDelay.map(d => d == null ? '?' : `p99 ${d.p99Ms.toFixed(1)} max ${d.maxMs.toFixed(1)}`).join(', ')}; server answer p99 ${serverP99.map(x => x.toFixed(1)).join(', ')} ms`)
+      for (const p of probeLog) if (p.ms > 50 || p.error != null) say(`debug: probe at ${((p.at - attackStart) / 1000).toFixed(2)} s to honest ${p.peer}: ${p.ms.toFixed(0)} ms${p.error != null ? ` ${p.error}` : ''}`)
+    }
     const attackRate = attackWindowMs > 0 ? attackMessages / (attackWindowMs / 1000) : 0
     if (attackWindowMs > 0) say(`attack sent ${attackMessages} messages in ${(attackWindowMs / 1000).toFixed(1)} s (${Math.round(attackRate)}/s)`)
 
@@ -557,6 +602,10 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
       recommendP50Ms: percentile(latencies, 0.5),
       recommendRequests: latencies.length,
       recommendErrors: recErrors,
+      recommendIdle: { p50Ms: percentile(idleLatencies, 0.5), p99Ms: percentile(idleLatencies, 0.99), requests: idleLatencies.length },
+      recommendServerP99Ms: serverP99.length > 0 ? Math.max(...serverP99) : null,
+      honestLoopDelay: honestDelay.every(d => d != null) && honestDelay.length > 0 ? { p99Ms: Math.max(...honestDelay.map(d => d!.p99Ms)), maxMs: Math.max(...honestDelay.map(d => d!.maxMs)) } : null,
+      harnessLoopDelay: { p99Ms: harnessDelay.p99Ms, maxMs: harnessDelay.maxMs },
       honestRecordsLost,
       attackMessages,
       attackRate,

@@ -156,6 +156,7 @@ function formatReport (r: AttackReport): string {
     `  rejected ${r.rejected} ${JSON.stringify(r.rejectedByCode)}, rate-limited ${r.rateLimited}`,
     `  graylisted ${r.graylisted} attacker peer(s) by ${r.graylistedBy} honest peer(s)${r.graylistMs != null ? `, the last after ${r.graylistMs} ms` : ''}`,
     `  recommend during the attack: p50 ${ms(r.recommendP50Ms)}, p99 ${ms(r.recommendP99Ms)} (${r.recommendRequests} requests, ${r.recommendErrors} errors)`,
+    `  recommend before the attack: p50 ${ms(r.recommendIdle.p50Ms)}, p99 ${ms(r.recommendIdle.p99Ms)} (${r.recommendIdle.requests} requests); honest answer time p99 ${ms(r.recommendServerP99Ms)}, honest event-loop delay p99 ${ms(r.honestLoopDelay?.p99Ms ?? null)} (max ${ms(r.honestLoopDelay?.maxMs ?? null)})`,
     `  attack messages ${r.attackMessages} (${Math.round(r.attackRate)}/s); honest records lost ${r.honestRecordsLost}; ${(r.durationMs / 1000).toFixed(0)} s`,
     ''
   ].join('\n')
