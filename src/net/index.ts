@@ -1,5 +1,5 @@
 import type { PeerId } from '@libp2p/interface'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { SignedRecord } from '../records/types.js'
 import { Counters } from '../util/counters.js'
 import { SwarmtuneError } from '../util/errors.js'
@@ -7,11 +7,12 @@ import { log } from '../util/log.js'
 import { createIngest, type Ingest } from './ingest.js'
 import { createRateGuard, resolveLimits } from './limits.js'
 import { Bootstrapper, createSwarmLibp2p, type SwarmLibp2p } from './libp2p.js'
+import { createPacer } from './pacer.js'
 import { PeerExchange } from './peer-exchange.js'
 import { RecordsTopic } from './records-topic.js'
 import { SyncService, type SyncResult } from './sync.js'
 import { createTokenBucket, DEFAULT_GUARD } from '../trust/guard.js'
-import { PEERS_PROTOCOL, RECORDS_TOPIC, SYNC_PROTOCOL, type NetworkComponents, type NetworkInit, type NetworkLimits, type SwarmNetwork } from './types.js'
+import { PEERS_PROTOCOL, RECORDS_TOPIC, SYNC_PROTOCOL, type NetworkComponents, type NetworkGuard, type NetworkInit, type NetworkLimits, type SwarmNetwork } from './types.js'
 
 export * from './types.js'
 export { DEFAULT_LIMITS, WindowLimiter } from './limits.js'
@@ -70,6 +71,28 @@ class Network implements SwarmNetworkNode {
       this.log('rate limit hit by %s on %s', peer, via)
     }, c.config.net.allowPeers)
     const node = this.node ??= await createSwarmLibp2p({ config: c.config, privateKey: c.privateKey, limits, guard: this.init.guard })
+    // issue #7: a peer the guard has banned (graylisted flooder) is hung up on at once; the
+    // connection gater keeps it out while the ban lasts
+    const hanging = new Set<string>()
+    const hangUpIfBanned = (peer: string): void => {
+      if (this.init.guard?.admitConnection?.(peer) !== false || hanging.has(peer)) return
+      hanging.add(peer)
+      this.stats_.inc('guardHangUps')
+      this.log('hanging up on banned peer %s', peer)
+      node.hangUp(peerIdFromString(peer)).catch(() => {}).finally(() => { hanging.delete(peer) })
+    }
+    const netGuard: NetworkGuard = {
+      ...guard,
+      admitGossip: (peer) => {
+        const ok = guard.admitGossip?.(peer) ?? true
+        if (!ok) hangUpIfBanned(peer)
+        return ok
+      },
+      onViolation: (peer, code, via) => {
+        guard.onViolation?.(peer, code, via)
+        hangUpIfBanned(peer)
+      }
+    }
     // issue #7 partitions: a record learned by sync is gossiped on (within the per-peer budget), so
     // after a heal it spreads through each half at gossip speed instead of waiting for the next sync round
     const relay = createTokenBucket(c.config.trust?.gossipPerPeerPerSecond ?? DEFAULT_GUARD.gossipPerPeerPerSecond, c.config.trust?.gossipBurst ?? DEFAULT_GUARD.gossipBurst)
@@ -79,8 +102,10 @@ class Network implements SwarmNetworkNode {
         this.topic?.publish(record).then(() => { this.stats_.inc('syncRelayed') }, () => {})
       }
     }
-    const ingest: Ingest = createIngest({ store: c.store, rejections: c.rejections, stats: this.stats_, log: this.log, onRecord })
-    this.topic = new RecordsTopic({ pubsub: node.services.pubsub, ingest, stats: this.stats_, guard, log: log('net:gossip') })
+    // gossip and sync share one pacer: verification bursts yield the event loop every few ms
+    const pacer = createPacer()
+    const ingest: Ingest = createIngest({ store: c.store, rejections: c.rejections, stats: this.stats_, log: this.log, onRecord, pacer })
+    this.topic = new RecordsTopic({ pubsub: node.services.pubsub, ingest, stats: this.stats_, guard: netGuard, pacer, log: log('net:gossip') })
     const sync = this.sync = new SyncService({
       config: c.config,
       limits,
@@ -88,7 +113,7 @@ class Network implements SwarmNetworkNode {
       ingest,
       stats: this.stats_,
       rejections: c.rejections,
-      guard,
+      guard: netGuard,
       log: log('net:sync'),
       connectionTo: (peer) => node.getConnections(peer).find(conn => conn.status === 'open')
     })

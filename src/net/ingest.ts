@@ -5,6 +5,7 @@ import type { RecordStore } from '../store/types.js'
 import type { Counters } from '../util/counters.js'
 import { SwarmtuneError, errorCode } from '../util/errors.js'
 import type { Logger } from '../util/log.js'
+import type { Pacer } from './pacer.js'
 
 /**
  * The one path every untrusted record from the network takes, gossip and sync alike:
@@ -43,6 +44,8 @@ export interface IngestComponents {
   stats: Counters
   log: Logger
   onRecord?: (record: SignedRecord, via: IngestVia) => void
+  /** time-slices verification (src/net/pacer.ts) so a burst cannot hold the event loop */
+  pacer?: Pacer
 }
 
 export interface IngestOptions {
@@ -66,8 +69,12 @@ export function createIngest (c: IngestComponents): Ingest {
   const verify = async (wire: Uint8Array, via: IngestVia, opts: IngestOptions = {}): Promise<Verified> => {
     c.stats.inc(`${via}Received`)
     try {
-      const record = await verifyWire(wire, opts.now)
-      opts.check?.(record)
+      const check = async (): Promise<SignedRecord> => {
+        const record = await verifyWire(wire, opts.now)
+        opts.check?.(record)
+        return record
+      }
+      const record = c.pacer != null ? await c.pacer.run(check) : await check()
       return { kind: 'verified', record }
     } catch (err) {
       const out = classifyError(err)

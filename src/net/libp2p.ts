@@ -39,6 +39,9 @@ export const SCORE_THRESHOLDS = {
   opportunisticGraftThreshold: 5
 } as const
 
+/** messages at least this large get gossipsub IDONTWANTs (see createSwarmLibp2p) */
+export const IDONTWANT_MIN_BYTES = 16 * 1024
+
 /** P5 weight is gossipsub's default 10: one guard unit is exactly the graylist threshold. */
 const APP_SPECIFIC_WEIGHT = 10
 const APP_SCORE_UNIT = -SCORE_THRESHOLDS.graylistThreshold / APP_SPECIFIC_WEIGHT
@@ -70,7 +73,7 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
   const deny = new Set(net.denyPeers)
   // issue #7: a non-empty allow list admits only the peers it names (deny still wins)
   const allow = new Set(net.allowPeers ?? [])
-  const refused = (peer: PeerId): boolean => deny.has(peer.toString()) || (allow.size > 0 && !allow.has(peer.toString()))
+  const refused = (peer: PeerId): boolean => deny.has(peer.toString()) || (allow.size > 0 && !allow.has(peer.toString())) || guard?.admitConnection?.(peer.toString()) === false
   const local = net.localTestbed
   try {
     return await createLibp2p({
@@ -106,6 +109,12 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
           ignoreDuplicatePublishError: true,
           emitSelf: false,
           allowedTopics: [RECORDS_TOPIC, '/swarmtune/votes/1'],
+          // IDONTWANT (gossipsub 1.2) goes to every mesh peer for every new message over this size,
+          // BEFORE the topic validator runs: a flooder's messages, even those the guard drops,
+          // made each honest peer send an RPC per message per mesh peer (issue #7: most of an
+          // honest daemon's CPU during a flood). Records are ~1 KiB, where the duplicate it
+          // saves costs less than the RPC; only unusually large records still use it.
+          idontwantMinDataSize: IDONTWANT_MIN_BYTES,
           scoreThresholds: { ...SCORE_THRESHOLDS },
           scoreParams: {
             IPColocationFactorWeight: local ? 0 : -5,

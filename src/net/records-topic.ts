@@ -5,6 +5,7 @@ import type { SignedRecord } from '../records/types.js'
 import type { Counters } from '../util/counters.js'
 import type { Logger } from '../util/log.js'
 import type { Ingest, IngestOutcome } from './ingest.js'
+import type { Pacer } from './pacer.js'
 import { RECORDS_TOPIC, type NetworkGuard } from './types.js'
 
 /**
@@ -31,6 +32,8 @@ export interface RecordsTopicComponents {
   stats: Counters
   guard: NetworkGuard
   log: Logger
+  /** the ingest pacer: accepted messages are handed back to gossipsub in turn (see validate) */
+  pacer?: Pacer
 }
 
 export class RecordsTopic {
@@ -57,7 +60,12 @@ export class RecordsTopic {
       if (this.c.guard.admitGossip?.(from) === false) return TopicValidatorResult.Ignore
       const outcome = await this.c.ingest(msg.data, 'gossip')
       if (outcome.kind === 'rejected') this.c.guard.onViolation?.(from, outcome.code, 'gossip')
-      return validatorResult(outcome)
+      const result = validatorResult(outcome)
+      // gossipsub forwards an accepted message to the mesh as soon as the validator returns, and
+      // a store batch completes hundreds of validators at once: returning in paced turns keeps
+      // that forwarding burst from holding the event loop
+      if (result === TopicValidatorResult.Accept && this.c.pacer != null) await this.c.pacer.run(() => undefined)
+      return result
     } catch (err) {
       // ingest never throws by design; if it does, do not forward what we could not check
       this.c.log.error('records validator failed: %s', (err as Error)?.message)

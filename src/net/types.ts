@@ -84,6 +84,12 @@ export interface NetworkGuard {
    * its own (the network scales it to its thresholds, which are large, Lodestar-like)
    */
   appSpecificScore?: (peer: string) => number
+  /**
+   * false → hang up on `peer` now and refuse its connections (both directions) while it stays
+   * false: a graylisted flooder is ignored by gossipsub, but every byte it keeps sending still
+   * costs decryption and decoding
+   */
+  admitConnection?: (peer: string) => boolean
 }
 
 export interface NetworkInit {

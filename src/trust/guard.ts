@@ -12,7 +12,12 @@ import type { NetworkGuard } from '../net/types.js'
  *   gossipsub's application score P5: at a penalty of 8 the score reaches the graylist threshold
  *   (the network maps penalty 8 to its threshold, see NetworkGuard.appSpecificScore) and
  *   gossipsub ignores the peer's RPCs and prunes it from the mesh. The penalty decays
- *   (half-life `penaltyHalfLifeMs`), so a peer that stops recovers.
+ *   (half-life `penaltyHalfLifeMs`), so a peer that stops recovers;
+ * - a peer whose penalty reaches the graylist level is also banned: the network hangs up on it
+ *   and refuses its connections until the penalty has decayed to half that level (one
+ *   half-life, 60 s by default). Graylisting alone leaves the connection open, and a flooder's
+ *   ignored RPCs still cost the honest node decryption and decoding of every message.
+ *   Peers on the allow list are never banned.
  */
 export interface PeerGuardOptions {
   allowPeers?: string[]
@@ -36,6 +41,9 @@ export interface PeerRecord {
   /** invalid messages by code */
   codes: Record<string, number>
   penalty: number
+  /** banned now (hung up on, connections refused), and since when (ms since epoch) */
+  banned: boolean
+  bannedAt?: number
 }
 
 export interface PeerGuard extends NetworkGuard {
@@ -47,8 +55,10 @@ export interface PeerGuard extends NetworkGuard {
   allowed: (peer: string) => boolean
 }
 
-/** the penalty at which a peer is graylisted */
+/** the penalty at which a peer is graylisted (and banned) */
 const GRAYLIST_PENALTY = 8
+/** a ban lasts until the penalty decays below this */
+const UNBAN_PENALTY = GRAYLIST_PENALTY / 2
 
 export const DEFAULT_GUARD = {
   gossipPerPeerPerSecond: 100,
@@ -99,12 +109,13 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
     b.tokens -= 1
     return true
   }
-  const records = new Map<string, PeerRecord & { at: number }>()
+  type Rec = PeerRecord & { at: number }
+  const records = new Map<string, Rec>()
   let denied = 0
 
   const allowed = (peer: string): boolean => !deny.has(peer) && (allow.size === 0 || allow.has(peer))
 
-  const rec = (peer: string): PeerRecord & { at: number } => {
+  const rec = (peer: string): Rec => {
     let r = records.get(peer)
     if (r == null) {
       // bounded: forget the mildest offenders when the table grows (sybils rotate ids)
@@ -112,15 +123,25 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
         const mild = [...records.values()].sort((a, b) => decayed(a) - decayed(b)).slice(0, 1000)
         for (const m of mild) records.delete(m.peer)
       }
-      records.set(peer, r = { peer, rateLimited: 0, invalid: 0, codes: {}, penalty: 0, at: now() })
+      records.set(peer, r = { peer, rateLimited: 0, invalid: 0, codes: {}, penalty: 0, at: now(), banned: false })
     }
     return r
   }
-  const decayed = (r: PeerRecord & { at: number }): number => r.penalty * Math.pow(0.5, (now() - r.at) / halfLife)
-  const addPenalty = (r: PeerRecord & { at: number }, p: number): void => {
+  const decayed = (r: Rec): number => r.penalty * Math.pow(0.5, (now() - r.at) / halfLife)
+  const addPenalty = (r: Rec, p: number): void => {
     r.penalty = decayed(r) + p
     r.at = now()
+    if (!r.banned && r.penalty >= GRAYLIST_PENALTY && !allow.has(r.peer)) {
+      r.banned = true
+      r.bannedAt = r.at
+    }
   }
+  /** whether the ban still holds (lifted, with hysteresis, once the penalty has decayed) */
+  const bannedNow = (r: Rec): boolean => {
+    if (r.banned && decayed(r) < UNBAN_PENALTY) r.banned = false
+    return r.banned
+  }
+  const view = (r: Rec): PeerRecord => ({ peer: r.peer, rateLimited: r.rateLimited, invalid: r.invalid, codes: { ...r.codes }, penalty: decayed(r), banned: bannedNow(r), ...(r.bannedAt != null ? { bannedAt: r.bannedAt } : {}) })
 
   return {
     admitGossip (peer) {
@@ -137,6 +158,11 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
       if (!allowed(peer)) { denied++; return false }
       return true
     },
+    admitConnection (peer) {
+      if (!allowed(peer)) return false
+      const r = records.get(peer)
+      return r == null || !bannedNow(r)
+    },
     onViolation (peer, code) {
       const r = rec(peer)
       r.invalid++
@@ -149,10 +175,10 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
     },
     peer (peer) {
       const r = records.get(peer)
-      return r == null ? undefined : { peer: r.peer, rateLimited: r.rateLimited, invalid: r.invalid, codes: { ...r.codes }, penalty: decayed(r) }
+      return r == null ? undefined : view(r)
     },
     peers () {
-      return [...records.values()].map(r => ({ peer: r.peer, rateLimited: r.rateLimited, invalid: r.invalid, codes: { ...r.codes }, penalty: decayed(r) }))
+      return [...records.values()].map(view)
         .sort((a, b) => b.penalty - a.penalty || (a.peer < b.peer ? -1 : 1))
     },
     totals () {

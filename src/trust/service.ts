@@ -152,6 +152,13 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
         if (!grayEver.has(id)) grayEver.set(id, Date.now())
       }
     }
+    // a peer the guard banned at the graylist level is disconnected, so gossipsub may no longer
+    // list it: count it from the guard, with the time it crossed
+    for (const p of c.peerGuard?.peers() ?? []) {
+      if (!p.banned) continue
+      grayNow.add(p.peer)
+      if (!grayEver.has(p.peer)) grayEver.set(p.peer, p.bannedAt ?? Date.now())
+    }
   }
 
   const weight = (author: string): number => { fresh(); return table.get(author)?.weight ?? (author === self ? 1 : unknownWeight) }

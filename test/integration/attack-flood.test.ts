@@ -12,7 +12,8 @@ import { cleanupTempDirs, startNode, testConfig, waitFor, type TestNode } from '
 /*
  * Issue #7 flood control at small scale: a peer publishing valid records far faster than the
  * per-peer rate has its excess dropped unvalidated, its application score driven below the
- * graylist threshold, and is then ignored and pruned; an honest peer's records keep flowing.
+ * graylist threshold, and is then ignored, pruned and hung up on; an honest peer's records keep
+ * flowing.
  */
 const nodes: TestNode[] = []
 const raws: SwarmLibp2p[] = []
@@ -53,6 +54,14 @@ describe('flood', () => {
     await waitFor(() => !ps.getMeshPeers(RECORDS_TOPIC).includes(evilId), 'flooder pruned from the mesh')
     expect(ps.getMeshPeers(RECORDS_TOPIC)).not.toContain(evilId)
     expect((await b.store.counts()).records).toBeLessThan(600)
+
+    // and banned: hung up on (its ignored RPCs would still cost decryption and decoding), and a
+    // redial is refused while the ban lasts
+    expect(guard.peer(evilId)?.banned).toBe(true)
+    await waitFor(() => b.net.libp2p.getConnections(evil.peerId).length === 0, 'flooder hung up on')
+    expect(b.net.stats().guardHangUps).toBeGreaterThanOrEqual(1)
+    await evil.dial(multiaddr(b.addr)).catch(() => {})
+    await waitFor(() => b.net.libp2p.getConnections(evil.peerId).length === 0, 'redial refused')
 
     // the honest peer is untouched: its record reaches B
     const r = await createRecord(honest.key, honest.author, 1, synthBodies(1, 99)[0])

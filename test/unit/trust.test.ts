@@ -186,6 +186,33 @@ describe('peer guard', () => {
     expect(g.peers()[0].peer).toBe('p')
   })
 
+  it('a peer reaching the graylist penalty is banned (no connection) until the penalty has halved; allow-listed peers never are', () => {
+    let now = 1_000_000
+    const g = createPeerGuard({ gossipPerPeerPerSecond: 10, gossipBurst: 10, excessPenalty: 0.1, now: () => now, penaltyHalfLifeMs: 10_000, allowPeers: ['p', 'friend'] })
+    const open = createPeerGuard({ gossipPerPeerPerSecond: 10, gossipBurst: 10, excessPenalty: 0.1, now: () => now, penaltyHalfLifeMs: 10_000 })
+    for (let i = 0; i < 10; i++) open.admitGossip!('p')
+    for (let i = 0; i < 79; i++) open.admitGossip!('p')
+    // penalty 7.9: graylist not reached, still welcome
+    expect(open.admitConnection!('p')).toBe(true)
+    expect(open.peer('p')?.banned).toBe(false)
+    open.admitGossip!('p')
+    open.admitGossip!('p')
+    expect(open.admitConnection!('p')).toBe(false)
+    expect(open.peer('p')).toMatchObject({ banned: true, bannedAt: now })
+    expect(open.admitConnection!('q')).toBe(true)
+    // one half-life: penalty ~4.05, still banned (hysteresis); a little later below 4: lifted
+    now += 10_000
+    expect(open.admitConnection!('p')).toBe(false)
+    now += 1_000
+    expect(open.admitConnection!('p')).toBe(true)
+    expect(open.peers()[0]).toMatchObject({ peer: 'p', banned: false })
+    // allow-listed: graylisted by score like anyone, but never disconnected
+    for (let i = 0; i < 200; i++) g.admitGossip!('friend')
+    expect(g.appSpecificScore!('friend')).toBeLessThan(-1)
+    expect(g.admitConnection!('friend')).toBe(true)
+    expect(g.admitConnection!('stranger')).toBe(false)
+  })
+
   it('allow and deny lists', () => {
     const g = createPeerGuard({ denyPeers: ['bad'] })
     expect(g.admitGossip!('bad')).toBe(false)
