@@ -42,7 +42,7 @@ describe('binning', () => {
     for (let f = 0; f < 2; f++) {
       const off = b.edgeOffset[f]
       for (let i = 0; i < X.length; i++) {
-        const bin = b.bins[f * X.length + i]
+        const bin = b.bins[i * b.stride + f]
         const v = X[i][f]
         if (Number.isNaN(v)) { expect(bin).toBe(b.nBins[f] - 1); continue }
         if (bin > 0) expect(v).toBeGreaterThan(b.edges[off + bin - 1])

@@ -13,8 +13,12 @@ export const MAX_BINS = 256
 export interface BinnedMatrix {
   nRows: number
   nFeatures: number
-  /** column-major: feature f occupies [f * nRows, (f + 1) * nRows); backed by a SharedArrayBuffer */
+  /**
+   * row-major: row i's bins are [i * stride, i * stride + nFeatures); backed by a SharedArrayBuffer.
+   * Rows are padded to a multiple of 4 bytes so a tree can copy a row as stride / 4 uint32 words.
+   */
   bins: Uint8Array
+  stride: number
   /** bins used per feature (>= 1), NaN bin included */
   nBins: Uint16Array
   /**
@@ -43,30 +47,28 @@ export function quantileEdges (sorted: Float64Array, maxRealBins: number): numbe
   const n = sorted.length
   const edges: number[] = []
   if (n === 0) return edges
-  // distinct values and their counts
-  const values: number[] = []
-  const counts: number[] = []
-  for (let i = 0; i < n; i++) {
-    const v = sorted[i]
-    if (values.length > 0 && values[values.length - 1] === v) counts[counts.length - 1]++
-    else { values.push(v); counts.push(1) }
-  }
-  if (values.length <= maxRealBins) {
-    for (let i = 0; i + 1 < values.length; i++) edges.push(midpoint(values[i], values[i + 1]))
+  // Works on the sorted array itself: position i ends a run of equal values when sorted[i] !==
+  // sorted[i + 1], with i + 1 values at or below it (no per-value arrays: at 100k mostly distinct
+  // values those were a sixth of the binning time)
+  let distinct = 1
+  for (let i = 1; i < n && distinct <= maxRealBins; i++) if (sorted[i] !== sorted[i - 1]) distinct++
+  if (distinct <= maxRealBins) {
+    for (let i = 1; i < n; i++) if (sorted[i] !== sorted[i - 1]) edges.push(midpoint(sorted[i - 1], sorted[i]))
     return edges
   }
-  // greedy equal-frequency cuts; a heavy value keeps its own bin instead of being split
-  const target = n / maxRealBins
-  let cum = 0
-  let nextCut = target
-  for (let i = 0; i + 1 < values.length && edges.length < maxRealBins - 1; i++) {
-    cum += counts[i]
-    if (cum >= nextCut) {
-      edges.push(midpoint(values[i], values[i + 1]))
-      // recompute the target from what is left so a few heavy values don't starve the tail
-      const binsLeft = maxRealBins - edges.length
-      nextCut = cum + (n - cum) / binsLeft
-    }
+  // greedy equal-frequency cuts at the first run end reaching the target; a heavy value keeps
+  // its own bin instead of being split
+  let nextCut = n / maxRealBins
+  let i = 0
+  while (edges.length < maxRealBins - 1) {
+    i = Math.max(i, Math.ceil(nextCut) - 1)
+    while (i + 1 < n && sorted[i] === sorted[i + 1]) i++
+    if (i + 1 >= n) break
+    edges.push(midpoint(sorted[i], sorted[i + 1]))
+    // recompute the target from what is left so a few heavy values don't starve the tail
+    const cum = i + 1
+    nextCut = cum + (n - cum) / (maxRealBins - edges.length)
+    i++
   }
   return edges
 }
@@ -84,24 +86,33 @@ export function binOf (edges: Float64Array, lo: number, hi: number, v: number): 
   return a - lo
 }
 
-/** Bin every value of X (row-major number[][]) into a column-major uint8 matrix. */
+/** Row stride of a binned matrix with nFeatures features: padded to whole uint32 words. */
+export function binStride (nFeatures: number): number {
+  return (nFeatures + 3) & ~3
+}
+
+/** Bin every value of X (row-major number[][]) into a row-major uint8 matrix. */
 export function binMatrix (X: number[][], nFeatures: number, maxBins = MAX_BINS): BinnedMatrix {
   const nRows = X.length
-  const bins = new Uint8Array(new SharedArrayBuffer(Math.max(1, nRows * nFeatures)))
+  const stride = binStride(nFeatures)
+  const bins = new Uint8Array(new SharedArrayBuffer(Math.max(4, nRows * stride)))
   const nBins = new Uint16Array(nFeatures)
+  // one pass over the row objects into columns: reading X a column at a time would miss the cache
+  // on every row object, twice per feature (measured: most of the binning time at 100k rows)
+  const cols = new Float64Array(nRows * nFeatures)
+  for (let i = 0; i < nRows; i++) {
+    const x = X[i]
+    for (let f = 0, o = i; f < nFeatures; f++, o += nRows) cols[o] = x[f]
+  }
   const perFeature: number[][] = []
-  const col = new Float64Array(nRows)
-  const hasNaN: boolean[] = []
   for (let f = 0; f < nFeatures; f++) {
-    for (let i = 0; i < nRows; i++) col[i] = X[i][f]
-    const sorted = col.slice().sort() // typed-array sort is numeric and puts NaN last
+    const sorted = cols.slice(f * nRows, (f + 1) * nRows).sort() // typed-array sort is numeric and puts NaN last
     let nReal = nRows
     while (nReal > 0 && Number.isNaN(sorted[nReal - 1])) nReal--
     const nan = nReal < nRows
     const edges = quantileEdges(sorted.subarray(0, nReal), maxBins - (nan ? 1 : 0))
     if (nan && nReal > 0) edges.push(Infinity)
     perFeature.push(edges)
-    hasNaN.push(nan)
     nBins[f] = edges.length + 1
   }
   const edgeOffset = new Int32Array(nFeatures)
@@ -114,10 +125,10 @@ export function binMatrix (X: number[][], nFeatures: number, maxBins = MAX_BINS)
     const hi = lo + perFeature[f].length
     const nanBin = nBins[f] - 1
     const base = f * nRows
-    for (let i = 0; i < nRows; i++) {
-      const v = X[i][f]
-      bins[base + i] = Number.isNaN(v) ? nanBin : binOf(edges, lo, hi, v)
+    for (let i = 0, o = f; i < nRows; i++, o += stride) {
+      const v = cols[base + i]
+      bins[o] = v !== v ? nanBin : binOf(edges, lo, hi, v) // eslint-disable-line no-self-compare
     }
   }
-  return { nRows, nFeatures, bins, nBins, edges, edgeOffset }
+  return { nRows, nFeatures, bins, stride, nBins, edges, edgeOffset }
 }

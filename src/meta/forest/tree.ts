@@ -4,11 +4,12 @@
  * what makes the forest deterministic whatever the number of workers.
  */
 import { createRng } from '../../util/random.js'
-import { MAX_BINS } from './binning.js'
+import { binStride, MAX_BINS } from './binning.js'
 
 export interface TreeData {
   nRows: number
   nFeatures: number
+  /** row-major bins, binStride(nFeatures) bytes per row (BinnedMatrix.bins) */
   bins: Uint8Array
   nBins: Uint16Array
   y: Float64Array
@@ -210,10 +211,11 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
   let m = 0
   for (let i = 0; i < nRows; i++) if (w[i] > 0) m++
   // Node-ordered copies, partitioned (stably) as the tree grows, so every hot loop reads memory
-  // sequentially. The bins are copied row-major (stride rs bytes, a multiple of 4 so a row moves
-  // as rs/4 uint32 words): gathering from the shared column-major matrix by row id instead costs a
-  // cache miss per visit once nodes get small and their rows scatter over a 100k-row column.
-  const rs = (F + 3) & ~3
+  // sequentially: each drawn row's bins are copied (rs / 4 uint32 words) from the shared matrix,
+  // instead of being gathered by row id on every visit, which misses the cache once nodes get
+  // small and their rows scatter over a 100k-row matrix.
+  const rs = binStride(F)
+  if (bins.length < nRows * rs) throw new RangeError(`binned matrix has ${bins.length} bytes, ${nRows} rows of ${rs} need ${nRows * rs}`)
   const rows = new Uint8Array(m * rs)
   const r: Rows = {
     rs,
@@ -234,9 +236,11 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
       if (w[i] === 0) continue
       ord[k] = i; ow[k] = w[i]; owy[k] = w[i] * y[i]; owyy[k] = w[i] * y[i] * y[i]; k++
     }
-    for (let f = 0; f < F; f++) {
-      const rb = f * nRows
-      for (let k = 0; k < m; k++) rows[k * rs + f] = bins[rb + ord[k]]
+    const sw = rs >> 2
+    const src32 = new Uint32Array(bins.buffer, bins.byteOffset, nRows * sw)
+    for (let k = 0; k < m; k++) {
+      const s = ord[k] * sw; const d = k * sw
+      for (let q = 0; q < sw; q++) r.rows32[d + q] = src32[s + q]
     }
   }
 
