@@ -75,7 +75,7 @@ class Network implements SwarmNetworkNode {
     // connection gater keeps it out while the ban lasts
     const hanging = new Set<string>()
     const hangUpIfBanned = (peer: string): void => {
-      if (this.init.guard?.admitConnection?.(peer) !== false || hanging.has(peer)) return
+      if (hanging.has(peer) || this.init.guard?.admitConnection?.(peer) !== false) return
       hanging.add(peer)
       this.stats_.inc('guardHangUps')
       this.log('hanging up on banned peer %s', peer)

@@ -119,6 +119,8 @@ interface RecordsPage { records: Array<{ author: string, seq: number, body: Hist
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 /** recommend probing on the quiet swarm before the attack starts */
 const IDLE_PROBE_MS = 3000
+/** one recommend request this often, round-robin over the honest peers */
+const PROBE_INTERVAL_MS = 50
 
 function gauss (rng: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng())
@@ -370,24 +372,32 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
     // warm: connections open before the attack, so the probe measures answering, not dialing
     for (const t of targets) await requestRecommendation(client, t, request, { timeoutMs: 10_000 }).catch(() => {})
     const probeUntil = Date.now() + 3000 + IDLE_PROBE_MS
+    // open loop: a request every PROBE_INTERVAL_MS whether or not the previous ones returned, so
+    // a node that stalls for a second is charged for every request that second, not for one
+    // (a closed-loop probe hides stalls: "coordinated omission"). A failed request (timeout)
+    // counts at the time it took.
     const probe = (async () => {
       let i = 0
+      const inFlight = new Set<Promise<void>>()
       while (probing || Date.now() < probeUntil) {
         const t = performance.now()
         const at = Date.now()
         const peer = i++ % targets.length
-        try {
-          await requestRecommendation(client, targets[peer], request, { timeoutMs: 5000 })
-          const ms = performance.now() - t
-          // only requests sent once the attack began count as "during the attack"
-          if (at >= attackStart) latencies.push(ms)
-          else idleLatencies.push(ms)
-          probeLog.push({ at, ms, peer })
-        } catch (err) {
-          if (at >= attackStart) recErrors++
-          probeLog.push({ at, ms: performance.now() - t, peer, error: (err as { code?: string }).code ?? 'E_INTERNAL' })
+        const one: Promise<void> = requestRecommendation(client, targets[peer], request, { timeoutMs: 5000 }).then(
+          () => { probeLog.push({ at, ms: performance.now() - t, peer }) },
+          (err) => { probeLog.push({ at, ms: performance.now() - t, peer, error: (err as { code?: string }).code ?? 'E_INTERNAL' }) }
+        ).finally(() => { inFlight.delete(one) })
+        inFlight.add(one)
+        await sleep(PROBE_INTERVAL_MS)
+      }
+      await Promise.all(inFlight)
+      // only requests sent once the attack began count as "during the attack"
+      for (const p of probeLog) {
+        if (p.at < attackStart) idleLatencies.push(p.ms)
+        else {
+          latencies.push(p.ms)
+          if (p.error != null) recErrors++
         }
-        await sleep(20)
       }
     })()
 
