@@ -119,17 +119,24 @@ function takeOccupied (h: Float64Array, hb: number, nb: number, occ: Int32Array)
 function bestSplit (h: Float64Array, hb: number, occ: Int32Array, nOcc: number, W: number, S: number, minLeaf: number, parentScore: number, best: Float64Array, clear: boolean): boolean {
   let bestGain = best[0]
   let bestB = -1
+  // Division-free screen: sl^2/wl + sr^2/wr > bar  <=>  sl^2 wr + sr^2 wl > bar wl wr. Slightly
+  // permissive (rounding is ~1e-15 relative), so the exact test below decides alone, as before,
+  // and the two divisions run only for the rare candidate that may beat the best so far.
+  let bar = (bestGain + parentScore) * (1 - 1e-12)
   let wl = 0; let sl = 0
   for (let j = 0; j < nOcc; j++) {
     const b = occ[j]
     const o = hb + (b << 1)
     if (j > 0 && wl >= minLeaf && W - wl >= minLeaf) {
       const wr = W - wl; const sr = S - sl
-      const gain = sl * sl / wl + sr * sr / wr - parentScore
-      if (gain > bestGain) {
-        bestGain = gain
-        // any edge between the two occupied bins splits the node alike: take the middle one
-        bestB = (occ[j - 1] + b - 1) >> 1
+      if (sl * sl * wr + sr * sr * wl > bar * wl * wr) {
+        const gain = sl * sl / wl + sr * sr / wr - parentScore
+        if (gain > bestGain) {
+          bestGain = gain
+          bar = (bestGain + parentScore) * (1 - 1e-12)
+          // any edge between the two occupied bins splits the node alike: take the middle one
+          bestB = (occ[j - 1] + b - 1) >> 1
+        }
       }
     }
     wl += h[o]; sl += h[o + 1]
@@ -145,8 +152,8 @@ function bestSplit (h: Float64Array, hb: number, occ: Int32Array, nOcc: number, 
 interface Rows {
   rs: number
   rows: Uint8Array
-  rows32: Uint32Array
-  tRows32: Uint32Array
+  rows32: Int32Array
+  tRows32: Int32Array
   ow: Float64Array
   owy: Float64Array
   owyy: Float64Array
@@ -173,22 +180,27 @@ function partition (r: Rows, start: number, end: number, f: number, bin: number,
     if (rows[i * rs + f] <= bin) {
       if (a !== i) {
         const dst = a * sw
-        for (let q = 0; q < sw; q++) rows32[dst + q] = rows32[src + q]
+        for (let q = 0; q < sw; q += 4) {
+          const x = dst + q; const y = src + q
+          rows32[x] = rows32[y]; rows32[x + 1] = rows32[y + 1]; rows32[x + 2] = rows32[y + 2]; rows32[x + 3] = rows32[y + 3]
+        }
         ow[a] = wi; owy[a] = wyi; owyy[a] = wyyi
       }
       wL += wi; sL += wyi; ssL += wyyi
       a++
     } else {
       const dst = nr * sw
-      for (let q = 0; q < sw; q++) tRows32[dst + q] = rows32[src + q]
+      for (let q = 0; q < sw; q += 4) {
+        const x = dst + q; const y = src + q
+        tRows32[x] = rows32[y]; tRows32[x + 1] = rows32[y + 1]; tRows32[x + 2] = rows32[y + 2]; tRows32[x + 3] = rows32[y + 3]
+      }
       tW[nr] = wi; tWy[nr] = wyi; tWyy[nr] = wyyi; nr++
       wR += wi; sR += wyi; ssR += wyyi
     }
   }
   sums[0] = wL; sums[1] = sL; sums[2] = ssL; sums[3] = wR; sums[4] = sR; sums[5] = ssR
-  rows32.set(tRows32.subarray(0, nr * sw), a * sw)
-  ow.set(tW.subarray(0, nr), a)
-  owy.set(tWy.subarray(0, nr), a); owyy.set(tWyy.subarray(0, nr), a)
+  for (let q = 0, d = a * sw, n = nr * sw; q < n; q++) rows32[d + q] = tRows32[q]
+  for (let q = 0; q < nr; q++) { ow[a + q] = tW[q]; owy[a + q] = tWy[q]; owyy[a + q] = tWyy[q] }
   return a
 }
 
@@ -211,7 +223,7 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
   let m = 0
   for (let i = 0; i < nRows; i++) if (w[i] > 0) m++
   // Node-ordered copies, partitioned (stably) as the tree grows, so every hot loop reads memory
-  // sequentially: each drawn row's bins are copied (rs / 4 uint32 words) from the shared matrix,
+  // sequentially: each drawn row's bins are copied (rs / 4 int32 words) from the shared matrix,
   // instead of being gathered by row id on every visit, which misses the cache once nodes get
   // small and their rows scatter over a 100k-row matrix.
   const rs = binStride(F)
@@ -220,8 +232,8 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
   const r: Rows = {
     rs,
     rows,
-    rows32: new Uint32Array(rows.buffer),
-    tRows32: new Uint32Array(m * (rs >> 2)),
+    rows32: new Int32Array(rows.buffer),
+    tRows32: new Int32Array(m * (rs >> 2)),
     ow: new Float64Array(m),
     owy: new Float64Array(m),
     owyy: new Float64Array(m),
@@ -237,10 +249,13 @@ export function buildTree (data: TreeData, params: TreeParams, seed: number): Tr
       ord[k] = i; ow[k] = w[i]; owy[k] = w[i] * y[i]; owyy[k] = w[i] * y[i] * y[i]; k++
     }
     const sw = rs >> 2
-    const src32 = new Uint32Array(bins.buffer, bins.byteOffset, nRows * sw)
+    const src32 = new Int32Array(bins.buffer, bins.byteOffset, nRows * sw)
+    const rows32 = r.rows32
     for (let k = 0; k < m; k++) {
       const s = ord[k] * sw; const d = k * sw
-      for (let q = 0; q < sw; q++) r.rows32[d + q] = src32[s + q]
+      for (let q = 0; q < sw; q += 4) {
+        rows32[d + q] = src32[s + q]; rows32[d + q + 1] = src32[s + q + 1]; rows32[d + q + 2] = src32[s + q + 2]; rows32[d + q + 3] = src32[s + q + 3]
+      }
     }
   }
 
