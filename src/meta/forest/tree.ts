@@ -199,8 +199,14 @@ function partition (r: Rows, start: number, end: number, f: number, bin: number,
     }
   }
   sums[0] = wL; sums[1] = sL; sums[2] = ssL; sums[3] = wR; sums[4] = sR; sums[5] = ssR
-  for (let q = 0, d = a * sw, n = nr * sw; q < n; q++) rows32[d + q] = tRows32[q]
-  for (let q = 0; q < nr; q++) { ow[a + q] = tW[q]; owy[a + q] = tWy[q]; owyy[a + q] = tWyy[q] }
+  if (nr > 32) {
+    // memcpy; for a few rows the subarray objects cost more than a loop
+    rows32.set(tRows32.subarray(0, nr * sw), a * sw)
+    ow.set(tW.subarray(0, nr), a); owy.set(tWy.subarray(0, nr), a); owyy.set(tWyy.subarray(0, nr), a)
+  } else {
+    for (let q = 0, d = a * sw, n = nr * sw; q < n; q++) rows32[d + q] = tRows32[q]
+    for (let q = 0; q < nr; q++) { ow[a + q] = tW[q]; owy[a + q] = tWy[q]; owyy[a + q] = tWyy[q] }
+  }
   return a
 }
 
