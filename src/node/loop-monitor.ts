@@ -18,6 +18,8 @@ export interface LoopDelay {
   p50Ms: number
   p99Ms: number
   maxMs: number
+  /** CPU time this process used over the window, % of one core (a starved loop vs a busy one) */
+  cpuPct: number
 }
 
 export interface LoopMonitor {
@@ -44,12 +46,15 @@ export function createLoopMonitor (opts: LoopMonitorOptions = {}): LoopMonitor {
   let tick: NodeJS.Timeout | undefined
   let sliceStart = now()
   /** closed one-second slices, oldest first */
-  const slices: Array<{ from: number, to: number, hist: RecordableHistogram }> = []
+  const slices: Array<{ from: number, to: number, hist: RecordableHistogram, cpuUs: number }> = []
+  let cpuAt = process.cpuUsage()
+  const cpuSince = (): number => { const d = process.cpuUsage(cpuAt); return d.user + d.system }
 
   const cut = (): void => {
     if (h == null) return
     const t = now()
-    slices.push({ from: sliceStart, to: t, hist: h })
+    slices.push({ from: sliceStart, to: t, hist: h, cpuUs: cpuSince() })
+    cpuAt = process.cpuUsage()
     if (slices.length > keep) slices.shift()
     h = createHistogram()
     sliceStart = t
@@ -60,6 +65,7 @@ export function createLoopMonitor (opts: LoopMonitorOptions = {}): LoopMonitor {
       if (h != null) return
       h = createHistogram()
       sliceStart = now()
+      cpuAt = process.cpuUsage()
       let due = performance.now() + resolution
       const sample = (): void => {
         const t = performance.now()
@@ -81,21 +87,26 @@ export function createLoopMonitor (opts: LoopMonitorOptions = {}): LoopMonitor {
     delay (sinceMs = now() - 10_000) {
       const all = createHistogram()
       let from = Infinity
+      let cpuUs = 0
       for (const s of slices) {
         if (s.to <= sinceMs) continue
         from = Math.min(from, s.from)
+        cpuUs += s.cpuUs
         if (s.hist.count > 0) all.add(s.hist)
       }
-      if (h != null && h.count > 0) { all.add(h); from = Math.min(from, sliceStart) }
+      if (h != null) { cpuUs += cpuSince(); from = Math.min(from, sliceStart); if (h.count > 0) all.add(h) }
       const n = all.count
+      const t = now()
+      const fromMs = Number.isFinite(from) ? from : t
       return {
-        fromMs: Number.isFinite(from) ? from : now(),
-        toMs: now(),
+        fromMs,
+        toMs: t,
         samples: n,
         meanMs: n > 0 ? all.mean / NS_PER_MS : 0,
         p50Ms: n > 0 ? all.percentile(50) / NS_PER_MS : 0,
         p99Ms: n > 0 ? all.percentile(99) / NS_PER_MS : 0,
-        maxMs: n > 0 ? all.max / NS_PER_MS : 0
+        maxMs: n > 0 ? all.max / NS_PER_MS : 0,
+        cpuPct: t > fromMs ? 100 * (cpuUs / 1000) / (t - fromMs) : 0
       }
     }
   }

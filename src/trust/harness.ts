@@ -100,8 +100,8 @@ export interface AttackReport {
   /** the same probe for a few seconds before the attack: the reference on this (shared) machine */
   recommendIdle: { p50Ms: number | null, p99Ms: number | null, requests: number }
   recommendServerP99Ms: number | null
-  honestLoopDelay: { p99Ms: number, maxMs: number } | null
-  harnessLoopDelay: { p99Ms: number, maxMs: number }
+  honestLoopDelay: { p99Ms: number, maxMs: number, cpuPct: number[] } | null
+  harnessLoopDelay: { p99Ms: number, maxMs: number, cpuPct: number }
   /** honest records missing on some honest peer at the end (must be 0) */
   honestRecordsLost: number
   /** attacker messages sent, and per second achieved */
@@ -614,8 +614,9 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
       recommendErrors: recErrors,
       recommendIdle: { p50Ms: percentile(idleLatencies, 0.5), p99Ms: percentile(idleLatencies, 0.99), requests: idleLatencies.length },
       recommendServerP99Ms: serverP99.length > 0 ? Math.max(...serverP99) : null,
-      honestLoopDelay: honestDelay.every(d => d != null) && honestDelay.length > 0 ? { p99Ms: Math.max(...honestDelay.map(d => d!.p99Ms)), maxMs: Math.max(...honestDelay.map(d => d!.maxMs)) } : null,
-      harnessLoopDelay: { p99Ms: harnessDelay.p99Ms, maxMs: harnessDelay.maxMs },
+      honestLoopDelay: honestDelay.every(d => d != null) && honestDelay.length > 0 ? { p99Ms: Math.max(...honestDelay.map(d => d!.p99Ms)), maxMs: Math.max(...honestDelay.map(d => d!.maxMs)), cpuPct: honestDelay.map(d => Math.round(d!.cpuPct)) } : null,
+      // cpuPct of the harness process includes the attacker's thread
+      harnessLoopDelay: { p99Ms: harnessDelay.p99Ms, maxMs: harnessDelay.maxMs, cpuPct: Math.round(harnessDelay.cpuPct) },
       honestRecordsLost,
       attackMessages,
       attackRate,

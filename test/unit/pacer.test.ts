@@ -45,6 +45,7 @@ describe('event-loop monitor', () => {
     expect(d.maxMs).toBeGreaterThanOrEqual(100)
     expect(d.p50Ms).toBeLessThan(d.maxMs)
     expect(d.fromMs).toBeGreaterThanOrEqual(t0 - 1000)
+    expect(d.cpuPct).toBeGreaterThan(0)
   })
 })
 
