@@ -101,6 +101,12 @@ describe('control API', () => {
     expect(s.body).toMatchObject({ peerId: daemon.components.peerId.toString(), peers: 0, records: 6, own: 6, authors: 1, equivocations: 0, rejected: {}, snapshot: { trees: 7 } })
     expect(s.body.addresses[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
     expect(typeof s.body.uptime).toBe('number')
+    // issue #7: the daemon's own event-loop delay and CPU share, over the last 10 s or any window
+    expect(s.body.eventLoop).toMatchObject({ samples: expect.any(Number), p99Ms: expect.any(Number), maxMs: expect.any(Number), cpuPct: expect.any(Number) })
+    const loop = await get(`/eventloop?since=${Date.now() - 60_000}`)
+    expect(loop.body.samples).toBeGreaterThan(0)
+    expect(loop.body.maxMs).toBeGreaterThanOrEqual(loop.body.p50Ms)
+    expect((await get('/eventloop?since=soon')).status).toBe(400)
 
     const seen: number[] = []
     let cursor: string | undefined
@@ -121,6 +127,7 @@ describe('control API', () => {
     expect(m.body).toMatch(/^swarmtune_peers 0$/m)
     expect(m.body).toMatch(/^# TYPE swarmtune_rejected_total counter$/m)
     expect(m.body).toMatch(/^swarmtune_probe 1$/m)
+    expect(m.body).toMatch(/^swarmtune_event_loop_delay_p99_ms [\d.]+$/m)
     for (const line of m.body.trim().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{code="\w+"\})? -?[\d.e+]+)$/)
   })
 
