@@ -100,6 +100,45 @@ describe('histogram forest', () => {
     expect(Math.abs(p[2] - 0.75)).toBeLessThan(0.1)
   })
 
+  it('predicts in bin space exactly what walking the snapshot with raw thresholds gives', async () => {
+    const rng = createRng(13)
+    const X = Array.from({ length: 700 }, () => [rng() < 0.1 ? NaN : rng() * 4 - 2, Math.floor(rng() * 6), rng() ** 3])
+    const y = X.map((x) => (Number.isNaN(x[0]) ? -3 : Math.sin(3 * x[0])) + x[1] * 0.4 + x[2])
+    const f = await histogramBackend.train(X, y, { nTrees: 23, seed: 4 })
+    const snap = f.toJSON() as unknown as Record<string, string>
+    const dec = <T>(s: string, C: new (b: ArrayBuffer) => T): T => { const b = Buffer.from(s, 'base64'); return new C(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) }
+    const edgeCounts = dec(snap.edgeCounts, Int32Array); const edges = dec(snap.edges, Float64Array)
+    const nodeCounts = dec(snap.nodeCounts, Int32Array); const feats = dec(snap.features, Uint8Array)
+    const bins = dec(snap.bins, Uint8Array); const leaves = dec(snap.leaves, Float32Array)
+    const edgeOff = [0]; for (let i = 1; i < edgeCounts.length; i++) edgeOff.push(edgeOff[i - 1] + edgeCounts[i - 1])
+    // reference: preorder trees walked with `x <= edge` on the raw value (NaN fails it: right)
+    const trees: Array<Array<{ f: number, t: number, v: number, right: number }>> = []
+    let base = 0; let bi = 0; let li = 0
+    for (const n of nodeCounts) {
+      const nodes = Array.from({ length: n }, (_, i) => feats[base + i] === 0xff
+        ? { f: -1, t: 0, v: leaves[li++], right: -1 }
+        : { f: feats[base + i], t: 0, v: 0, right: -1, bin: bins[bi++] }).map((nd) => ({ ...nd, t: nd.f >= 0 ? edges[edgeOff[nd.f] + (nd as { bin: number }).bin] : 0 }))
+      const waiting: number[] = []
+      for (let i = 0; i < n; i++) {
+        if (i > 0 && nodes[i - 1].f < 0) nodes[waiting.pop() as number].right = i
+        if (nodes[i].f >= 0) waiting.push(i)
+      }
+      trees.push(nodes); base += n
+    }
+    const walk = (x: number[]): number[] => trees.map((nodes) => { let k = 0; while (nodes[k].f >= 0) k = x[nodes[k].f] <= nodes[k].t ? k + 1 : nodes[k].right; return nodes[k].v })
+    // probes on and around every split threshold, beyond the training range, +-Infinity and NaN
+    const probes: number[][] = []
+    for (const tr of trees.slice(0, 3)) for (const nd of tr) if (nd.f >= 0) for (const d of [-1e-9, 0, 1e-9]) { const x = [0.1, 2, 0.5]; x[nd.f] = nd.t + d; probes.push(x) }
+    probes.push([-1e9, -5, -1], [1e9, 99, 7], [Infinity, Infinity, Infinity], [-Infinity, -Infinity, -Infinity], [NaN, NaN, NaN], [NaN, 3, 0.2])
+    const got = f.predict(probes)
+    probes.forEach((x, i) => {
+      const per = walk(x)
+      const m = per.reduce((a, b) => a + b, 0) / per.length
+      expect(got.mean[i]).toBeCloseTo(m, 9)
+      expect(got.std[i]).toBeCloseTo(Math.sqrt(per.reduce((a, b) => a + (b - m) ** 2, 0) / per.length), 9)
+    })
+  })
+
   it('round-trips through a JSON snapshot with identical predictions', async () => {
     const f = await histogramBackend.train(train.X, train.y, { nTrees: 25, seed: 11 })
     const snap = JSON.parse(JSON.stringify(f.toJSON()))
