@@ -33,6 +33,21 @@ describe('binning', () => {
     expect(edges[0]).toBeLessThan(50)
   })
 
+  it('keeps a heavy value in one bin of its own and spreads the rest evenly', () => {
+    const rng = createRng(8)
+    const vals = Float64Array.from({ length: 10_000 }, (_, i) => (i < 4000 ? 0 : 1 + rng())).sort()
+    const edges = quantileEdges(vals, 255)
+    expect(edges.length).toBe(254)
+    // the 4000 zeros are not split: the first cut sits between 0 and the smallest other value
+    expect(edges[0]).toBeGreaterThan(0)
+    expect(edges[0]).toBeLessThan(vals[4000])
+    // the other 6000 values share the remaining 254 bins, about 24 each
+    const counts = new Array<number>(255).fill(0)
+    for (const v of vals) { let b = 0; while (b < edges.length && v > edges[b]) b++; counts[b]++ }
+    expect(counts[0]).toBe(4000)
+    for (let b = 1; b < 255; b++) { expect(counts[b]).toBeGreaterThan(15); expect(counts[b]).toBeLessThan(35) }
+  })
+
   it('puts x in bin b exactly when edges say so, and NaN in its own last bin', () => {
     const rng = createRng(3)
     const X = Array.from({ length: 2000 }, (_, i) => [i % 97 === 0 ? NaN : rng() * 10, Math.floor(rng() * 5)])
