@@ -88,6 +88,9 @@ export interface AttackReport {
   /** honest peers that graylisted an attacker, and the slowest of them (ms after the attack began) */
   graylistedBy: number
   graylistMs: number | null
+  /** honest peers that another honest peer rate-limited, and banned (both must stay 0) */
+  honestRateLimited: number
+  honestBanned: number
   recommendP99Ms: number | null
   recommendP50Ms: number | null
   recommendRequests: number
@@ -112,7 +115,7 @@ export interface AttackReport {
   durationMs: number
 }
 
-interface TrustView { authors: Array<{ author: string, weight: number, status: string }>, unknownWeight: number, graylisted: Array<{ peer: string, since: number }>, summary: { rateLimited: number } }
+interface TrustView { authors: Array<{ author: string, weight: number, status: string }>, unknownWeight: number, graylisted: Array<{ peer: string, since: number }>, summary: { rateLimited: number }, peers?: Array<{ peer: string, rateLimited: number, invalid: number, banned: boolean }> }
 interface StatusView { peers: number, records: number, rejected: Record<string, number>, serving?: { recommend?: { answerMs?: { p99: number } } } }
 interface RecordsPage { records: Array<{ author: string, seq: number, body: HistoryBody & { author: string } }>, cursor?: string }
 
@@ -575,6 +578,17 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
     let equivocators = 0
     let distrusted = 0
     const honestIds = new Set(honest.map(d => d.info.peerId))
+    const honestLimited = new Set<string>()
+    const honestBannedSet = new Set<string>()
+    for (const [i, q] of after.entries()) {
+      for (const p of q.trust.peers ?? []) {
+        if (!honestIds.has(p.peer)) continue
+        if (p.rateLimited > 0) honestLimited.add(p.peer)
+        if (p.banned) honestBannedSet.add(p.peer)
+        if (process.env.SWARMTUNE_ATTACK_DEBUG != null) say(`debug: honest ${i} holds honest peer ${p.peer.slice(-6)}: rate-limited ${p.rateLimited}, invalid ${p.invalid}${p.banned ? ', BANNED' : ''}`)
+      }
+      for (const g of q.trust.graylisted) if (process.env.SWARMTUNE_ATTACK_DEBUG != null && attackerIds.has(g.peer)) say(`debug: honest ${i} graylisted the attacker at ${((g.since - attackStart) / 1000).toFixed(1)} s`)
+    }
     for (const q of after) {
       rateLimited += q.trust.summary.rateLimited
       let by = false
@@ -608,6 +622,8 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
       graylisted: grayPeers.size,
       graylistedBy,
       graylistMs,
+      honestRateLimited: honestLimited.size,
+      honestBanned: honestBannedSet.size,
       recommendP99Ms: percentile(latencies, 0.99),
       recommendP50Ms: percentile(latencies, 0.5),
       recommendRequests: latencies.length,
