@@ -97,6 +97,25 @@ function walkTree (nodes: Int32Array, values: Float32Array, root: number, xb: Ui
   }
 }
 
+/**
+ * Reads one word per cache line of nodes [lo, hi) and of their values, in order. A forest is
+ * larger than the L3 cache (38 MB at 100k rows x 100 trees), so a tree's first walks would miss
+ * to memory at random, one dependent load at a time; a sequential pass lets the hardware prefetch
+ * it and the walks then hit the cache (measured: ~200 to ~110 ns per row per tree on 4096 rows).
+ */
+function touchTree (nodes: Int32Array, values: Float32Array, lo: number, hi: number): number {
+  let acc = 0
+  for (let i = 2 * lo, e = 2 * hi; i < e; i += 16) acc ^= nodes[i]
+  for (let i = lo; i < hi; i += 16) acc += values[i]
+  return acc
+}
+
+/** Below this many rows in a block, touching the whole tree costs more than the misses it saves. */
+const TOUCH_MIN_ROWS = 256
+
+/** Keeps the touch loads observable, so they are not optimized away. */
+let touchSink = 0
+
 export class HistogramForest implements RegressionForest {
   readonly backend = BACKEND_NAME
   readonly nFeatures: number
@@ -205,6 +224,7 @@ export class HistogramForest implements RegressionForest {
       this.binRows(X, r0, r1, xb)
       mu.fill(0); m2.fill(0)
       for (let t = 0; t < T; t++) {
+        if (nb >= TOUCH_MIN_ROWS) touchSink += touchTree(nodes, values, roots[t], roots[t] + this.nodeCounts[t])
         walkTree(nodes, values, roots[t], xb, F, nb, leaf)
         const inv = 1 / (t + 1)
         for (let c = 0; c < nb; c++) {
