@@ -17,6 +17,14 @@ export function intFlag (value: string | undefined, name: string, fallback: numb
   return n
 }
 
+/** A share in (0, 1], e.g. --max-features. */
+export function fractionFlag (value: string | undefined, name: string, fallback: number): number {
+  if (value == null) return fallback
+  const n = Number(value)
+  if (!(n > 0 && n <= 1)) throw new SwarmtuneError('E_USAGE', `--${name} must be a number in (0, 1], got "${value}"`)
+  return n
+}
+
 export function printJson (value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n')
 }

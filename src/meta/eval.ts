@@ -41,6 +41,8 @@ export interface EvalOptions {
   backends?: Record<string, LearnerBackend>
   maxFeatures?: number
   minSamplesLeaf?: number
+  /** include the ml-random-forest row (default true; it is rows^2 and dominates the run time) */
+  mlRandomForest?: boolean
   onProgress?: (done: number, total: number, what: string) => void
 }
 
@@ -235,7 +237,7 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
   if (tasks.length === 0) throw new SwarmtuneError('E_EMPTY_HISTORY', 'no task in the history has an ok baseline measurement to evaluate against')
   const folds = makeFolds(tasks, split, seed)
   const { mlForestBackend } = await import('./ml-forest.js')
-  const forests: Record<string, LearnerBackend> = { 'random-forest': mlForestBackend, ...(opts.backends ?? {}) }
+  const forests: Record<string, LearnerBackend> = { ...(opts.mlRandomForest === false ? {} : { 'random-forest': mlForestBackend }), ...(opts.backends ?? {}) }
   const names = ['random', 'single-best', 'isac', 'knn', ...Object.keys(forests), 'oracle']
   const acc: Record<string, Acc> = Object.fromEntries(names.map(n => [n, { top1: 0, within: 0, regret: 0, speedup: 0, n: 0 }]))
   const steps = folds.length * Object.keys(forests).length

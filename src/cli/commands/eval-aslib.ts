@@ -1,4 +1,4 @@
-import { parseFlags, intFlag, printJson } from '../args.js'
+import { parseFlags, intFlag, fractionFlag, printJson } from '../args.js'
 import { SwarmtuneError } from '../../util/errors.js'
 import { evaluateScenario, readScenario } from '../../meta/aslib.js'
 import { getBackend } from '../../meta/ml-forest.js'
@@ -28,8 +28,7 @@ export async function run (argv: string[]): Promise<number> {
   }, true)
   if (f.help === true) { process.stdout.write(HELP); return 0 }
   if (positionals.length !== 1) throw new SwarmtuneError('E_USAGE', 'eval-aslib needs exactly one scenario folder (swarmtune eval-aslib DIR)')
-  const maxFeatures = f['max-features'] != null ? Number(f['max-features']) : 0.5
-  if (!(maxFeatures > 0 && maxFeatures <= 1)) throw new SwarmtuneError('E_USAGE', '--max-features must be in (0, 1]')
+  const maxFeatures = fractionFlag(f['max-features'], 'max-features', 0.5)
   const onlyFolds = f.folds?.split(',').map(s => intFlag(s.trim(), 'folds', 0))
   const backend = await getBackend(f.backend ?? 'ml-random-forest')
   const sc = await readScenario(positionals[0])

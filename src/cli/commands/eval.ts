@@ -1,4 +1,4 @@
-import { parseFlags, intFlag, printJson } from '../args.js'
+import { parseFlags, intFlag, fractionFlag, printJson } from '../args.js'
 import { apiUrl } from '../api-client.js'
 import { SwarmtuneError } from '../../util/errors.js'
 import { buildDataset, type HistoryBody, type Split } from '../../meta/dataset.js'
@@ -8,13 +8,20 @@ import { readHistoryApi, readHistoryDataDir, readHistoryFile } from '../../meta/
 import type { LearnerBackend } from '../../meta/learner.js'
 
 const HELP = `usage: swarmtune eval [--split hardware|model|workload|random] [--history FILE.jsonl | --data-dir D | --api URL]
-                      [--trees N] [--seed S] [--no-histogram] [--json]
+                      [--trees N] [--seed S] [--min-leaf N] [--max-features F]
+                      [--no-histogram] [--no-ml] [--json]
 
 Grouped cross-validation of method selectors on a performance history: each fold holds out
 one hardware / model / workload group (or random tasks) and scores the choice on it.
   --history FILE   record bodies (JSONL, or a \`history --json\` array)
   --data-dir D     a stopped daemon's data dir (reads D/store)
   --api URL        a running daemon (default when no source is given: $SWARMTUNE_API or :4100)
+  --min-leaf N     minimum samples per leaf for both forests (default 2; ml-random-forest reads it
+                   as "do not split a node of N rows or fewer", the histogram forest as a leaf's
+                   least bootstrap weight)
+  --max-features F share of the columns tried (default 1: per split for the histogram forest,
+                   per tree for ml-random-forest)
+  --no-ml          leave out the ml-random-forest row (rows^2: most of the run time)
   --json           {split, rows:[{selector, top1, top1Within3pct, regret, speedupOverBaseline, oracleShare}]}
 `
 
@@ -28,7 +35,10 @@ export async function run (argv: string[]): Promise<number> {
     api: { type: 'string' },
     trees: { type: 'string' },
     seed: { type: 'string' },
+    'min-leaf': { type: 'string' },
+    'max-features': { type: 'string' },
     'no-histogram': { type: 'boolean' },
+    'no-ml': { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' }
   })
@@ -51,6 +61,9 @@ export async function run (argv: string[]): Promise<number> {
     split,
     nTrees: intFlag(f.trees, 'trees', 30),
     seed: intFlag(f.seed, 'seed', 1),
+    minSamplesLeaf: intFlag(f['min-leaf'], 'min-leaf', 2),
+    maxFeatures: fractionFlag(f['max-features'], 'max-features', 1),
+    mlRandomForest: f['no-ml'] !== true,
     backends,
     onProgress: (done, total, what) => {
       const el = (Date.now() - t0) / 1000
