@@ -61,6 +61,8 @@ export function createRateGuard (limits: NetworkLimits, user: NetworkGuard = {},
       return user.admitSync?.(peer) ?? true
     },
     onViolation: user.onViolation,
-    appSpecificScore: user.appSpecificScore
+    appSpecificScore: user.appSpecificScore,
+    reserveGossipAuthor: user.reserveGossipAuthor,
+    refundGossipAuthor: user.refundGossipAuthor
   }
 }

@@ -1,6 +1,7 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { toWire } from '../records/sign.js'
+import { claimedAuthor } from '../records/codec.js'
 import type { SignedRecord } from '../records/types.js'
 import type { Counters } from '../util/counters.js'
 import type { Logger } from '../util/log.js'
@@ -58,7 +59,23 @@ export class RecordsTopic {
       // refused before any work (counted by the guard): Ignore, so an over-eager but honest
       // relayer is not penalized; a flooder's score still falls through #7's scoring
       if (this.c.guard.admitGossip?.(from) === false) return TopicValidatorResult.Ignore
-      const outcome = await this.c.ingest(msg.data, 'gossip')
+      // per-author budget (unproven authors), by the author the record claims, before it waits
+      // for verification: a flood of one fresh identity's records stops here however many peers
+      // relay it; the unit comes back unless the record proves to be that author's, valid and new
+      const claimed = this.c.guard.reserveGossipAuthor == null ? undefined : claimedAuthor(msg.data)
+      if (claimed != null && this.c.guard.reserveGossipAuthor?.(claimed) === false) {
+        this.c.stats.inc('gossipAuthorLimited')
+        this.c.stats.inc('gossipIgnored')
+        return TopicValidatorResult.Ignore
+      }
+      let kept: string | undefined
+      let outcome: IngestOutcome
+      try {
+        outcome = await this.c.ingest(msg.data, 'gossip')
+        if (outcome.kind === 'inserted' || outcome.kind === 'equivocation') kept = outcome.record.body.author
+      } finally {
+        if (claimed != null && kept !== claimed) this.c.guard.refundGossipAuthor?.(claimed)
+      }
       if (outcome.kind === 'rejected') this.c.guard.onViolation?.(from, outcome.code, 'gossip')
       const result = validatorResult(outcome)
       // gossipsub forwards an accepted message to the mesh as soon as the validator returns, and

@@ -90,6 +90,14 @@ export interface NetworkGuard {
    * costs decryption and decoding
    */
   admitConnection?: (peer: string) => boolean
+  /**
+   * per-author gossip budget (issue #7): takes one unit of the budget of the author a gossiped
+   * record claims, before any verification; false → Ignore it unverified (the relayer is not at
+   * fault). Given back (refundGossipAuthor) unless the record turns out valid, new and really
+   * that author's, so forged records cannot use up an honest author's budget for long
+   */
+  reserveGossipAuthor?: (author: string) => boolean
+  refundGossipAuthor?: (author: string) => void
 }
 
 export interface NetworkInit {

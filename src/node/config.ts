@@ -30,7 +30,7 @@ export interface SwarmtuneConfig {
   meta: { backend: 'ml-random-forest' | 'histogram', trees: number, retrainEveryRecords: number, retrainIntervalMs: number, explorationRate: number }
   vote: { intervalMs: number, coldOwnRecords?: number }
   /** issue #7 (src/trust): optional so older config files and tests keep working */
-  trust?: { evaluateIntervalMs?: number, gossipPerPeerPerSecond?: number, gossipBurst?: number, unprovenCap?: number, spotChecks?: boolean }
+  trust?: { evaluateIntervalMs?: number, gossipPerPeerPerSecond?: number, gossipBurst?: number, gossipPerAuthorPerSecond?: number, gossipAuthorBurst?: number, unprovenCap?: number, spotChecks?: boolean }
 }
 
 export class ConfigError extends SwarmtuneError {

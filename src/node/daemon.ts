@@ -101,7 +101,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     try {
       // flood control and allow/deny lists (src/trust/guard.ts), unless the caller brings its own guard
       const peerGuard = opts.network?.guard == null
-        ? createPeerGuard({ allowPeers: config.net.allowPeers, denyPeers: config.net.denyPeers, gossipPerPeerPerSecond: config.trust?.gossipPerPeerPerSecond, gossipBurst: config.trust?.gossipBurst })
+        ? createPeerGuard({ allowPeers: config.net.allowPeers, denyPeers: config.net.denyPeers, gossipPerPeerPerSecond: config.trust?.gossipPerPeerPerSecond, gossipBurst: config.trust?.gossipBurst, gossipPerAuthorPerSecond: config.trust?.gossipPerAuthorPerSecond, gossipAuthorBurst: config.trust?.gossipAuthorBurst })
         : undefined
       const net = network = createNetwork({ config, privateKey, store, rejections, onRecord: (record, via) => { emit({ record, via }) } }, peerGuard != null ? { ...opts.network, guard: peerGuard } : opts.network)
       await net.start()

@@ -42,7 +42,10 @@ export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
   const args = [cliPath(), 'start', '--json', '--data-dir', opts.dataDir,
     '--listen', `/ip4/127.0.0.1/tcp/${opts.port}`, '--api-host', '127.0.0.1', '--api-port', String(opts.apiPort)]
   if (opts.bootstrap != null && opts.bootstrap.length > 0) args.push('--bootstrap', opts.bootstrap.join(','))
-  const proc = spawn(process.execPath, args, {
+  // debugging aid: extra node flags for the daemons, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // (NODE_OPTIONS refuses --cpu-prof)
+  const nodeArgs = (process.env.SWARMTUNE_TESTBED_NODE_ARGS ?? '').split(/\s+/).filter(a => a !== '')
+  const proc = spawn(process.execPath, [...nodeArgs, ...args], {
     env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

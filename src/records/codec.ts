@@ -47,6 +47,30 @@ export function decodeEnvelope (wire: Uint8Array): DecodedEnvelope {
   return { signature: wire.subarray(1, HEADER), bytes: wire.subarray(HEADER) }
 }
 
+const AUTHOR_PREFIX = new TextEncoder().encode('{"author":"')
+
+/**
+ * The author a wire record claims, read without parsing or verifying anything (undefined when the
+ * body does not start the canonical way). Canonical bodies sort their keys and "author" sorts
+ * first, so a valid record always starts with {"author":"...". For cheap triage only (the
+ * per-author gossip budget): nothing here is proven until verifyWire.
+ */
+export function claimedAuthor (wire: Uint8Array): string | undefined {
+  const start = HEADER + AUTHOR_PREFIX.length
+  if (wire.length < start + 2) return undefined
+  for (let i = 0; i < AUTHOR_PREFIX.length; i++) if (wire[HEADER + i] !== AUTHOR_PREFIX[i]) return undefined
+  const end = Math.min(wire.length, start + 128)
+  let s = ''
+  for (let i = start; i < end; i++) {
+    const b = wire[i]
+    if (b === 0x22) return s.length > 0 ? s : undefined
+    // peer ids are base58btc: plain ASCII letters and digits
+    if (!((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a))) return undefined
+    s += String.fromCharCode(b)
+  }
+  return undefined
+}
+
 /**
  * Parse and validate body bytes. The bytes must be the canonical encoding of what they decode
  * to: otherwise two encodings of one body could carry two ids (and dodge equivocation checks).

@@ -18,6 +18,13 @@ import type { NetworkGuard } from '../net/types.js'
  *   half-life, 60 s by default). Graylisting alone leaves the connection open, and a flooder's
  *   ignored RPCs still cost the honest node decryption and decoding of every message.
  *   Peers on the allow list are never banned.
+ * - a per-author records-gossip budget for authors that are not proven (trust status): however
+ *   many peers relay them, a fresh identity's gossiped records are verified, stored and forwarded
+ *   at `gossipPerAuthorPerSecond` plus a burst; beyond it they are dropped before any parsing or
+ *   verification (Ignore, no penalty for the relayer: anti-entropy sync still brings them). A
+ *   unit is reserved when a message arrives and given back unless it proves a valid new record of
+ *   that author, so forgeries hold an honest author's budget only while they wait for
+ *   verification (and their sender is banned after a few).
  */
 export interface PeerGuardOptions {
   allowPeers?: string[]
@@ -31,6 +38,10 @@ export interface PeerGuardOptions {
   /** penalty per invalid message (on top of gossipsub's own P4 for records) */
   invalidPenalty?: number
   penaltyHalfLifeMs?: number
+  /** gossiped records per second (sustained) from one author that is not proven */
+  gossipPerAuthorPerSecond?: number
+  /** records such an author may have gossiped at once above the sustained rate */
+  gossipAuthorBurst?: number
   now?: () => number
 }
 
@@ -51,8 +62,10 @@ export interface PeerGuard extends NetworkGuard {
   peer: (peer: string) => PeerRecord | undefined
   /** every peer that misbehaved, worst first */
   peers: () => PeerRecord[]
-  totals: () => { rateLimited: number, invalid: number, denied: number }
+  totals: () => { rateLimited: number, invalid: number, denied: number, authorLimited: number }
   allowed: (peer: string) => boolean
+  /** the trust service tells which authors are exempt from the per-author budget (proven ones) */
+  setAuthorExempt: (exempt: (author: string) => boolean) => void
 }
 
 /** the penalty at which a peer is graylisted (and banned) */
@@ -62,10 +75,12 @@ const UNBAN_PENALTY = GRAYLIST_PENALTY / 2
 
 export const DEFAULT_GUARD = {
   gossipPerPeerPerSecond: 100,
-  gossipBurst: 1000,
+  gossipBurst: 300,
   excessPenalty: 0.1,
   invalidPenalty: 0.5,
-  penaltyHalfLifeMs: 60_000
+  penaltyHalfLifeMs: 60_000,
+  gossipPerAuthorPerSecond: 20,
+  gossipAuthorBurst: 200
 }
 
 /**
@@ -108,6 +123,23 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
     if (b.tokens < 1) return false
     b.tokens -= 1
     return true
+  }
+  // per-author budget (unproven authors): the same bucket arithmetic, keyed by author
+  const authorRate = opts.gossipPerAuthorPerSecond ?? DEFAULT_GUARD.gossipPerAuthorPerSecond
+  const authorBurst = opts.gossipAuthorBurst ?? DEFAULT_GUARD.gossipAuthorBurst
+  const authorBuckets = new Map<string, { tokens: number, at: number }>()
+  let authorExempt: (author: string) => boolean = () => false
+  let authorLimited = 0
+  const authorTokens = (author: string): { tokens: number, at: number } => {
+    const t = now()
+    let b = authorBuckets.get(author)
+    if (b == null) {
+      if (authorBuckets.size >= 10_000) authorBuckets.clear() // bounded; see buckets above
+      authorBuckets.set(author, b = { tokens: authorBurst, at: t })
+    }
+    b.tokens = Math.min(authorBurst, b.tokens + (t - b.at) * authorRate / 1000)
+    b.at = t
+    return b
   }
   type Rec = PeerRecord & { at: number }
   const records = new Map<string, Rec>()
@@ -154,6 +186,19 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
       }
       return true
     },
+    reserveGossipAuthor (author) {
+      if (authorExempt(author)) return true
+      const b = authorTokens(author)
+      if (b.tokens >= 1) { b.tokens -= 1; return true }
+      authorLimited++
+      return false
+    },
+    refundGossipAuthor (author) {
+      if (authorExempt(author)) return
+      const b = authorTokens(author)
+      b.tokens = Math.min(authorBurst, b.tokens + 1)
+    },
+    setAuthorExempt (exempt) { authorExempt = exempt },
     admitSync (peer) {
       if (!allowed(peer)) { denied++; return false }
       return true
@@ -185,7 +230,7 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
       let rateLimited = 0
       let invalid = 0
       for (const r of records.values()) { rateLimited += r.rateLimited; invalid += r.invalid }
-      return { rateLimited, invalid, denied }
+      return { rateLimited, invalid, denied, authorLimited }
     },
     allowed
   }

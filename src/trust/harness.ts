@@ -65,7 +65,7 @@ export interface AttackOptions {
 
 export const DEFAULT_ATTACK_OPTIONS: Omit<AttackOptions, 'attack' | 'progress'> = {
   peers: 5, byzantine: 1, machines: 2, workloads: 8, replication: 3, noise: 0.03, seed: 7,
-  sybils: 200, floodRate: 5000, floodSeconds: 10, publishRate: 250
+  sybils: 200, floodRate: 5000, floodSeconds: 10, publishRate: 80
 }
 
 export interface Quality { top1: number, regret: number }
@@ -522,6 +522,10 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
     if (process.env.SWARMTUNE_ATTACK_DEBUG != null) {
       say(`debug: attack began at ${attackStart} (monotonic ${Number(process.hrtime.bigint() / 1000n) - (Date.now() - attackStart) * 1000} µs)`)
       say(`debug: harness loop delay since attack p99 ${harnessDelay.p99Ms.toFixed(1)} ms max ${harnessDelay.maxMs.toFixed(1)} ms; honest ${honestDelay.map(d => d == null ? '?' : `p99 ${d.p99Ms.toFixed(1)} max ${d.maxMs.toFixed(1)}`).join(', ')}; server answer p99 ${serverP99.map(x => x.toFixed(1)).join(', ')} ms`)
+      for (const [i, d] of honest.entries()) {
+        const st = await apiGet<{ net?: Record<string, number> }>(d.info.api, '/status').catch(() => undefined)
+        say(`debug: honest ${i} net ${JSON.stringify(st?.net ?? {})}`)
+      }
       for (const p of probeLog) if (p.ms > 50 || p.error != null) say(`debug: probe at ${((p.at - attackStart) / 1000).toFixed(2)} s to honest ${p.peer}: ${p.ms.toFixed(0)} ms${p.error != null ? ` ${p.error}` : ''}`)
     }
     const attackRate = attackWindowMs > 0 ? attackMessages / (attackWindowMs / 1000) : 0

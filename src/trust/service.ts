@@ -35,6 +35,8 @@ export interface TrustSummary {
   graylistedEver: number
   rateLimited: number
   invalid: number
+  /** gossiped records dropped because their (unproven) author was over its gossip budget */
+  authorLimited: number
   evaluatedAt: number
 }
 
@@ -172,8 +174,8 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
       else if (t.status === 'distrusted') s.distrusted++
       else if (t.status === 'equivocator') s.equivocators++
     }
-    const totals = c.peerGuard?.totals() ?? { rateLimited: 0, invalid: 0 }
-    return { ...s, graylisted: grayNow.size, graylistedEver: grayEver.size, rateLimited: totals.rateLimited, invalid: totals.invalid, evaluatedAt }
+    const totals = c.peerGuard?.totals() ?? { rateLimited: 0, invalid: 0, authorLimited: 0 }
+    return { ...s, graylisted: grayNow.size, graylistedEver: grayEver.size, rateLimited: totals.rateLimited, invalid: totals.invalid, authorLimited: totals.authorLimited, evaluatedAt }
   }
 
   const svc: TrustService = {
@@ -182,6 +184,9 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
       for await (const r of c.store.all() as AsyncIterable<SignedRecord>) index.add(r.body)
       c.events.addEventListener('record', onRecord)
       await evaluate()
+      // proven authors (and this node) are exempt from the per-author gossip budget; read from the
+      // last evaluation, not recomputed per message (this runs for every gossiped record)
+      c.peerGuard?.setAuthorExempt(author => author === self || table.get(author)?.status === 'proven')
       timer = setInterval(() => {
         if (seen !== seenAtEvaluation || violationsKey() !== lastViolations) evaluate().catch(err => { logger.error('trust evaluation failed: %s', errorMessage(err)) })
       }, intervalMs)
@@ -204,6 +209,7 @@ export function createTrustService (c: TrustComponents, init: TrustServiceInit =
       })
     },
     async stop () {
+      c.peerGuard?.setAuthorExempt(() => false)
       c.events.removeEventListener('record', onRecord)
       if (timer != null) clearInterval(timer)
       if (grayTimer != null) clearInterval(grayTimer)

@@ -4,7 +4,8 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { createRecord, synthBodies, RecordValidationError, type SignedRecord } from '../../src/records/index.js'
 import { classifyError, createIngest, SyncViolation } from '../../src/net/ingest.js'
-import { validatorResult } from '../../src/net/records-topic.js'
+import { RecordsTopic, validatorResult } from '../../src/net/records-topic.js'
+import { claimedAuthor } from '../../src/records/codec.js'
 import {
   createReceiveCheck, decodeHeads, encodeHeads, fillPage, frame, planSync, syncErrorCode, FRAME_HEADS, FRAME_RECORD
 } from '../../src/net/sync.js'
@@ -73,6 +74,45 @@ describe('ingest (the path shared by gossip and sync)', () => {
     const out = await ingest(toWire(recs[0]), 'sync', { check: () => { throw new SyncViolation('E_SYNC_UNSOLICITED', 'no') } })
     expect(out).toEqual({ kind: 'rejected', code: 'E_SYNC_UNSOLICITED' })
     expect(store.size()).toBe(0)
+  })
+  it('gossip validator: an author over its budget is dropped unverified; forged, duplicate and invalid records give their unit back', async () => {
+    const store = createMemoryStore()
+    const rejections = new Counters()
+    const stats = new Counters()
+    const { createPeerGuard } = await import('../../src/trust/guard.js')
+    const guard = createPeerGuard({ gossipPerAuthorPerSecond: 1, gossipAuthorBurst: 2, now: () => 1_000_000 })
+    const ingest = createIngest({ store, rejections, stats, log: log('test') })
+    const topic = new RecordsTopic({ pubsub: {} as never, ingest, stats, guard, log: log('test') })
+    const relayer = peerIdFromPrivateKey((await author()).key)
+    const validate = async (wire: Uint8Array): Promise<TopicValidatorResult> => await topic.validate(relayer, { data: wire } as never)
+    const { author: a, recs } = await records(4)
+    expect(claimedAuthor(toWire(recs[0]))).toBe(a)
+    // a forged record claiming the author is rejected, and its unit comes back
+    const forged = toWire(recs[3]); forged[10] ^= 0xff
+    expect(await validate(forged)).toBe(TopicValidatorResult.Reject)
+    expect(await validate(toWire(recs[0]))).toBe(TopicValidatorResult.Accept)
+    // a duplicate spends nothing either
+    expect(await validate(toWire(recs[0]))).toBe(TopicValidatorResult.Ignore)
+    expect(await validate(toWire(recs[1]))).toBe(TopicValidatorResult.Accept)
+    // budget spent: dropped before verification (a forgery is not even found out)
+    expect(await validate(toWire(recs[2]))).toBe(TopicValidatorResult.Ignore)
+    expect(await validate(forged)).toBe(TopicValidatorResult.Ignore)
+    expect(stats.get('gossipAuthorLimited')).toBe(2)
+    expect(stats.get('gossipReceived')).toBe(4)
+    expect(store.size()).toBe(2)
+    // sync is pulled and must converge: not budgeted
+    expect((await ingest(toWire(recs[2]), 'sync')).kind).toBe('inserted')
+    expect(guard.totals().authorLimited).toBe(2)
+    // the relayer was penalized for the forgery only
+    expect(guard.peer(relayer.toString())?.invalid).toBe(1)
+  })
+  it('reads the claimed author of a canonical body only', () => {
+    expect(claimedAuthor(new Uint8Array(10))).toBeUndefined()
+    const wire = new Uint8Array(65 + 30)
+    wire.set(new TextEncoder().encode('{"author":"12D3Koo\\"x'), 65)
+    expect(claimedAuthor(wire)).toBeUndefined()
+    wire.set(new TextEncoder().encode('{"author":"12D3KooW","seq":1}'), 65)
+    expect(claimedAuthor(wire)).toBe('12D3KooW')
   })
   it('treats a failing store as ignorable, not as the sender\'s fault', async () => {
     const store = createMemoryStore()

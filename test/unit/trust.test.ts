@@ -213,6 +213,25 @@ describe('peer guard', () => {
     expect(g.admitConnection!('stranger')).toBe(false)
   })
 
+  it('per-author gossip budget: reserved units come back when refunded, it refills, proven authors are exempt', () => {
+    let now = 1_000_000
+    const g = createPeerGuard({ gossipPerAuthorPerSecond: 2, gossipAuthorBurst: 3, now: () => now })
+    // forgeries reserve and are refunded: any number of them leaves the budget whole
+    for (let i = 0; i < 50; i++) { expect(g.reserveGossipAuthor!('fresh')).toBe(true); g.refundGossipAuthor!('fresh') }
+    for (let i = 0; i < 3; i++) expect(g.reserveGossipAuthor!('fresh')).toBe(true)
+    expect(g.reserveGossipAuthor!('fresh')).toBe(false)
+    expect(g.reserveGossipAuthor!('other')).toBe(true)
+    now += 1000 // 2 units back
+    expect(g.reserveGossipAuthor!('fresh')).toBe(true)
+    expect(g.reserveGossipAuthor!('fresh')).toBe(true)
+    expect(g.reserveGossipAuthor!('fresh')).toBe(false)
+    g.setAuthorExempt(a => a === 'fresh')
+    expect(g.reserveGossipAuthor!('fresh')).toBe(true)
+    expect(g.totals().authorLimited).toBe(2)
+    // no peer is penalized for relaying an author's records
+    expect(g.peers()).toEqual([])
+  })
+
   it('allow and deny lists', () => {
     const g = createPeerGuard({ denyPeers: ['bad'] })
     expect(g.admitGossip!('bad')).toBe(false)

@@ -18,7 +18,7 @@ free ports. The same swarm as docker-compose.yml, without Docker.
 Attack mode (issue #7, docs/SECURITY.md):
   swarmtune testbed --peers N --byzantine K --attack inflate|deflate|sybil|flood|equivocate|none [--json]
     [--history FILE.jsonl] [--machines M] [--workloads W] [--replication R] [--noise S] [--seed S]
-    [--sybils 200] [--flood-rate 5000] [--flood-seconds 10] [--publish-rate 250]
+    [--sybils 200] [--flood-rate 5000] [--flood-seconds 10] [--publish-rate 80]
 Honest daemons hold a history (FILE.jsonl of record bodies, else the structured synthetic one),
 each task on R honest peers; the attack runs; prints honest top-1/regret against the history's
 truth before and under attack, rejections, graylisted peers and recommend p99 during the attack.
