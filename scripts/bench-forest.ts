@@ -89,6 +89,42 @@ async function sideBySide (name: string, train: Dataset, test: Dataset, trees: n
   }
 }
 
+/**
+ * Fixed reference loops, timed before the benchmark: this VM's speed changes with its host's load,
+ * which the load average does not show (the same code measured 12 s one hour and 19 s the next).
+ * Compare runs only when these agree. cpu: an integer hash loop; memory: dependent random reads
+ * over 64 MB (cache misses, what a tree walk and a partition suffer from under contention).
+ */
+function referenceLoops (): { cpuMs: number, memoryMs: number } {
+  const best = (fn: () => number): number => {
+    let b = Infinity
+    for (let k = 0; k < 3; k++) { const t0 = performance.now(); sink += fn(); b = Math.min(b, performance.now() - t0) }
+    return round(b, 1)
+  }
+  const cpuMs = best(() => {
+    let h = 1
+    for (let i = 0; i < 50_000_000; i++) h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) + i
+    return h
+  })
+  const n = 16 * 1024 * 1024
+  const next = new Int32Array(n)
+  // one random cycle through all slots (Sattolo), so every read depends on the previous one
+  for (let i = 0; i < n; i++) next[i] = i
+  let x = 12345
+  for (let i = n - 1; i > 0; i--) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0
+    const j = x % i
+    const t = next[i]; next[i] = next[j]; next[j] = t
+  }
+  const memoryMs = best(() => {
+    let p = 0
+    for (let i = 0; i < 2_000_000; i++) p = next[p]
+    return p
+  })
+  return { cpuMs, memoryMs }
+}
+let sink = 0
+
 interface Spread { values: number[], mean: number, sd: number }
 
 function spread (values: number[]): Spread {
@@ -143,6 +179,8 @@ async function main (): Promise<void> {
   // spread that "as good as ml-random-forest" is judged against)
   const r2Seeds = Math.max(1, intFlag(flags['r2-seeds'], 'r2-seeds', 1))
   const loadBefore = load()
+  const reference = referenceLoops()
+  progress(`reference loops: cpu ${reference.cpuMs} ms, memory ${reference.memoryMs} ms`)
 
   // 1. scale
   const big = friedman1(bigRows, features, 1)
@@ -169,7 +207,7 @@ async function main (): Promise<void> {
   const seedsMeta = await r2OverSeeds('meta-like', meta, metaTest, mlTrees, r2Seeds, atMeta.r2, { minSamplesLeaf: leaf, maxFeatures: sideFeatures })
 
   const result = {
-    machine: { cores: availableParallelism(), loadBefore, loadAfter100k: loadAfterBig, loadAtEnd: load(), node: process.version, date: new Date().toISOString() },
+    machine: { cores: availableParallelism(), loadBefore, reference, loadAfter100k: loadAfterBig, loadAtEnd: load(), node: process.version, date: new Date().toISOString() },
     rows: bigRows,
     features,
     trees,
