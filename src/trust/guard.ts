@@ -101,6 +101,26 @@ export function createTokenBucket (rate: number, burst: number, now: () => numbe
   }
 }
 
+/**
+ * Token buckets by key (peer or author), each as createTokenBucket: `level(key)` refills and
+ * returns the key's bucket, for the caller to spend from or give back to. Bounded: past 10,000
+ * keys the table is forgotten (ids rotated by Sybils refill; the guard's penalty table remembers).
+ */
+function keyedBuckets (rate: number, burst: number, now: () => number): (key: string) => { tokens: number, at: number } {
+  const buckets = new Map<string, { tokens: number, at: number }>()
+  return (key) => {
+    const t = now()
+    let b = buckets.get(key)
+    if (b == null) {
+      if (buckets.size >= 10_000) buckets.clear()
+      buckets.set(key, b = { tokens: burst, at: t })
+    }
+    b.tokens = Math.min(burst, b.tokens + (t - b.at) * rate / 1000)
+    b.at = t
+    return b
+  }
+}
+
 export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
   const now = opts.now ?? Date.now
   const allow = new Set(opts.allowPeers ?? [])
@@ -110,37 +130,18 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
   const invalidPenalty = opts.invalidPenalty ?? DEFAULT_GUARD.invalidPenalty
   const halfLife = opts.penaltyHalfLifeMs ?? DEFAULT_GUARD.penaltyHalfLifeMs
   const burst = opts.gossipBurst ?? DEFAULT_GUARD.gossipBurst
-  const buckets = new Map<string, { tokens: number, at: number }>()
+  const peerBucket = keyedBuckets(rate, burst, now)
   const take = (peer: string): boolean => {
-    const t = now()
-    let b = buckets.get(peer)
-    if (b == null) {
-      if (buckets.size >= 10_000) buckets.clear() // sybils rotating ids: forgetting refills, the penalty table still remembers
-      buckets.set(peer, b = { tokens: burst, at: t })
-    }
-    b.tokens = Math.min(burst, b.tokens + (t - b.at) * rate / 1000)
-    b.at = t
+    const b = peerBucket(peer)
     if (b.tokens < 1) return false
     b.tokens -= 1
     return true
   }
-  // per-author budget (unproven authors): the same bucket arithmetic, keyed by author
-  const authorRate = opts.gossipPerAuthorPerSecond ?? DEFAULT_GUARD.gossipPerAuthorPerSecond
+  // per-author budget (unproven authors)
   const authorBurst = opts.gossipAuthorBurst ?? DEFAULT_GUARD.gossipAuthorBurst
-  const authorBuckets = new Map<string, { tokens: number, at: number }>()
+  const authorTokens = keyedBuckets(opts.gossipPerAuthorPerSecond ?? DEFAULT_GUARD.gossipPerAuthorPerSecond, authorBurst, now)
   let authorExempt: (author: string) => boolean = () => false
   let authorLimited = 0
-  const authorTokens = (author: string): { tokens: number, at: number } => {
-    const t = now()
-    let b = authorBuckets.get(author)
-    if (b == null) {
-      if (authorBuckets.size >= 10_000) authorBuckets.clear() // bounded; see buckets above
-      authorBuckets.set(author, b = { tokens: authorBurst, at: t })
-    }
-    b.tokens = Math.min(authorBurst, b.tokens + (t - b.at) * authorRate / 1000)
-    b.at = t
-    return b
-  }
   type Rec = PeerRecord & { at: number }
   const records = new Map<string, Rec>()
   let denied = 0
