@@ -10,12 +10,14 @@
  *     same settings (maxFeatures 1 unless --max-features: the only value both read alike).
  *  3. The same comparison on data shaped like the meta-model's (knob and categorical columns).
  *  4. With `--r2-seeds N`, held-out R2 of both backends over forest seeds 1..N (untimed).
+ * `--min-leaf N` and `--sample-size N` change the 100k run only (re-checking the defaults).
  *
  * Timings are wall clock; the load average is printed beside them because the machine is shared.
  */
 import '../src/util/polyfill.js'
 import { availableParallelism, loadavg } from 'node:os'
-import { parseFlags, intFlag } from '../src/cli/args.js'
+import { parseFlags, intFlag, fractionFlag } from '../src/cli/args.js'
+import { mean } from '../src/bench/stats.js'
 import { trainHistogramForest, HISTOGRAM_DEFAULTS } from '../src/meta/forest/index.js'
 import { friedman1, metaLike, r2, type Dataset } from '../src/meta/forest/datasets.js'
 import { mlForestBackend } from '../src/meta/ml-forest.js'
@@ -128,9 +130,9 @@ let sink = 0
 interface Spread { values: number[], mean: number, sd: number }
 
 function spread (values: number[]): Spread {
-  const mean = values.reduce((a, b) => a + b, 0) / values.length
-  const sd = values.length > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1)) : 0
-  return { values, mean: round(mean, 4), sd: round(sd, 4) }
+  const m = mean(values)
+  const sd = values.length > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - m) ** 2, 0) / (values.length - 1)) : 0
+  return { values, mean: round(m, 4), sd: round(sd, 4) }
 }
 
 function fmtSpread (s: Spread): string {
@@ -160,7 +162,9 @@ async function main (): Promise<void> {
     'ml-trees': { type: 'string' },
     'small-rows': { type: 'string' },
     'max-features': { type: 'string' },
-    'r2-seeds': { type: 'string' }
+    'r2-seeds': { type: 'string' },
+    'min-leaf': { type: 'string' },
+    'sample-size': { type: 'string' }
   })
   const json = flags.json === true
   const quick = flags.quick === true
@@ -169,7 +173,10 @@ async function main (): Promise<void> {
   const mlTrees = Math.max(1, intFlag(flags['ml-trees'], 'ml-trees', quick ? 1 : 8))
   const smallRows = intFlag(flags['small-rows'], 'small-rows', quick ? 1000 : 5000)
   const features = 30
-  const maxFeatures = flags['max-features'] != null ? Number(flags['max-features']) : undefined
+  const maxFeatures = flags['max-features'] != null ? fractionFlag(flags['max-features'], 'max-features', 1) : undefined
+  // the 100k run's leaf size and bootstrap sample (defaults: the forest's own), for re-checking defaults
+  const minLeaf = flags['min-leaf'] != null ? intFlag(flags['min-leaf'], 'min-leaf', 1) : undefined
+  const sampleSize = flags['sample-size'] != null ? intFlag(flags['sample-size'], 'sample-size', 1) : undefined
   // Side by side, both backends get the same settings. maxFeatures means a share per split for
   // the histogram forest and per tree for ml-random-forest, so the two agree only at 1 (bagged
   // trees, which is also ml-random-forest's default here); the histogram forest's own default
@@ -186,7 +193,7 @@ async function main (): Promise<void> {
   const big = friedman1(bigRows, features, 1)
   const bigTest = friedman1(5000, features, 2)
   progress(`${bigRows} rows x ${features} features x ${trees} trees, default workers (load ${load()})`)
-  const [forest, trainSeconds, trainCpu] = await timed(async () => await trainHistogramForest(big.X, big.y, { nTrees: trees, seed: 1, maxFeatures }))
+  const [forest, trainSeconds, trainCpu] = await timed(async () => await trainHistogramForest(big.X, big.y, { nTrees: trees, seed: 1, maxFeatures, minSamplesLeaf: minLeaf, sampleSize }))
   const loadAfterBig = load()
   const r2Big = r2(bigTest.y, forest.predict(bigTest.X).mean)
   const micros = predictMicrosPerRow(forest, bigTest.X, trees)
@@ -212,6 +219,8 @@ async function main (): Promise<void> {
     features,
     trees,
     maxFeatures: maxFeatures ?? HISTOGRAM_DEFAULTS.maxFeatures,
+    minSamplesLeaf100k: forest.params.minSamplesLeaf,
+    sampleSize100k: forest.params.sampleSize,
     workers: forest.workersUsed,
     trainSeconds100k: round(trainSeconds, 2),
     trainCpuSeconds100k: round(trainCpu, 2),

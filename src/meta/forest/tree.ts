@@ -198,11 +198,7 @@ function partition (src: RowBuffer, dst: RowBuffer, rs: number, start: number, e
   return a
 }
 
-/**
- * Full histograms of every feature over [start, end), row by row: each row's bytes are read once,
- * where F column passes would stride over the node's rows F times (measured on 63k rows x 30
- * features: ~3-4 ns per row-feature this way against ~6-7 ns per column pass visit).
- */
+/** Full histograms of every feature over [start, end), row by row: each row's bytes are read once. */
 function addAllColumns (r: RowBuffer, rs: number, F: number, start: number, end: number, h: Float64Array): void {
   const { rows, ow, owy } = r
   const F2 = F & ~1
@@ -309,9 +305,9 @@ function growNode (g: Grower, node: Pending): void {
   let histL: Float64Array | null = null
   let histR: Float64Array | null = null
   if (node.hist != null) {
-    // keep the chain while building the smaller child's full histograms (row by row, about half
-    // the cost per row-feature of a column pass) and subtracting is cheaper than the children
-    // scanning their mtry features directly
+    // keep the chain while building the smaller child's full histograms and subtracting costs
+    // less than twice the children's mtry column passes (factor 2 against 1: 0.94-0.96 of the
+    // time per tree, `bench-forest-ab.js tree`, docs/BENCHMARKS.md)
     const nSmall = Math.min(nL, nR)
     if (nSmall * F + F * MAX_BINS < 2 * (nL + nR) * mtry) {
       const small = takeHist(g)
