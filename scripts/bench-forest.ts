@@ -17,7 +17,7 @@
 import '../src/util/polyfill.js'
 import { availableParallelism, loadavg } from 'node:os'
 import { parseFlags, intFlag, fractionFlag } from '../src/cli/args.js'
-import { mean } from '../src/bench/stats.js'
+import { mean } from '../src/util/stats.js'
 import { trainHistogramForest, HISTOGRAM_DEFAULTS } from '../src/meta/forest/index.js'
 import { friedman1, metaLike, r2, type Dataset } from '../src/meta/forest/datasets.js'
 import { mlForestBackend } from '../src/meta/ml-forest.js'

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { spawnDaemon, waitFor, type DaemonProcess } from '../src/node/processes.js'
+import { spawnDaemon, waitFor, type DaemonProcess } from '../src/testbed/processes.js'
 
 /*
  * Idle daemon memory: start `swarmtune start` as its own process (plus one peer connected to it,

@@ -8,7 +8,7 @@ import { loadConfig } from '../src/node/config.js'
 import { resolveModel } from '../src/engine/models.js'
 import { getMethod } from '../src/engine/methods.js'
 import type { EngineSession } from '../src/engine/types.js'
-import type { ServingService } from '../src/node/serving.js'
+import type { ServingService } from '../src/serving/service.js'
 
 /**
  * Serving overhead over a direct engine call (issue #6; goal < 5 %). One in-process daemon (all

@@ -2,7 +2,7 @@ import type { Engine, Method, ModelSpec } from '../engine/types.js'
 import type { UnsignedBody } from '../records/types.js'
 import { errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
-import { hardwareFingerprint } from './hardware.js'
+import { hardwareFingerprint } from '../engine/hardware.js'
 import { runBenchmark } from './runner.js'
 import type { Workload } from './workloads.js'
 

@@ -2,9 +2,9 @@ import type { Backend, UnsignedBody } from '../records/types.js'
 import { RECORD_VERSION } from '../records/types.js'
 import { validateBody } from '../records/validate.js'
 import { errorCode, errorMessage } from '../util/errors.js'
-import { stableId } from '../util/hash.js'
-import { hardwareId } from './hardware.js'
-import { median, spread } from './stats.js'
+import { stableId } from '../records/stable-id.js'
+import { hardwareId } from '../engine/hardware.js'
+import { median, spread } from '../util/stats.js'
 
 /**
  * `llama-bench -o jsonl` → unsigned record bodies (source: import). Operators already hold such

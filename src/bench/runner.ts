@@ -2,9 +2,9 @@ import type { Engine, EngineSession, InferenceRequest, Method, ModelSpec, Reques
 import type { ModelDescriptor, ResultMetrics, UnsignedBody } from '../records/types.js'
 import { SwarmtuneError, errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
-import { workloadFeatures } from './features.js'
-import { hardwareFingerprint, type SystemProbe } from './hardware.js'
-import { mean, median, percentile, spread } from './stats.js'
+import { workloadFeatures } from '../meta/workload-features.js'
+import { hardwareFingerprint, type SystemProbe } from '../engine/hardware.js'
+import { mean, median, percentile, spread } from '../util/stats.js'
 import type { Workload } from './workloads.js'
 
 /**

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import type { InferenceRequest } from '../engine/types.js'
 import { SwarmtuneError } from '../util/errors.js'
-import { stableId } from '../util/hash.js'
+import { stableId } from '../records/stable-id.js'
 import { createRng, pick, randInt } from '../util/random.js'
 
 /**

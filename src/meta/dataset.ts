@@ -1,8 +1,8 @@
 import type { HardwareFingerprint, MethodDescriptor, ModelDescriptor, RecordBody, ResultMetrics, SignedRecord, WorkloadDescriptor } from '../records/types.js'
-import { stableId } from '../util/hash.js'
+import { stableId } from '../records/stable-id.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { featureVector, type FeatureTask } from './features.js'
-import { robustCellValue } from '../trust/aggregate.js'
+import { robustCellValue } from './aggregate.js'
 
 /**
  * History → training cells (pure). A cell is one (hardware.id, model.id, workload.name, method.id);

@@ -1,7 +1,7 @@
 import type { Backend, HardwareFingerprint, ModelDescriptor, UnsignedBody } from '../records/types.js'
 import { syntheticResult } from '../records/synthetic.js'
 import { createRng } from '../util/random.js'
-import { stableId } from '../util/hash.js'
+import { stableId } from '../records/stable-id.js'
 
 /**
  * A synthetic history WITH structure, for tests, `eval` development and benchmarks: each method

@@ -11,7 +11,7 @@ import { createPacer } from './pacer.js'
 import { PeerExchange } from './peer-exchange.js'
 import { RecordsTopic } from './records-topic.js'
 import { SyncService, type SyncResult } from './sync.js'
-import { createTokenBucket, DEFAULT_GUARD } from '../trust/guard.js'
+import { createTokenBucket, DEFAULT_GUARD } from './guard.js'
 import { PEERS_PROTOCOL, RECORDS_TOPIC, SYNC_PROTOCOL, type NetworkComponents, type NetworkGuard, type NetworkInit, type NetworkLimits, type SwarmNetwork } from './types.js'
 
 export * from './types.js'

@@ -4,7 +4,7 @@ import { RECORD_VERSION, type SignedRecord, type UnsignedBody } from '../records
 import { validateBody } from '../records/validate.js'
 import { createRecordStore } from '../store/record-store.js'
 import { createNetwork } from '../net/index.js'
-import { createPeerGuard, createTokenBucket, DEFAULT_GUARD } from '../trust/guard.js'
+import { createPeerGuard, createTokenBucket, DEFAULT_GUARD } from '../net/guard.js'
 import type { NetworkInit, SwarmNetwork } from '../net/types.js'
 import { Counters } from '../util/counters.js'
 import { SwarmtuneError } from '../util/errors.js'

@@ -1,7 +1,7 @@
 import type { ServiceFactory } from './types.js'
 import { createMetaService } from '../meta/service.js'
 import { voteService } from '../vote/service.js'
-import { servingService } from './serving.js'
+import { servingService } from '../serving/service.js'
 import { createTrustService } from '../trust/service.js'
 
 /**

@@ -5,7 +5,7 @@ import type { SwarmNetwork } from '../net/types.js'
 import type { Counters } from '../util/counters.js'
 import type { ControlApi } from './api.js'
 import type { SwarmtuneConfig } from './config.js'
-import type { PeerGuard } from '../trust/guard.js'
+import type { PeerGuard } from '../net/guard.js'
 import type { LoopMonitor } from './loop-monitor.js'
 
 /** How a record reached this node: its own (import, bench, serving) or from a peer. */

@@ -1,5 +1,5 @@
 import { createRng, pick, randInt } from '../util/random.js'
-import { stableId } from '../util/hash.js'
+import { stableId } from './stable-id.js'
 import type { ResultMetrics, UnsignedBody } from './types.js'
 
 /**

@@ -1,5 +1,5 @@
-export * from './aggregate.js'
+export * from '../meta/aggregate.js'
 export * from './trust.js'
 export * from './spotcheck.js'
-export * from './guard.js'
+export * from '../net/guard.js'
 export { createTrustService, TRUST_KEY, GRAYLIST_THRESHOLD, type TrustService, type TrustSummary, type TrustComponents } from './service.js'

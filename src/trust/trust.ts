@@ -1,5 +1,5 @@
 import type { RecordBody } from '../records/types.js'
-import { authorMedians } from './aggregate.js'
+import { authorMedians } from '../meta/aggregate.js'
 
 /**
  * Per-author trust (pure). Issue #7: trust is earned by agreement between an author's claims

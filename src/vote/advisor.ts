@@ -1,4 +1,4 @@
-import { workloadFeatures } from '../bench/features.js'
+import { workloadFeatures } from '../meta/workload-features.js'
 import type { ModelDescriptor } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { Selection, SelectTask } from '../meta/selector.js'

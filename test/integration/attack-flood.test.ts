@@ -6,7 +6,7 @@ import { createRecord, synthBodies, toWire } from '../../src/records/index.js'
 import { createSwarmLibp2p, SCORE_THRESHOLDS, type SwarmLibp2p } from '../../src/net/libp2p.js'
 import { resolveLimits } from '../../src/net/limits.js'
 import { RECORDS_TOPIC } from '../../src/net/types.js'
-import { createPeerGuard } from '../../src/trust/guard.js'
+import { createPeerGuard } from '../../src/net/guard.js'
 import { cleanupTempDirs, startNode, testConfig, waitFor, type TestNode } from '../helpers/net.js'
 
 /*

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_ATTACK_OPTIONS, runAttack } from '../../src/trust/harness.js'
+import { DEFAULT_ATTACK_OPTIONS, runAttack } from '../../src/testbed/attack-harness.js'
 
 /*
  * Issue #7 attacks at small scale through the real harness: daemons as separate processes on

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { apiGet, apiPost } from '../../src/cli/api-client.js'
-import { loopbackAddr, spawnDaemon, waitFor, type DaemonProcess } from '../../src/node/processes.js'
+import { loopbackAddr, spawnDaemon, waitFor, type DaemonProcess } from '../../src/testbed/processes.js'
 import { synthBodies } from '../../src/records/synthetic.js'
 import { cliPath } from '../../src/util/paths.js'
 

@@ -4,7 +4,7 @@ import { SwarmtuneError } from '../../util/errors.js'
 import { buildDataset, type HistoryBody, type Split } from '../../meta/dataset.js'
 import { evaluate, formatEvalTable } from '../../meta/eval.js'
 import { getBackend } from '../../meta/ml-forest.js'
-import { readHistoryApi, readHistoryDataDir, readHistoryFile } from '../../meta/history-io.js'
+import { readHistoryApi, readHistoryDataDir, readHistoryFile } from '../history-source.js'
 import type { LearnerBackend } from '../../meta/learner.js'
 
 const HELP = `usage: swarmtune eval [--split hardware|model|workload|random] [--history FILE.jsonl | --data-dir D | --api URL]

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { intFlag, parseFlags } from '../args.js'
 import { apiGet, apiPost } from '../api-client.js'
-import { loopbackAddr, spawnDaemon, waitFor, type DaemonProcess } from '../../node/processes.js'
+import { loopbackAddr, spawnDaemon, waitFor, type DaemonProcess } from '../../testbed/processes.js'
 import { synthBodies } from '../../records/synthetic.js'
 import { SwarmtuneError } from '../../util/errors.js'
-import { ATTACKS, DEFAULT_ATTACK_OPTIONS, runAttack, type Attack, type AttackReport } from '../../trust/harness.js'
+import { ATTACKS, DEFAULT_ATTACK_OPTIONS, runAttack, type Attack, type AttackReport } from '../../testbed/attack-harness.js'
 
 const HELP = `usage: swarmtune testbed [--peers N] [--base-port P] [--json] [--exit]
 Starts N daemons as separate processes on 127.0.0.1, each with its own temporary data dir,

@@ -1,0 +1,104 @@
+import { describe, it, expect } from 'vitest'
+import type { Engine, EngineSession, InferenceRequest, Method, MethodKnobs } from '../../../src/engine/types.js'
+import { createActivity, createBackgroundSweep, nextCell, pauseAfter, cellKey, type SweepCell } from '../../../src/bench/background.js'
+import { generateWorkload } from '../../../src/bench/workloads.js'
+import type { ModelDescriptor, UnsignedBody } from '../../../src/records/index.js'
+
+const KNOBS: MethodKnobs = { prefixCache: 0, batchSize: 512, parallel: 1, speculative: 0, draftTokens: 0, flashAttention: 0, kvCacheBits: 16, weightBits: 16, threads: 1 }
+const method = (id: string): Method => ({ id, description: id, lossless: true, knobs: { ...KNOBS } })
+const MODEL: ModelDescriptor = { id: 'feedfacefeedface', name: 'fake', architecture: 'llama', params: 1, layers: 1, embd: 1, heads: 1, kvHeads: 1, ff: 1, vocab: 1, ctx: 64, weightBits: 16, fileType: 'F16' }
+
+/** A scripted engine whose runBatch can be held open to simulate a long cell. */
+function engine (hold?: { wait: Promise<void> }): Engine {
+  return {
+    info: { name: 'fake', version: '1' },
+    backend: 'cpu',
+    gpus: [],
+    supports: () => ({ ok: true }),
+    describe: async () => MODEL,
+    open: async (_m, me): Promise<EngineSession> => ({
+      model: MODEL,
+      method: me,
+      tokenize: t => t.split(' ').map(w => w.length),
+      async runBatch (reqs: InferenceRequest[], o) {
+        if (hold != null) {
+          await Promise.race([hold.wait, new Promise((_resolve, reject) => o?.signal?.addEventListener('abort', () => reject(o.signal?.reason)))])
+        }
+        return { requests: reqs.map(() => ({ text: '', tokens: [1, 2], promptTokens: 3, outputTokens: 2, ttftMs: 1, latencyMs: 2 })), wallMs: 2 }
+      },
+      close: async () => {}
+    }),
+    close: async () => {}
+  }
+}
+
+const w1 = generateWorkload('classify', {}, 'tiny')
+const w2 = generateWorkload('chat', {}, 'tiny')
+const cells: SweepCell[] = [method('baseline'), method('prefix-cache')].flatMap(m => [w1, w2].map(w => ({ method: m, workload: w })))
+
+describe('background sweep', () => {
+  it('visits cells with no data first, ties in catalog order', () => {
+    expect(nextCell(cells, new Map())).toBe(cells[0])
+    const counts = new Map([[cellKey('baseline', w1.name), 2], [cellKey('baseline', w2.name), 1], [cellKey('prefix-cache', w1.name), 1]])
+    expect(nextCell(cells, counts)).toBe(cells[3])
+    counts.set(cellKey('prefix-cache', w2.name), 1)
+    expect(nextCell(cells, counts)).toBe(cells[1])
+    expect(nextCell([], counts)).toBeUndefined()
+  })
+
+  it('pauses so that benchmarking takes `share` of the time', () => {
+    expect(pauseAfter(1000, 0.1)).toBeCloseTo(9000)
+    expect(pauseAfter(1000, 0.5)).toBeCloseTo(1000)
+    expect(pauseAfter(1000, 1)).toBe(0)
+    expect(pauseAfter(1000, 0)).toBe(Infinity)
+  })
+
+  it('runs one cell per step when idle and within budget, and records it', async () => {
+    let clock = 1000
+    const recorded: UnsignedBody[] = []
+    const sweep = createBackgroundSweep({
+      share: 0.5, intervalMs: 1000, activity: createActivity(), repeats: 1, timeoutMs: 1000, defaultThreads: 1, pricePerHour: 0,
+      now: () => clock,
+      prepare: async () => ({ engine: engine(), model: { name: 'fake', path: 'x' }, cells, baseline: method('baseline') }),
+      counts: async () => new Map([[cellKey('baseline', w1.name), 1]]),
+      record: async b => { recorded.push(b); clock += 100 } // each cell "takes" 100 ms of the fake clock
+    })
+    expect(await sweep.tick()).toBe('ran')
+    expect(recorded.map(b => `${b.method.id}/${b.workload.family}`)).toEqual(['baseline/chat']) // the empty cell first
+    expect(await sweep.tick()).toBe('budget') // share 0.5: wait as long as the cell took
+    clock += 100
+    expect(await sweep.tick()).toBe('ran')
+    expect(recorded.map(b => `${b.method.id}/${b.workload.family}`)).toEqual(['baseline/chat', 'prefix-cache/classify'])
+    expect(sweep.stats().cells).toBe(2)
+    await sweep.stop()
+  })
+
+  it('never starts while a task runs, and an arriving task aborts the cell without recording it', async () => {
+    const activity = createActivity()
+    let release!: () => void
+    const hold = { wait: new Promise<void>(resolve => { release = resolve }) }
+    const recorded: UnsignedBody[] = []
+    const sweep = createBackgroundSweep({
+      share: 1, intervalMs: 1000, activity, repeats: 1, timeoutMs: 10_000, defaultThreads: 1, pricePerHour: 0,
+      prepare: async () => ({ engine: engine(hold), model: { name: 'fake', path: 'x' }, cells, baseline: method('baseline') }),
+      counts: async () => new Map(),
+      record: async b => { recorded.push(b) }
+    })
+    const end = activity.begin()
+    expect(activity.idle()).toBe(false)
+    expect(await sweep.tick()).toBe('busy')
+    end()
+    end() // idempotent
+    expect(activity.idle()).toBe(true)
+    const step = sweep.tick()
+    await new Promise(resolve => setTimeout(resolve, 20))
+    const end2 = activity.begin() // inference arrives mid-cell
+    expect(await step).toBe('aborted')
+    expect(recorded).toEqual([])
+    end2()
+    release()
+    expect(await sweep.tick()).toBe('ran')
+    expect(recorded).toHaveLength(1)
+    await sweep.stop()
+  })
+})

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest'
+import { buildDataset } from '../../../src/meta/dataset.js'
+import { evaluate, formatEvalTable, kmeans, makeFolds } from '../../../src/meta/eval.js'
+import { synthHistory } from '../../../src/meta/synthetic.js'
+
+describe('meta eval (grouped cross-validation)', () => {
+  // methods win in different contexts (see src/meta/synthetic.ts): a selector that reads the
+  // task must beat random choice and the single best method
+  const ds = buildDataset(synthHistory({ machines: 3, models: 2, workloads: 6, repeats: 1, seed: 5 }))
+
+  it('leave-one-group-out folds never share a group between train and test', () => {
+    const folds = makeFolds(ds.tasks, 'hardware', 1)
+    expect(folds).toHaveLength(3)
+    for (const f of folds) expect(new Set(f.map(t => t.hardwareId)).size).toBe(1)
+    expect(folds.flat()).toHaveLength(ds.tasks.length)
+    const random = makeFolds(ds.tasks, 'random', 1)
+    expect(random).toHaveLength(5)
+    expect(random.flat()).toHaveLength(ds.tasks.length)
+  })
+
+  it('a split with a single group is a coded error', () => {
+    const one = buildDataset(synthHistory({ machines: 1, models: 1, workloads: 2, repeats: 1 }))
+    expect(() => makeFolds(one.tasks, 'hardware', 1)).toThrow(expect.objectContaining({ code: 'E_EVAL_SPLIT' }))
+  })
+
+  it('random forest beats random choice; oracle is perfect', async () => {
+    const r = await evaluate(ds, { split: 'hardware', nTrees: 6, seed: 2 })
+    const row = (n: string) => r.rows.find(x => x.selector === n)!
+    expect(r.rows.map(x => x.selector)).toEqual(['random', 'single-best', 'isac', 'knn', 'random-forest', 'oracle'])
+    expect(row('oracle')).toMatchObject({ top1: 1, top1Within3pct: 1, regret: 0, oracleShare: 1 })
+    expect(row('random').top1).toBeCloseTo(1 / ds.methods.length, 1)
+    expect(row('random-forest').top1).toBeGreaterThan(row('random').top1 + 0.2)
+    expect(row('random-forest').regret).toBeLessThan(row('random').regret)
+    expect(row('random-forest').speedupOverBaseline).toBeGreaterThan(row('random').speedupOverBaseline)
+    expect(row('random-forest').oracleShare).toBeGreaterThan(row('single-best').oracleShare)
+    for (const x of r.rows) {
+      expect(x.top1Within3pct).toBeGreaterThanOrEqual(x.top1)
+      expect(x.regret).toBeGreaterThanOrEqual(0)
+    }
+    expect(formatEvalTable(r)).toMatch(/random-forest/)
+  }, 180_000)
+
+  it('empty or baseline-less history is E_EMPTY_HISTORY', async () => {
+    const noBase = buildDataset(synthHistory({ machines: 2, models: 1, workloads: 2, repeats: 1 }).filter(b => b.method.id !== 'baseline'))
+    await expect(evaluate(noBase, { split: 'hardware' })).rejects.toMatchObject({ code: 'E_EMPTY_HISTORY' })
+  })
+
+  it('k-means separates two obvious clusters', () => {
+    const pts = [[0, 0], [0.1, 0], [0, 0.1], [10, 10], [10.1, 10], [10, 10.1]]
+    const { assign } = kmeans(pts, 2, 1)
+    expect(new Set(assign.slice(0, 3)).size).toBe(1)
+    expect(new Set(assign.slice(3)).size).toBe(1)
+    expect(assign[0]).not.toBe(assign[3])
+  })
+})

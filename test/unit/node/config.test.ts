@@ -1,0 +1,49 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { envOverrides, loadConfig } from '../../../src/node/config.js'
+
+let dir: string
+beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'swarmtune-config-')) })
+afterEach(() => { rmSync(dir, { recursive: true, force: true }) })
+
+function codeAndMessage (fn: () => unknown): [string, string] | undefined {
+  try { fn() } catch (err: any) { return [err.code, err.message] }
+  return undefined
+}
+
+describe('config', () => {
+  it('loads the embedded defaults with an absolute data dir', () => {
+    const cfg = loadConfig({ env: {} })
+    expect(cfg.api).toEqual({ host: '127.0.0.1', port: 4100 })
+    expect(cfg.net.bootstrap).toEqual([])
+    expect(cfg.dataDir.startsWith('/')).toBe(true)
+  })
+
+  it('applies file, then SWARMTUNE_* env, then flags', () => {
+    const file = join(dir, 'c.json')
+    writeFileSync(file, JSON.stringify({ api: { port: 5000 }, store: { maxRecords: 10 }, net: { bootstrap: ['/ip4/1.2.3.4/tcp/1/p2p/12D3KooWGa3dx7iok4ddiZchzDR2AocRw5heCktvUxqfdfTmvTuu'] } }))
+    const env = { SWARMTUNE_API_PORT: '6000', SWARMTUNE_BOOTSTRAP: '/ip4/5.6.7.8/tcp/1/p2p/12D3KooWGa3dx7iok4ddiZchzDR2AocRw5heCktvUxqfdfTmvTuu, /ip4/9.9.9.9/tcp/2/p2p/12D3KooWGa3dx7iok4ddiZchzDR2AocRw5heCktvUxqfdfTmvTuu', SWARMTUNE__net__sync__intervalMs: '2000', SWARMTUNE_LOCAL_TESTBED: 'true' }
+    const cfg = loadConfig({ file, env, overrides: { dataDir: join(dir, 'd'), api: { host: '0.0.0.0' } } })
+    expect(cfg.api).toEqual({ host: '0.0.0.0', port: 6000 })
+    expect(cfg.store.maxRecords).toBe(10)
+    expect(cfg.net.bootstrap).toEqual(['/ip4/5.6.7.8/tcp/1/p2p/12D3KooWGa3dx7iok4ddiZchzDR2AocRw5heCktvUxqfdfTmvTuu', '/ip4/9.9.9.9/tcp/2/p2p/12D3KooWGa3dx7iok4ddiZchzDR2AocRw5heCktvUxqfdfTmvTuu'])
+    expect(cfg.net.sync.intervalMs).toBe(2000)
+    expect(cfg.net.localTestbed).toBe(true)
+    expect(cfg.dataDir).toBe(join(dir, 'd'))
+  })
+
+  it('names the offending field of a bad config (E_CONFIG)', () => {
+    expect(codeAndMessage(() => loadConfig({ env: { SWARMTUNE_API_PORT: '70000' } }))).toEqual(['E_CONFIG', 'invalid config at api.port: must be <= 65535'])
+    expect(codeAndMessage(() => loadConfig({ env: { SWARMTUNE__net__nope: '1' } }))?.[1]).toBe('invalid config at net.nope: unknown key')
+    expect(codeAndMessage(() => loadConfig({ env: {}, file: join(dir, 'missing.json') }))?.[0]).toBe('E_CONFIG')
+    const bad = join(dir, 'bad.json')
+    writeFileSync(bad, '{ not json')
+    expect(codeAndMessage(() => loadConfig({ env: {}, file: bad }))?.[1]).toMatch(/is not valid JSON/)
+  })
+
+  it('ignores unrelated environment variables', () => {
+    expect(envOverrides({ PATH: '/bin', SWARMTUNEX: '1' })).toEqual({})
+  })
+})
