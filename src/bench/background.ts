@@ -4,6 +4,7 @@ import { errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { hardwareFingerprint } from '../engine/hardware.js'
 import { runBenchmark } from './runner.js'
+import type { Activity } from '../util/activity.js'
 import type { Workload } from './workloads.js'
 
 /**
@@ -12,45 +13,6 @@ import type { Workload } from './workloads.js'
  * spends at most `share` of wall time doing so. Inference always wins: a task that starts
  * during a cell aborts it, and the aborted cell is dropped rather than recorded as a failure.
  */
-
-/**
- * The idle hook. Serving code wraps each inference task in `begin()` … `end()`; the sweep only
- * starts a cell when `idle()` and aborts the running one when a task begins. A foreground
- * `swarmtune bench` counts as a task too.
- */
-export interface Activity {
-  /** mark a task as running; call the returned function when it ends (idempotent) */
-  begin: () => () => void
-  /** true when no task is running */
-  idle: () => boolean
-  /** listeners run when a task begins (the sweep aborts its cell) */
-  onBusy: (fn: () => void) => () => void
-}
-
-export function createActivity (): Activity {
-  let running = 0
-  const listeners = new Set<() => void>()
-  return {
-    begin () {
-      running++
-      for (const fn of listeners) fn()
-      let ended = false
-      return () => {
-        if (ended) return
-        ended = true
-        running--
-      }
-    },
-    idle: () => running === 0,
-    onBusy (fn) {
-      listeners.add(fn)
-      return () => { listeners.delete(fn) }
-    }
-  }
-}
-
-/** The process-wide activity tracker that serving and the bench service share. */
-export const inferenceActivity: Activity = createActivity()
 
 export interface SweepCell { method: Method, workload: Workload }
 
@@ -77,7 +39,8 @@ export function pauseAfter (busyMs: number, share: number): number {
 export interface BackgroundSweepInit {
   share: number
   intervalMs: number
-  activity?: Activity
+  /** inference and foreground benchmarks mark themselves busy here; the sweep yields to them */
+  activity: Activity
   /** engine + model to sweep, created on first use (the caller owns and closes the engine) */
   prepare: () => Promise<{ engine: Engine, model: ModelSpec, cells: SweepCell[], baseline: Method }>
   /** existing record counts per cellKey for this model and hardware */
@@ -106,7 +69,7 @@ export interface BackgroundSweep {
 
 export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSweep {
   const logger = log('bench:background')
-  const activity = init.activity ?? inferenceActivity
+  const activity = init.activity
   const now = init.now ?? Date.now
   let timer: NodeJS.Timeout | undefined
   let running: Promise<unknown> | undefined

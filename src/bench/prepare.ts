@@ -1,7 +1,7 @@
 import { cpus } from 'node:os'
 import type { Engine, Method, ModelSpec } from '../engine/types.js'
 import type { SignedRecord } from '../records/types.js'
-import type { SwarmtuneConfig } from '../node/config.js'
+import type { EngineConfig } from '../engine/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { BenchCellResult } from './runner.js'
 import { BASELINE_ID } from './runner.js'
@@ -42,7 +42,22 @@ export interface PreparedBench {
   pricePerHour: number
 }
 
-export type EngineFactory = (config: SwarmtuneConfig) => Promise<Engine>
+/** The `bench` section of the config. */
+export interface BenchSettings {
+  repeats: number
+  timeoutMs: number
+  background: { enabled: boolean, share: number, intervalMs: number }
+}
+
+/** The slice of the node's config that benchmarking reads. */
+export interface BenchConfig {
+  dataDir: string
+  engine: EngineConfig
+  bench: BenchSettings
+  hardware: { pricePerHour: number }
+}
+
+export type EngineFactory = (config: { engine: Pick<EngineConfig, 'gpu' | 'threads'> }) => Promise<Engine>
 
 /** The llama.cpp engine with the config's GPU choice and threads (loaded lazily: it is heavy). */
 export const llamaEngineFactory: EngineFactory = async (config) => {
@@ -67,7 +82,7 @@ export function checkSelection (sel: BenchSelection): void {
   if (sel.prompts != null && typeof sel.prompts !== 'string') bad('prompts must be a file path')
 }
 
-export async function prepareBench (config: SwarmtuneConfig, sel: BenchSelection): Promise<PreparedBench> {
+export async function prepareBench (config: BenchConfig, sel: BenchSelection): Promise<PreparedBench> {
   checkSelection(sel)
   const [{ resolveModel }, { loadMethods, selectMethods }] = await Promise.all([
     import('../engine/models.js'),

@@ -1,12 +1,16 @@
 import type { ServerResponse } from 'node:http'
 import { cpus } from 'node:os'
 import type { Engine } from '../engine/types.js'
-import type { NodeComponents, Service, ServiceFactory } from '../node/types.js'
-import { ApiError, type ApiRequest } from '../node/api.js'
+import type { PeerId } from '@libp2p/interface'
+import { ApiError, type ApiRequest, type ControlApi } from '../contracts/api.js'
+import type { OwnRecordWriter } from '../contracts/records.js'
+import type { Startable } from '../contracts/service.js'
+import type { RecordStore } from '../store/types.js'
+import type { Activity } from '../util/activity.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
-import { createBackgroundSweep, cellKey, inferenceActivity, type Activity, type BackgroundSweep } from './background.js'
-import { checkSelection, llamaEngineFactory, prepareBench, summarizeCell, type BenchSelection, type BenchSummary, type EngineFactory } from './prepare.js'
+import { createBackgroundSweep, cellKey, type BackgroundSweep } from './background.js'
+import { checkSelection, llamaEngineFactory, prepareBench, summarizeCell, type BenchConfig, type BenchSelection, type BenchSummary } from './prepare.js'
 import { runBenchmark } from './runner.js'
 import { standardWorkloads } from './workloads.js'
 
@@ -22,28 +26,42 @@ import { standardWorkloads } from './workloads.js'
  *   One benchmark at a time (409 E_BENCH_BUSY otherwise). A client that disconnects cancels it.
  * - the background sweep (config.bench.background), paused whenever inference or a foreground
  *   benchmark runs.
- * Wire it in src/node/services.ts: `import { benchService } from '../bench/service.js'`.
+ * The daemon wires it in src/node/services.ts.
  */
 export interface BenchServiceInit {
-  engineFactory?: EngineFactory
-  activity?: Activity
+  config: BenchConfig & { trust?: { spotChecks?: boolean } }
 }
 
-export interface BenchService extends Service {
+export interface BenchComponents {
+  peerId: PeerId
+  store: RecordStore
+  api: ControlApi
+  ownRecord: OwnRecordWriter
+  /** busy while inference or a foreground benchmark runs; the background sweep yields to it */
+  activity: Activity
+  /** the node's engine, shared with serving (default: a llama.cpp engine of this service's own) */
+  engine?: () => Promise<Engine>
+  /** issue #7 spot checks (src/trust): other authors' claims to re-measure first */
+  trust?: { spotChecks: (modelId: string, hardwareId: string) => Array<{ method: string, workload: string }> }
+}
+
+export interface BenchService extends Startable {
   /** the sweep, when config.bench.background.enabled */
   readonly sweep?: BackgroundSweep
 }
 
-export function createBenchService (c: NodeComponents, init: BenchServiceInit = {}): BenchService {
+export function createBenchService (init: BenchServiceInit, c: BenchComponents): BenchService {
   const logger = log('bench:service')
-  const makeEngine = init.engineFactory ?? llamaEngineFactory
-  const activity = init.activity ?? inferenceActivity
+  const { config } = init
+  const activity = c.activity
+  /** an engine this service made itself (closed on stop); a shared one belongs to the node */
   let engine: Promise<Engine> | undefined
   let foreground: AbortController | undefined
   let stopping = false
 
   const getEngine = async (): Promise<Engine> => {
-    engine ??= makeEngine(c.config)
+    if (c.engine != null) return await c.engine()
+    engine ??= llamaEngineFactory(config)
     engine.catch(() => { engine = undefined })
     return await engine
   }
@@ -69,7 +87,7 @@ export function createBenchService (c: NodeComponents, init: BenchServiceInit = 
     res.on('close', () => { if (!res.writableFinished) ac.abort() })
     const summaries: BenchSummary[] = []
     try {
-      const p = await prepareBench(c.config, sel)
+      const p = await prepareBench(config, sel)
       const eng = await getEngine()
       await runBenchmark({
         engine: eng,
@@ -98,18 +116,18 @@ export function createBenchService (c: NodeComponents, init: BenchServiceInit = 
 
   c.api.route('POST', '/bench', handleBench)
 
-  const bg = c.config.bench.background
+  const bg = config.bench.background
   const sweep = bg.enabled
     ? createBackgroundSweep({
       share: bg.share,
       intervalMs: bg.intervalMs,
       activity,
-      repeats: c.config.bench.repeats,
-      timeoutMs: c.config.bench.timeoutMs,
-      defaultThreads: c.config.engine.threads > 0 ? c.config.engine.threads : Math.max(1, cpus().length),
-      pricePerHour: c.config.hardware.pricePerHour,
+      repeats: config.bench.repeats,
+      timeoutMs: config.bench.timeoutMs,
+      defaultThreads: config.engine.threads > 0 ? config.engine.threads : Math.max(1, cpus().length),
+      pricePerHour: config.hardware.pricePerHour,
       prepare: async () => {
-        const p = await prepareBench(c.config, {})
+        const p = await prepareBench(config, {})
         return { engine: await getEngine(), model: p.model, baseline: p.baseline, cells: p.methods.flatMap(method => standardWorkloads('default').map(workload => ({ method, workload }))) }
       },
       counts: async (modelId, hardwareId) => {
@@ -127,7 +145,7 @@ export function createBenchService (c: NodeComponents, init: BenchServiceInit = 
       },
       record: async body => { await c.ownRecord(body) },
       // issue #7: re-measure other authors' most influential claims first (src/trust spot checks)
-      prefer: (modelId, hardwareId) => c.config.trust?.spotChecks === false ? [] : (c as { trust?: { spotChecks: (m: string, h: string) => Array<{ method: string, workload: string }> } }).trust?.spotChecks(modelId, hardwareId) ?? []
+      prefer: (modelId, hardwareId) => config.trust?.spotChecks === false ? [] : c.trust?.spotChecks(modelId, hardwareId) ?? []
     })
     : undefined
 
@@ -152,7 +170,4 @@ export function createBenchService (c: NodeComponents, init: BenchServiceInit = 
     }
   }
 }
-
-/** For src/node/services.ts. */
-export const benchService: ServiceFactory = (c) => createBenchService(c)
 

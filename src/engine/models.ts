@@ -7,7 +7,7 @@ import { log } from '../util/log.js'
 import { fileTypeBits, fileTypeLabel } from './gguf-format.js'
 import { kvNumber, kvString, readGgufHeader, type GgufHeader } from './gguf-reader.js'
 import { writeLlamaGguf, type SyntheticModel, type WeightFormat } from './gguf-writer.js'
-import type { ModelSpec } from './types.js'
+import type { ModelSpec, EngineConfig } from './types.js'
 
 /**
  * The embedded models: deterministic llama-architecture GGUF files the project writes itself into
@@ -93,7 +93,7 @@ export async function ensureEmbeddedModel (name: string, dataDir: string): Promi
 }
 
 export interface ModelsConfig {
-  engine: { models: Array<{ name: string, path: string, draftPath?: string, q8Path?: string }> }
+  engine: Pick<EngineConfig, 'models'>
 }
 
 /**

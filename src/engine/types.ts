@@ -103,3 +103,14 @@ export interface Engine {
   open(model: ModelSpec, method: Method): Promise<EngineSession>
   close(): Promise<void>
 }
+
+/** One `engine.models` entry: a GGUF path (relative paths resolve against the data dir). */
+export interface ModelConfig { name: string, path: string, draftPath?: string, q8Path?: string }
+
+/** The `engine` section of the config. */
+export interface EngineConfig {
+  gpu: 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'metal'
+  threads: number
+  defaultModel: string
+  models: ModelConfig[]
+}

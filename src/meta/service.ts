@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import type { SwarmtuneConfig } from '../node/config.js'
 import type { RecordStore } from '../store/types.js'
-import type { ControlApi } from '../node/api.js'
+import type { ControlApi } from '../contracts/api.js'
+import type { RecordEvents } from '../contracts/records.js'
+import type { Startable } from '../contracts/service.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { packageRoot } from '../util/paths.js'
@@ -22,11 +23,25 @@ import type { TrainReply, TrainRequest } from './train-worker.js'
  */
 export const SNAPSHOT_KEY = 'meta:snapshot'
 
+/** The `meta` section of the config. */
+export interface MetaConfig {
+  backend: 'ml-random-forest' | 'histogram'
+  trees: number
+  retrainEveryRecords: number
+  retrainIntervalMs: number
+  explorationRate: number
+}
+
+export interface MetaServiceInit {
+  config: { meta: MetaConfig, hardware: { pricePerHour: number } }
+}
+
 export interface MetaServiceComponents {
-  config: SwarmtuneConfig
   store: RecordStore
-  events: EventTarget
+  events: RecordEvents
   api?: ControlApi
+  /** issue #7: per-author training weights (src/trust), when the node runs the trust service */
+  trust?: { weights: () => Record<string, number> }
 }
 
 export interface SnapshotStatus { version: number, rows: number, trainedAt: number, hash: string, backend: string }
@@ -47,9 +62,7 @@ export interface MetaServiceStatus {
   lastError?: { code: string, message: string }
 }
 
-export interface MetaService {
-  start: () => Promise<void>
-  stop: () => Promise<void>
+export interface MetaService extends Startable {
   current: () => MetaModel | null
   select: (task: SelectTask, opts?: SelectOptions) => Selection
   /** retrain now (resolves when the new snapshot is live; null when there was nothing to train on) */
@@ -63,8 +76,9 @@ function workerPath (): string {
   return existsSync(here) ? here : join(packageRoot(), 'dist', 'src', 'meta', 'train-worker.js')
 }
 
-export function createMetaService (components: MetaServiceComponents): MetaService {
-  const { config, store, events, api } = components
+export function createMetaService (init: MetaServiceInit, components: MetaServiceComponents): MetaService {
+  const { config } = init
+  const { store, events, api } = components
   const logger = log('meta')
   const rng = createRng(Date.now() >>> 0)
   let model: MetaModel | null = null
@@ -82,8 +96,7 @@ export function createMetaService (components: MetaServiceComponents): MetaServi
   }
 
   async function trainInWorker (bodies: HistoryBody[]): Promise<unknown> {
-    // issue #7: trust weights from src/trust (components.trust, when the daemon runs it)
-    const authorWeights = (components as { trust?: { weights: () => Record<string, number> } }).trust?.weights()
+    const authorWeights = components.trust?.weights()
     const req: TrainRequest = { bodies, opts: { backend: config.meta.backend, nTrees: config.meta.trees, seed: 1, ...(authorWeights != null ? { authorWeights } : {}) } }
     return await new Promise((resolve, reject) => {
       const w = new Worker(workerPath())

@@ -7,15 +7,14 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import type { SwarmtuneConfig } from '../node/config.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { Logger } from '../util/log.js'
-import { RECORDS_TOPIC, VOTES_TOPIC, type NetworkGuard, type NetworkLimits } from './types.js'
+import { RECORDS_TOPIC, VOTES_TOPIC, type NetworkConfig, type NetworkGuard, type NetworkLimits } from './types.js'
 
 export type SwarmLibp2p = Libp2p<{ pubsub: GossipSub, identify: Identify }>
 
 export interface SwarmLibp2pOptions {
-  config: SwarmtuneConfig
+  config: NetworkConfig
   privateKey: PrivateKey
   limits: NetworkLimits
   guard?: NetworkGuard

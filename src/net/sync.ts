@@ -1,10 +1,10 @@
+import type { NetworkConfig } from './types.js'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { checkPeerId } from '../records/validate.js'
 import { toWire } from '../records/sign.js'
 import type { SignedRecord } from '../records/types.js'
 import type { RecordStore } from '../store/types.js'
-import type { SwarmtuneConfig } from '../node/config.js'
 import type { Counters } from '../util/counters.js'
 import { errorCode } from '../util/errors.js'
 import type { Logger } from '../util/log.js'
@@ -202,7 +202,7 @@ export interface SyncResult {
 }
 
 export interface SyncServiceComponents {
-  config: SwarmtuneConfig
+  config: NetworkConfig
   limits: NetworkLimits
   store: RecordStore
   ingest: Ingest

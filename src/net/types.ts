@@ -1,7 +1,7 @@
+import type { GossipSub } from '@libp2p/gossipsub'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { SignedRecord } from '../records/types.js'
 import type { RecordStore } from '../store/types.js'
-import type { SwarmtuneConfig } from '../node/config.js'
 import type { Counters } from '../util/counters.js'
 
 /** Names from DESIGN.md §5. */
@@ -13,8 +13,31 @@ export const INFER_PROTOCOL = '/swarmtune/infer/1.0.0'
 /** peer exchange: a newcomer learns more peers than its bootstrap list (src/net/peer-exchange.ts) */
 export const PEERS_PROTOCOL = '/swarmtune/peers/1.0.0'
 
+/** The `net` section of the config (config/default.json, config/schema.json). */
+export interface NetConfig {
+  listen: string[]
+  announce: string[]
+  bootstrap: string[]
+  /** loopback swarm: relax per-IP limits and gossipsub IP colocation scoring */
+  localTestbed: boolean
+  allowPeers: string[]
+  denyPeers: string[]
+  sync: { intervalMs: number, pageSize: number, timeoutMs: number, maxRecordsPerSession: number }
+}
+
+/** The gossip budgets of the `trust` config section that the network enforces (src/net/guard.ts). */
+export interface GossipBudgetConfig {
+  gossipPerPeerPerSecond?: number
+  gossipBurst?: number
+  gossipPerAuthorPerSecond?: number
+  gossipAuthorBurst?: number
+}
+
+/** The slice of the node's config the network reads. */
+export interface NetworkConfig { net: NetConfig, trust?: GossipBudgetConfig }
+
 export interface NetworkComponents {
-  config: SwarmtuneConfig
+  config: NetworkConfig
   privateKey: PrivateKey
   store: RecordStore
   /** rejection counters by error code (shown in status and metrics); the network increments them */
@@ -29,7 +52,7 @@ export interface SwarmNetwork {
   stop(): Promise<void>
   readonly peerId: string
   /** the underlying libp2p node, for other protocols (recommend, infer) and topics (votes) */
-  readonly libp2p: Libp2p
+  readonly libp2p: Libp2p<{ pubsub: GossipSub }>
   addresses(): string[]
   peerCount(): number
   /** gossip a record that is already durably stored (own records) */

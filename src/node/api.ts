@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { SwarmtuneError, errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
+import { ApiError, type ApiReply, type ApiRequest, type ControlApi, type RouteHandler } from '../contracts/api.js'
 
 /**
  * The control HTTP API (JSON over node:http, bound to 127.0.0.1 by default). A tiny router that
@@ -13,48 +14,6 @@ import { log } from '../util/log.js'
  * SwarmtuneError, mapped to 400) answers `{ error: { code, message } }`; other errors → 500.
  */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
-
-export interface ApiRequest {
-  method: string
-  path: string
-  query: URLSearchParams
-  raw: IncomingMessage
-  /** the request body, at most maxBodyBytes (413 E_BODY_TOO_LARGE beyond) */
-  body: () => Promise<Buffer>
-  /** the body parsed as JSON (400 E_BAD_JSON when it does not parse) */
-  json: <T = unknown>() => Promise<T>
-}
-
-export interface ApiReply {
-  status?: number
-  json?: unknown
-  text?: string
-  contentType?: string
-  headers?: Record<string, string>
-}
-
-export type RouteHandler = (req: ApiRequest, res: ServerResponse) => Promise<ApiReply | undefined | void> | ApiReply | undefined | void
-
-export class ApiError extends SwarmtuneError {
-  readonly status: number
-  constructor (status: number, code: string, message: string) {
-    super(code, message)
-    this.status = status
-  }
-}
-
-export interface ControlApi {
-  start: () => Promise<void>
-  stop: () => Promise<void>
-  /** register (or replace) a route; path is exact, e.g. '/v1/chat/completions' */
-  route: (method: string, path: string, handler: RouteHandler) => void
-  /** http://host:port once started */
-  url: () => string
-  /** extra top-level fields of GET /status, e.g. statusContributors.set('snapshot', () => ...) */
-  readonly statusContributors: Map<string, () => unknown>
-  /** extra Prometheus text appended to GET /metrics (complete lines with HELP/TYPE) */
-  readonly metricsContributors: Array<() => string | Promise<string>>
-}
 
 export interface ApiInit {
   host: string

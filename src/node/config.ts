@@ -2,35 +2,38 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { SwarmtuneError } from '../util/errors.js'
 import { packageRoot } from '../util/paths.js'
+import type { BenchSettings } from '../bench/prepare.js'
+import type { EngineConfig, ModelConfig } from '../engine/types.js'
+import type { MetaConfig } from '../meta/service.js'
+import type { GossipBudgetConfig, NetConfig } from '../net/types.js'
+import type { TrustConfig } from '../trust/service.js'
+import type { VoteConfig } from '../vote/service.js'
 
 /**
  * Configuration: config/default.json, then an optional user file (--config), then SWARMTUNE_*
  * environment variables, then CLI flags. The merged result is checked against
  * config/schema.json; a bad field fails start-up with its path (E_CONFIG).
  */
-export interface ModelConfig { name: string, path: string, draftPath?: string, q8Path?: string }
+export type { ModelConfig }
 
+/**
+ * The whole config, composed of the sections each service declares as its own (the service's
+ * `XInit` takes its slice): net → src/net/types.ts, engine → src/engine/types.ts, bench →
+ * src/bench/prepare.ts, meta → src/meta/service.ts, vote → src/vote/service.ts, trust →
+ * src/trust/service.ts (+ the gossip budgets of src/net/types.ts).
+ */
 export interface SwarmtuneConfig {
   dataDir: string
-  net: {
-    listen: string[]
-    announce: string[]
-    bootstrap: string[]
-    /** loopback swarm: relax per-IP limits and gossipsub IP colocation scoring */
-    localTestbed: boolean
-    allowPeers: string[]
-    denyPeers: string[]
-    sync: { intervalMs: number, pageSize: number, timeoutMs: number, maxRecordsPerSession: number }
-  }
+  net: NetConfig
   api: { host: string, port: number }
   store: { maxRecords: number }
   hardware: { pricePerHour: number }
-  engine: { gpu: 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'metal', threads: number, defaultModel: string, models: ModelConfig[] }
-  bench: { repeats: number, timeoutMs: number, background: { enabled: boolean, share: number, intervalMs: number } }
-  meta: { backend: 'ml-random-forest' | 'histogram', trees: number, retrainEveryRecords: number, retrainIntervalMs: number, explorationRate: number }
-  vote: { intervalMs: number, coldOwnRecords?: number }
+  engine: EngineConfig
+  bench: BenchSettings
+  meta: MetaConfig
+  vote: VoteConfig
   /** issue #7 (src/trust): optional so older config files and tests keep working */
-  trust?: { evaluateIntervalMs?: number, gossipPerPeerPerSecond?: number, gossipBurst?: number, gossipPerAuthorPerSecond?: number, gossipAuthorBurst?: number, unprovenCap?: number, spotChecks?: boolean }
+  trust?: TrustConfig & GossipBudgetConfig
 }
 
 export class ConfigError extends SwarmtuneError {

@@ -14,29 +14,36 @@ import type { SwarmtuneConfig } from './config.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createLoopMonitor } from './loop-monitor.js'
 import { registerCoreRoutes } from './routes.js'
-import { services as defaultServices } from './services.js'
-import type { NodeComponents, RecordEventDetail, Service, ServiceFactory } from './types.js'
+import { createServices, SERVICE_NAMES, type NodeServices, type ServiceName } from './services.js'
+import type { CoreComponents } from './types.js'
+import type { RecordEventDetail } from '../contracts/records.js'
+import type { Startable } from '../contracts/service.js'
 
 /**
- * A node daemon: identity → store → network → control API → extra services (src/node/services.ts),
+ * A node daemon: identity → store → network → control API → services (src/node/services.ts),
  * started in that order and stopped in reverse.
  */
 export interface Daemon {
   start: () => Promise<void>
   stop: () => Promise<void>
   /** available once started */
-  readonly components: NodeComponents
+  readonly components: CoreComponents
+  /** the services running on top of the core, available once started */
+  readonly services: NodeServices
 }
 
 export interface DaemonOptions {
-  /** services to run instead of src/node/services.ts (tests) */
-  services?: ServiceFactory[]
+  /** which of the node's services to run (default all: SERVICE_NAMES) */
+  services?: readonly ServiceName[]
+  /** extra services built on the core, started after the node's own (tests, embedders) */
+  extraServices?: Array<(core: CoreComponents) => Startable>
   network?: NetworkInit
 }
 
 export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {}): Daemon {
   const logger = log('daemon')
-  let components: NodeComponents | undefined
+  let components: CoreComponents | undefined
+  let services: NodeServices | undefined
   /** what has started, to stop in reverse (also after a failed start) */
   const running: Array<{ name: string, stop: () => Promise<void> | void }> = []
   let ownLock: Promise<unknown> = Promise.resolve()
@@ -123,10 +130,12 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
         ...(peerGuard != null ? { peerGuard } : {})
       }
       registerCoreRoutes(components)
-      const extra: Array<[string, Service]> = (opts.services ?? defaultServices).map(f => [f.name || 'service', f(components!)])
+      const core = components
+      services = createServices(core, opts.services ?? SERVICE_NAMES)
+      const all: Array<[string, Startable]> = [...services.ordered, ...(opts.extraServices ?? []).map((f, i): [string, Startable] => [f.name || `extra-${i}`, f(core)])]
       await api.start()
       running.push({ name: 'api', stop: async () => { await api.stop() } })
-      for (const [name, svc] of extra) {
+      for (const [name, svc] of all) {
         await svc.start()
         running.push({ name, stop: async () => { await svc.stop() } })
       }
@@ -143,6 +152,10 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     get components () {
       if (components == null) throw new SwarmtuneError('E_NOT_STARTED', 'the daemon is not started')
       return components
+    },
+    get services () {
+      if (services == null) throw new SwarmtuneError('E_NOT_STARTED', 'the daemon is not started')
+      return services
     }
   }
 }

@@ -1,8 +1,8 @@
 import { RECORD_SOURCES, RECORD_VERSION, type RecordBody, type RecordSource, type SignedRecord, type UnsignedBody } from '../records/types.js'
 import { validateBody } from '../records/validate.js'
 import { errorCode, errorMessage } from '../util/errors.js'
-import { ApiError } from './api.js'
-import type { NodeComponents } from './types.js'
+import { ApiError } from '../contracts/api.js'
+import type { CoreComponents } from './types.js'
 
 /** The core control API routes: GET /status, GET /records, POST /import, GET /eventloop, GET /metrics. */
 
@@ -74,7 +74,7 @@ function metricName (s: string): string {
   return s.replace(/[^a-zA-Z0-9_]/g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()
 }
 
-export async function statusOf (c: NodeComponents): Promise<Record<string, unknown>> {
+export async function statusOf (c: CoreComponents): Promise<Record<string, unknown>> {
   const counts = await c.store.counts()
   const out: Record<string, unknown> = {
     peerId: c.peerId.toString(),
@@ -97,7 +97,7 @@ export async function statusOf (c: NodeComponents): Promise<Record<string, unkno
   return out
 }
 
-export function registerCoreRoutes (c: NodeComponents): void {
+export function registerCoreRoutes (c: CoreComponents): void {
   const { api, store } = c
 
   api.route('GET', '/status', async () => ({ json: await statusOf(c) }))

@@ -1,19 +1,80 @@
-import type { ServiceFactory } from './types.js'
-import { createMetaService } from '../meta/service.js'
-import { voteService } from '../vote/service.js'
-import { servingService } from '../serving/service.js'
-import { createTrustService } from '../trust/service.js'
+import type { Startable } from '../contracts/service.js'
+import { createBenchService, type BenchService } from '../bench/service.js'
+import type { Engine } from '../engine/types.js'
+import { createMetaService, type MetaService } from '../meta/service.js'
+import { createServingService, type ServingService } from '../serving/service.js'
+import { createTrustService, type TrustService } from '../trust/service.js'
+import { createActivity } from '../util/activity.js'
+import { errorMessage } from '../util/errors.js'
+import { log } from '../util/log.js'
+import { createVoteService, type VoteService } from '../vote/service.js'
+import type { CoreComponents } from './types.js'
+
+/** The services the daemon runs on top of its core (store, network, control API). */
+export type ServiceName = 'trust' | 'meta' | 'vote' | 'bench' | 'serving'
+export const SERVICE_NAMES: readonly ServiceName[] = ['trust', 'meta', 'vote', 'bench', 'serving']
+
+export interface NodeServices {
+  trust?: TrustService
+  meta?: MetaService
+  votes?: VoteService
+  bench?: BenchService
+  serving?: ServingService
+  /** in start order (stopped in reverse), with the node's shared engine last to close */
+  readonly ordered: Array<[string, Startable]>
+}
 
 /**
- * Extra node services, started in this order after the store, network and control API (and
- * stopped in reverse). Each is `(components) => { start(), stop() }`; see NodeComponents in
- * ./types.js. To add one: import its factory here and append it to the list.
+ * The composition root of the services: each gets its own slice of the config (`XInit`) and
+ * exactly the components it names (`XComponents`), and later services receive earlier ones
+ * explicitly: trust → meta (training weights) → vote (rankings to vote on) → bench (spot checks)
+ * and serving (meta-model, committee). Bench and serving share one lazily created engine and one
+ * activity tracker, so the background sweep yields to inference.
+ *
+ * To add a service: give it `createX(init, components)` in its own folder, create it here after
+ * the services it uses, and add it to `ordered`.
  */
-export const services: ServiceFactory[] = [
-  // per-author trust (issue #7), published as components.trust for meta (training weights) and votes
-  (c) => { const trust = createTrustService(c); Object.assign(c, { trust }); return trust },
-  // the meta-model, published as components.meta for the vote and serving services
-  (c) => { const meta = createMetaService(c); Object.assign(c, { meta }); return meta },
-  voteService,
-  servingService
-]
+export function createServices (core: CoreComponents, enabled: readonly ServiceName[] = SERVICE_NAMES): NodeServices {
+  const { config } = core
+  const on = (name: ServiceName): boolean => enabled.includes(name)
+  const ordered: Array<[string, Startable]> = []
+  const activity = createActivity()
+  let enginePromise: Promise<Engine> | undefined
+  const engine = async (): Promise<Engine> => {
+    enginePromise ??= import('../engine/llama-engine.js').then(async m => await m.createLlamaEngine({ gpu: config.engine.gpu, threads: config.engine.threads }))
+    enginePromise.catch(() => { enginePromise = undefined })
+    return await enginePromise
+  }
+
+  const trust = on('trust')
+    ? createTrustService({ config: config.trust }, { peerId: core.peerId, store: core.store, events: core.events, api: core.api, network: core.network, peerGuard: core.peerGuard })
+    : undefined
+  const meta = on('meta')
+    ? createMetaService({ config }, { store: core.store, events: core.events, api: core.api, trust })
+    : undefined
+  const votes = on('vote')
+    ? createVoteService({ config: config.vote }, {
+      peerId: core.peerId, privateKey: core.privateKey, store: core.store, network: core.network, api: core.api, events: core.events, rejections: core.rejections, meta, trust
+    })
+    : undefined
+  const bench = on('bench')
+    ? createBenchService({ config }, { peerId: core.peerId, store: core.store, api: core.api, ownRecord: core.ownRecord, activity, engine, trust })
+    : undefined
+  const serving = on('serving')
+    ? createServingService({ config }, { api: core.api, network: core.network, rejections: core.rejections, ownRecord: core.ownRecord, activity, engine, meta, votes })
+    : undefined
+
+  for (const [name, svc] of [['trust', trust], ['meta', meta], ['vote', votes], ['bench', bench], ['serving', serving]] as const) {
+    if (svc != null) ordered.push([name, svc])
+  }
+  // stopped first of all (the list stops in reverse), after every user of the engine has stopped
+  ordered.unshift(['engine', {
+    start () {},
+    async stop () {
+      const e = enginePromise
+      enginePromise = undefined
+      if (e != null) await (await e.catch(() => undefined))?.close().catch((err: unknown) => { log('services')('engine close: %s', errorMessage(err)) })
+    }
+  }])
+  return { trust, meta, votes, bench, serving, ordered }
+}

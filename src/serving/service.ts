@@ -18,8 +18,13 @@ import type { ClassIndex } from '../vote/class-index.js'
 import { classBase, classKeyOf } from '../vote/task-class.js'
 import type { Objective } from '../vote/types.js'
 import type { VoteService } from '../vote/service.js'
-import type { NodeComponents, Service, ServiceFactory } from '../node/types.js'
-import { inferenceActivity } from '../bench/background.js'
+import type { Libp2p } from '@libp2p/interface'
+import type { ControlApi } from '../contracts/api.js'
+import type { OwnRecordWriter } from '../contracts/records.js'
+import type { Startable } from '../contracts/service.js'
+import type { EngineConfig } from '../engine/types.js'
+import type { Activity } from '../util/activity.js'
+import type { Counters } from '../util/counters.js'
 
 /**
  * Serving (issue #6): for each incoming batch of prompts the node computes the workload features
@@ -39,7 +44,28 @@ import { inferenceActivity } from '../bench/background.js'
 
 export interface MetaSource { current: () => MetaModel | null }
 
-export type ServingComponents = NodeComponents & { meta?: MetaSource, votes?: VoteService, engine?: Engine }
+export interface ServingComponents {
+  api: ControlApi
+  network: { libp2p: Libp2p }
+  rejections: Counters
+  ownRecord: OwnRecordWriter
+  /** each batch marks itself busy here, so background benchmarks yield to it */
+  activity: Activity
+  /** the node's engine, shared with the bench service (default: a llama.cpp engine of its own) */
+  engine?: () => Promise<Engine>
+  /** the meta-model (src/meta/service.ts) */
+  meta?: MetaSource
+  /** the committee (src/vote/service.ts), asked while the node is cold for a task's class */
+  votes?: VoteService
+}
+
+/** The slice of the node's config serving reads. */
+export interface ServingConfig {
+  dataDir: string
+  engine: EngineConfig
+  hardware: { pricePerHour: number }
+  meta: { explorationRate: number }
+}
 
 export interface ServeRequest {
   /** model name (config.engine.models or an embedded model); default config.engine.defaultModel */
@@ -78,8 +104,7 @@ export interface ServeResult {
 }
 
 export interface ServingInit {
-  /** the engine (tests inject one); default: createLlamaEngine on first use */
-  engine?: Engine
+  config: ServingConfig
   explorationRate?: number
   /** sessions kept open (model × method), least recently used closed first */
   maxSessions?: number
@@ -93,7 +118,7 @@ export interface ServingInit {
   seed?: number
 }
 
-export interface ServingService extends Service {
+export interface ServingService extends Startable {
   serve: (req: ServeRequest) => Promise<ServeResult>
   recommend: (req: RecommendRequest) => Promise<RecommendResponse>
   /** the engine, created on first use */
@@ -148,8 +173,8 @@ export function servingWorkloadName (features: Record<string, number>): string {
   return `serving-n${features.requests ?? 0}-p${Math.round(features.promptTokensMean ?? 0)}-o${Math.round(features.outputTokensMean ?? 0)}`
 }
 
-export function createServingService (components: ServingComponents, init: ServingInit = {}): ServingService {
-  const { config } = components
+export function createServingService (init: ServingInit, components: ServingComponents): ServingService {
+  const { config } = init
   const logger = log('serving')
   const explorationRate = init.explorationRate ?? config.meta.explorationRate
   const maxSessions = Math.max(1, init.maxSessions ?? 4)
@@ -172,8 +197,7 @@ export function createServingService (components: ServingComponents, init: Servi
   const votes = (): VoteService | undefined => components.votes
 
   async function engine (): Promise<Engine> {
-    if (init.engine != null) return init.engine
-    if (components.engine != null) return components.engine
+    if (components.engine != null) return await components.engine()
     enginePromise ??= import('../engine/llama-engine.js').then(async m => await m.createLlamaEngine({ gpu: config.engine.gpu, threads: config.engine.threads }))
     enginePromise.catch(() => { enginePromise = undefined })
     return await enginePromise
@@ -318,7 +342,7 @@ export function createServingService (components: ServingComponents, init: Servi
       const tEng = performance.now()
       let outcome
       // pauses the background benchmark sweep while a served batch runs
-      const done = inferenceActivity.begin()
+      const done = components.activity.begin()
       try {
         outcome = await s.runBatch(requests, { signal: req.signal })
       } catch (err) {
@@ -465,7 +489,7 @@ export function createServingService (components: ServingComponents, init: Servi
         try { await (await s.session).close() } catch {}
       }
       sessions.clear()
-      if (init.engine == null && components.engine == null && enginePromise != null) {
+      if (components.engine == null && enginePromise != null) {
         try { await (await enginePromise).close() } catch {}
       }
     }
@@ -473,13 +497,3 @@ export function createServingService (components: ServingComponents, init: Servi
   return service
 }
 
-/**
- * Daemon wiring (src/node/services.ts). Reads `components.meta` (the meta-model service) and
- * `components.votes` (src/vote/service.ts) lazily, so the order of the list only matters for
- * start/stop.
- */
-export const servingService: ServiceFactory = (c) => {
-  const svc = createServingService(c as ServingComponents)
-  ;(c as ServingComponents & { serving?: ServingService }).serving = svc
-  return svc
-}

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { SwarmtuneError } from '../util/errors.js'
 import { cliPath } from '../util/paths.js'
+import { waitFor } from '../util/wait.js'
 
 /**
  * Daemons as separate processes (`node dist/src/cli/main.js start --json`), for the testbed
@@ -90,20 +91,4 @@ export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
   }
 }
 
-/** Poll `check` until it returns a value other than undefined/false, or throw at the deadline. */
-export async function waitFor<T> (what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let lastErr: unknown
-  for (;;) {
-    try {
-      const v = await check()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      lastErr = err
-    }
-    if (Date.now() > deadline) {
-      throw new SwarmtuneError('E_TIMEOUT', `timed out after ${timeoutMs} ms waiting for ${what}${lastErr != null ? ` (last error: ${(lastErr as Error).message})` : ''}`)
-    }
-    await new Promise(resolve => setTimeout(resolve, intervalMs))
-  }
-}
+export { waitFor }

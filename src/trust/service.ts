@@ -1,6 +1,10 @@
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { SignedRecord } from '../records/types.js'
-import type { NodeComponents, RecordEventDetail, Service } from '../node/types.js'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { ControlApi } from '../contracts/api.js'
+import type { RecordEventDetail, RecordEvents } from '../contracts/records.js'
+import type { Startable } from '../contracts/service.js'
+import type { RecordStore } from '../store/types.js'
 import { errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import type { PeerGuard } from '../net/guard.js'
@@ -17,7 +21,7 @@ import { ClaimIndex, computeTrust, DEFAULT_TRUST_PARAMS, spotCheckEvidence, unkn
  * - `spotChecks(modelId, hardwareId)` for the background benchmark (src/bench/background.ts);
  * - GET /status gains `trust: {authors, proven, unproven, distrusted, equivocators, graylisted, ...}`;
  *   GET /trust returns the whole table and the peers that misbehaved.
- * Published on the components as `components.trust` (src/node/services.ts).
+ * The node hands it to meta, vote and bench as their `trust` component (src/node/services.ts).
  */
 export const TRUST_KEY = 'trust:book'
 /** the graylist threshold our gossipsub runs with: below it, a peer's RPCs are ignored */
@@ -40,7 +44,7 @@ export interface TrustSummary {
   evaluatedAt: number
 }
 
-export interface TrustService extends Service {
+export interface TrustService extends Startable {
   weight: (author: string) => number
   /** author → weight for every author with claims (for the training worker, which cannot call back) */
   weights: () => Record<string, number>
@@ -53,15 +57,30 @@ export interface TrustService extends Service {
   graylisted: () => string[]
 }
 
-export type TrustComponents = NodeComponents & { peerGuard?: PeerGuard }
+export interface TrustComponents {
+  peerId: PeerId
+  store: RecordStore
+  events: RecordEvents
+  api: ControlApi
+  network: { libp2p: Libp2p }
+  peerGuard?: PeerGuard
+}
+
+/** The `trust` section of the config (every field optional: older config files keep working). */
+export interface TrustConfig {
+  evaluateIntervalMs?: number
+  unprovenCap?: number
+  spotChecks?: boolean
+}
 
 export interface TrustServiceInit {
+  config?: TrustConfig
   params?: Partial<TrustParams>
 }
 
-export function createTrustService (c: TrustComponents, init: TrustServiceInit = {}): TrustService {
+export function createTrustService (init: TrustServiceInit, c: TrustComponents): TrustService {
   const logger = log('trust')
-  const cfg = c.config.trust ?? {}
+  const cfg = init.config ?? {}
   const params: TrustParams = { ...DEFAULT_TRUST_PARAMS, ...(cfg.unprovenCap != null ? { unprovenCap: cfg.unprovenCap } : {}), ...init.params }
   const self = c.peerId.toString()
   const intervalMs = cfg.evaluateIntervalMs ?? 5000

@@ -1,6 +1,9 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
-import type { PeerId } from '@libp2p/interface'
-import type { RecordEventDetail, NodeComponents, Service, ServiceFactory } from '../node/types.js'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { ControlApi } from '../contracts/api.js'
+import type { RecordEventDetail, RecordEvents } from '../contracts/records.js'
+import type { Startable } from '../contracts/service.js'
+import type { RecordStore } from '../store/types.js'
 import type { MetaModel, SelectTask } from '../meta/selector.js'
 import { selectMethod } from '../meta/selector.js'
 import { WindowLimiter } from '../net/limits.js'
@@ -36,9 +39,25 @@ export const VOTE_SEQ_KEY = 'vote:seq'
 /** What the vote service needs from the meta-model service (src/meta/service.ts). */
 export interface MetaSource { current: () => MetaModel | null }
 
-export type VoteComponents = NodeComponents & { meta?: MetaSource }
+export interface VoteComponents {
+  peerId: PeerId
+  privateKey: PrivateKey
+  store: RecordStore
+  network: { libp2p: Libp2p<{ pubsub: GossipSub }> }
+  api: ControlApi
+  events: RecordEvents
+  rejections: Counters
+  /** the meta-model whose rankings this node votes (src/meta/service.ts) */
+  meta?: MetaSource
+  /** issue #7: reputation × author trust (src/trust), so Sybil voters share the unproven cap */
+  trust?: { weight: (author: string) => number }
+}
+
+/** The `vote` section of the config. */
+export interface VoteConfig { intervalMs: number, coldOwnRecords?: number }
 
 export interface VoteServiceInit {
+  config: VoteConfig
   intervalMs?: number
   /** own measurements per class below which the node is cold there (docs/VOTES.md) */
   coldOwnRecords?: number
@@ -49,8 +68,6 @@ export interface VoteServiceInit {
   maxClassesPerRound?: number
   /** votes accepted per relaying peer per second (above → Ignore) */
   votesPerPeerPerSecond?: number
-  /** meta-model source when it is not on the components */
-  meta?: MetaSource
 }
 
 export interface CommitteeView {
@@ -69,7 +86,7 @@ export interface WeightView {
   self: boolean
 }
 
-export interface VoteService extends Service {
+export interface VoteService extends Startable {
   /** the committee tally of one class key (undefined when nobody voted on it) */
   committee: (key: string) => CommitteeRanking | undefined
   /** tallies (all classes or one) and the weights of every author seen */
@@ -99,12 +116,12 @@ function predictedScore (objective: Objective, p: { speedup: number | null, wall
   return v != null && Number.isFinite(v) ? Math.round(v * 1e6) / 1e6 : 0
 }
 
-export function createVoteService (components: VoteComponents, init: VoteServiceInit = {}): VoteService {
-  const { config, store, network, api, events, rejections, privateKey } = components
+export function createVoteService (init: VoteServiceInit, components: VoteComponents): VoteService {
+  const { store, network, api, events, rejections, privateKey } = components
   const self = components.peerId.toString()
   const logger = log('vote')
-  const intervalMs = init.intervalMs ?? config.vote.intervalMs
-  const coldOwnRecords = init.coldOwnRecords ?? (config.vote as { coldOwnRecords?: number }).coldOwnRecords ?? DEFAULT_COLD_OWN_RECORDS
+  const intervalMs = init.intervalMs ?? init.config.intervalMs
+  const coldOwnRecords = init.coldOwnRecords ?? init.config.coldOwnRecords ?? DEFAULT_COLD_OWN_RECORDS
   const objectives = init.objectives ?? ['throughput', 'latency']
   const maxClasses = init.maxClassesPerRound ?? 256
   const limiter = new WindowLimiter(init.votesPerPeerPerSecond ?? 50, 1000)
@@ -122,9 +139,8 @@ export function createVoteService (components: VoteComponents, init: VoteService
   const pendingOwn = new Set<string>()
   let stopped = true
 
-  const meta = (): MetaModel | null => (init.meta ?? components.meta)?.current() ?? null
-  // issue #7: reputation × author trust (src/trust, when the daemon runs it), so Sybil voters share the unproven cap
-  const trustOf = (author: string): number => (components as { trust?: { weight: (a: string) => number } }).trust?.weight(author) ?? 1
+  const meta = (): MetaModel | null => components.meta?.current() ?? null
+  const trustOf = (author: string): number => components.trust?.weight(author) ?? 1
   const weightOf = (author: string): number => (author === self ? 1 : rep.weight(author) * trustOf(author))
 
   function changed (): void {
@@ -340,7 +356,7 @@ export function createVoteService (components: VoteComponents, init: VoteService
       events.addEventListener('record', onRecord)
       for await (const r of store.all()) if (!scanning.has(r.id)) index.add(r.body as RecordBody)
       scanning = undefined
-      pubsub = (network.libp2p as unknown as { services: { pubsub: GossipSub } }).services.pubsub
+      pubsub = network.libp2p.services.pubsub
       // a validator must RETURN Reject: gossipsub maps a thrown error to Ignore
       pubsub.topicValidators.set(VOTES_TOPIC, validate)
       pubsub.subscribe(VOTES_TOPIC)
@@ -369,13 +385,3 @@ export function createVoteService (components: VoteComponents, init: VoteService
   }
 }
 
-/**
- * Daemon wiring (src/node/services.ts): creates the service and publishes it on the components
- * as `components.votes`, where the serving service (and anyone else) finds it. The meta-model is
- * read from `components.meta` when a vote round runs.
- */
-export const voteService: ServiceFactory = (c) => {
-  const svc = createVoteService(c as VoteComponents)
-  ;(c as VoteComponents & { votes?: VoteService }).votes = svc
-  return svc
-}

@@ -12,9 +12,6 @@ import { toWire, verifyWire, type SignedRecord } from '../../src/records/index.j
 import { runBenchmark, runWorkload } from '../../src/bench/runner.js'
 import { generateWorkload } from '../../src/bench/workloads.js'
 import { cliPath } from '../../src/util/paths.js'
-import { loadConfig } from '../../src/node/config.js'
-import { createDaemon } from '../../src/node/daemon.js'
-import { benchService } from '../../src/bench/service.js'
 
 /*
  * The benchmark end to end with the real llama.cpp engine and the embedded tiny model: CLI
@@ -150,46 +147,5 @@ describe('runner with the real engine', () => {
     // the engine is still usable afterwards
     const ok = await runBenchmark({ engine, model: tiny, methods: [slow], workloads: [generateWorkload('classify', {}, 'tiny')], repeats: 1 })
     expect(ok[0].body.result.ok).toBe(true)
-  })
-})
-
-describe('swarmtune bench --api (the daemon runs, signs and stores)', () => {
-  it('streams results signed by the daemon, and standalone on its data dir is refused with a hint', async () => {
-    const { spawn } = await import('node:child_process')
-    const dataDir = join(dir, 'daemon')
-    const config = loadConfig({ env: {}, overrides: { dataDir, net: { listen: ['/ip4/127.0.0.1/tcp/0'], localTestbed: true }, api: { port: 0 }, engine: { gpu: 'cpu' } } })
-    const daemon = createDaemon(config, { services: [benchService] })
-    await daemon.start()
-    const run = async (args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> => await new Promise(resolve => {
-      const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env } })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', d => { stdout += String(d) })
-      child.stderr.on('data', d => { stderr += String(d) })
-      child.on('close', status => { resolve({ status, stdout, stderr }) })
-    })
-    try {
-      const api = daemon.components.api.url()
-      const r = await run(['bench', '--api', api, '--model', 'tiny', '--scale', 'tiny', '--methods', 'baseline,chunked-prefill', '--workloads', 'classify', '--repeats', '3', '--json'])
-      expect(r.stderr).not.toMatch(/swarmtune: /)
-      expect(r.status).toBe(0)
-      const out = JSON.parse(r.stdout) as Array<Record<string, any>>
-      expect(out.map(o => [o.method, o.ok])).toEqual([['baseline', true], ['chunked-prefill', true]])
-      expect(r.stderr).toMatch(/bench \d+\/8 /) // progress lines (not a TTY), streamed from the daemon
-      for (const o of out) {
-        const rec = await daemon.components.store.get(o.id)
-        expect(rec?.body.author).toBe(daemon.components.peerId.toString())
-        expect(rec?.body.source).toBe('benchmark')
-      }
-      const status = await (await fetch(`${api}/status`)).json() as { bench?: { running: boolean } }
-      expect(status.bench?.running).toBe(false)
-
-      const locked = await run(['bench', '--data-dir', dataDir, '--model', 'tiny', '--scale', 'tiny', '--methods', 'baseline', '--workloads', 'classify'])
-      expect(locked.status).toBe(1)
-      expect(locked.stderr).toContain('E_DATA_DIR_LOCKED')
-      expect(locked.stderr).toContain('--api')
-    } finally {
-      await daemon.stop()
-    }
   })
 })

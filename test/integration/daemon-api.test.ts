@@ -3,10 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createApi, ApiError, type ControlApi } from '../../src/node/api.js'
+import { createApi } from '../../src/node/api.js'
+import { ApiError, type ControlApi } from '../../src/contracts/api.js'
 import { loadConfig } from '../../src/node/config.js'
 import { createDaemon, type Daemon } from '../../src/node/daemon.js'
-import type { RecordEventDetail, ServiceFactory } from '../../src/node/types.js'
+import type { RecordEventDetail } from '../../src/contracts/records.js'
+import type { CoreComponents } from '../../src/node/types.js'
+
+type ServiceFactory = (c: CoreComponents) => { start: () => void, stop: () => void }
 import { synthBodies } from '../../src/records/synthetic.js'
 
 /* One daemon in this process (real LevelDB, real libp2p on 127.0.0.1): the control API contract. */
@@ -46,7 +50,7 @@ async function post (path: string, body: string): Promise<{ status: number, body
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'swarmtune-api-'))
   const config = loadConfig({ env: {}, overrides: { dataDir: dir, net: { listen: ['/ip4/127.0.0.1/tcp/0'], localTestbed: true }, api: { port: 0 } } })
-  daemon = createDaemon(config, { services: [probe, extendApi] })
+  daemon = createDaemon(config, { services: [], extraServices: [probe, extendApi] })
   await daemon.start()
   base = daemon.components.api.url()
 })

@@ -39,7 +39,7 @@ afterEach(async () => {
 describe('meta service', () => {
   it('starts cold, retrains in a worker after enough new records, persists and reloads the snapshot', async () => {
     const events = new EventTarget()
-    const svc = createMetaService({ config, store, events })
+    const svc = createMetaService({ config }, { store, events })
     await svc.start()
     expect(svc.current()).toBeNull()
     const cold = svc.select({ ...synthHistory({ machines: 1, models: 1, workloads: 1, repeats: 1 })[0], methods: ['baseline', 'prefix-cache'] })
@@ -61,7 +61,7 @@ describe('meta service', () => {
     await svc.stop()
 
     // a fresh service on the same store loads the snapshot at start: same answer, no retraining
-    const again = createMetaService({ config, store, events: new EventTarget() })
+    const again = createMetaService({ config }, { store, events: new EventTarget() })
     await again.start()
     expect(again.current()?.trainingSetHash).toBe(model!.trainingSetHash)
     expect(again.select(task)).toEqual(warm)
@@ -70,7 +70,7 @@ describe('meta service', () => {
 
   it('retrains when retrainEveryRecords record events arrive', async () => {
     const events = new EventTarget()
-    const svc = createMetaService({ config, store, events })
+    const svc = createMetaService({ config }, { store, events })
     await svc.start()
     const records = await signedHistory({ machines: 1, models: 1, workloads: 2 })
     for (const r of records) {
@@ -87,7 +87,7 @@ describe('meta service', () => {
     await store.putMeta(SNAPSHOT_KEY, { version: 1, model: { format: 'swarmtune-meta', garbage: true } })
     const records = await signedHistory({ machines: 1, models: 1, workloads: 2 })
     for (const r of records) await store.put(r)
-    const svc = createMetaService({ config, store, events: new EventTarget() })
+    const svc = createMetaService({ config }, { store, events: new EventTarget() })
     await svc.start()
     expect(svc.status().lastError?.code).toBe('E_SNAPSHOT_CORRUPT')
     await svc.retrain()

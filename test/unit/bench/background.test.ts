@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import type { Engine, EngineSession, InferenceRequest, Method, MethodKnobs } from '../../../src/engine/types.js'
-import { createActivity, createBackgroundSweep, nextCell, pauseAfter, cellKey, type SweepCell } from '../../../src/bench/background.js'
+import { createBackgroundSweep, nextCell, pauseAfter, cellKey, type SweepCell } from '../../../src/bench/background.js'
+import { createActivity } from '../../../src/util/activity.js'
 import { generateWorkload } from '../../../src/bench/workloads.js'
 import type { ModelDescriptor, UnsignedBody } from '../../../src/records/index.js'
 

@@ -37,11 +37,10 @@ async function setup (dir: string, self: Awaited<ReturnType<typeof identity>>) {
   const events = new EventTarget()
   const api = createApi({ host: '127.0.0.1', port: 0 })
   const components = {
-    config, privateKey: self.key, peerId: peerIdFromString(self.id), store, rejections, events, api,
-    network: { libp2p: { services: { pubsub } } },
-    ownRecords: async () => [], ownRecord: async () => { throw new Error('unused') }, startedAt: Date.now()
+    privateKey: self.key, peerId: peerIdFromString(self.id), store, rejections, events, api,
+    network: { libp2p: { services: { pubsub } } }
   } as unknown as VoteComponents
-  const svc = createVoteService(components, { coldOwnRecords: 2 })
+  const svc = createVoteService({ config: config.vote, coldOwnRecords: 2 }, components)
   await svc.start()
   const validate = async (data: Uint8Array) => await validators.get(VOTES_TOPIC)!(peerIdFromString(self.id), { data })
   return { svc, store, rejections, events, validate, stop: async () => { await svc.stop(); await store.stop() } }

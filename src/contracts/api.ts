@@ -1,0 +1,53 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { SwarmtuneError } from '../util/errors.js'
+
+/**
+ * The control HTTP API as services see it: they register routes and /status fields on it. The
+ * server itself (JSON over node:http) is src/node/api.ts.
+ *
+ * A handler returns `{ status?, json | text, contentType?, headers? }`, or nothing when it wrote
+ * the response itself (streaming, e.g. server-sent events). Throwing an ApiError (or any
+ * SwarmtuneError, mapped to 400) answers `{ error: { code, message } }`; other errors → 500.
+ */
+export interface ApiRequest {
+  method: string
+  path: string
+  query: URLSearchParams
+  raw: IncomingMessage
+  /** the request body, at most maxBodyBytes (413 E_BODY_TOO_LARGE beyond) */
+  body: () => Promise<Buffer>
+  /** the body parsed as JSON (400 E_BAD_JSON when it does not parse) */
+  json: <T = unknown>() => Promise<T>
+}
+
+export interface ApiReply {
+  status?: number
+  json?: unknown
+  text?: string
+  contentType?: string
+  headers?: Record<string, string>
+}
+
+export type RouteHandler = (req: ApiRequest, res: ServerResponse) => Promise<ApiReply | undefined | void> | ApiReply | undefined | void
+
+export class ApiError extends SwarmtuneError {
+  readonly status: number
+  constructor (status: number, code: string, message: string) {
+    super(code, message)
+    this.status = status
+  }
+}
+
+export interface ControlApi {
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  /** register (or replace) a route; path is exact, e.g. '/v1/chat/completions' */
+  route: (method: string, path: string, handler: RouteHandler) => void
+  /** http://host:port once started */
+  url: () => string
+  /** extra top-level fields of GET /status, e.g. statusContributors.set('snapshot', () => ...) */
+  readonly statusContributors: Map<string, () => unknown>
+  /** extra Prometheus text appended to GET /metrics (complete lines with HELP/TYPE) */
+  readonly metricsContributors: Array<() => string | Promise<string>>
+}
+

@@ -1,0 +1,19 @@
+import type { SignedRecord, UnsignedBody } from '../records/types.js'
+
+/** How a record reached this node: its own (import, bench, serving) or from a peer. */
+export type RecordVia = 'own' | 'gossip' | 'sync'
+export interface RecordEventDetail { record: SignedRecord, via: RecordVia }
+
+/**
+ * The node's record events: emits 'record' (CustomEvent<RecordEventDetail>) once for every record
+ * newly stored, own or from the network.
+ */
+export type RecordEvents = EventTarget
+
+/**
+ * The one path for every local record (import, bench, serving): validate, sign with the next
+ * seq, store durably as own, then gossip. Throws RecordValidationError on an invalid body
+ * (nothing is stored then). Resolves with the signed records in order.
+ */
+export type OwnRecordsWriter = (bodies: UnsignedBody[]) => Promise<SignedRecord[]>
+export type OwnRecordWriter = (body: UnsignedBody) => Promise<SignedRecord>

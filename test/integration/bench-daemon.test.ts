@@ -1,0 +1,95 @@
+import { describe, it, expect, afterAll } from 'vitest'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { cliPath } from '../../src/util/paths.js'
+import { loopbackAddr, spawnDaemon, type DaemonProcess } from '../../src/testbed/processes.js'
+import { waitFor } from '../../src/util/wait.js'
+
+/*
+ * The bench service as a user meets it: daemons started through the real CLI (`swarmtune start`,
+ * separate processes), `swarmtune bench --api` against one of them, the records signed by that
+ * daemon and gossiped to a second one; and the background sweep producing own records on an
+ * idle daemon. Real llama.cpp engine, embedded tiny model, real LevelDB. Needs `npm run build`.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'swarmtune-bench-daemon-'))
+const daemons: DaemonProcess[] = []
+afterAll(async () => {
+  await Promise.all(daemons.map(async d => { await d.stop() }))
+  rmSync(dir, { recursive: true, force: true })
+})
+
+async function start (name: string, opts: { bootstrap?: string[], env?: Record<string, string> } = {}): Promise<DaemonProcess> {
+  const d = await spawnDaemon({ dataDir: join(dir, name), port: 0, apiPort: 0, timeoutMs: 60_000, ...opts })
+  daemons.push(d)
+  return d
+}
+
+async function run (args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> {
+  return await new Promise(resolve => {
+    const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', d => { stdout += String(d) })
+    child.stderr.on('data', d => { stderr += String(d) })
+    child.on('close', status => { resolve({ status, stdout, stderr }) })
+  })
+}
+
+interface RecordView { id: string, author: string, source: string, body: { method: { id: string } } }
+async function records (api: string, author: string): Promise<RecordView[]> {
+  const res = await fetch(`${api}/records?author=${author}&limit=1000`)
+  return ((await res.json()) as { records: RecordView[] }).records
+}
+
+describe('swarmtune start + swarmtune bench --api', () => {
+  it('the daemon runs the benchmark, signs the records, stores and gossips them', async () => {
+    const a = await start('a')
+    const b = await start('b', { bootstrap: [loopbackAddr(a.info)] })
+    const r = await run(['bench', '--api', a.info.api, '--model', 'tiny', '--scale', 'tiny', '--methods', 'baseline,chunked-prefill', '--workloads', 'classify', '--repeats', '1', '--json'])
+    expect(r.stderr).not.toMatch(/swarmtune: /)
+    expect(r.status).toBe(0)
+    const out = JSON.parse(r.stdout) as Array<{ id: string, method: string, ok: boolean }>
+    expect(out.map(o => [o.method, o.ok])).toEqual([['baseline', true], ['chunked-prefill', true]])
+    expect(r.stderr).toMatch(/bench \d+\/\d+ /) // progress lines (not a TTY), streamed from the daemon
+
+    const stored = await records(a.info.api, a.info.peerId)
+    for (const o of out) {
+      const rec = stored.find(x => x.id === o.id)
+      expect(rec?.author).toBe(a.info.peerId)
+      expect(rec?.source).toBe('benchmark')
+    }
+    // gossiped (or synced) to the other peer, author unchanged
+    const ids = new Set(out.map(o => o.id))
+    await waitFor('records on the second peer', async () => (await records(b.info.api, a.info.peerId)).filter(x => ids.has(x.id)).length === ids.size, 30_000, 200)
+    const status = await (await fetch(`${a.info.api}/status`)).json() as { bench?: { running: boolean, background: { enabled: boolean } } }
+    expect(status.bench).toEqual({ running: false, background: { enabled: false } })
+
+    // the data dir belongs to the running daemon: a standalone bench there is refused with a hint
+    const locked = await run(['bench', '--data-dir', a.info.dataDir, '--model', 'tiny', '--scale', 'tiny', '--methods', 'baseline', '--workloads', 'classify'])
+    expect(locked.status).toBe(1)
+    expect(locked.stderr).toContain('E_DATA_DIR_LOCKED')
+    expect(locked.stderr).toContain('--api')
+  })
+
+  it('bench.background.enabled: an idle daemon measures itself and stores own benchmark records', async () => {
+    const c = await start('c', {
+      env: {
+        SWARMTUNE__bench__background__enabled: 'true',
+        SWARMTUNE__bench__background__share: '0.9',
+        SWARMTUNE__bench__background__intervalMs: '200',
+        SWARMTUNE__bench__repeats: '1',
+        SWARMTUNE__engine__defaultModel: 'tiny'
+      }
+    })
+    const own = await waitFor('a background record', async () => {
+      const rs = (await records(c.info.api, c.info.peerId)).filter(x => x.source === 'benchmark')
+      return rs.length > 0 ? rs : undefined
+    }, 90_000, 250)
+    expect(own[0].author).toBe(c.info.peerId)
+    const status = await (await fetch(`${c.info.api}/status`)).json() as { bench: { background: { enabled: boolean, cells: number } } }
+    expect(status.bench.background.enabled).toBe(true)
+    expect(status.bench.background.cells).toBeGreaterThan(0)
+  })
+})
