@@ -170,7 +170,7 @@ describe('runBenchmark', () => {
 
 describe('runner helpers', () => {
   it('aggregate takes medians over runs and the wall-time spread', () => {
-    const run = (wallMs: number, ttfts: number[]) => ({ wallMs, promptTokens: 100, outputTokens: 20, ttfts, tpots: [wallMs / 100], outputs: [] })
+    const run = (wallMs: number, ttfts: number[]) => ({ wallMs, promptTokens: 100, outputTokens: 20, ttfts, tpots: [wallMs / 100], outputs: [], cpuMs: wallMs })
     const m = aggregate([run(1000, [10, 20, 30]), run(800, [5, 5, 50]), run(1200, [40, 40, 40])], 123)
     expect(m.wallMs).toBe(1000)
     expect(m.outputTokensPerSecond).toBe(20)

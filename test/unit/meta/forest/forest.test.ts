@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
-// @ts-expect-error ml-random-forest ships broken types
+// ml-random-forest's types are broken in places; skipLibCheck covers them
 import { RandomForestRegression } from 'ml-random-forest'
 import { errorCode } from '../../../../src/util/errors.js'
 import { createRng } from '../../../../src/util/random.js'
