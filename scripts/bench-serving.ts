@@ -8,7 +8,6 @@ import { loadConfig } from '../src/node/config.js'
 import { resolveModel } from '../src/engine/models.js'
 import { getMethod } from '../src/engine/methods.js'
 import type { EngineSession } from '../src/engine/types.js'
-import type { ServingService } from '../src/serving/service.js'
 
 /**
  * Serving overhead over a direct engine call (issue #6; goal < 5 %). One in-process daemon (all
@@ -106,7 +105,8 @@ await daemon.start()
 const log = (s: string): void => { if (f.json !== true) process.stderr.write(s + '\n') }
 let direct: EngineSession | undefined
 try {
-  const serving = (daemon.components as unknown as { serving: ServingService }).serving
+  const serving = daemon.services.serving
+  if (serving == null) throw new Error('the daemon runs no serving service')
   const system = 'You are a concise assistant for a peer-to-peer inference network. Answer briefly.'
   const prompts = Array.from({ length: nPrompts }, (_, i) => `${system}\nUser: question number ${i + 1} about the swarm?\nAssistant:`)
   // warm-up: loads the engine and the serving sessions
