@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import { randomBytes } from 'node:crypto'
-import { renderChat } from '../bench/workloads.js'
+import { renderChat } from '../engine/chat.js'
 import { REQUEST_LIMITS } from '../net/recommend.js'
 import { ApiError, type ControlApi } from '../contracts/api.js'
 import type { ServeRequest, ServeResult } from './service.js'
