@@ -10,7 +10,7 @@ import {
   createRecommendService, DEFAULT_RECOMMEND_LIMITS, type RecommendRequest, type RecommendResponse, type RpcLimits, type ViolationHook
 } from '../net/recommend.js'
 import type { HardwareFingerprint, ModelDescriptor, ResultMetrics, UnsignedBody } from '../records/types.js'
-import { SwarmtuneError, errorMessage } from '../util/errors.js'
+import { errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { createRng } from '../util/random.js'
 import { advise, approximateTokenize, hardwareTask, resolveModel, type Advice, type HardwareLike } from '../vote/advisor.js'
@@ -22,9 +22,12 @@ import type { Libp2p } from '@libp2p/interface'
 import type { ControlApi } from '../contracts/api.js'
 import type { OwnRecordWriter } from '../contracts/records.js'
 import type { Startable } from '../contracts/service.js'
-import type { EngineConfig } from '../engine/types.js'
 import type { Activity } from '../util/activity.js'
 import type { Counters } from '../util/counters.js'
+import { ServingError, type MetaSource, type ServeRequest, type ServeResult, type ServingConfig } from './types.js'
+
+export type { ServingConfig, MetaSource, ServeRequest, ServeOutput, ServeResult } from './types.js'
+export { ServingError } from './types.js'
 
 /**
  * Serving (issue #6): for each incoming batch of prompts the node computes the workload features
@@ -42,8 +45,6 @@ import type { Counters } from '../util/counters.js'
  * targets, two batches in parallel only slow each other down (DESIGN.md §3: thread barrier).
  */
 
-export interface MetaSource { current: () => MetaModel | null }
-
 export interface ServingComponents {
   api: ControlApi
   network: { libp2p: Libp2p }
@@ -57,50 +58,6 @@ export interface ServingComponents {
   meta?: MetaSource
   /** the committee (src/vote/service.ts), asked while the node is cold for a task's class */
   votes?: VoteService
-}
-
-/** The slice of the node's config serving reads. */
-export interface ServingConfig {
-  dataDir: string
-  engine: EngineConfig
-  hardware: { pricePerHour: number }
-  meta: { explorationRate: number }
-}
-
-export interface ServeRequest {
-  /** model name (config.engine.models or an embedded model); default config.engine.defaultModel */
-  model?: string
-  prompts: string[]
-  /** output cap per prompt (one number for all, or one per prompt), default 32 */
-  maxTokens?: number | number[]
-  objective?: Objective
-  budget?: number
-  sloTtftMs?: number
-  /** force a method (skips selection; still recorded) */
-  method?: string
-  signal?: AbortSignal
-}
-
-export interface ServeOutput {
-  text: string
-  promptTokens: number
-  outputTokens: number
-  ttftMs: number
-  latencyMs: number
-}
-
-export interface ServeResult {
-  model: string
-  method: string
-  /** why this method: meta | committee | cold-start | explore | forced */
-  source: string
-  explored: boolean
-  taskClass: string
-  outputs: ServeOutput[]
-  metrics: ResultMetrics
-  /** the workload features the choice was made on */
-  features: Record<string, number>
-  timings: { selectMs: number, engineMs: number, totalMs: number }
 }
 
 export interface ServingInit {
@@ -125,8 +82,6 @@ export interface ServingService extends Startable {
   engine: () => Promise<Engine>
   stats: () => Record<string, unknown>
 }
-
-export class ServingError extends SwarmtuneError {}
 
 const DEFAULT_MAX_TOKENS = 32
 
