@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
+import { renderChat } from '../engine/chat.js'
 import type { InferenceRequest } from '../engine/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { stableId } from '../records/stable-id.js'
@@ -231,11 +232,6 @@ export class PromptImportError extends SwarmtuneError {
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool', 'developer'])
 const MAX_IMPORT_LINES = 100_000
-
-/** Render chat messages as a plain completion prompt (the engine runs raw prompts). */
-export function renderChat (messages: Array<{ role: string, content: string }>): string {
-  return messages.map(m => `${m.role.charAt(0).toUpperCase()}${m.role.slice(1)}: ${m.content}\n`).join('') + 'Assistant:'
-}
 
 /** Pure parser: every non-blank line is one request; bad lines are reported, not thrown. */
 export function parsePrompts (text: string, defaultMaxTokens = 32): { requests: InferenceRequest[], errors: PromptLineError[] } {

@@ -1,9 +1,9 @@
 import type { ServerResponse } from 'node:http'
 import { randomBytes } from 'node:crypto'
-import { renderChat } from '../bench/workloads.js'
+import { renderChat } from '../engine/chat.js'
 import { REQUEST_LIMITS } from '../net/recommend.js'
 import { ApiError, type ControlApi } from '../contracts/api.js'
-import type { ServeRequest, ServeResult } from './service.js'
+import type { ServeFn, ServeResult } from './types.js'
 
 /**
  * OpenAI-compatible routes on the control API, so existing clients work against a node:
@@ -21,7 +21,7 @@ import type { ServeRequest, ServeResult } from './service.js'
  * runs the node's default model, and the response's `model` says which one ran.
  */
 export interface OpenAiInit {
-  serve: (req: ServeRequest) => Promise<ServeResult>
+  serve: ServeFn
   defaultModel: string
   /** names the node can run (others fall back to the default model) */
   knownModels?: () => string[]

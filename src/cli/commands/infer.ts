@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { parseFlags, intFlag, printJson } from '../args.js'
 import { createClientNode } from '../../net/recommend.js'
 import { parseInferRequest, requestInference, type InferRequest } from '../../net/infer.js'
-import { renderChat } from '../../bench/workloads.js'
+import { renderChat } from '../../engine/chat.js'
 import { SwarmtuneError, errorMessage } from '../../util/errors.js'
 
 const HELP = `usage: swarmtune infer --peer MULTIADDR (--prompt TEXT | --file FILE.jsonl) [--model NAME] [--max-tokens N]

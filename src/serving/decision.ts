@@ -1,0 +1,152 @@
+import { workloadFeatures } from '../meta/workload-features.js'
+import type { MetaModel, SelectTask, Selection } from '../meta/selector.js'
+import { selectMethod } from '../meta/selector.js'
+import type { ModelRef, RecommendRequest, RecommendResponse } from '../net/recommend.js'
+import type { HardwareFingerprint, ModelDescriptor } from '../records/types.js'
+import { advise, approximateTokenize, hardwareTask, resolveModel, type Advice, type HardwareLike, type ModelLike } from '../vote/advisor.js'
+import { classBase, classKeyOf } from '../vote/task-class.js'
+import type { Objective } from '../vote/types.js'
+import type { VoteService } from '../vote/service.js'
+import type { ResolvedModel } from './sessions.js'
+import { DEFAULT_MAX_TOKENS } from './types.js'
+
+/**
+ * Cache key form of workload features: each value on a logarithmic grid of 3 % steps. Tasks
+ * whose features all agree within ~3 % get the same (cached) decision: far below the noise of one
+ * measurement, and it lets a busy peer answer repeated, near-identical questions without
+ * re-running the forest (~3-40 ms per answer, depending on the backend).
+ */
+export function quantizeFeatures (f: Record<string, number>): Array<[string, number]> {
+  return Object.keys(f).sort().map(k => {
+    const v = f[k]
+    return [k, v === 0 || !Number.isFinite(v) ? 0 : Math.sign(v) * Math.round(Math.log(Math.abs(v)) / Math.log(1.03))]
+  })
+}
+
+export interface DecideOptions { objective: Objective, budget?: number, sloTtftMs?: number, methods: string[], explore: boolean }
+export type Decision = Advice & { selection: Selection }
+export type DecideFn = (model: SelectTask['model'], modelId: string, hw: HardwareLike, features: Record<string, number>, opts: DecideOptions) => Decision
+
+export interface MethodDeciderInit {
+  explorationRate: number
+  /** this node's price of an hour, for hardware that names none */
+  pricePerHour: number
+  rng: () => number
+  /** knobs of every catalog method, by id */
+  methodKnobs: Record<string, Record<string, number>>
+  meta: () => MetaModel | null
+  votes: () => VoteService | undefined
+}
+
+/** Decide: meta-model selection → committee while cold → exploration. Pure apart from the rng. */
+export function createMethodDecider (init: MethodDeciderInit): DecideFn {
+  const { explorationRate, rng } = init
+  return function decide (model, modelId, hw, features, opts) {
+    const task: SelectTask = { hardware: hardwareTask(hw), model, workload: { features }, methods: opts.methods, methodKnobs: init.methodKnobs }
+    const explore = opts.explore && explorationRate > 0 ? { rate: explorationRate, rng } : undefined
+    const selection = selectMethod(init.meta(), task, { objective: opts.objective, budget: opts.budget, sloTtftMs: opts.sloTtftMs, pricePerHour: hw.pricePerHour ?? init.pricePerHour, explore })
+    const key = classKeyOf(classBase(modelId, features, hw.backend), opts.objective)
+    const v = init.votes()
+    const advice = advise({ selection, classKey: key, committee: v?.committee(key), own: v?.ownEvidence(key) ?? { records: 0, methods: 0 }, coldOwnRecords: v?.coldOwnRecords })
+    // without any model the selector ignores exploration; explore uniformly instead, so a fresh
+    // swarm still measures more than the cold-start rule's choice
+    if (opts.explore && selection.coldStart && advice.source === 'cold-start' && explorationRate > 0 && rng() < explorationRate && opts.methods.length > 1) {
+      const pick = opts.methods[Math.floor(rng() * opts.methods.length)]
+      const chosen = advice.ranking.find(r => r.method === pick)
+      if (chosen != null) {
+        advice.ranking = [chosen, ...advice.ranking.filter(r => r !== chosen)]
+        advice.choice = pick
+        advice.explored = true
+        advice.reason = `exploration (rate ${explorationRate}) with no trained model`
+      }
+    }
+    return { ...advice, selection }
+  }
+}
+
+export interface RecommenderInit {
+  decide: DecideFn
+  /** every method of the catalog, the default candidates */
+  catalogIds: () => string[]
+  meta: () => MetaModel | null
+  votes: () => VoteService | undefined
+  modelSpec: (name: string) => Promise<ResolvedModel>
+  tokenizerFor: (name: string) => ((text: string) => number[]) | undefined
+  hardwareForAdvice: () => HardwareFingerprint
+}
+
+export interface Recommender {
+  /** the answer to a recommend request (pure apart from caches) */
+  recommend: (req: RecommendRequest) => Promise<RecommendResponse>
+  counts: () => { recommends: number, recommendCacheHits: number }
+}
+
+const DECISION_CACHE_MAX = 4096
+
+export function createRecommender (init: RecommenderInit): Recommender {
+  const counts = { recommends: 0, recommendCacheHits: 0 }
+  const decisionCache = new Map<string, { version: string, advice: Advice }>()
+
+  async function modelOf (ref: ModelRef): Promise<ModelLike> {
+    const index = init.votes()?.index
+    const lookup = (k: string): ModelDescriptor | undefined => index?.model(k)
+    let model = (() => { try { return resolveModel(ref, lookup) } catch { return undefined } })()
+    if (model == null && ref.name != null) {
+      // a model this node serves but has no record of yet
+      try { model = (await init.modelSpec(ref.name)).descriptor } catch {}
+    }
+    return model ?? resolveModel(ref, lookup) // throws E_UNKNOWN_MODEL
+  }
+
+  /** Features of the request's prompts, on the model's own tokenizer when a session of it is open. */
+  function promptFeatures (req: RecommendRequest): Record<string, number> {
+    const prompts = req.prompts ?? []
+    const tok = (req.model.name != null ? init.tokenizerFor(req.model.name) : undefined) ?? approximateTokenize
+    return workloadFeatures({ prompts: prompts.map(p => tok(p)), maxTokens: prompts.map(() => req.maxTokens ?? DEFAULT_MAX_TOKENS), concurrency: Math.max(1, prompts.length) })
+  }
+
+  async function recommend (req: RecommendRequest): Promise<RecommendResponse> {
+    counts.recommends++
+    const v = init.votes()
+    const model = await modelOf(req.model)
+    const modelId = model.id ?? req.model.id ?? req.model.name ?? 'unknown'
+    const hw = req.hardware != null
+      ? { ...req.hardware, pricePerHour: req.hardware.pricePerHour ?? 0 }
+      : init.hardwareForAdvice()
+    const features = req.features ?? promptFeatures(req)
+    const m = init.meta()
+    const snapshot = m != null ? m.trainingSetHash.slice(0, 16) : null
+    const base = classBase(modelId, features, hw.backend)
+    const own = v?.ownEvidence(classKeyOf(base, req.objective)) ?? { records: 0, methods: 0 }
+    // the decision only changes with the model, the tally/weights, or this node's own evidence
+    const stateVersion = `${snapshot ?? '-'}|${v?.version() ?? 0}|${own.records}|${own.methods}`
+    const cacheKey = JSON.stringify([modelId, req.objective, req.budget ?? null, req.slo ?? null, req.hardware ?? null, req.methods ?? null, quantizeFeatures(features)])
+    let d = decisionCache.get(cacheKey)
+    if (d == null || d.version !== stateVersion) {
+      const methods = req.methods ?? init.catalogIds()
+      d = { version: stateVersion, advice: init.decide(model, modelId, hw, features, { objective: req.objective, budget: req.budget, sloTtftMs: req.slo?.ttftMs, methods, explore: false }) }
+      if (decisionCache.size >= DECISION_CACHE_MAX) decisionCache.clear()
+      decisionCache.set(cacheKey, d)
+    } else {
+      counts.recommendCacheHits++
+    }
+    const ev = v?.index.evidence(base) ?? { records: 0, authors: 0 }
+    return recommendResponse(req, d.advice, { records: ev.records, authors: ev.authors, snapshot }, v)
+  }
+
+  return { recommend, counts: () => ({ ...counts }) }
+}
+
+/** The wire form of an advice (optional fields only when set; the committee view when asked for). */
+function recommendResponse (req: RecommendRequest, advice: Advice, evidence: RecommendResponse['evidence'], votes: VoteService | undefined): RecommendResponse {
+  return {
+    ranking: advice.ranking.map(r => ({ method: r.method, predicted: r.predicted, uncertainty: r.uncertainty, feasible: r.feasible, ...(r.reason != null ? { reason: r.reason } : {}), ...(r.committeeScore != null ? { committeeScore: r.committeeScore } : {}) })),
+    evidence,
+    coldStart: advice.coldStart,
+    source: advice.source,
+    objective: req.objective,
+    taskClass: advice.classKey,
+    ...(advice.reason != null ? { reason: advice.reason } : {}),
+    ...(req.committee === true ? { committee: votes?.view(advice.classKey) ?? { classes: [], weights: [] } } : {})
+  }
+}

@@ -1,0 +1,31 @@
+import type { ControlApi } from '../contracts/api.js'
+import { parseInferRequest } from '../net/infer.js'
+import { parseRecommendRequest, type RecommendRequest, type RecommendResponse } from '../net/recommend.js'
+import { registerOpenAiRoutes } from './openai.js'
+import { ServingError, type ServeFn } from './types.js'
+
+export interface ServingRoutesInit {
+  serve: ServeFn
+  recommend: (req: RecommendRequest) => Promise<RecommendResponse>
+  defaultModel: string
+  /** names the node can run (the OpenAI routes run the default model for others) */
+  knownModels: () => string[]
+}
+
+/** Serving's control-API routes: the OpenAI-compatible ones, `POST /serve` and `POST /recommend`. */
+export function registerServingRoutes (api: ControlApi, init: ServingRoutesInit): void {
+  registerOpenAiRoutes(api, { serve: init.serve, defaultModel: init.defaultModel, knownModels: init.knownModels })
+  api.route('POST', '/serve', async (r) => {
+    const body = await r.json<Record<string, unknown>>()
+    if (body == null || typeof body !== 'object' || Array.isArray(body)) throw new ServingError('E_REQ_MALFORMED', 'body must be a JSON object')
+    // the infer schema plus `method`, which peers cannot send over /swarmtune/infer
+    const { method, ...rest } = body
+    if (method !== undefined && typeof method !== 'string') throw new ServingError('E_REQ_INVALID', 'method must be a method id')
+    return { json: await init.serve({ ...parseInferRequest(rest), ...(method != null ? { method } : {}) }) }
+  })
+  api.route('POST', '/recommend', async (r) => {
+    const body = await r.json<Record<string, unknown>>()
+    if (body == null || typeof body !== 'object' || Array.isArray(body)) throw new ServingError('E_REQ_MALFORMED', 'body must be a JSON object')
+    return { json: await init.recommend(parseRecommendRequest(body)) }
+  })
+}

@@ -1,0 +1,186 @@
+import type { OwnRecordWriter } from '../contracts/records.js'
+import { knobRecord } from '../engine/methods.js'
+import type { BatchOutcome, Engine, EngineSession, InferenceRequest, Method } from '../engine/types.js'
+import { workloadFeatures } from '../meta/workload-features.js'
+import type { HardwareFingerprint, ModelDescriptor, ResultMetrics, UnsignedBody } from '../records/types.js'
+import type { Activity } from '../util/activity.js'
+import { errorMessage } from '../util/errors.js'
+import { log } from '../util/log.js'
+import { percentile } from '../util/stats.js'
+import { classBase, classKeyOf } from '../vote/task-class.js'
+import type { Objective } from '../vote/types.js'
+import type { DecideFn } from './decision.js'
+import type { ServingEngine } from './engine.js'
+import type { BatchQueue } from './queue.js'
+import type { EngineSessions } from './sessions.js'
+import { DEFAULT_MAX_TOKENS, ServingError, type ServeFn, type ServeOutput, type ServeRequest, type ServeResult, type ServingConfig } from './types.js'
+
+export function metricsOf (outcome: { requests: Array<{ promptTokens: number, outputTokens: number, ttftMs: number, latencyMs: number }>, wallMs: number }): ResultMetrics {
+  const reqs = outcome.requests
+  const promptTokens = reqs.reduce((s, r) => s + r.promptTokens, 0)
+  const outputTokens = reqs.reduce((s, r) => s + r.outputTokens, 0)
+  const wallMs = Math.max(outcome.wallMs, 1e-3)
+  const ttfts = reqs.map(r => r.ttftMs)
+  const tpots = reqs.filter(r => r.outputTokens > 1).map(r => (r.latencyMs - r.ttftMs) / (r.outputTokens - 1))
+  const round = (x: number): number => Math.round(x * 1000) / 1000
+  return {
+    ok: true,
+    repeats: 1,
+    wallMs: round(wallMs),
+    promptTokens,
+    outputTokens,
+    outputTokensPerSecond: round(outputTokens / (wallMs / 1000)),
+    totalTokensPerSecond: round((promptTokens + outputTokens) / (wallMs / 1000)),
+    ttftMsP50: round(percentile(ttfts, 50)),
+    ttftMsP95: round(percentile(ttfts, 95)),
+    tpotMs: round(tpots.length === 0 ? 0 : tpots.reduce((s, x) => s + x, 0) / tpots.length),
+    peakRssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
+    spread: 0
+  }
+}
+
+/** Name for the workload of a served batch (record.workload.name). */
+export function servingWorkloadName (features: Record<string, number>): string {
+  return `serving-n${features.requests ?? 0}-p${Math.round(features.promptTokensMean ?? 0)}-o${Math.round(features.outputTokensMean ?? 0)}`
+}
+
+/** The output cap of each prompt of a batch; refuses an empty batch or a bad cap. */
+export function outputCaps (req: ServeRequest): number[] {
+  if (!Array.isArray(req.prompts) || req.prompts.length === 0) throw new ServingError('E_REQ_INVALID', 'prompts must be a non-empty array')
+  const caps = Array.isArray(req.maxTokens) ? req.maxTokens : req.prompts.map(() => (req.maxTokens as number | undefined) ?? DEFAULT_MAX_TOKENS)
+  if (caps.length !== req.prompts.length || caps.some(c => !Number.isInteger(c) || c < 1)) throw new ServingError('E_REQ_INVALID', 'maxTokens must be a positive integer (or one per prompt)')
+  return caps
+}
+
+/** The `source: serving` record of a served batch. */
+export function servedRecordBody (hw: HardwareFingerprint, engine: Engine, session: EngineSession, method: Method, features: Record<string, number>, metrics: ResultMetrics): UnsignedBody {
+  return {
+    source: 'serving',
+    hardware: hw,
+    engine: engine.info,
+    model: session.model,
+    workload: { family: 'serving', name: servingWorkloadName(features), features },
+    method: { id: method.id, knobs: knobRecord(method.knobs) },
+    result: metrics
+  }
+}
+
+function outputsOf (outcome: BatchOutcome): ServeOutput[] {
+  return outcome.requests.map(r => ({ text: r.text, promptTokens: r.promptTokens, outputTokens: r.outputTokens, ttftMs: Math.round(r.ttftMs * 1000) / 1000, latencyMs: Math.round(r.latencyMs * 1000) / 1000 }))
+}
+
+/** What the method is chosen for; `taskClass`: the class key when the method is forced. */
+interface ServeTask { model: ModelDescriptor, hw: HardwareFingerprint, features: Record<string, number>, objective: Objective, taskClass: string }
+
+interface MethodChoice { method: Method, source: string, explored: boolean, taskClass: string }
+
+export interface ServePipelineInit {
+  config: Pick<ServingConfig, 'engine'>
+  /** record the served batches */
+  record: boolean
+  catalog: Method[]
+  engine: ServingEngine
+  sessions: EngineSessions
+  decide: DecideFn
+  queue: BatchQueue
+  /** each batch marks itself busy here, so background benchmarks yield to it */
+  activity: Activity
+  ownRecord: OwnRecordWriter
+}
+
+export interface ServePipeline {
+  serve: ServeFn
+  counts: () => { served: number, failed: number, recorded: number, recordErrors: number, explored: number }
+  /** served batches by why their method was chosen */
+  bySource: () => Record<string, number>
+}
+
+/**
+ * One served batch: features from the model's own tokens, the method (forced or decided), the
+ * run on the engine, and the realized performance stored and gossiped as a serving record.
+ */
+export function createServePipeline (init: ServePipelineInit): ServePipeline {
+  const { catalog, engine, sessions } = init
+  const logger = log('serving')
+  const counts = { served: 0, failed: 0, recorded: 0, recordErrors: 0, explored: 0 }
+  const bySource: Record<string, number> = {}
+
+  async function serve (req: ServeRequest): Promise<ServeResult> {
+    const t0 = performance.now()
+    const name = req.model ?? init.config.engine.defaultModel
+    const caps = outputCaps(req)
+    return await init.queue.run(async () => await runBatch(req, name, caps, t0))
+  }
+
+  async function runBatch (req: ServeRequest, name: string, caps: number[], t0: number): Promise<ServeResult> {
+    req.signal?.throwIfAborted()
+    const { spec, descriptor } = await sessions.modelSpec(name)
+    const e = await engine.get()
+    const hw = await engine.hardware()
+    const supported = catalog.filter(m => e.supports(spec, m).ok)
+    if (supported.length === 0) throw new ServingError('E_NO_METHODS', `no method of the catalog runs model ${name} here`)
+    // tokens come from the model's own tokenizer: open (or reuse) a baseline session for it
+    const tokSession = await sessions.open(name, spec, supported.find(m => m.id === 'baseline') ?? supported[0])
+    const tokens = req.prompts.map(p => tokSession.tokenize(p))
+    const features = workloadFeatures({ prompts: tokens, maxTokens: caps, concurrency: req.prompts.length })
+    const objective = req.objective ?? 'throughput'
+    const taskClass = classKeyOf(classBase(descriptor.id, features, hw.backend), objective)
+    const tSel = performance.now()
+    const choice = chooseMethod(req, supported, { model: descriptor, hw, features, objective, taskClass })
+    const selectMs = performance.now() - tSel
+    const s = await sessions.open(name, spec, choice.method)
+    const requests: InferenceRequest[] = req.prompts.map((prompt, i) => ({ prompt, maxTokens: caps[i] }))
+    const tEng = performance.now()
+    const outcome = await runOnEngine(s, requests, req.signal)
+    const engineMs = performance.now() - tEng
+    const metrics = metricsOf(outcome)
+    counts.served++
+    if (choice.explored) counts.explored++
+    bySource[choice.source] = (bySource[choice.source] ?? 0) + 1
+    if (init.record) recordBatch(servedRecordBody(hw, e, s, choice.method, features, metrics))
+    return {
+      model: name,
+      method: choice.method.id,
+      source: choice.source,
+      explored: choice.explored,
+      taskClass: choice.taskClass,
+      outputs: outputsOf(outcome),
+      metrics,
+      features,
+      timings: { selectMs, engineMs, totalMs: performance.now() - t0 }
+    }
+  }
+
+  function chooseMethod (req: ServeRequest, supported: Method[], task: ServeTask): MethodChoice {
+    if (req.method != null) {
+      const m = supported.find(x => x.id === req.method)
+      if (m == null) throw new ServingError('E_UNKNOWN_METHOD', `method ${req.method} is not in the catalog or does not run here`)
+      return { method: m, source: 'forced', explored: false, taskClass: task.taskClass }
+    }
+    const d = init.decide(task.model, task.model.id, task.hw, task.features, { objective: task.objective, budget: req.budget, sloTtftMs: req.sloTtftMs, methods: supported.map(m => m.id), explore: true })
+    return { method: supported.find(m => m.id === d.choice) ?? supported[0], source: d.explored ? 'explore' : d.source, explored: d.explored, taskClass: d.classKey }
+  }
+
+  async function runOnEngine (s: EngineSession, requests: InferenceRequest[], signal: AbortSignal | undefined): Promise<BatchOutcome> {
+    // pauses the background benchmark sweep while a served batch runs
+    const done = init.activity.begin()
+    try {
+      return await s.runBatch(requests, { signal })
+    } catch (err) {
+      counts.failed++
+      throw err
+    } finally {
+      done()
+    }
+  }
+
+  function recordBatch (body: UnsignedBody): void {
+    // durable + gossiped off the response path: the client does not wait for the fsync
+    init.ownRecord(body).then(() => { counts.recorded++ }, err => {
+      counts.recordErrors++
+      logger.error('recording a served batch failed: %s', errorMessage(err))
+    })
+  }
+
+  return { serve, counts: () => ({ ...counts }), bySource: () => ({ ...bySource }) }
+}

@@ -1,0 +1,60 @@
+import type { EngineConfig } from '../engine/types.js'
+import type { MetaModel } from '../meta/selector.js'
+import type { ResultMetrics } from '../records/types.js'
+import { SwarmtuneError } from '../util/errors.js'
+import type { Objective } from '../vote/types.js'
+
+/** Types shared by the serving modules and its routes (no module of the folder imports service.ts). */
+
+/** The slice of the node's config serving reads. */
+export interface ServingConfig {
+  dataDir: string
+  engine: EngineConfig
+  hardware: { pricePerHour: number }
+  meta: { explorationRate: number }
+}
+
+export interface MetaSource { current: () => MetaModel | null }
+
+export interface ServeRequest {
+  /** model name (config.engine.models or an embedded model); default config.engine.defaultModel */
+  model?: string
+  prompts: string[]
+  /** output cap per prompt (one number for all, or one per prompt), default 32 */
+  maxTokens?: number | number[]
+  objective?: Objective
+  budget?: number
+  sloTtftMs?: number
+  /** force a method (skips selection; still recorded) */
+  method?: string
+  signal?: AbortSignal
+}
+
+export interface ServeOutput {
+  text: string
+  promptTokens: number
+  outputTokens: number
+  ttftMs: number
+  latencyMs: number
+}
+
+export interface ServeResult {
+  model: string
+  method: string
+  /** why this method: meta | committee | cold-start | explore | forced */
+  source: string
+  explored: boolean
+  taskClass: string
+  outputs: ServeOutput[]
+  metrics: ResultMetrics
+  /** the workload features the choice was made on */
+  features: Record<string, number>
+  timings: { selectMs: number, engineMs: number, totalMs: number }
+}
+
+export type ServeFn = (req: ServeRequest) => Promise<ServeResult>
+
+export class ServingError extends SwarmtuneError {}
+
+/** Output cap per prompt when a batch (or a recommend request with prompts) names none. */
+export const DEFAULT_MAX_TOKENS = 32
