@@ -68,7 +68,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     const events = new EventTarget()
     const emit = (detail: RecordEventDetail): void => { events.dispatchEvent(new CustomEvent('record', { detail })) }
     let network: SwarmNetwork | undefined
-    // own gossip stays within what neighbours accept from one peer (src/trust/guard.ts); the rest goes by sync
+    // own gossip stays within what neighbours accept from one peer (src/net/guard.ts); the rest goes by sync
     const gossipBudget = createTokenBucket(config.trust?.gossipPerPeerPerSecond ?? DEFAULT_GUARD.gossipPerPeerPerSecond, config.trust?.gossipBurst ?? DEFAULT_GUARD.gossipBurst)
 
     // Serialized: seq allocation, signing and the durable write must not interleave.
@@ -106,7 +106,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     await store.start()
     running.push({ name: 'store', stop: async () => { await store.stop() } })
     try {
-      // flood control and allow/deny lists (src/trust/guard.ts), unless the caller brings its own guard
+      // flood control and allow/deny lists (src/net/guard.ts), unless the caller brings its own guard
       const peerGuard = opts.network?.guard == null
         ? createPeerGuard({ allowPeers: config.net.allowPeers, denyPeers: config.net.denyPeers, gossipPerPeerPerSecond: config.trust?.gossipPerPeerPerSecond, gossipBurst: config.trust?.gossipBurst, gossipPerAuthorPerSecond: config.trust?.gossipPerAuthorPerSecond, gossipAuthorBurst: config.trust?.gossipAuthorBurst })
         : undefined
