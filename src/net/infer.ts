@@ -1,5 +1,6 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { OBJECTIVES, type Objective } from '../contracts/objective.js'
 import type { ResultMetrics } from '../records/types.js'
 import type { Counters } from '../util/counters.js'
 import {
@@ -26,15 +27,13 @@ export const DEFAULT_INFER_LIMITS: RpcLimits = {
   maxExchangesPerStream: 10_000
 }
 
-export type InferObjective = 'throughput' | 'latency' | 'cost'
-
 export interface InferRequest {
   /** model name on the serving peer (default: its default model) */
   model?: string
   prompts: string[]
   /** output cap per prompt, default 32 */
   maxTokens?: number
-  objective?: InferObjective
+  objective?: Objective
   budget?: number
   sloTtftMs?: number
 }
@@ -67,8 +66,8 @@ export function parseInferRequest (v: Record<string, unknown>): InferRequest {
   const mt = parseMaxTokens(v.maxTokens)
   if (mt != null) req.maxTokens = mt
   if (v.objective !== undefined) {
-    if (!['throughput', 'latency', 'cost'].includes(v.objective as string)) invalid('objective', 'must be throughput, latency or cost')
-    req.objective = v.objective as InferObjective
+    if (!OBJECTIVES.includes(v.objective as Objective)) invalid('objective', 'must be throughput, latency or cost')
+    req.objective = v.objective as Objective
   }
   for (const k of ['budget', 'sloTtftMs'] as const) {
     if (v[k] === undefined) continue

@@ -1,6 +1,7 @@
 import { lpStream } from '@libp2p/utils'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { OBJECTIVES, type Objective } from '../contracts/objective.js'
 import { canonicalize } from '../records/canonical.js'
 import { SwarmtuneError, errorCode, errorMessage } from '../util/errors.js'
 import type { Counters } from '../util/counters.js'
@@ -465,9 +466,6 @@ export class RpcPool {
 }
 
 // ------------------------------------------------------------------ recommend request schema
-
-export type Objective = 'throughput' | 'latency' | 'cost'
-const OBJECTIVES: readonly Objective[] = ['throughput', 'latency', 'cost']
 
 /** A model named by id (hash), by configured name, or by a (partial) descriptor. */
 export interface ModelRef {
