@@ -7,9 +7,8 @@ import { resolveModel as resolveModelSpec, describeGguf, modelNames } from '../e
 import type { Engine, EngineSession, InferenceRequest, Method, ModelSpec } from '../engine/types.js'
 import type { MetaModel, SelectTask, Selection } from '../meta/selector.js'
 import { selectMethod } from '../meta/selector.js'
-import {
-  createRecommendService, DEFAULT_RECOMMEND_LIMITS, type RecommendRequest, type RecommendResponse, type RpcLimits, type ViolationHook
-} from '../net/recommend.js'
+import { createRecommendService, DEFAULT_RECOMMEND_LIMITS, type RecommendRequest, type RecommendResponse } from '../net/recommend.js'
+import type { RpcLimits, ViolationHook } from '../net/rpc/limits.js'
 import type { HardwareFingerprint, ModelDescriptor, ResultMetrics, UnsignedBody } from '../records/types.js'
 import { SwarmtuneError, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
