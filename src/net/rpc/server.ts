@@ -2,9 +2,9 @@ import { lpStream } from '@libp2p/utils'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { Counters } from '../../util/counters.js'
 import { errorMessage } from '../../util/errors.js'
-import { log } from '../../util/log.js'
+import { log, type Logger } from '../../util/log.js'
 import { BLAMEWORTHY, RpcError, RpcErrorCode, rpcErrorCode } from './errors.js'
-import { encodeJson, lengthPrefixed, parseJsonObject } from './framing.js'
+import { encodeJson, lengthPrefixed, parseJsonObject, type LpStream } from './framing.js'
 import { PeerPenalties, type RpcLimits, type ViolationHook } from './limits.js'
 
 /**
@@ -65,21 +65,75 @@ export interface RpcServer {
   readonly maxInboundStreams: number
 }
 
+/** Concurrent inbound streams, per peer and in total (RpcLimits.maxStreamsPerPeer, maxStreamsTotal). */
+class StreamSlots {
+  private readonly perPeer = new Map<string, number>()
+  private open = 0
+  constructor (private readonly limits: RpcLimits) {}
+
+  get total (): number { return this.open }
+
+  /** false when the peer or the node is at its limit */
+  take (peer: string): boolean {
+    const n = this.perPeer.get(peer) ?? 0
+    if (n >= this.limits.maxStreamsPerPeer || this.open >= this.limits.maxStreamsTotal) return false
+    this.perPeer.set(peer, n + 1)
+    this.open++
+    return true
+  }
+
+  give (peer: string): void {
+    this.open--
+    const left = (this.perPeer.get(peer) ?? 1) - 1
+    if (left <= 0) this.perPeer.delete(peer)
+    else this.perPeer.set(peer, left)
+  }
+}
+
+/** The counts behind RpcServerStats. */
+class ServerStats {
+  requests = 0
+  answered = 0
+  errors = 0
+  private readonly byCode: Record<string, number> = {}
+  // a ring of the last 1024 answer times
+  private readonly answerMs: number[] = []
+  private answerAt = 0
+
+  error (code: string): void {
+    this.errors++
+    this.byCode[code] = (this.byCode[code] ?? 0) + 1
+  }
+
+  answer (ms: number): void {
+    this.answered++
+    this.answerMs[this.answerAt++ % 1024] = ms
+  }
+
+  snapshot (active: number): RpcServerStats {
+    return { requests: this.requests, answered: this.answered, errors: this.errors, active, byCode: { ...this.byCode }, answerMs: summarizeMs(this.answerMs) }
+  }
+}
+
+/** What the exchanges of one server share. */
+interface ServerContext<Req, Res> {
+  init: RpcServerInit<Req, Res>
+  logger: Logger
+  stats: ServerStats
+  inFlight: Set<AbortController>
+  /** count a refused request and, when it is the peer's fault, penalize the peer */
+  refuse: (peer: string, code: string) => void
+}
+
 export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcServer {
-  const logger = log(init.name)
   const { limits } = init
-  const active = new Map<string, number>()
-  let total = 0
+  const slots = new StreamSlots(limits)
   const penalties = new PeerPenalties(limits.maxPenalties, limits.penaltyWindowMs)
+  const stats = new ServerStats()
   const inFlight = new Set<AbortController>()
-  const st = { requests: 0, answered: 0, errors: 0 }
-  const byCode: Record<string, number> = {}
-  const answerMs: number[] = []
-  let answerAt = 0
 
   function refuse (peer: string, code: string): void {
-    st.errors++
-    byCode[code] = (byCode[code] ?? 0) + 1
+    stats.error(code)
     if (BLAMEWORTHY.has(code)) {
       init.rejections.inc(`${init.name}:${code}`)
       // BUSY is bounded by the stream limit itself: a heavy but honest client is not banned for it
@@ -88,124 +142,151 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
     }
   }
 
-  /**
-   * Best-effort coded error, then close. The request side is shut first so a peer still sending
-   * (an oversize body) cannot overflow our buffer while we answer.
-   */
-  async function sendError (stream: Stream, code: string, message: string, signal: AbortSignal, lp?: { unwrap: () => unknown }): Promise<void> {
-    try {
-      try { lp?.unwrap() } catch {}
-      await stream.closeRead({ signal }).catch(() => {})
-      const body = encodeJson({ error: { code, message } })
-      stream.send(lengthPrefixed(body))
-      await stream.close({ signal })
-    } catch {
-      stream.abort(new RpcError(code, message))
-    }
-  }
+  const ctx: ServerContext<Req, Res> = { init, logger: log(init.name), stats, inFlight, refuse }
 
   async function handler (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
-    st.requests++
+    stats.requests++
     if (penalties.penalized(peer)) {
       refuse(peer, RpcErrorCode.PENALIZED)
       await sendError(stream, RpcErrorCode.PENALIZED, 'too many bad requests from this peer: try later', AbortSignal.timeout(1000))
       return
     }
-    const n = active.get(peer) ?? 0
-    if (n >= limits.maxStreamsPerPeer || total >= limits.maxStreamsTotal) {
+    if (!slots.take(peer)) {
       refuse(peer, RpcErrorCode.BUSY)
       await sendError(stream, RpcErrorCode.BUSY, `too many concurrent ${init.name} streams`, AbortSignal.timeout(1000))
       return
     }
-    active.set(peer, n + 1)
-    total++
     const lp = lpStream(stream, { maxDataLength: limits.maxRequestBytes, maxBufferSize: limits.maxRequestBytes + 64 * 1024 })
     // the buffer above lets a moderately oversize request arrive whole, so it gets a coded
     // answer; a grossly oversize one overflows it and the stream is reset (counted the same)
-    let exchanges = 0
     try {
-      // one or more exchanges per stream: a client may pipeline requests (one at a time) on a
-      // stream it keeps open, which saves the stream set-up per request
-      while (exchanges < limits.maxExchangesPerStream) {
-        const more = await exchange(stream, lp, peer, exchanges)
-        exchanges++
-        if (!more) return
-      }
-      await stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => { stream.abort(new RpcError(RpcErrorCode.CLOSED, 'exchange limit')) })
+      await serveStream(ctx, stream, lp, peer)
     } finally {
-      total--
-      const left = (active.get(peer) ?? 1) - 1
-      if (left <= 0) active.delete(peer)
-      else active.set(peer, left)
-    }
-  }
-
-  /** One request → response on an open stream. False when the stream is done (closed or failed). */
-  async function exchange (stream: Stream, lp: ReturnType<typeof lpStream>, peer: string, index: number): Promise<boolean> {
-    const controller = new AbortController()
-    inFlight.add(controller)
-    // the first request must arrive within the exchange deadline; later ones within the idle time
-    let timer = setTimeout(() => {
-      controller.abort(index === 0 ? new RpcError(RpcErrorCode.TIMEOUT, `exchange exceeded ${limits.timeoutMs} ms`) : new RpcError(RpcErrorCode.IDLE, 'idle stream'))
-    }, index === 0 ? limits.timeoutMs : limits.idleMs)
-    const signal = controller.signal
-    try {
-      let reply: unknown
-      let failed: { code: string, message: string } | undefined
-      let reading = true
-      let readAt = 0
-      try {
-        const bytes = (await lp.read({ signal })).subarray()
-        reading = false
-        readAt = performance.now()
-        if (index > 0) {
-          clearTimeout(timer)
-          timer = setTimeout(() => { controller.abort(new RpcError(RpcErrorCode.TIMEOUT, `exchange exceeded ${limits.timeoutMs} ms`)) }, limits.timeoutMs)
-          st.requests++
-        }
-        const req = init.parse(parseJsonObject(bytes))
-        reply = await init.answer(req, { peer, signal })
-        if (signal.aborted) throw signal.reason
-      } catch (err) {
-        let code = rpcErrorCode(signal.aborted ? signal.reason : err)
-        if (reading && index > 0 && (code === RpcErrorCode.CLOSED || code === RpcErrorCode.IDLE)) {
-          // the client finished (or left an idle stream): a normal end, not a fault
-          await stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => { stream.abort(new RpcError(code, 'stream ended')) })
-          return false
-        }
-        if (reading && code === RpcErrorCode.CLOSED) code = RpcErrorCode.TRUNCATED
-        const message = code === 'E_INTERNAL' ? 'internal error' : code === RpcErrorCode.OVERSIZE ? `request over ${limits.maxRequestBytes} bytes` : errorMessage(signal.aborted ? signal.reason : err)
-        if (code === 'E_INTERNAL') logger.error('%s request from %s failed: %s', init.name, peer, (err as Error)?.stack ?? err)
-        failed = { code, message }
-      }
-      if (failed != null) {
-        refuse(peer, failed.code)
-        if (failed.code === RpcErrorCode.CLOSED || failed.code === RpcErrorCode.TRUNCATED) { stream.abort(new RpcError(failed.code, failed.message)); return false }
-        // the answer deadline may have passed: give the error response its own short deadline
-        await sendError(stream, failed.code, failed.message, AbortSignal.timeout(1000), lp)
-        return false
-      }
-      await lp.write(encodeJson(reply), { signal })
-      st.answered++
-      answerMs[answerAt++ % 1024] = performance.now() - readAt
-      return true
-    } catch (err) {
-      const code = rpcErrorCode(signal.aborted ? signal.reason : err)
-      refuse(peer, code)
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-      return false
-    } finally {
-      clearTimeout(timer)
-      inFlight.delete(controller)
+      slots.give(peer)
     }
   }
 
   return {
     handler,
     maxInboundStreams: limits.maxStreamsPerPeer * 2,
-    stats: () => ({ ...st, active: total, byCode: { ...byCode }, answerMs: summarizeMs(answerMs) }),
+    stats: () => stats.snapshot(slots.total),
     stop: () => { for (const c of inFlight) c.abort(new RpcError(RpcErrorCode.UNAVAILABLE, 'node stopping')) }
+  }
+}
+
+/**
+ * Best-effort coded error, then close. The request side is shut first so a peer still sending
+ * (an oversize body) cannot overflow our buffer while we answer.
+ */
+async function sendError (stream: Stream, code: string, message: string, signal: AbortSignal, lp?: { unwrap: () => unknown }): Promise<void> {
+  try {
+    try { lp?.unwrap() } catch {}
+    await stream.closeRead({ signal }).catch(() => {})
+    const body = encodeJson({ error: { code, message } })
+    stream.send(lengthPrefixed(body))
+    await stream.close({ signal })
+  } catch {
+    stream.abort(new RpcError(code, message))
+  }
+}
+
+/**
+ * One or more exchanges on a stream: a client may pipeline requests (one at a time) on a stream
+ * it keeps open, which saves the stream set-up per request.
+ */
+async function serveStream<Req, Res> (ctx: ServerContext<Req, Res>, stream: Stream, lp: LpStream, peer: string): Promise<void> {
+  const { limits } = ctx.init
+  let exchanges = 0
+  while (exchanges < limits.maxExchangesPerStream) {
+    const more = await exchange(ctx, stream, lp, peer, exchanges)
+    exchanges++
+    if (!more) return
+  }
+  await stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => { stream.abort(new RpcError(RpcErrorCode.CLOSED, 'exchange limit')) })
+}
+
+/**
+ * The deadline of one exchange: the first request on a stream must arrive within `timeoutMs`, a
+ * later one within `idleMs` (the client keeps the stream open between requests); once a later
+ * request has arrived, its answer gets `timeoutMs` of its own (`restart`).
+ */
+function exchangeDeadline (controller: AbortController, limits: RpcLimits, index: number): { restart: () => void, clear: () => void } {
+  const timeout = (): void => { controller.abort(new RpcError(RpcErrorCode.TIMEOUT, `exchange exceeded ${limits.timeoutMs} ms`)) }
+  const idle = (): void => { controller.abort(new RpcError(RpcErrorCode.IDLE, 'idle stream')) }
+  let timer = setTimeout(index === 0 ? timeout : idle, index === 0 ? limits.timeoutMs : limits.idleMs)
+  return {
+    restart () {
+      clearTimeout(timer)
+      timer = setTimeout(timeout, limits.timeoutMs)
+    },
+    clear () { clearTimeout(timer) }
+  }
+}
+
+/** One request → response on an open stream. False when the stream is done (closed or failed). */
+async function exchange<Req, Res> (ctx: ServerContext<Req, Res>, stream: Stream, lp: LpStream, peer: string, index: number): Promise<boolean> {
+  const controller = new AbortController()
+  ctx.inFlight.add(controller)
+  const deadline = exchangeDeadline(controller, ctx.init.limits, index)
+  const signal = controller.signal
+  try {
+    const outcome = await readAndAnswer(ctx, stream, lp, peer, index, signal, deadline)
+    if (outcome.kind === 'ended') return false
+    if (outcome.kind === 'failed') {
+      ctx.refuse(peer, outcome.code)
+      if (outcome.code === RpcErrorCode.CLOSED || outcome.code === RpcErrorCode.TRUNCATED) { stream.abort(new RpcError(outcome.code, outcome.message)); return false }
+      // the answer deadline may have passed: give the error response its own short deadline
+      await sendError(stream, outcome.code, outcome.message, AbortSignal.timeout(1000), lp)
+      return false
+    }
+    await lp.write(encodeJson(outcome.reply), { signal })
+    ctx.stats.answer(performance.now() - outcome.readAt)
+    return true
+  } catch (err) {
+    const code = rpcErrorCode(signal.aborted ? signal.reason : err)
+    ctx.refuse(peer, code)
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    return false
+  } finally {
+    deadline.clear()
+    ctx.inFlight.delete(controller)
+  }
+}
+
+type Outcome<Res> =
+  | { kind: 'reply', reply: Res, readAt: number }
+  | { kind: 'failed', code: string, message: string }
+  /** the client closed (or left idle) a kept-open stream between requests: a normal end */
+  | { kind: 'ended' }
+
+/** Read one request, validate and answer it; every failure becomes a coded outcome. */
+async function readAndAnswer<Req, Res> (ctx: ServerContext<Req, Res>, stream: Stream, lp: LpStream, peer: string, index: number, signal: AbortSignal, deadline: { restart: () => void }): Promise<Outcome<Res>> {
+  const { init } = ctx
+  let reading = true
+  try {
+    const bytes = (await lp.read({ signal })).subarray()
+    reading = false
+    const readAt = performance.now()
+    if (index > 0) {
+      deadline.restart()
+      ctx.stats.requests++
+    }
+    const req = init.parse(parseJsonObject(bytes))
+    const reply = await init.answer(req, { peer, signal })
+    if (signal.aborted) throw signal.reason
+    return { kind: 'reply', reply, readAt }
+  } catch (err) {
+    let code = rpcErrorCode(signal.aborted ? signal.reason : err)
+    if (reading && index > 0 && (code === RpcErrorCode.CLOSED || code === RpcErrorCode.IDLE)) {
+      // the client finished (or left an idle stream): a normal end, not a fault
+      await stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => { stream.abort(new RpcError(code, 'stream ended')) })
+      return { kind: 'ended' }
+    }
+    if (reading && code === RpcErrorCode.CLOSED) code = RpcErrorCode.TRUNCATED
+    const message = code === 'E_INTERNAL' ? 'internal error' : code === RpcErrorCode.OVERSIZE ? `request over ${init.limits.maxRequestBytes} bytes` : errorMessage(signal.aborted ? signal.reason : err)
+    if (code === 'E_INTERNAL') ctx.logger.error('%s request from %s failed: %s', init.name, peer, (err as Error)?.stack ?? err)
+    return { kind: 'failed', code, message }
   }
 }
 
