@@ -1,3 +1,4 @@
+import type { Objective } from '../contracts/objective.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { SignedRecord } from '../records/types.js'
 import type { ForestOptions, LearnerBackend, RegressionForest } from './learner.js'
@@ -96,8 +97,6 @@ export async function train (records: ReadonlyArray<SignedRecord | HistoryBody |
 }
 
 // ---------------------------------------------------------------- selection
-
-export type Objective = 'throughput' | 'latency' | 'cost'
 
 export interface SelectTask extends FeatureTask {
   hardware: FeatureTask['hardware'] & { id?: string, pricePerHour?: number }

@@ -1,18 +1,21 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { OBJECTIVES, type Objective } from '../contracts/objective.js'
 import type { ResultMetrics } from '../records/types.js'
 import type { Counters } from '../util/counters.js'
-import {
-  createRpcServer, parseMaxTokens, parsePrompts, rpcCall, RpcError, RpcErrorCode,
-  type RpcCallOptions, type RpcLimits, rpcService, type RpcService, type ViolationHook
-} from './recommend.js'
+import { parseMaxTokens, parsePrompts } from './recommend.js'
+import { rpcCall, type RpcCallOptions } from './rpc/client.js'
+import { invalidField } from './rpc/errors.js'
+import type { RpcLimits, ViolationHook } from './rpc/limits.js'
+import { createRpcServer, rpcService, type RpcService } from './rpc/server.js'
 import { INFER_PROTOCOL } from './types.js'
 
 /**
  * `/swarmtune/infer/1.0.0`: run a batch of prompts on a peer with the method it chooses. Same
- * framing, limits and error handling as recommend (src/net/recommend.ts): one length-prefixed
- * JSON request → one length-prefixed JSON response or `{ error: { code, message } }`. The
- * deadline is longer (inference takes seconds) and a peer may run fewer batches at once.
+ * framing, limits and error handling as recommend (the RPC framework, src/net/rpc/): one
+ * length-prefixed JSON request → one length-prefixed JSON response or `{ error: { code, message } }`.
+ * The deadline is longer (inference takes seconds) and a peer may run fewer batches at once.
+ * Prompts and maxTokens are checked as in a recommend request (same REQUEST_LIMITS).
  */
 export const DEFAULT_INFER_LIMITS: RpcLimits = {
   maxRequestBytes: 256 * 1024,
@@ -26,15 +29,13 @@ export const DEFAULT_INFER_LIMITS: RpcLimits = {
   maxExchangesPerStream: 10_000
 }
 
-export type InferObjective = 'throughput' | 'latency' | 'cost'
-
 export interface InferRequest {
   /** model name on the serving peer (default: its default model) */
   model?: string
   prompts: string[]
   /** output cap per prompt, default 32 */
   maxTokens?: number
-  objective?: InferObjective
+  objective?: Objective
   budget?: number
   sloTtftMs?: number
 }
@@ -51,29 +52,25 @@ export interface InferResponse {
   timings: Record<string, number>
 }
 
-function invalid (path: string, message: string): never {
-  throw new RpcError(RpcErrorCode.INVALID, `${path}: ${message}`)
-}
-
 /** Pure validation of an untrusted infer request. */
 export function parseInferRequest (v: Record<string, unknown>): InferRequest {
-  for (const k of Object.keys(v)) if (!['v', 'model', 'prompts', 'maxTokens', 'objective', 'budget', 'sloTtftMs'].includes(k)) invalid(k, 'unknown field')
-  if (v.v !== undefined && v.v !== 1) invalid('v', 'unknown request version')
+  for (const k of Object.keys(v)) if (!['v', 'model', 'prompts', 'maxTokens', 'objective', 'budget', 'sloTtftMs'].includes(k)) invalidField(k, 'unknown field')
+  if (v.v !== undefined && v.v !== 1) invalidField('v', 'unknown request version')
   const req: InferRequest = { prompts: parsePrompts(v.prompts) }
   if (v.model !== undefined) {
-    if (typeof v.model !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/.test(v.model)) invalid('model', 'must be a model name')
+    if (typeof v.model !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/.test(v.model)) invalidField('model', 'must be a model name')
     req.model = v.model
   }
   const mt = parseMaxTokens(v.maxTokens)
   if (mt != null) req.maxTokens = mt
   if (v.objective !== undefined) {
-    if (!['throughput', 'latency', 'cost'].includes(v.objective as string)) invalid('objective', 'must be throughput, latency or cost')
-    req.objective = v.objective as InferObjective
+    if (!OBJECTIVES.includes(v.objective as Objective)) invalidField('objective', 'must be throughput, latency or cost')
+    req.objective = v.objective as Objective
   }
   for (const k of ['budget', 'sloTtftMs'] as const) {
     if (v[k] === undefined) continue
     const x = v[k]
-    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) invalid(k, 'must be a non-negative number')
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) invalidField(k, 'must be a non-negative number')
     req[k] = x
   }
   return req

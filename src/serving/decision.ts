@@ -5,7 +5,7 @@ import type { ModelRef, RecommendRequest, RecommendResponse } from '../net/recom
 import type { HardwareFingerprint, ModelDescriptor } from '../records/types.js'
 import { advise, approximateTokenize, hardwareTask, resolveModel, type Advice, type HardwareLike, type ModelLike } from '../vote/advisor.js'
 import { classBase, classKeyOf } from '../vote/task-class.js'
-import type { Objective } from '../vote/types.js'
+import type { Objective } from '../contracts/objective.js'
 import type { VoteService } from '../vote/service.js'
 import type { ResolvedModel } from './sessions.js'
 import { DEFAULT_MAX_TOKENS } from './types.js'

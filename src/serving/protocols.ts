@@ -1,8 +1,10 @@
 import type { Libp2p } from '@libp2p/interface'
 import { createInferService } from '../net/infer.js'
 import {
-  createRecommendService, DEFAULT_RECOMMEND_LIMITS, type RecommendRequest, type RecommendResponse, type RpcLimits, type RpcServerStats, type RpcService, type ViolationHook
+  createRecommendService, DEFAULT_RECOMMEND_LIMITS, type RecommendRequest, type RecommendResponse
 } from '../net/recommend.js'
+import type { RpcLimits, ViolationHook } from '../net/rpc/limits.js'
+import type { RpcServerStats, RpcService } from '../net/rpc/server.js'
 import type { Counters } from '../util/counters.js'
 import type { ServeFn } from './types.js'
 

@@ -2,7 +2,7 @@ import type { EngineConfig } from '../engine/types.js'
 import type { MetaModel } from '../meta/selector.js'
 import type { ResultMetrics } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
-import type { Objective } from '../vote/types.js'
+import type { Objective } from '../contracts/objective.js'
 
 /** Types shared by the serving modules and its routes (no module of the folder imports service.ts). */
 

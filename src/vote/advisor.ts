@@ -1,9 +1,9 @@
 import { workloadFeatures } from '../meta/workload-features.js'
+import type { Objective } from '../contracts/objective.js'
 import type { ModelDescriptor } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { Selection, SelectTask } from '../meta/selector.js'
 import type { CommitteeRanking } from './tally.js'
-import type { Objective } from './types.js'
 
 /**
  * The decision behind a recommendation or a served batch (pure): the meta-model's selection,

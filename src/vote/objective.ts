@@ -1,5 +1,5 @@
+import type { Objective } from '../contracts/objective.js'
 import type { RecordBody } from '../records/types.js'
-import type { Objective } from './types.js'
 
 /**
  * What "better" means per objective, as one number where higher is better:

@@ -1,5 +1,5 @@
+import type { Objective } from '../contracts/objective.js'
 import type { Backend } from '../records/types.js'
-import type { Objective } from './types.js'
 
 /**
  * Task class: the coarse key votes are cast and tallied on (docs/VOTES.md).

@@ -5,8 +5,6 @@
  */
 export const VOTE_VERSION = 1
 
-export type Objective = 'throughput' | 'latency' | 'cost'
-export const OBJECTIVES: readonly Objective[] = ['throughput', 'latency', 'cost']
 
 /** One method in an author's ranking for a class, best first. */
 export interface VoteEntry {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseFlags, intFlag, printJson } from '../args.js'
-import { createClientNode } from '../../net/recommend.js'
+import { createClientNode } from '../../net/rpc/client.js'
 import { parseInferRequest, requestInference, type InferRequest } from '../../net/infer.js'
 import { renderChat } from '../../engine/chat.js'
 import { SwarmtuneError, errorMessage } from '../../util/errors.js'

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseFlags, printJson } from '../args.js'
-import { createClientNode, parseRecommendRequest, requestRecommendation, type RecommendResponse } from '../../net/recommend.js'
+import { parseRecommendRequest, requestRecommendation, type RecommendResponse } from '../../net/recommend.js'
+import { createClientNode } from '../../net/rpc/client.js'
 import { SwarmtuneError, errorMessage } from '../../util/errors.js'
 
 const HELP = `usage: swarmtune recommend --peer MULTIADDR --task FILE.json [--json] [--committee] [--timeout MS]

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
 import { createPacer } from '../../../src/net/pacer.js'
-import { summarizeMs } from '../../../src/net/recommend.js'
 import { createLoopMonitor } from '../../../src/node/loop-monitor.js'
 
 const busy = (ms: number): void => { const t = performance.now(); while (performance.now() - t < ms) { /* spin */ } }
@@ -46,13 +45,5 @@ describe('event-loop monitor', () => {
     expect(d.p50Ms).toBeLessThan(d.maxMs)
     expect(d.fromMs).toBeGreaterThanOrEqual(t0 - 1000)
     expect(d.cpuPct).toBeGreaterThan(0)
-  })
-})
-
-describe('summarizeMs', () => {
-  it('nearest-rank percentiles', () => {
-    expect(summarizeMs([])).toEqual({ n: 0, p50: 0, p99: 0, max: 0 })
-    const xs = Array.from({ length: 100 }, (_, i) => i + 1)
-    expect(summarizeMs(xs)).toEqual({ n: 100, p50: 50, p99: 99, max: 100 })
   })
 })
