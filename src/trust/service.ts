@@ -174,15 +174,13 @@ class TrustEvaluator {
   private evaluating: Promise<void> | undefined
   private readonly self: string
   readonly params: TrustParams
-  private readonly store: RecordStore
-  private readonly peerGuard: PeerGuard | undefined
+  private readonly c: Pick<TrustComponents, 'store' | 'peerGuard'>
   private readonly logger: Logger
 
-  constructor (self: string, params: TrustParams, store: RecordStore, peerGuard: PeerGuard | undefined, logger: Logger) {
+  constructor (self: string, params: TrustParams, c: Pick<TrustComponents, 'store' | 'peerGuard'>, logger: Logger) {
     this.self = self
     this.params = params
-    this.store = store
-    this.peerGuard = peerGuard
+    this.c = c
     this.logger = logger
     this.unknownWeight = unknownAuthorWeight(this.table, params)
   }
@@ -190,7 +188,7 @@ class TrustEvaluator {
   /** Rebuild the index from the store (start-up: the evaluation that follows counts these). */
   async load (): Promise<void> {
     this.index = new ClaimIndex()
-    for await (const r of this.store.all() as AsyncIterable<SignedRecord>) this.index.add(r.body)
+    for await (const r of this.c.store.all() as AsyncIterable<SignedRecord>) this.index.add(r.body)
   }
 
   /** A record that arrived while running. */
@@ -202,7 +200,7 @@ class TrustEvaluator {
 
   /** Recompute the table from the index and the cached evidence (sync). */
   private recompute (): void {
-    this.table = computeTrust(collectEvidence(this.index, this.self, this.params, this.equivocations, this.peerGuard), this.self, this.params)
+    this.table = computeTrust(collectEvidence(this.index, this.self, this.params, this.equivocations, this.c.peerGuard), this.self, this.params)
     this.unknownWeight = unknownAuthorWeight(this.table, this.params)
     this.evaluatedAt = Date.now()
     this.dirty = false
@@ -219,22 +217,22 @@ class TrustEvaluator {
 
   /** Something the full evaluation reads changed since it last ran: records, or the guard's violations. */
   stale (): boolean {
-    return this.seen !== this.seenAtEvaluation || violationsKey(this.peerGuard) !== this.lastViolations
+    return this.seen !== this.seenAtEvaluation || violationsKey(this.c.peerGuard) !== this.lastViolations
   }
 
   async evaluate (): Promise<void> {
     if (this.evaluating != null) await this.evaluating
     this.seenAtEvaluation = this.seen
-    this.lastViolations = violationsKey(this.peerGuard)
+    this.lastViolations = violationsKey(this.c.peerGuard)
     this.evaluating = this.evaluateInner().finally(() => { this.evaluating = undefined })
     await this.evaluating
   }
 
   private async evaluateInner (): Promise<void> {
-    this.equivocations = await equivocationCounts(this.store)
+    this.equivocations = await equivocationCounts(this.c.store)
     this.recompute()
     try {
-      await this.store.putMeta(TRUST_KEY, { evaluatedAt: this.evaluatedAt, params: this.params, authors: [...this.table.values()] })
+      await this.c.store.putMeta(TRUST_KEY, { evaluatedAt: this.evaluatedAt, params: this.params, authors: [...this.table.values()] })
     } catch (err) {
       this.logger.error('persisting trust failed: %s', errorMessage(err))
     }
@@ -252,7 +250,7 @@ export function createTrustService (init: TrustServiceInit, c: TrustComponents):
   const params: TrustParams = { ...DEFAULT_TRUST_PARAMS, ...(cfg.unprovenCap != null ? { unprovenCap: cfg.unprovenCap } : {}), ...init.params }
   const self = c.peerId.toString()
   const intervalMs = cfg.evaluateIntervalMs ?? 5000
-  const trust = new TrustEvaluator(self, params, c.store, c.peerGuard, logger)
+  const trust = new TrustEvaluator(self, params, c, logger)
   const gray = new GraylistTracker()
   let timer: NodeJS.Timeout | undefined
   let grayTimer: NodeJS.Timeout | undefined
