@@ -1,7 +1,7 @@
 import type { Engine, EngineSession, InferenceRequest, Method, ModelSpec, RequestOutcome } from '../engine/types.js'
 import type { ModelDescriptor, ResultMetrics, UnsignedBody } from '../records/types.js'
 import { SwarmtuneError, errorCode, errorMessage } from '../util/errors.js'
-import { log } from '../util/log.js'
+import { log, type Logger } from '../util/log.js'
 import { workloadFeatures } from '../meta/workload-features.js'
 import { hardwareFingerprint, type SystemProbe } from '../engine/hardware.js'
 import { mean, median, percentile, spread } from '../util/stats.js'
@@ -214,11 +214,165 @@ export function failedResult (error: string, rssMiB = 0): ResultMetrics {
   }
 }
 
+/** The methods in run order: the baseline first (its outputs are the reference), then the rest as given (pure). */
+function runOrder (methods: readonly Method[]): { methods: Method[], baselineInList: Method | undefined } {
+  const baselineInList = methods.find(m => m.id === BASELINE_ID)
+  return {
+    baselineInList,
+    methods: baselineInList != null ? [baselineInList, ...methods.filter(m => m !== baselineInList)] : [...methods]
+  }
+}
+
+/** A workload's features without a tokenizer (no session ever opened for it) (pure). */
+function untokenizedFeatures (w: Workload): Record<string, number> {
+  return { requests: w.requests.length, concurrency: w.params.concurrency, outputTokensMean: mean(w.requests.map(r => r.maxTokens)) }
+}
+
+/** What one benchmark shares across its cells: progress counters, the baseline's outputs, the workloads' features. */
+interface BenchRun {
+  opts: RunBenchmarkOptions
+  descriptor: ModelDescriptor
+  logger: Logger
+  timeoutMs: number
+  warmups: number
+  /** runs per cell: warm-ups + repeats */
+  perCell: number
+  total: number
+  done: number
+  /** greedy outputs of the baseline, by workload name */
+  reference: Map<string, number[][]>
+  features: Map<string, Record<string, number>>
+  results: BenchCellResult[]
+}
+
+function progress (run: BenchRun, phase: BenchPhase, method: string, workload: string, message?: string): void {
+  run.opts.onProgress?.({ phase, method, workload, done: run.done, total: run.total, message })
+}
+
+const cancelled = (run: BenchRun): boolean => run.opts.signal?.aborted === true
+
+/** The workload's features, computed once per workload from the first session that can tokenize. */
+function featuresOf (run: BenchRun, w: Workload, session: EngineSession | undefined): Record<string, number> {
+  let f = run.features.get(w.name)
+  if (f == null && session != null) {
+    try {
+      f = workloadFeatures({
+        prompts: w.requests.map(r => session.tokenize(r.prompt)),
+        maxTokens: w.requests.map(r => r.maxTokens),
+        concurrency: w.params.concurrency,
+        outputs: run.reference.get(w.name)
+      })
+      run.features.set(w.name, f)
+    } catch (err) {
+      run.logger('tokenizing %s failed: %s', w.name, errorMessage(err))
+    }
+  }
+  return f ?? untokenizedFeatures(w)
+}
+
+function bodyOf (run: BenchRun, method: Method, w: Workload, result: ResultMetrics, session?: EngineSession): UnsignedBody {
+  const { engine, defaultThreads, pricePerHour, probe } = run.opts
+  return {
+    source: 'benchmark',
+    hardware: hardwareFingerprint({
+      backend: engine.backend,
+      gpus: engine.gpus,
+      threads: method.knobs.threads > 0 ? method.knobs.threads : (defaultThreads ?? 1),
+      pricePerHour
+    }, probe),
+    engine: { ...engine.info },
+    // the logical model (default file): weight quantization is the method's weightBits knob, so
+    // a weights-q8 run must describe the same model as its baseline
+    model: run.descriptor,
+    workload: { family: w.family, name: w.name, features: featuresOf(run, w, session) },
+    method: { id: method.id, knobs: { ...method.knobs } as unknown as Record<string, number> },
+    result
+  }
+}
+
+async function emit (run: BenchRun, r: BenchCellResult): Promise<void> {
+  run.results.push(r)
+  await run.opts.onResult?.(r)
+}
+
+/** The unrecorded reference pass, when the baseline itself is not being measured. */
+async function runReference (run: BenchRun, w: Workload, baseline: Method): Promise<void> {
+  const { engine, model } = run.opts
+  const sup = engine.supports(model, baseline)
+  let session: EngineSession | undefined
+  try {
+    if (!sup.ok) throw new SwarmtuneError('E_UNSUPPORTED', sup.reason)
+    session = await engine.open(model, baseline)
+    const measure = await runWorkload(session, w, run.timeoutMs, run.opts.signal)
+    run.reference.set(w.name, measure.outputs)
+    featuresOf(run, w, session)
+    run.done++
+    progress(run, 'reference', baseline.id, w.name)
+  } catch (err) {
+    // without a reference the lossless check cannot run: `diverged` stays absent
+    run.logger('reference run failed: %s', errorMessage(err))
+    run.done++
+    progress(run, 'failed', baseline.id, w.name, `reference run failed: ${errorMessage(err)}`)
+  } finally {
+    await session?.close().catch(() => {})
+  }
+}
+
+/** Warm-ups then repeats of one cell on an open session; the baseline's first run becomes the reference. */
+async function measureCell (run: BenchRun, session: EngineSession, w: Workload, method: Method, isBaseline: boolean): Promise<{ runs: RunMeasure[], diverged: boolean }> {
+  const runs: RunMeasure[] = []
+  let diverged = false
+  for (let i = 0; i < run.perCell; i++) {
+    await session.reset?.()
+    const measure = await runWorkload(session, w, run.timeoutMs, run.opts.signal)
+    if (isBaseline && i === 0) run.reference.set(w.name, measure.outputs)
+    const ref = run.reference.get(w.name)
+    if (method.lossless && !isBaseline && ref != null && !sameOutputs(ref, measure.outputs)) diverged = true
+    if (i >= run.warmups) runs.push(measure)
+    run.done++
+    progress(run, i < run.warmups ? 'warmup' : 'repeat', method.id, w.name)
+  }
+  return { runs, diverged }
+}
+
+/** One (method, workload) cell, recorded as a measurement, a skip or a failure; false when the benchmark was cancelled. */
+async function runCell (run: BenchRun, w: Workload, method: Method, baseline: Method | undefined): Promise<boolean> {
+  const { engine, model } = run.opts
+  const cell = { method: method.id, workload: w.name, family: w.family }
+  const sup = engine.supports(model, method)
+  if (!sup.ok) {
+    run.done += run.perCell
+    progress(run, 'skipped', method.id, w.name, sup.reason)
+    await emit(run, { ...cell, body: bodyOf(run, method, w, failedResult(`E_UNSUPPORTED: ${sup.reason}`)), skipped: sup.reason })
+    return true
+  }
+  let session: EngineSession | undefined
+  const cellStart = run.done
+  try {
+    session = await engine.open(model, method)
+    const isBaseline = method === baseline
+    const { runs, diverged } = await measureCell(run, session, w, method, isBaseline)
+    const result = aggregate(runs, peakRssMiB())
+    if (method.lossless && !isBaseline && run.reference.has(w.name)) result.diverged = diverged
+    const body = bodyOf(run, method, w, result, session)
+    progress(run, 'done', method.id, w.name)
+    await emit(run, { ...cell, body, cpuMs: median(runs.map(r => r.cpuMs)) })
+  } catch (err) {
+    if (cancelled(run)) return false
+    run.done = cellStart + run.perCell
+    const message = `${errorCode(err)}: ${errorMessage(err)}`
+    run.logger('cell %s × %s failed: %s', method.id, w.name, message)
+    progress(run, 'failed', method.id, w.name, message)
+    await emit(run, { ...cell, body: bodyOf(run, method, w, failedResult(message, peakRssMiB()), session) })
+  } finally {
+    await session?.close().catch(err => { run.logger('closing session failed: %s', errorMessage(err)) })
+  }
+  return true
+}
+
 export async function runBenchmark (opts: RunBenchmarkOptions): Promise<BenchCellResult[]> {
-  const logger = log('bench')
   const repeats = Math.max(1, Math.floor(opts.repeats ?? 3))
   const warmups = Math.max(0, Math.floor(opts.warmups ?? 1))
-  const timeoutMs = opts.timeoutMs ?? 120_000
   const { engine, model, workloads } = opts
   if (workloads.length === 0) throw new SwarmtuneError('E_BENCH_EMPTY', 'no workloads selected')
   if (opts.methods.length === 0) throw new SwarmtuneError('E_BENCH_EMPTY', 'no methods selected')
@@ -226,135 +380,34 @@ export async function runBenchmark (opts: RunBenchmarkOptions): Promise<BenchCel
   // a bad model path fails here, clearly, before anything is measured
   const descriptor: ModelDescriptor = await engine.describe(model)
 
-  const baselineInList = opts.methods.find(m => m.id === BASELINE_ID)
+  const { methods, baselineInList } = runOrder(opts.methods)
   const baseline = baselineInList ?? opts.baseline
-  // baseline first, then the rest in the order given
-  const methods = baselineInList != null ? [baselineInList, ...opts.methods.filter(m => m !== baselineInList)] : [...opts.methods]
   const needReference = baseline != null && baselineInList == null
-
   const perCell = warmups + repeats
-  const total = methods.length * workloads.length * perCell + (needReference ? workloads.length : 0)
-  let done = 0
-  const progress = (phase: BenchPhase, method: string, workload: string, message?: string): void => {
-    opts.onProgress?.({ phase, method, workload, done, total, message })
-  }
-
-  const cancelled = (): boolean => opts.signal?.aborted === true
-  const reference = new Map<string, number[][]>()
-  const features = new Map<string, Record<string, number>>()
-  const results: BenchCellResult[] = []
-
-  const featuresOf = (w: Workload, session: EngineSession | undefined): Record<string, number> => {
-    let f = features.get(w.name)
-    if (f == null && session != null) {
-      try {
-        f = workloadFeatures({
-          prompts: w.requests.map(r => session.tokenize(r.prompt)),
-          maxTokens: w.requests.map(r => r.maxTokens),
-          concurrency: w.params.concurrency,
-          outputs: reference.get(w.name)
-        })
-        features.set(w.name, f)
-      } catch (err) {
-        logger('tokenizing %s failed: %s', w.name, errorMessage(err))
-      }
-    }
-    // no session ever opened for this workload: only what needs no tokenizer
-    return f ?? { requests: w.requests.length, concurrency: w.params.concurrency, outputTokensMean: mean(w.requests.map(r => r.maxTokens)) }
-  }
-
-  const bodyOf = (method: Method, w: Workload, result: ResultMetrics, session?: EngineSession): UnsignedBody => ({
-    source: 'benchmark',
-    hardware: hardwareFingerprint({
-      backend: engine.backend,
-      gpus: engine.gpus,
-      threads: method.knobs.threads > 0 ? method.knobs.threads : (opts.defaultThreads ?? 1),
-      pricePerHour: opts.pricePerHour
-    }, opts.probe),
-    engine: { ...engine.info },
-    // the logical model (default file): weight quantization is the method's weightBits knob, so
-    // a weights-q8 run must describe the same model as its baseline
-    model: descriptor,
-    workload: { family: w.family, name: w.name, features: featuresOf(w, session) },
-    method: { id: method.id, knobs: { ...method.knobs } as unknown as Record<string, number> },
-    result
-  })
-
-  const emit = async (r: BenchCellResult): Promise<void> => {
-    results.push(r)
-    await opts.onResult?.(r)
+  const run: BenchRun = {
+    opts,
+    descriptor,
+    logger: log('bench'),
+    timeoutMs: opts.timeoutMs ?? 120_000,
+    warmups,
+    perCell,
+    total: methods.length * workloads.length * perCell + (needReference ? workloads.length : 0),
+    done: 0,
+    reference: new Map(),
+    features: new Map(),
+    results: []
   }
 
   // Workload-major order: all methods of one workload run back to back, so each speedup over the
   // baseline compares measurements minutes apart rather than a whole sweep apart (load drifts).
   for (const w of workloads) {
-    // the unrecorded reference pass, when the baseline itself is not being measured
-    if (cancelled()) return results
-    if (needReference && baseline != null) {
-      const sup = engine.supports(model, baseline)
-      let session: EngineSession | undefined
-      try {
-        if (!sup.ok) throw new SwarmtuneError('E_UNSUPPORTED', sup.reason)
-        session = await engine.open(model, baseline)
-        const run = await runWorkload(session, w, timeoutMs, opts.signal)
-        reference.set(w.name, run.outputs)
-        featuresOf(w, session)
-        done++
-        progress('reference', baseline.id, w.name)
-      } catch (err) {
-        // without a reference the lossless check cannot run: `diverged` stays absent
-        logger('reference run failed: %s', errorMessage(err))
-        done++
-        progress('failed', baseline.id, w.name, `reference run failed: ${errorMessage(err)}`)
-      } finally {
-        await session?.close().catch(() => {})
-      }
-    }
-
+    if (cancelled(run)) return run.results
+    if (needReference && baseline != null) await runReference(run, w, baseline)
     for (const method of methods) {
       // a cancelled benchmark is not a failed measurement: stop without recording anything more
-      if (cancelled()) return results
-      const sup = engine.supports(model, method)
-      if (!sup.ok) {
-        done += perCell
-        progress('skipped', method.id, w.name, sup.reason)
-        await emit({ method: method.id, workload: w.name, family: w.family, body: bodyOf(method, w, failedResult(`E_UNSUPPORTED: ${sup.reason}`)), skipped: sup.reason })
-        continue
-      }
-      let session: EngineSession | undefined
-      const cellStart = done
-      try {
-        session = await engine.open(model, method)
-        const runs: RunMeasure[] = []
-        let diverged = false
-        const isBaseline = method === baseline
-        for (let i = 0; i < perCell; i++) {
-          await session.reset?.()
-          const run = await runWorkload(session, w, timeoutMs, opts.signal)
-          if (isBaseline && i === 0) reference.set(w.name, run.outputs)
-          const ref = reference.get(w.name)
-          if (method.lossless && !isBaseline && ref != null && !sameOutputs(ref, run.outputs)) diverged = true
-          if (i >= warmups) runs.push(run)
-          done++
-          progress(i < warmups ? 'warmup' : 'repeat', method.id, w.name)
-        }
-        const result = aggregate(runs, peakRssMiB())
-        if (method.lossless && !isBaseline && reference.has(w.name)) result.diverged = diverged
-        const body = bodyOf(method, w, result, session)
-        progress('done', method.id, w.name)
-        await emit({ method: method.id, workload: w.name, family: w.family, body, cpuMs: median(runs.map(r => r.cpuMs)) })
-      } catch (err) {
-        if (cancelled()) return results
-        done = cellStart + perCell
-        const code = errorCode(err)
-        const message = `${code}: ${errorMessage(err)}`
-        logger('cell %s × %s failed: %s', method.id, w.name, message)
-        progress('failed', method.id, w.name, message)
-        await emit({ method: method.id, workload: w.name, family: w.family, body: bodyOf(method, w, failedResult(message, peakRssMiB()), session) })
-      } finally {
-        await session?.close().catch(err => { logger('closing session failed: %s', errorMessage(err)) })
-      }
+      if (cancelled(run)) return run.results
+      if (!await runCell(run, w, method, baseline)) return run.results
     }
   }
-  return results
+  return run.results
 }

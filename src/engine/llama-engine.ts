@@ -242,8 +242,17 @@ interface Worker {
 
 type MutableSession = EngineSession & { close: () => Promise<void> }
 
-async function openSession (init: SessionInit): Promise<MutableSession> {
-  const { llama, target, draft, descriptor, method } = init
+/** What decoding a request needs from its session (fixed for the session's life). */
+interface DecodeContext {
+  target: LlamaModel
+  knobs: Method['knobs']
+  /** put before every prompt, when the model wants a BOS token */
+  bos?: Token
+}
+
+/** The session's contexts (target, and draft for draft-model speculation) and one worker per `parallel` sequence. */
+async function createWorkers (init: SessionInit): Promise<{ contexts: LlamaContext[], workers: Worker[] }> {
+  const { llama, target, draft, method } = init
   const k = method.knobs
   const threads = k.threads > 0 ? k.threads : init.defaultThreads > 0 ? init.defaultThreads : llama.cpuMathCores
   const trainCtx = target.trainContextSize > 0 ? target.trainContextSize : 2048
@@ -274,168 +283,189 @@ async function openSession (init: SessionInit): Promise<MutableSession> {
   for (let i = 0; i < k.parallel; i++) {
     workers.push({ seq: ctx.getSequence(), ...(draftCtx != null ? { draftSeq: draftCtx.getSequence() } : {}) })
   }
+  return { contexts, workers }
+}
+
+/** Trim the sequence state to the longest common prefix with `tokens` (at least one token left to evaluate). */
+async function reuseOrClear (seq: LlamaContextSequence, tokens: Token[], reuse: boolean): Promise<number> {
+  if (!reuse) {
+    if (seq.nextTokenIndex > 0) await seq.clearHistory()
+    return 0
+  }
+  const { firstDifferentIndex } = seq.compareContextTokens(tokens)
+  const keep = Math.min(firstDifferentIndex, tokens.length - 1)
+  if (keep < seq.nextTokenIndex) await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }])
+  return keep
+}
+
+/** Plain greedy decoding of `tokens`' continuation. `emit` returns false when the output is full. */
+async function greedyDecode (seq: LlamaContextSequence, tokens: Token[], emit: (t: number) => boolean, signal: AbortSignal | undefined): Promise<void> {
+  const gen = seq.evaluate(tokens, { temperature: 0 })
+  try {
+    for await (const t of gen) {
+      if (signal?.aborted === true) throw abortError()
+      if (!emit(t)) break
+    }
+  } finally {
+    await gen.return()
+  }
+}
+
+async function runOne (dc: DecodeContext, w: Worker, req: InferenceRequest, signal: AbortSignal | undefined, queueMs: number): Promise<RequestOutcome> {
+  const { target, knobs: k } = dc
+  const start = performance.now()
+  const text = target.tokenize(req.prompt)
+  const prompt = dc.bos != null ? [dc.bos, ...text] : text
+  if (prompt.length === 0) throw new EngineError('E_BAD_REQUEST', 'empty prompt')
+  const maxTokens = Math.max(0, Math.floor(req.maxTokens))
+  const need = prompt.length + maxTokens + k.draftTokens + 1
+  if (need > w.seq.contextSize) throw new EngineError('E_CONTEXT_OVERFLOW', `prompt (${prompt.length} tokens) + ${maxTokens} output tokens exceed the context (${w.seq.contextSize})`)
+  const cached = await reuseOrClear(w.seq, prompt, k.prefixCache === 1)
+  if (w.draftSeq != null && k.prefixCache !== 1 && w.draftSeq.nextTokenIndex > 0) await w.draftSeq.clearHistory()
+  const out: number[] = []
+  let firstAt = start
+  let lastAt = start
+  let drafted = 0
+  let accepted = 0
+  const emit = (t: number): boolean => {
+    const now = performance.now()
+    if (out.length === 0) firstAt = now
+    lastAt = now
+    out.push(t)
+    return out.length < maxTokens
+  }
+  if (maxTokens > 0) {
+    if (k.speculative === 0) {
+      await greedyDecode(w.seq, prompt.slice(cached), emit, signal)
+    } else {
+      const r = await speculativeDecode(dc, w, prompt, cached, maxTokens, emit, signal)
+      drafted = r.drafted
+      accepted = r.accepted
+    }
+  }
+  return {
+    text: target.detokenize(out as Token[]),
+    tokens: out,
+    promptTokens: prompt.length,
+    outputTokens: out.length,
+    ttftMs: (out.length > 0 ? firstAt : performance.now()) - start,
+    latencyMs: (out.length > 0 ? lastAt : performance.now()) - start,
+    queueMs,
+    cachedPromptTokens: cached,
+    ...(k.speculative > 0 ? { draftedTokens: drafted, acceptedDraftTokens: accepted } : {})
+  }
+}
+
+/** Our draft → verify loop (see the file comment). `emit` returns false when the output is full. */
+async function speculativeDecode (dc: DecodeContext, w: Worker, prompt: Token[], cached: number, maxTokens: number,
+  emit: (t: number) => boolean, signal: AbortSignal | undefined): Promise<{ drafted: number, accepted: number }> {
+  const { target, knobs: k } = dc
+  const greedy = { token: true, options: { temperature: 0 } } as const
+  const tail = prompt.slice(cached)
+  const first = await w.seq.controlledEvaluate(tail.map((t, i) => i === tail.length - 1 ? [t, { generateNext: greedy }] : t))
+  let last = first[tail.length - 1]?.next.token
+  if (last == null) throw new EngineError('E_ENGINE', 'no token sampled after the prompt')
+  const history: number[] = [...prompt]
+  let drafted = 0
+  let accepted = 0
+  if (target.isEogToken(last as Token) || !emit(last)) return { drafted, accepted }
+  history.push(last)
+  for (;;) {
+    if (signal?.aborted === true) throw abortError()
+    const room = maxTokens - (history.length - prompt.length) // tokens still allowed, `last` counted
+    const want = Math.min(k.draftTokens, Math.max(0, room - 1))
+    const draftTokens = want === 0
+      ? []
+      : k.speculative === 1
+        ? lookupDraft(history, want)
+        : await draftModelTokens(w.draftSeq as LlamaContextSequence, history, want)
+    const input = [last, ...draftTokens].map(t => [t as Token, { generateNext: greedy }] as [Token, { generateNext: typeof greedy }])
+    const res = await w.seq.controlledEvaluate(input)
+    const preds = res.map(r => r?.next.token)
+    let n = 0
+    while (n < draftTokens.length && preds[n] === draftTokens[n]) n++
+    drafted += draftTokens.length
+    accepted += n
+    if (n < draftTokens.length) {
+      // roll back the KV cache: the last (draft length - n) evaluated tokens were rejected
+      const end = w.seq.nextTokenIndex
+      await w.seq.eraseContextTokenRanges([{ start: end - (draftTokens.length - n), end }])
+    }
+    const next = preds[n]
+    if (next == null) throw new EngineError('E_ENGINE', 'no token sampled during verification')
+    for (const t of [...draftTokens.slice(0, n), next]) {
+      if (target.isEogToken(t as Token)) return { drafted, accepted }
+      history.push(t)
+      if (!emit(t)) return { drafted, accepted }
+    }
+    last = next
+  }
+}
+
+/** Greedy draft of up to `want` tokens continuing `history` with the draft model (its KV reused across rounds). */
+async function draftModelTokens (dseq: LlamaContextSequence, history: number[], want: number): Promise<number[]> {
+  const h = history as Token[]
+  const { firstDifferentIndex } = dseq.compareContextTokens(h)
+  const keep = Math.min(firstDifferentIndex, h.length - 1)
+  if (keep < dseq.nextTokenIndex) await dseq.eraseContextTokenRanges([{ start: keep, end: dseq.nextTokenIndex }])
+  const outTokens: number[] = []
+  const gen = dseq.evaluate(h.slice(keep), { temperature: 0 })
+  try {
+    for await (const t of gen) {
+      outTokens.push(t)
+      if (outTokens.length >= want) break
+    }
+  } finally {
+    await gen.return()
+  }
+  return outTokens
+}
+
+/**
+ * Continuous batching: each worker takes the next request as soon as its previous one ends; the
+ * first failure stops every worker from taking more and is rethrown (coded).
+ */
+async function runOnWorkers (dc: DecodeContext, workers: readonly Worker[], requests: InferenceRequest[], signal: AbortSignal | undefined): Promise<BatchOutcome> {
+  const t0 = performance.now()
+  const results: RequestOutcome[] = new Array(requests.length)
+  let nextIndex = 0
+  let failure: unknown
+  const loop = async (w: Worker): Promise<void> => {
+    while (failure == null && nextIndex < requests.length) {
+      if (signal?.aborted === true) throw abortError()
+      const i = nextIndex++
+      results[i] = await runOne(dc, w, requests[i], signal, performance.now() - t0)
+    }
+  }
+  await Promise.all(workers.map(async w => {
+    try { await loop(w) } catch (err) { failure ??= err }
+  }))
+  if (failure != null) {
+    if (failure instanceof SwarmtuneError) throw failure
+    throw new EngineError('E_ENGINE', `inference failed: ${errorMessage(failure)}`, { cause: failure })
+  }
+  return { requests: results, wallMs: performance.now() - t0 }
+}
+
+async function openSession (init: SessionInit): Promise<MutableSession> {
+  const { target, descriptor, method } = init
+  const { contexts, workers } = await createWorkers(init)
   const bos = target.tokens.bos
-  const prependBos = bos != null && target.tokens.shouldPrependBosToken
+  const dc: DecodeContext = {
+    target,
+    knobs: method.knobs,
+    ...(bos != null && target.tokens.shouldPrependBosToken ? { bos } : {})
+  }
   let busy = false
   let closed = false
-
-  function tokenize (text: string): number[] {
-    return target.tokenize(text) as number[]
-  }
-
-  /** Trim the sequence state to the longest common prefix with `tokens` (at least one token left to evaluate). */
-  async function reuseOrClear (seq: LlamaContextSequence, tokens: Token[], reuse: boolean): Promise<number> {
-    if (!reuse) {
-      if (seq.nextTokenIndex > 0) await seq.clearHistory()
-      return 0
-    }
-    const { firstDifferentIndex } = seq.compareContextTokens(tokens)
-    const keep = Math.min(firstDifferentIndex, tokens.length - 1)
-    if (keep < seq.nextTokenIndex) await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }])
-    return keep
-  }
-
-  async function runOne (w: Worker, req: InferenceRequest, signal: AbortSignal | undefined, queueMs: number): Promise<RequestOutcome> {
-    const start = performance.now()
-    const prompt = (prependBos ? [bos, ...tokenize(req.prompt)] : tokenize(req.prompt)) as Token[]
-    if (prompt.length === 0) throw new EngineError('E_BAD_REQUEST', 'empty prompt')
-    const maxTokens = Math.max(0, Math.floor(req.maxTokens))
-    const need = prompt.length + maxTokens + k.draftTokens + 1
-    if (need > w.seq.contextSize) throw new EngineError('E_CONTEXT_OVERFLOW', `prompt (${prompt.length} tokens) + ${maxTokens} output tokens exceed the context (${w.seq.contextSize})`)
-    const cached = await reuseOrClear(w.seq, prompt, k.prefixCache === 1)
-    if (w.draftSeq != null && k.prefixCache !== 1 && w.draftSeq.nextTokenIndex > 0) await w.draftSeq.clearHistory()
-    const out: number[] = []
-    let firstAt = start
-    let lastAt = start
-    let drafted = 0
-    let accepted = 0
-    const emit = (t: number): boolean => {
-      const now = performance.now()
-      if (out.length === 0) firstAt = now
-      lastAt = now
-      out.push(t)
-      return out.length < maxTokens
-    }
-    if (maxTokens > 0) {
-      if (k.speculative === 0) {
-        const gen = w.seq.evaluate(prompt.slice(cached), { temperature: 0 })
-        try {
-          for await (const t of gen) {
-            if (signal?.aborted === true) throw abortError()
-            if (!emit(t)) break
-          }
-        } finally {
-          await gen.return()
-        }
-      } else {
-        const r = await speculativeDecode(w, prompt, cached, maxTokens, emit, signal)
-        drafted = r.drafted
-        accepted = r.accepted
-      }
-    }
-    return {
-      text: target.detokenize(out as Token[]),
-      tokens: out,
-      promptTokens: prompt.length,
-      outputTokens: out.length,
-      ttftMs: (out.length > 0 ? firstAt : performance.now()) - start,
-      latencyMs: (out.length > 0 ? lastAt : performance.now()) - start,
-      queueMs,
-      cachedPromptTokens: cached,
-      ...(k.speculative > 0 ? { draftedTokens: drafted, acceptedDraftTokens: accepted } : {})
-    }
-  }
-
-  /** Our draft → verify loop (see the file comment). `emit` returns false when the output is full. */
-  async function speculativeDecode (w: Worker, prompt: Token[], cached: number, maxTokens: number,
-    emit: (t: number) => boolean, signal: AbortSignal | undefined): Promise<{ drafted: number, accepted: number }> {
-    const greedy = { token: true, options: { temperature: 0 } } as const
-    const tail = prompt.slice(cached)
-    const first = await w.seq.controlledEvaluate(tail.map((t, i) => i === tail.length - 1 ? [t, { generateNext: greedy }] : t))
-    let last = first[tail.length - 1]?.next.token
-    if (last == null) throw new EngineError('E_ENGINE', 'no token sampled after the prompt')
-    const history: number[] = [...prompt]
-    let drafted = 0
-    let accepted = 0
-    if (target.isEogToken(last as Token) || !emit(last)) return { drafted, accepted }
-    history.push(last)
-    for (;;) {
-      if (signal?.aborted === true) throw abortError()
-      const room = maxTokens - (history.length - prompt.length) // tokens still allowed, `last` counted
-      const want = Math.min(k.draftTokens, Math.max(0, room - 1))
-      const draftTokens = want === 0
-        ? []
-        : k.speculative === 1
-          ? lookupDraft(history, want)
-          : await draftModelTokens(w.draftSeq as LlamaContextSequence, history, want)
-      const input = [last, ...draftTokens].map(t => [t as Token, { generateNext: greedy }] as [Token, { generateNext: typeof greedy }])
-      const res = await w.seq.controlledEvaluate(input)
-      const preds = res.map(r => r?.next.token)
-      let n = 0
-      while (n < draftTokens.length && preds[n] === draftTokens[n]) n++
-      drafted += draftTokens.length
-      accepted += n
-      if (n < draftTokens.length) {
-        // roll back the KV cache: the last (draft length - n) evaluated tokens were rejected
-        const end = w.seq.nextTokenIndex
-        await w.seq.eraseContextTokenRanges([{ start: end - (draftTokens.length - n), end }])
-      }
-      const next = preds[n]
-      if (next == null) throw new EngineError('E_ENGINE', 'no token sampled during verification')
-      for (const t of [...draftTokens.slice(0, n), next]) {
-        if (target.isEogToken(t as Token)) return { drafted, accepted }
-        history.push(t)
-        if (!emit(t)) return { drafted, accepted }
-      }
-      last = next
-    }
-  }
-
-  /** Greedy draft of up to `want` tokens continuing `history` with the draft model (its KV reused across rounds). */
-  async function draftModelTokens (dseq: LlamaContextSequence, history: number[], want: number): Promise<number[]> {
-    const h = history as Token[]
-    const { firstDifferentIndex } = dseq.compareContextTokens(h)
-    const keep = Math.min(firstDifferentIndex, h.length - 1)
-    if (keep < dseq.nextTokenIndex) await dseq.eraseContextTokenRanges([{ start: keep, end: dseq.nextTokenIndex }])
-    const outTokens: number[] = []
-    const gen = dseq.evaluate(h.slice(keep), { temperature: 0 })
-    try {
-      for await (const t of gen) {
-        outTokens.push(t)
-        if (outTokens.length >= want) break
-      }
-    } finally {
-      await gen.return()
-    }
-    return outTokens
-  }
 
   async function runBatch (requests: InferenceRequest[], opts: { signal?: AbortSignal } = {}): Promise<BatchOutcome> {
     if (closed) throw new EngineError('E_SESSION_CLOSED', 'session is closed')
     if (busy) throw new EngineError('E_SESSION_BUSY', 'runBatch is already running on this session')
-    const signal = opts.signal
-    if (signal?.aborted === true) throw abortError()
+    if (opts.signal?.aborted === true) throw abortError()
     busy = true
-    const t0 = performance.now()
-    const results: RequestOutcome[] = new Array(requests.length)
-    let nextIndex = 0
-    let failure: unknown
-    const loop = async (w: Worker): Promise<void> => {
-      while (failure == null && nextIndex < requests.length) {
-        if (signal?.aborted === true) throw abortError()
-        const i = nextIndex++
-        results[i] = await runOne(w, requests[i], signal, performance.now() - t0)
-      }
-    }
     try {
-      await Promise.all(workers.map(async w => {
-        try { await loop(w) } catch (err) { failure ??= err }
-      }))
-      if (failure != null) {
-        if (failure instanceof SwarmtuneError) throw failure
-        throw new EngineError('E_ENGINE', `inference failed: ${errorMessage(failure)}`, { cause: failure })
-      }
-      return { requests: results, wallMs: performance.now() - t0 }
+      return await runOnWorkers(dc, workers, requests, opts.signal)
     } finally {
       busy = false
     }
@@ -452,7 +482,7 @@ async function openSession (init: SessionInit): Promise<MutableSession> {
   const session: MutableSession = {
     model: descriptor,
     method,
-    tokenize,
+    tokenize: text => target.tokenize(text) as number[],
     runBatch,
     reset,
     close: async () => {

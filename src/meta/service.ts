@@ -76,31 +76,17 @@ function workerPath (): string {
   return existsSync(here) ? here : join(packageRoot(), 'dist', 'src', 'meta', 'train-worker.js')
 }
 
-export function createMetaService (init: MetaServiceInit, components: MetaServiceComponents): MetaService {
-  const { config } = init
-  const { store, events, api } = components
-  const logger = log('meta')
-  const rng = createRng(Date.now() >>> 0)
-  let model: MetaModel | null = null
-  let pending = 0
-  let training: Promise<MetaModel | null> | null = null
-  let again = false
-  let timer: NodeJS.Timeout | undefined
-  let worker: Worker | undefined
-  let stopped = true
-  let lastError: { code: string, message: string } | undefined
+/**
+ * Runs one training at a time in a worker thread (the forest blocks for seconds); `terminate()`
+ * stops the one in flight, which then rejects.
+ */
+class TrainWorker {
+  private current: Worker | undefined
 
-  const onRecord = (): void => {
-    pending++
-    if (pending >= config.meta.retrainEveryRecords) void retrainSafe()
-  }
-
-  async function trainInWorker (bodies: HistoryBody[]): Promise<unknown> {
-    const authorWeights = components.trust?.weights()
-    const req: TrainRequest = { bodies, opts: { backend: config.meta.backend, nTrees: config.meta.trees, seed: 1, ...(authorWeights != null ? { authorWeights } : {}) } }
+  async run (req: TrainRequest): Promise<unknown> {
     return await new Promise((resolve, reject) => {
       const w = new Worker(workerPath())
-      worker = w
+      this.current = w
       let settled = false
       w.once('message', (reply: TrainReply) => {
         settled = true
@@ -110,11 +96,66 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
       })
       w.once('error', err => { if (!settled) { settled = true; reject(err) } })
       w.once('exit', code => {
-        if (worker === w) worker = undefined
+        if (this.current === w) this.current = undefined
         if (!settled) { settled = true; reject(new MetaError('E_TRAIN_WORKER', `training worker exited with code ${code}`)) }
       })
       w.postMessage(req)
     })
+  }
+
+  async terminate (): Promise<void> {
+    await this.current?.terminate()
+  }
+}
+
+function trainRequest (meta: MetaConfig, bodies: HistoryBody[], authorWeights: Record<string, number> | undefined): TrainRequest {
+  return { bodies, opts: { backend: meta.backend, nTrees: meta.trees, seed: 1, ...(authorWeights != null ? { authorWeights } : {}) } }
+}
+
+/** The stored snapshot as a live model; throws (coded) when it is stale or corrupt. */
+async function loadSnapshot (saved: PersistedSnapshot): Promise<MetaModel> {
+  if (saved.version !== FEATURE_SCHEMA_VERSION) throw new MetaError('E_SNAPSHOT_SCHEMA', `stored snapshot has feature schema ${saved.version}`)
+  return await load(saved.model)
+}
+
+function snapshotStatus (model: MetaModel | null): SnapshotStatus | null {
+  return model == null ? null : { version: model.schemaVersion, rows: model.rows, trainedAt: model.trainedAt, hash: model.trainingSetHash, backend: model.backend }
+}
+
+function toPersisted (model: MetaModel, snapshot: unknown): PersistedSnapshot {
+  return { version: model.schemaVersion, trainingSetHash: model.trainingSetHash, trainedAt: model.trainedAt, rows: model.rows, backend: model.backend, model: snapshot }
+}
+
+/** GET /status contributions and POST /meta/select. */
+function registerRoutes (api: ControlApi, config: MetaConfig, rng: () => number, service: Pick<MetaService, 'status' | 'select'>): void {
+  api.statusContributors.set('snapshot', () => service.status().snapshot)
+  api.statusContributors.set('meta', () => { const { snapshot: _s, ...rest } = service.status(); return rest })
+  api.route('POST', '/meta/select', async (req) => {
+    const body = await req.json<{ task: SelectTask } & SelectOptions>()
+    const { task, ...opts } = body
+    if (task == null) throw new MetaError('E_BAD_TASK', 'body must be { task, objective?, budget?, sloTtftMs? }')
+    const explore = config.explorationRate > 0 ? { rate: config.explorationRate, rng } : undefined
+    return { json: service.select(task, { ...opts, explore: (opts as { explore?: boolean }).explore === true ? explore : undefined }) }
+  })
+}
+
+export function createMetaService (init: MetaServiceInit, components: MetaServiceComponents): MetaService {
+  const { config } = init
+  const { store, events, api } = components
+  const logger = log('meta')
+  const rng = createRng(Date.now() >>> 0)
+  const trainer = new TrainWorker()
+  let model: MetaModel | null = null
+  let pending = 0
+  let training: Promise<MetaModel | null> | null = null
+  let again = false
+  let timer: NodeJS.Timeout | undefined
+  let stopped = true
+  let lastError: { code: string, message: string } | undefined
+
+  const onRecord = (): void => {
+    pending++
+    if (pending >= config.meta.retrainEveryRecords) void retrainSafe()
   }
 
   async function doRetrain (): Promise<MetaModel | null> {
@@ -125,11 +166,10 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
       pending = Math.max(0, pending - arrived)
       return null
     }
-    const snapshot = await trainInWorker(bodies)
+    const snapshot = await trainer.run(trainRequest(config.meta, bodies, components.trust?.weights()))
     const next = await load(snapshot)
     if (stopped) return next
-    const persisted: PersistedSnapshot = { version: next.schemaVersion, trainingSetHash: next.trainingSetHash, trainedAt: next.trainedAt, rows: next.rows, backend: next.backend, model: snapshot }
-    await store.putMeta(SNAPSHOT_KEY, persisted)
+    await store.putMeta(SNAPSHOT_KEY, toPersisted(next, snapshot))
     model = next
     pending = Math.max(0, pending - arrived)
     lastError = undefined
@@ -164,7 +204,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
 
   function status (): MetaServiceStatus {
     return {
-      snapshot: model == null ? null : { version: model.schemaVersion, rows: model.rows, trainedAt: model.trainedAt, hash: model.trainingSetHash, backend: model.backend },
+      snapshot: snapshotStatus(model),
       training: training != null,
       pendingRecords: pending,
       ...(lastError != null ? { lastError } : {})
@@ -184,8 +224,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
       const saved = await store.getMeta<PersistedSnapshot>(SNAPSHOT_KEY)
       if (saved != null) {
         try {
-          if (saved.version !== FEATURE_SCHEMA_VERSION) throw new MetaError('E_SNAPSHOT_SCHEMA', `stored snapshot has feature schema ${saved.version}`)
-          model = await load(saved.model)
+          model = await loadSnapshot(saved)
         } catch (err) {
           // a stale or corrupt snapshot is not fatal: retrain from the history instead
           lastError = { code: errorCode(err), message: errorMessage(err) }
@@ -198,22 +237,14 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
         if (pending > 0 || model == null) void retrainSafe()
       }, config.meta.retrainIntervalMs)
       timer.unref()
-      api?.statusContributors.set('snapshot', () => status().snapshot)
-      api?.statusContributors.set('meta', () => { const { snapshot: _s, ...rest } = status(); return rest })
-      api?.route('POST', '/meta/select', async (req) => {
-        const body = await req.json<{ task: SelectTask } & SelectOptions>()
-        const { task, ...opts } = body
-        if (task == null) throw new MetaError('E_BAD_TASK', 'body must be { task, objective?, budget?, sloTtftMs? }')
-        const explore = config.meta.explorationRate > 0 ? { rate: config.meta.explorationRate, rng } : undefined
-        return { json: select(task, { ...opts, explore: (opts as { explore?: boolean }).explore === true ? explore : undefined }) }
-      })
+      if (api != null) registerRoutes(api, config.meta, rng, { status, select })
       if (model == null || pending > 0) void retrainSafe()
     },
     async stop () {
       stopped = true
       events.removeEventListener('record', onRecord)
       if (timer != null) clearInterval(timer)
-      await worker?.terminate()
+      await trainer.terminate()
       try { await training } catch {}
     },
     current: () => model,
