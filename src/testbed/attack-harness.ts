@@ -17,13 +17,14 @@ import { createClientNode, requestRecommendation } from '../net/recommend.js'
 import { RECORDS_TOPIC } from '../net/types.js'
 import { loadConfig } from '../node/config.js'
 import { createLoopMonitor, type LoopDelay } from '../node/loop-monitor.js'
-import { loopbackAddr, spawnDaemon, waitFor, type DaemonProcess } from './processes.js'
+import { loopbackAddr, spawnDaemon, type DaemonProcess } from './processes.js'
 import { createRecord, toWire, verifyWire } from '../records/sign.js'
 import { synthBodies } from '../records/synthetic.js'
 import type { UnsignedBody } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { packageRoot } from '../util/paths.js'
 import { createRng } from '../util/random.js'
+import { waitFor } from '../util/wait.js'
 
 /**
  * The attack harness behind `swarmtune testbed --attack A` (issue #7). Honest peers are daemons

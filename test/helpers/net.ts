@@ -9,6 +9,7 @@ import { createRecord, synthBodies, type SignedRecord } from '../../src/records/
 import { createNetwork, RECORDS_TOPIC, type NetworkInit, type SwarmNetworkNode } from '../../src/net/index.js'
 import type { RecordStore } from '../../src/store/types.js'
 import { Counters } from '../../src/util/counters.js'
+import { waitFor } from '../../src/util/wait.js'
 import { createMemoryStore } from './memory-store.js'
 import { createRecordStore } from '../../src/store/record-store.js'
 
@@ -91,19 +92,9 @@ export async function ownRecords (node: Pick<TestNode, 'key' | 'author' | 'store
   return out
 }
 
-/** Poll until `cond` holds (a deadline for a hung test, not a timing assertion). */
-export async function waitFor (cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000, everyMs = 25): Promise<void> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, everyMs))
-  }
-}
-
 /** Wait until every node has `n` peers subscribed to the records topic (mesh ready to gossip). */
 export async function waitForTopicPeers (nodes: TestNode[], n = 1): Promise<void> {
-  await waitFor(() => nodes.every(x => x.net.stats().gossipTopicPeers >= n), 'topic subscriptions')
+  await waitFor('topic subscriptions', () => nodes.every(x => x.net.stats().gossipTopicPeers >= n))
 }
 
 /**
@@ -113,7 +104,7 @@ export async function waitForTopicPeers (nodes: TestNode[], n = 1): Promise<void
  */
 export async function waitForMesh (nodes: TestNode[], n: number | ((x: TestNode) => number) = 1): Promise<void> {
   const want = typeof n === 'number' ? () => n : n
-  await waitFor(() => nodes.every(x => meshPeers(x) >= want(x)), 'gossipsub mesh')
+  await waitFor('gossipsub mesh', () => nodes.every(x => meshPeers(x) >= want(x)))
 }
 
 export function meshPeers (x: TestNode): number {
