@@ -11,6 +11,7 @@ import { createRecord, synthBodies } from '../src/records/index.js'
 import { createRecordStore } from '../src/store/record-store.js'
 import { createNetwork, RECORDS_TOPIC } from '../src/net/index.js'
 import { Counters } from '../src/util/counters.js'
+import { percentile } from '../src/util/stats.js'
 
 /*
  * Propagation benchmark: N peers, each a separate Node process with its own LevelDB store and
@@ -98,10 +99,7 @@ class Peer {
   }
 }
 
-function pct (xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]
-}
+const pct = (xs: number[], p: number): number => percentile(xs, p, 'nearest-rank')
 
 async function run (n: number, rounds: number, log: (s: string) => void): Promise<Record<string, number>> {
   const script = fileURLToPath(import.meta.url)

@@ -24,6 +24,7 @@ import type { UnsignedBody } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { packageRoot } from '../util/paths.js'
 import { createRng } from '../util/random.js'
+import { mean, percentile } from '../util/stats.js'
 import { waitFor } from '../util/wait.js'
 
 /**
@@ -182,10 +183,9 @@ export function selectionQuality (ds: Dataset, truth: ReturnType<typeof truthOf>
   return { top1: hits / n, regret: regret / n }
 }
 
-function percentile (xs: number[], p: number): number | null {
-  if (xs.length === 0) return null
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]
+/** Nearest-rank latency percentile (a measured request's time); null when nothing was measured. */
+function latencyPct (xs: number[], p: number): number | null {
+  return xs.length > 0 ? percentile(xs, p, 'nearest-rank') : null
 }
 
 async function allRecords (api: string, modelIds: string[]): Promise<RecordsPage['records']> {
@@ -222,10 +222,6 @@ async function readHistory (file: string): Promise<UnsignedBody[]> {
     else out.push(v.body ?? v)
   }
   return out
-}
-
-function mean (xs: number[]): number {
-  return xs.length === 0 ? NaN : xs.reduce((s, x) => s + x, 0) / xs.length
 }
 
 async function attackerNode (root: string, key: PrivateKey): Promise<SwarmLibp2p> {
@@ -629,11 +625,11 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
       graylistMs,
       honestRateLimited: honestLimited.size,
       honestBanned: honestBannedSet.size,
-      recommendP99Ms: percentile(latencies, 0.99),
-      recommendP50Ms: percentile(latencies, 0.5),
+      recommendP99Ms: latencyPct(latencies, 99),
+      recommendP50Ms: latencyPct(latencies, 50),
       recommendRequests: latencies.length,
       recommendErrors: recErrors,
-      recommendIdle: { p50Ms: percentile(idleLatencies, 0.5), p99Ms: percentile(idleLatencies, 0.99), requests: idleLatencies.length },
+      recommendIdle: { p50Ms: latencyPct(idleLatencies, 50), p99Ms: latencyPct(idleLatencies, 99), requests: idleLatencies.length },
       recommendServerP99Ms: serverP99.length > 0 ? Math.max(...serverP99) : null,
       honestLoopDelay: honestDelay.every(d => d != null) && honestDelay.length > 0 ? { p99Ms: Math.max(...honestDelay.map(d => d!.p99Ms)), maxMs: Math.max(...honestDelay.map(d => d!.maxMs)), cpuPct: honestDelay.map(d => Math.round(d!.cpuPct)) } : null,
       // cpuPct of the harness process includes the attacker's thread
@@ -641,7 +637,7 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
       honestRecordsLost,
       attackMessages,
       attackRate,
-      trust: { attackerWeight: attackerW.length > 0 ? mean(attackerW) : 0, honestWeight: honestW.length > 0 ? mean(honestW) : 0, equivocators, distrusted },
+      trust: { attackerWeight: mean(attackerW), honestWeight: mean(honestW), equivocators, distrusted },
       durationMs: Date.now() - t0
     }
   } finally {

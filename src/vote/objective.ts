@@ -1,4 +1,5 @@
 import type { RecordBody } from '../records/types.js'
+import { median } from '../util/stats.js'
 import type { Objective } from './types.js'
 
 /**
@@ -16,12 +17,6 @@ export function objectiveValue (body: Pick<RecordBody, 'result' | 'hardware'>, o
     case 'latency': return r.ttftMsP50 > 0 ? 1000 / r.ttftMsP50 : undefined
     case 'cost': return r.totalTokensPerSecond / Math.max(body.hardware.pricePerHour, 1e-3)
   }
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
 /**
