@@ -15,8 +15,8 @@ import { createSwarmLibp2p, type SwarmLibp2p } from '../net/libp2p.js'
 import { resolveLimits } from '../net/limits.js'
 import { createClientNode, requestRecommendation } from '../net/recommend.js'
 import { RECORDS_TOPIC } from '../net/types.js'
-import { loadConfig } from '../node/config.js'
 import { createLoopMonitor, type LoopDelay } from '../node/loop-monitor.js'
+import { loopbackConfig } from './loopback.js'
 import { loopbackAddr, spawnDaemon, type DaemonProcess } from './processes.js'
 import { createRecord, toWire, verifyWire } from '../records/sign.js'
 import { synthBodies } from '../records/synthetic.js'
@@ -225,8 +225,7 @@ async function readHistory (file: string): Promise<UnsignedBody[]> {
 }
 
 async function attackerNode (root: string, key: PrivateKey): Promise<SwarmLibp2p> {
-  const config = loadConfig({ env: {}, overrides: { dataDir: join(root, 'attacker'), net: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], localTestbed: true } } })
-  const node = await createSwarmLibp2p({ config, privateKey: key, limits: resolveLimits() })
+  const node = await createSwarmLibp2p({ config: loopbackConfig({ dataDir: join(root, 'attacker') }), privateKey: key, limits: resolveLimits() })
   await node.start()
   return node
 }

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { multiaddr } from '@multiformats/multiaddr'
-import { cleanupTempDirs, ownRecords, startNode, type TestNode } from '../helpers/net.js'
+import { cleanupTempDirs, connect, ownRecords, startNode, type TestNode } from '../helpers/net.js'
 import { waitFor } from '../../src/util/wait.js'
 
 /*
@@ -22,8 +21,7 @@ describe('partition', () => {
     // peer exchange off: it would re-dial across the cut by itself
     for (let i = 0; i < 4; i++) nodes.push(await startNode({ init: { limits: { targetPeers: 0 } } }))
     const [a, b, c, d] = nodes
-    const dial = async (x: TestNode, y: TestNode): Promise<void> => { await x.net.libp2p.dial(multiaddr(y.addr)) }
-    await dial(a, b); await dial(b, c); await dial(c, d)
+    await connect(a, b); await connect(b, c); await connect(c, d)
     const early = await ownRecords(a, 5, 1, 11)
     for (const r of early) await a.net.publishRecord(r)
     await waitFor('the swarm is whole before the cut', async () => await d.store.has(early[4].id))
@@ -44,7 +42,7 @@ describe('partition', () => {
     expect(await d.store.has(left[0].id)).toBe(false)
 
     // heal: one connection between the halves; sync on connect carries each half's records across
-    await dial(b, c)
+    await connect(b, c)
     await waitFor('every store holds the same record set', async () => {
       const h = await Promise.all(nodes.map(heads))
       return h.every(x => x === h[0]) && (await a.store.counts()).records === 85
