@@ -492,7 +492,7 @@ export async function runAttack (o: AttackOptions): Promise<AttackReport> {
         })()
         const done = await new Promise<{ sent: number, ms: number }>((resolve, reject) => {
           const here = fileURLToPath(new URL('./attacker-worker.js', import.meta.url))
-          const w = new Worker(existsSync(here) ? here : join(packageRoot(), 'dist', 'src', 'trust', 'attacker-worker.js'), {
+          const w = new Worker(existsSync(here) ? here : join(packageRoot(), 'dist', 'src', 'testbed', 'attacker-worker.js'), {
             workerData: { key: privateKeyToProtobuf(key), dataDir: join(root, 'flooder'), targets: honest.map(d => loopbackAddr(d.info)), wires, rate: o.floodRate }
           })
           w.on('message', (m: { peerId?: string, sent?: number, ms?: number, error?: string }) => {

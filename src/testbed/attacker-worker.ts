@@ -8,7 +8,7 @@ import { RECORDS_TOPIC } from '../net/types.js'
 import { loopbackConfig } from './loopback.js'
 
 /**
- * The flooding attacker of the harness (src/trust/harness.ts) in its own thread, so its
+ * The flooding attacker of the harness (attack-harness.ts) in its own thread, so its
  * publishing loop does not delay the harness's recommend latency probe. Input (workerData):
  * { key: protobuf private key, dataDir, targets: multiaddrs, wires: Uint8Array[], rate };
  * posts { peerId } once connected, then { sent, ms } when done.
