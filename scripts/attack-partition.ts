@@ -2,15 +2,8 @@ import '../src/util/polyfill.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
-import { loadConfig } from '../src/node/config.js'
 import { createRecord, synthBodies } from '../src/records/index.js'
-import { createRecordStore } from '../src/store/record-store.js'
-import { createNetwork, type SwarmNetworkNode } from '../src/net/index.js'
-import type { RecordStore } from '../src/store/types.js'
-import { Counters } from '../src/util/counters.js'
+import { connect, startLoopbackPeer, type LoopbackPeer } from '../src/testbed/loopback.js'
 
 /*
  * Partition benchmark (issue #7): N peers (one process, real LevelDB stores, real libp2p on
@@ -26,7 +19,7 @@ function flag (name: string, dflt: number): number {
 }
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-interface Peer { net: SwarmNetworkNode, store: RecordStore, key: Awaited<ReturnType<typeof generateKeyPair>>, author: string, addr: string, seq: number }
+interface Peer extends LoopbackPeer { seq: number }
 
 async function main (): Promise<void> {
   const n = flag('peers', 10)
@@ -37,21 +30,13 @@ async function main (): Promise<void> {
   const peers: Peer[] = []
   try {
     for (let i = 0; i < n; i++) {
-      const key = await generateKeyPair('Ed25519')
-      const author = peerIdFromPrivateKey(key).toString()
-      const dir = join(root, `p${i}`)
-      const config = loadConfig({ env: {}, overrides: { dataDir: dir, net: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], localTestbed: true, sync: { intervalMs: 3_600_000 } } } })
-      const store = createRecordStore({ path: join(dir, 'store'), maxRecords: 1_000_000, ownAuthor: author })
-      await store.start()
       // peer exchange off: it would re-dial across the cut by itself
-      const net = createNetwork({ config, privateKey: key, store, rejections: new Counters() }, { limits: { targetPeers: 0 } })
-      await net.start()
-      peers.push({ net, store, key, author, addr: net.addresses().find(a => a.includes('/127.0.0.1/'))!, seq: 1 })
+      peers.push({ ...await startLoopbackPeer({ dataDir: join(root, `p${i}`), init: { limits: { targetPeers: 0 } } }), seq: 1 })
     }
     const half = Math.floor(n / 2)
     const sideOf = (i: number): number => (i < half ? 0 : 1)
     // a ring: i ↔ i+1; the links half-1 ↔ half and n-1 ↔ 0 cross the cut
-    const link = async (i: number, j: number): Promise<void> => { await peers[i].net.libp2p.dial(multiaddr(peers[j].addr)) }
+    const link = async (i: number, j: number): Promise<void> => { await connect(peers[i], peers[j]) }
     for (let i = 0; i < n; i++) await link(i, (i + 1) % n)
     const publish = async (p: Peer): Promise<void> => {
       const r = await createRecord(p.key, p.author, p.seq, synthBodies(1, p.seq * 1000 + peers.indexOf(p))[0])
@@ -85,7 +70,7 @@ async function main (): Promise<void> {
     if (json) process.stdout.write(JSON.stringify(result) + '\n')
     else say(convergedMs >= 0 ? `converged: every store holds the same ${total} records ${convergedMs} ms after the heal` : 'NOT converged within 120 s')
   } finally {
-    for (const p of peers) { try { await p.net.stop(); await p.store.stop() } catch {} }
+    for (const p of peers) { try { await p.stop() } catch {} }
     rmSync(root, { recursive: true, force: true })
   }
 }

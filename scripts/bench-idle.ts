@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { spawnDaemon, waitFor, type DaemonProcess } from '../src/testbed/processes.js'
+import { spawnDaemon, type DaemonProcess } from '../src/testbed/processes.js'
+import { waitFor } from '../src/util/wait.js'
 
 /*
  * Idle daemon memory: start `swarmtune start` as its own process (plus one peer connected to it,

@@ -1,16 +1,9 @@
 import '../src/util/polyfill.js'
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { loadConfig } from '../src/node/config.js'
 import { createRecord, synthBodies } from '../src/records/index.js'
-import { createRecordStore } from '../src/store/record-store.js'
-import { createNetwork, RECORDS_TOPIC } from '../src/net/index.js'
-import { Counters } from '../src/util/counters.js'
+import { meshPeers, startLoopbackPeer } from '../src/testbed/loopback.js'
+import { percentile } from '../src/util/stats.js'
 
 /*
  * Propagation benchmark: N peers, each a separate Node process with its own LevelDB store and
@@ -27,21 +20,13 @@ interface WorkerMsg { type: string, [k: string]: unknown }
 
 async function worker (): Promise<void> {
   const send = (m: WorkerMsg): void => { process.send?.(m) }
-  const dir = mkdtempSync(join(tmpdir(), 'bench-prop-'))
-  const key = await generateKeyPair('Ed25519')
-  const author = peerIdFromPrivateKey(key).toString()
   const bootstrap = process.env.BENCH_BOOTSTRAP != null && process.env.BENCH_BOOTSTRAP !== '' ? [process.env.BENCH_BOOTSTRAP] : []
-  const config = loadConfig({
-    env: {},
-    overrides: { dataDir: dir, net: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, localTestbed: true, sync: { intervalMs: 3_600_000 } } }
+  const peer = await startLoopbackPeer({
+    bootstrap,
+    onRecord: (r, via) => { send({ type: 'stored', id: r.id, t: now(), via }) },
+    init: { limits: { bootstrapIntervalMs: 1000 } }
   })
-  const store = createRecordStore({ path: join(dir, 'store'), maxRecords: 1_000_000, ownAuthor: author })
-  await store.start()
-  const net = createNetwork({
-    config, privateKey: key, store, rejections: new Counters(),
-    onRecord: (r, via) => { send({ type: 'stored', id: r.id, t: now(), via }) }
-  }, { limits: { bootstrapIntervalMs: 1000 } })
-  await net.start()
+  const { net, store, key, author } = peer
   // never outlive the orchestrator
   process.on('disconnect', () => { process.exit(0) })
   const bodies = synthBodies(200, 7)
@@ -49,9 +34,9 @@ async function worker (): Promise<void> {
   process.on('message', (m: WorkerMsg) => {
     void (async () => {
       if (m.type === 'status') {
-        const ps = net.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[], getScore: (p: string) => number }
+        const ps = net.libp2p.services.pubsub as unknown as { getScore: (p: string) => number }
         const scores = net.libp2p.getPeers().map(p => ps.getScore(p.toString()))
-        send({ type: 'status', peers: net.peerCount(), mesh: ps.getMeshPeers(RECORDS_TOPIC).length, minScore: Math.min(0, ...scores) })
+        send({ type: 'status', peers: net.peerCount(), mesh: meshPeers(peer), minScore: Math.min(0, ...scores) })
       } else if (m.type === 'publish') {
         const rec = await createRecord(key, author, ++seq, bodies[seq % bodies.length])
         await store.put(rec, { own: true })
@@ -59,12 +44,12 @@ async function worker (): Promise<void> {
         await net.publishRecord(rec)
         send({ type: 'published', id: rec.id, t0 })
       } else if (m.type === 'stop') {
-        await net.stop(); await store.stop(); rmSync(dir, { recursive: true, force: true })
+        await peer.stop()
         process.exit(0)
       }
     })().catch(err => { send({ type: 'error', message: String(err) }) })
   })
-  send({ type: 'ready', addr: net.addresses()[0] })
+  send({ type: 'ready', addr: peer.addr })
 }
 
 class Peer {
@@ -98,10 +83,7 @@ class Peer {
   }
 }
 
-function pct (xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]
-}
+const pct = (xs: number[], p: number): number => percentile(xs, p, 'nearest-rank')
 
 async function run (n: number, rounds: number, log: (s: string) => void): Promise<Record<string, number>> {
   const script = fileURLToPath(import.meta.url)

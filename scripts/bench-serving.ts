@@ -8,6 +8,7 @@ import { loadConfig } from '../src/node/config.js'
 import { resolveModel } from '../src/engine/models.js'
 import { getMethod } from '../src/engine/methods.js'
 import type { EngineSession } from '../src/engine/types.js'
+import { median } from '../src/util/stats.js'
 
 /**
  * Serving overhead over a direct engine call (issue #6; goal < 5 %). One in-process daemon (all
@@ -85,8 +86,6 @@ if (f.suite === true) {
   await suite()
   process.exit(0)
 }
-
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2 }
 
 const root = mkdtempSync(join(tmpdir(), 'swarmtune-bench-serving-'))
 const config = loadConfig({

@@ -1,17 +1,10 @@
 import '../src/util/polyfill.js'
 import { fork } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
-import { loadConfig, type SwarmtuneConfig } from '../src/node/config.js'
 import { createRecord, synthBodies, toWire, verifyWire, type SignedRecord } from '../src/records/index.js'
-import { createRecordStore } from '../src/store/record-store.js'
-import { createNetwork } from '../src/net/index.js'
-import { Counters } from '../src/util/counters.js'
+import { connect, startLoopbackPeer, type LoopbackPeer } from '../src/testbed/loopback.js'
 
 /*
  * Catch-up benchmark: a server process holds N records (from several authors) in LevelDB; a
@@ -31,17 +24,12 @@ function parseArgs (argv: string[]): Args & { role?: string } {
   return { records: get('records', 100_000), authors: get('authors', 100), pageSize: get('page-size', 256), json: argv.includes('--json'), role }
 }
 
-function config (dataDir: string, pageSize: number): SwarmtuneConfig {
-  return loadConfig({
-    env: {},
-    overrides: {
-      dataDir,
-      net: {
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        localTestbed: true,
-        sync: { intervalMs: 3_600_000, pageSize, timeoutMs: 30_000, maxRecordsPerSession: 10_000_000 }
-      }
-    }
+/** Server and client: one session may carry the whole set; sessions only when asked (syncWith). */
+async function peer (pageSize: number): Promise<LoopbackPeer> {
+  return await startLoopbackPeer({
+    sync: { pageSize, timeoutMs: 30_000, maxRecordsPerSession: 10_000_000 },
+    maxRecords: 10_000_000,
+    init: { syncOnConnect: false }
   })
 }
 
@@ -60,34 +48,26 @@ async function makeRecords (total: number, authors: number): Promise<SignedRecor
 const send = (msg: unknown): void => { process.send?.(msg) }
 
 async function serve (args: Args): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-sync-server-'))
-  const key = await generateKeyPair('Ed25519')
-  const store = createRecordStore({ path: join(dir, 'store'), maxRecords: 10_000_000, ownAuthor: peerIdFromPrivateKey(key).toString() })
-  await store.start()
+  // no client knows the address before 'ready': the node listens idle while the store fills
+  const server = await peer(args.pageSize)
   const t0 = performance.now()
   const recs = await makeRecords(args.records, args.authors)
-  for (let i = 0; i < recs.length; i += 1000) await store.putMany(recs.slice(i, i + 1000))
+  for (let i = 0; i < recs.length; i += 1000) await server.store.putMany(recs.slice(i, i + 1000))
   const prepMs = performance.now() - t0
-  const net = createNetwork({ config: config(dir, args.pageSize), privateKey: key, store, rejections: new Counters() }, { syncOnConnect: false })
-  await net.start()
-  send({ type: 'ready', addr: net.addresses()[0], prepMs })
+  send({ type: 'ready', addr: server.addr, prepMs })
   process.on('message', (m: { type: string }) => {
     if (m.type !== 'stop') return
     void (async () => {
-      send({ type: 'stats', stats: net.stats() })
-      await net.stop(); await store.stop(); rmSync(dir, { recursive: true, force: true })
+      send({ type: 'stats', stats: server.net.stats() })
+      await server.stop()
       process.exit(0)
     })()
   })
 }
 
 async function fetchAll (args: Args, addr: string): Promise<Record<string, number>> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-sync-client-'))
-  const key = await generateKeyPair('Ed25519')
-  const store = createRecordStore({ path: join(dir, 'store'), maxRecords: 10_000_000, ownAuthor: peerIdFromPrivateKey(key).toString() })
-  await store.start()
-  const net = createNetwork({ config: config(dir, args.pageSize), privateKey: key, store, rejections: new Counters() }, { syncOnConnect: false })
-  await net.start()
+  const client = await peer(args.pageSize)
+  const { net, store } = client
   // reference in the same run: how fast this process verifies signatures alone (the ceiling)
   const ref = await makeRecords(2000, 10)
   const wires = ref.map(toWire)
@@ -97,7 +77,7 @@ async function fetchAll (args: Args, addr: string): Promise<Record<string, numbe
     return wires.length / ((performance.now() - tv) / 1000)
   }
   const verifyBefore = await verifyRate()
-  const conn = await net.libp2p.dial(multiaddr(addr))
+  const conn = await connect(client, addr)
   const t0 = performance.now()
   let received = 0
   let inserted = 0
@@ -116,7 +96,7 @@ async function fetchAll (args: Args, addr: string): Promise<Record<string, numbe
   const verifyAfter = await verifyRate()
   const verifyPerSecond = (verifyBefore + verifyAfter) / 2
   const counts = await store.counts()
-  await net.stop(); await store.stop(); rmSync(dir, { recursive: true, force: true })
+  await client.stop()
   return { ms, received, inserted, sessions, stored: counts.records, recordsPerSecond: inserted / (ms / 1000), verifyPerSecond, verifyBefore, verifyAfter }
 }
 

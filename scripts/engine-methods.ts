@@ -4,6 +4,7 @@ import { loadMethods, selectMethods } from '../src/engine/methods.js'
 import { resolveModel } from '../src/engine/models.js'
 import type { InferenceRequest } from '../src/engine/types.js'
 import { errorCode, errorMessage } from '../src/util/errors.js'
+import { median as statsMedian } from '../src/util/stats.js'
 
 /**
  * Quick engine check, not the benchmark runner (that is `swarmtune bench`): output tokens/s of
@@ -43,7 +44,8 @@ const rounds = Number(flag('rounds', '1'))
 // shared machine hit every method alike; the table shows medians over rounds.
 interface Cell { rates: number[], walls: number[], ttfts: number[], drafted: number, accepted: number, tokens?: string, note?: string }
 const cells = new Map<string, Cell>()
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2 }
+// an empty sample shows as NaN in the table, not as 0
+const median = (xs: number[]): number => statsMedian(xs, NaN)
 for (let round = 0; round < rounds; round++) {
   for (const m of methods) {
     const cell = cells.get(m.id) ?? { rates: [], walls: [], ttfts: [], drafted: 0, accepted: 0 }

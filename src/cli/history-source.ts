@@ -61,7 +61,7 @@ export async function readHistoryDataDir (dataDir: string): Promise<HistoryBody[
 }
 
 export async function readHistoryApi (base: string): Promise<HistoryBody[]> {
-  const { apiGet } = await import('./api-client.js')
+  const { apiGet } = await import('../node/api-client.js')
   const out: HistoryBody[] = []
   const params = new URLSearchParams({ limit: '5000' })
   for (;;) {

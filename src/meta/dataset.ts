@@ -1,6 +1,7 @@
 import type { HardwareFingerprint, MethodDescriptor, ModelDescriptor, RecordBody, ResultMetrics, SignedRecord, WorkloadDescriptor } from '../records/types.js'
 import { stableId } from '../records/stable-id.js'
 import { SwarmtuneError } from '../util/errors.js'
+import { median } from '../util/stats.js'
 import { featureVector, type FeatureTask } from './features.js'
 import { robustCellValue } from './aggregate.js'
 
@@ -77,13 +78,6 @@ export interface TrainingRows {
   cells: Cell[]
 }
 
-export function median (values: number[]): number {
-  if (values.length === 0) return NaN
-  const s = [...values].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
-
 /** Accepts SignedRecords, record bodies, or `history --json` entries ({ body }). */
 export function toBodies (records: ReadonlyArray<SignedRecord | HistoryBody | { body: HistoryBody }>): HistoryBody[] {
   return records.map((r, i) => {
@@ -137,7 +131,7 @@ export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody 
     const first = group[0]
     const ok = group.filter(b => b.result.ok)
     const robust = (metric: (b: HistoryBody) => number): number =>
-      weightOf == null ? median(ok.map(metric)) : robustCellValue(ok.map(b => ({ author: authorOf(b), value: metric(b) })), weightOf).value
+      weightOf == null ? median(ok.map(metric), NaN) : robustCellValue(ok.map(b => ({ author: authorOf(b), value: metric(b) })), weightOf).value
     const tKey = taskKeyOf(first.hardware.id, logicalModelId(first.model), first.workload.name)
     const cell: Cell = {
       key,

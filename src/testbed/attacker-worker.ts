@@ -5,10 +5,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createSwarmLibp2p } from '../net/libp2p.js'
 import { resolveLimits } from '../net/limits.js'
 import { RECORDS_TOPIC } from '../net/types.js'
-import { loadConfig } from '../node/config.js'
+import { loopbackConfig } from './loopback.js'
 
 /**
- * The flooding attacker of the harness (src/testbed/attack-harness.ts) in its own thread, so its
+ * The flooding attacker of the harness (attack-harness.ts) in its own thread, so its
  * publishing loop does not delay the harness's recommend latency probe. Input (workerData):
  * { key: protobuf private key, dataDir, targets: multiaddrs, wires: Uint8Array[], rate };
  * posts { peerId } once connected, then { sent, ms } when done.
@@ -19,8 +19,7 @@ const init = workerData as Init
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 async function main (): Promise<void> {
-  const config = loadConfig({ env: {}, overrides: { dataDir: init.dataDir, net: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], localTestbed: true } } })
-  const node = await createSwarmLibp2p({ config, privateKey: privateKeyFromProtobuf(init.key), limits: resolveLimits() })
+  const node = await createSwarmLibp2p({ config: loopbackConfig({ dataDir: init.dataDir }), privateKey: privateKeyFromProtobuf(init.key), limits: resolveLimits() })
   await node.start()
   for (const t of init.targets) await node.dial(multiaddr(t)).catch(() => {})
   const deadline = Date.now() + 30_000

@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { SwarmtuneError } from '../util/errors.js'
 import { cliPath } from '../util/paths.js'
-import { waitFor } from '../util/wait.js'
 
 /**
  * Daemons as separate processes (`node dist/src/cli/main.js start --json`), for the testbed
@@ -90,5 +89,3 @@ export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
     }
   }
 }
-
-export { waitFor }

@@ -1,5 +1,6 @@
 import type { Objective } from '../contracts/objective.js'
 import type { RecordBody } from '../records/types.js'
+import { median } from '../util/stats.js'
 
 /**
  * What "better" means per objective, as one number where higher is better:
@@ -16,12 +17,6 @@ export function objectiveValue (body: Pick<RecordBody, 'result' | 'hardware'>, o
     case 'latency': return r.ttftMsP50 > 0 ? 1000 / r.ttftMsP50 : undefined
     case 'cost': return r.totalTokensPerSecond / Math.max(body.hardware.pricePerHour, 1e-3)
   }
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
 /**

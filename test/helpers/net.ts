@@ -1,28 +1,20 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { PrivateKey } from '@libp2p/interface'
-import { loadConfig, type SwarmtuneConfig } from '../../src/node/config.js'
+import type { SwarmtuneConfig } from '../../src/node/config.js'
 import { createRecord, synthBodies, type SignedRecord } from '../../src/records/index.js'
-import { createNetwork, RECORDS_TOPIC, type NetworkInit, type SwarmNetworkNode } from '../../src/net/index.js'
+import type { NetworkInit } from '../../src/net/index.js'
 import type { RecordStore } from '../../src/store/types.js'
-import { Counters } from '../../src/util/counters.js'
+import { loopbackConfig, startLoopbackPeer, type LoopbackPeer } from '../../src/testbed/loopback.js'
+import { waitFor } from '../../src/util/wait.js'
 import { createMemoryStore } from './memory-store.js'
-import { createRecordStore } from '../../src/store/record-store.js'
 
-/** Helpers for network tests and benchmarks: real libp2p nodes on 127.0.0.1, ephemeral ports. */
-export interface TestNode {
-  net: SwarmNetworkNode
-  store: RecordStore
-  rejections: Counters
-  key: PrivateKey
-  author: string
+export { connect, meshPeers, waitForMesh } from '../../src/testbed/loopback.js'
+
+/** Network tests' peers: loopback peers (src/testbed/loopback.ts) that record what onRecord saw. */
+export interface TestNode extends LoopbackPeer {
   /** records handed to onRecord */
   received: SignedRecord[]
-  addr: string
-  stop: () => Promise<void>
 }
 
 const tmpDirs: string[] = []
@@ -37,46 +29,23 @@ export function cleanupTempDirs (): void {
   for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true })
 }
 
-export function testConfig (over: { bootstrap?: string[], sync?: Partial<SwarmtuneConfig['net']['sync']>, denyPeers?: string[] } = {}): SwarmtuneConfig {
-  return loadConfig({
-    env: {},
-    overrides: {
-      dataDir: tempDir(),
-      net: {
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        bootstrap: over.bootstrap ?? [],
-        localTestbed: true,
-        denyPeers: over.denyPeers ?? [],
-        // periodic sync is off in tests unless asked for: sessions run on connect and syncNow()
-        sync: { intervalMs: 3_600_000, pageSize: 64, timeoutMs: 3000, maxRecordsPerSession: 200_000, ...over.sync }
-      }
-    }
-  })
+type SyncConfig = Partial<SwarmtuneConfig['net']['sync']>
+// small sessions and a short timeout so the sync tests reach their limits quickly
+const TEST_SYNC = { pageSize: 64, timeoutMs: 3000, maxRecordsPerSession: 200_000 }
+
+export function testConfig (over: { bootstrap?: string[], sync?: SyncConfig, denyPeers?: string[] } = {}): SwarmtuneConfig {
+  return loopbackConfig({ ...over, dataDir: tempDir(), sync: { ...TEST_SYNC, ...over.sync } })
 }
 
 export type StoreFactory = (author: string) => Promise<RecordStore>
 
 export const memoryStores: StoreFactory = async () => createMemoryStore()
 
-/** The real LevelDB store in a temp dir (the default: tests use the real components). */
-export const levelStores: StoreFactory = async (author) =>
-  createRecordStore({ path: join(tempDir('swarmtune-store-'), 'store'), maxRecords: 1_000_000, ownAuthor: author })
-
-export async function startNode (opts: { bootstrap?: string[], sync?: Partial<SwarmtuneConfig['net']['sync']>, init?: NetworkInit, store?: StoreFactory, denyPeers?: string[] } = {}): Promise<TestNode> {
-  const key = await generateKeyPair('Ed25519')
-  const author = peerIdFromPrivateKey(key).toString()
-  const config = testConfig(opts)
-  const store = await (opts.store ?? levelStores)(author)
-  await store.start()
-  const rejections = new Counters()
+/** A started peer; its store is the real LevelDB one unless `store` says otherwise. */
+export async function startNode (opts: { bootstrap?: string[], sync?: SyncConfig, init?: NetworkInit, store?: StoreFactory, denyPeers?: string[] } = {}): Promise<TestNode> {
   const received: SignedRecord[] = []
-  const net = createNetwork({ config, privateKey: key, store, rejections, onRecord: r => { received.push(r) } }, opts.init)
-  await net.start()
-  const addr = net.addresses().find(a => a.includes('/ip4/127.0.0.1/'))!
-  return {
-    net, store, rejections, key, author, received, addr,
-    stop: async () => { await net.stop(); await store.stop() }
-  }
+  const peer = await startLoopbackPeer({ ...opts, dataDir: tempDir(), sync: { ...TEST_SYNC, ...opts.sync }, onRecord: r => { received.push(r) } })
+  return { ...peer, received }
 }
 
 /** Sign `count` synthetic records as `author` (seqs from `firstSeq`) and store them as own. */
@@ -91,32 +60,7 @@ export async function ownRecords (node: Pick<TestNode, 'key' | 'author' | 'store
   return out
 }
 
-/** Poll until `cond` holds (a deadline for a hung test, not a timing assertion). */
-export async function waitFor (cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000, everyMs = 25): Promise<void> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, everyMs))
-  }
-}
-
 /** Wait until every node has `n` peers subscribed to the records topic (mesh ready to gossip). */
 export async function waitForTopicPeers (nodes: TestNode[], n = 1): Promise<void> {
-  await waitFor(() => nodes.every(x => x.net.stats().gossipTopicPeers >= n), 'topic subscriptions')
-}
-
-/**
- * Wait until each node has at least `n` mesh peers on the records topic. A record published
- * before the mesh forms can miss a peer (not in the mesh when forwarded, grafted before the next
- * IHAVE): sync repairs that later, but gossip tests must not depend on it.
- */
-export async function waitForMesh (nodes: TestNode[], n: number | ((x: TestNode) => number) = 1): Promise<void> {
-  const want = typeof n === 'number' ? () => n : n
-  await waitFor(() => nodes.every(x => meshPeers(x) >= want(x)), 'gossipsub mesh')
-}
-
-export function meshPeers (x: TestNode): number {
-  const ps = x.net.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }
-  return ps.getMeshPeers(RECORDS_TOPIC).length
+  await waitFor('topic subscriptions', () => nodes.every(x => x.net.stats().gossipTopicPeers >= n))
 }

@@ -7,7 +7,8 @@ import { createSwarmLibp2p, SCORE_THRESHOLDS, type SwarmLibp2p } from '../../src
 import { resolveLimits } from '../../src/net/limits.js'
 import { RECORDS_TOPIC } from '../../src/net/types.js'
 import { createPeerGuard } from '../../src/net/guard.js'
-import { cleanupTempDirs, startNode, testConfig, waitFor, type TestNode } from '../helpers/net.js'
+import { cleanupTempDirs, startNode, testConfig, type TestNode } from '../helpers/net.js'
+import { waitFor } from '../../src/util/wait.js'
 
 /*
  * Issue #7 flood control at small scale: a peer publishing valid records far faster than the
@@ -37,7 +38,7 @@ describe('flood', () => {
     await evil.start()
     raws.push(evil)
     await evil.dial(multiaddr(b.addr))
-    await waitFor(() => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).length > 0, 'evil sees B subscribed')
+    await waitFor('evil sees B subscribed', () => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).length > 0)
 
     const bodies = synthBodies(600, 5)
     const wires: Uint8Array[] = []
@@ -46,28 +47,28 @@ describe('flood', () => {
 
     const ps = b.net.libp2p.services.pubsub as unknown as { getScore: (p: string) => number, acceptFrom: (p: string) => boolean, getMeshPeers: (t: string) => string[] }
     const evilId = evil.peerId.toString()
-    await waitFor(() => (guard.peer(evilId)?.rateLimited ?? 0) > 0, 'excess messages dropped')
-    await waitFor(() => ps.getScore(evilId) < SCORE_THRESHOLDS.graylistThreshold, 'flooder score below the graylist threshold')
+    await waitFor('excess messages dropped', () => (guard.peer(evilId)?.rateLimited ?? 0) > 0)
+    await waitFor('flooder score below the graylist threshold', () => ps.getScore(evilId) < SCORE_THRESHOLDS.graylistThreshold)
     // below the graylist threshold gossipsub stops accepting its RPCs and prunes it from the mesh
     // (acceptFrom keeps a short whitelist for peers that recently scored well, so wait it out)
-    await waitFor(() => !ps.acceptFrom(evilId), 'flooder RPCs no longer accepted')
-    await waitFor(() => !ps.getMeshPeers(RECORDS_TOPIC).includes(evilId), 'flooder pruned from the mesh')
+    await waitFor('flooder RPCs no longer accepted', () => !ps.acceptFrom(evilId))
+    await waitFor('flooder pruned from the mesh', () => !ps.getMeshPeers(RECORDS_TOPIC).includes(evilId))
     expect(ps.getMeshPeers(RECORDS_TOPIC)).not.toContain(evilId)
     expect((await b.store.counts()).records).toBeLessThan(600)
 
     // and banned: hung up on (its ignored RPCs would still cost decryption and decoding), and a
     // redial is refused while the ban lasts
     expect(guard.peer(evilId)?.banned).toBe(true)
-    await waitFor(() => b.net.libp2p.getConnections(evil.peerId).length === 0, 'flooder hung up on')
+    await waitFor('flooder hung up on', () => b.net.libp2p.getConnections(evil.peerId).length === 0)
     expect(b.net.stats().guardHangUps).toBeGreaterThanOrEqual(1)
     await evil.dial(multiaddr(b.addr)).catch(() => {})
-    await waitFor(() => b.net.libp2p.getConnections(evil.peerId).length === 0, 'redial refused')
+    await waitFor('redial refused', () => b.net.libp2p.getConnections(evil.peerId).length === 0)
 
     // the honest peer is untouched: its record reaches B
     const r = await createRecord(honest.key, honest.author, 1, synthBodies(1, 99)[0])
     await honest.store.put(r, { own: true })
     await honest.net.publishRecord(r)
-    await waitFor(async () => await b.store.has(r.id), 'honest record on B')
+    await waitFor('honest record on B', async () => await b.store.has(r.id))
     expect(guard.peer(honest.author)).toBeUndefined()
   })
 })

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { multiaddr } from '@multiformats/multiaddr'
-import { cleanupTempDirs, ownRecords, startNode, waitFor, type TestNode } from '../helpers/net.js'
+import { cleanupTempDirs, connect, ownRecords, startNode, type TestNode } from '../helpers/net.js'
+import { waitFor } from '../../src/util/wait.js'
 
 /*
  * Issue #7 partitions: two halves of a swarm, cut apart, keep publishing; once healed,
@@ -21,15 +21,14 @@ describe('partition', () => {
     // peer exchange off: it would re-dial across the cut by itself
     for (let i = 0; i < 4; i++) nodes.push(await startNode({ init: { limits: { targetPeers: 0 } } }))
     const [a, b, c, d] = nodes
-    const dial = async (x: TestNode, y: TestNode): Promise<void> => { await x.net.libp2p.dial(multiaddr(y.addr)) }
-    await dial(a, b); await dial(b, c); await dial(c, d)
+    await connect(a, b); await connect(b, c); await connect(c, d)
     const early = await ownRecords(a, 5, 1, 11)
     for (const r of early) await a.net.publishRecord(r)
-    await waitFor(async () => await d.store.has(early[4].id), 'the swarm is whole before the cut')
+    await waitFor('the swarm is whole before the cut', async () => await d.store.has(early[4].id))
 
     // the cut: B and C hang up on each other; nothing re-dials
     await b.net.libp2p.hangUp(c.net.libp2p.peerId)
-    await waitFor(() => b.net.libp2p.getConnections(c.net.libp2p.peerId).length === 0 && c.net.libp2p.getConnections(b.net.libp2p.peerId).length === 0, 'cut')
+    await waitFor('cut', () => b.net.libp2p.getConnections(c.net.libp2p.peerId).length === 0 && c.net.libp2p.getConnections(b.net.libp2p.peerId).length === 0)
 
     // both halves publish
     const left = [...await ownRecords(a, 20, 6, 12), ...await ownRecords(b, 20, 1, 13)]
@@ -37,17 +36,17 @@ describe('partition', () => {
     for (const [n, rs] of [[a, left.slice(0, 20)], [b, left.slice(20)], [c, right.slice(0, 20)], [d, right.slice(20)]] as const) {
       for (const r of rs) await n.net.publishRecord(r)
     }
-    await waitFor(async () => (await a.store.counts()).records === 45 && (await b.store.counts()).records === 45, 'left half has its records')
-    await waitFor(async () => (await c.store.counts()).records === 45 && (await d.store.counts()).records === 45, 'right half has its records')
+    await waitFor('left half has its records', async () => (await a.store.counts()).records === 45 && (await b.store.counts()).records === 45)
+    await waitFor('right half has its records', async () => (await c.store.counts()).records === 45 && (await d.store.counts()).records === 45)
     expect(await a.store.has(right[0].id)).toBe(false)
     expect(await d.store.has(left[0].id)).toBe(false)
 
     // heal: one connection between the halves; sync on connect carries each half's records across
-    await dial(b, c)
-    await waitFor(async () => {
+    await connect(b, c)
+    await waitFor('every store holds the same record set', async () => {
       const h = await Promise.all(nodes.map(heads))
       return h.every(x => x === h[0]) && (await a.store.counts()).records === 85
-    }, 'every store holds the same record set', 30_000, 100)
+    }, 30_000, 100)
     for (const n of nodes) {
       expect((await n.store.counts()).records).toBe(85)
       for (const r of [...left, ...right]) expect(await n.store.has(r.id)).toBe(true)

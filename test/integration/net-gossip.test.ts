@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { cleanupTempDirs, ownRecords, startNode, waitFor, waitForMesh, type TestNode } from '../helpers/net.js'
+import { cleanupTempDirs, ownRecords, startNode, waitForMesh, type TestNode } from '../helpers/net.js'
+import { waitFor } from '../../src/util/wait.js'
 
 const nodes: TestNode[] = []
 afterEach(async () => {
@@ -24,7 +25,7 @@ describe('records gossip and sync between real libp2p nodes on 127.0.0.1', () =>
     await waitForMesh([b], 2)
     const [rec] = await ownRecords(a, 1)
     await a.net.publishRecord(rec)
-    await waitFor(async () => await c.store.has(rec.id), 'record on C')
+    await waitFor('record on C', async () => await c.store.has(rec.id))
     expect(await b.store.has(rec.id)).toBe(true)
     expect(b.received.map(r => r.id)).toEqual([rec.id])
     expect(c.net.stats().gossipAccepted).toBe(1)
@@ -40,7 +41,7 @@ describe('records gossip and sync between real libp2p nodes on 127.0.0.1', () =>
     const theirs = await ownRecords(b, 5)
     // B dials A: identify runs on both sides, each syncs from the other
     await b.net.libp2p.dial((await import('@multiformats/multiaddr')).multiaddr(a.addr))
-    await waitFor(async () => (await b.store.counts()).records === 155 && (await a.store.counts()).records === 155, 'both stores complete')
+    await waitFor('both stores complete', async () => (await b.store.counts()).records === 155 && (await a.store.counts()).records === 155)
     for (const r of mine) expect(await b.store.has(r.id)).toBe(true)
     for (const r of theirs) expect(await a.store.has(r.id)).toBe(true)
     // 150 records with pageSize 64 take several pages
@@ -59,7 +60,7 @@ describe('records gossip and sync between real libp2p nodes on 127.0.0.1', () =>
     for (const r of recs) if (r.body.seq <= 3 || r.body.seq >= 8) await b.store.put(r)
     await b.net.libp2p.dial((await import('@multiformats/multiaddr')).multiaddr(a.addr))
     await b.net.syncNow()
-    await waitFor(async () => (await b.store.heads()).get(a.author) === 10, 'contiguous head 10 on B')
+    await waitFor('contiguous head 10 on B', async () => (await b.store.heads()).get(a.author) === 10)
   })
 
   it('refuses connections from deny-listed peers', async () => {
@@ -70,7 +71,7 @@ describe('records gossip and sync between real libp2p nodes on 127.0.0.1', () =>
     b.net.libp2p.addEventListener('peer:connect', () => { connects++ })
     // the dialer may see the connection open briefly before the gater on B drops it
     await a.net.libp2p.dial(multiaddr(b.addr)).catch(() => {})
-    await waitFor(() => a.net.libp2p.getConnections(b.net.libp2p.peerId).length === 0, 'A disconnected from B')
+    await waitFor('A disconnected from B', () => a.net.libp2p.getConnections(b.net.libp2p.peerId).length === 0)
     expect(connects).toBe(0)
     expect(b.net.peerCount()).toBe(0)
   })
@@ -82,11 +83,11 @@ describe('peer exchange', () => {
     const rest: TestNode[] = []
     for (let i = 0; i < 5; i++) rest.push(await node({ bootstrap: [boot.addr], init: { limits: { targetPeers: 3 } } }))
     // every newcomer ends up with at least one peer besides the bootstrap peer
-    await waitFor(() => rest.every(n => n.net.peerCount() >= 2), 'newcomers connected to each other')
+    await waitFor('newcomers connected to each other', () => rest.every(n => n.net.peerCount() >= 2))
     await waitForMesh(rest, 1)
     const [rec] = await ownRecords(rest[4], 1)
     await rest[4].net.publishRecord(rec)
-    await waitFor(async () => (await Promise.all([boot, ...rest].map(async n => await n.store.has(rec.id)))).every(Boolean), 'record everywhere')
+    await waitFor('record everywhere', async () => (await Promise.all([boot, ...rest].map(async n => await n.store.has(rec.id)))).every(Boolean))
     expect(rest.some(n => n.net.stats().peersDiscovered > 0)).toBe(true)
   })
 })

@@ -9,7 +9,8 @@ import { SCORE_THRESHOLDS, createSwarmLibp2p, type SwarmLibp2p } from '../../src
 import { resolveLimits } from '../../src/net/limits.js'
 import { FRAME_END, FRAME_HEADS, FRAME_MORE, FRAME_RECORD, encodeHeads, frame } from '../../src/net/sync.js'
 import { RECORDS_TOPIC, SYNC_PROTOCOL } from '../../src/net/types.js'
-import { cleanupTempDirs, ownRecords, startNode, testConfig, waitFor, waitForMesh, type TestNode } from '../helpers/net.js'
+import { cleanupTempDirs, ownRecords, startNode, testConfig, waitForMesh, type TestNode } from '../helpers/net.js'
+import { waitFor } from '../../src/util/wait.js'
 
 /*
  * A hostile peer is a raw libp2p node built from the same stack but without our validator or
@@ -50,7 +51,7 @@ describe('hostile gossip', () => {
     await waitForMesh([b, c], 1)
     const evil = await rawPeer()
     await evil.dial(multiaddr(b.addr))
-    await waitFor(() => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).some(p => p.equals(b.net.libp2p.peerId)), 'evil sees B subscribed')
+    await waitFor('evil sees B subscribed', () => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).some(p => p.equals(b.net.libp2p.peerId)))
 
     const other = await generateKeyPair('Ed25519')
     const good = await signed(evil.key, evil.author, 1)
@@ -69,7 +70,7 @@ describe('hostile gossip', () => {
     for (const data of [forged, tampered, oversize, garbage, badVersion, future]) {
       await evil.services.pubsub.publish(RECORDS_TOPIC, data)
     }
-    await waitFor(() => b.net.stats().gossipReceived === 6, 'B validated the six messages')
+    await waitFor('B validated the six messages', () => b.net.stats().gossipReceived === 6)
     expect(b.rejections.toJSON()).toEqual({
       E_BAD_SIGNATURE: 2, E_OVERSIZE: 1, E_MALFORMED: 1, E_UNKNOWN_VERSION: 1, E_FUTURE_TIMESTAMP: 1
     })
@@ -79,7 +80,7 @@ describe('hostile gossip', () => {
     // B still works, and the path to C is open: a valid record from the same peer goes through.
     // Gossip on one B→C stream is ordered, so had B forwarded any bad message C would have seen it first.
     await evil.services.pubsub.publish(RECORDS_TOPIC, toWire(good))
-    await waitFor(async () => await c.store.has(good.id), 'valid record reaches C')
+    await waitFor('valid record reaches C', async () => await c.store.has(good.id))
     expect(c.net.stats().gossipReceived).toBe(1)
     expect(c.rejections.toJSON()).toEqual({})
     expect((await c.store.counts()).records).toBe(1)
@@ -89,15 +90,15 @@ describe('hostile gossip', () => {
     const b = await node()
     const evil = await rawPeer()
     await evil.dial(multiaddr(b.addr))
-    await waitFor(() => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).length > 0, 'evil sees B subscribed')
+    await waitFor('evil sees B subscribed', () => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).length > 0)
     for (let i = 0; i < 40; i++) {
       await evil.services.pubsub.publish(RECORDS_TOPIC, Uint8Array.from([1, i, 2, 3, 4, 5, 6, 7, 8, 9]))
     }
     const ps = b.net.libp2p.services.pubsub as unknown as { getScore: (p: string) => number, acceptFrom: (p: string) => boolean }
-    await waitFor(() => ps.getScore(evil.peerId.toString()) < SCORE_THRESHOLDS.graylistThreshold, 'evil score below the graylist threshold')
+    await waitFor('evil score below the graylist threshold', () => ps.getScore(evil.peerId.toString()) < SCORE_THRESHOLDS.graylistThreshold)
     // graylisted: gossipsub drops its RPCs before they reach the validator (once a short
     // accept-whitelist granted while its score was still good has run out)
-    await waitFor(() => !ps.acceptFrom(evil.peerId.toString()), 'evil graylisted')
+    await waitFor('evil graylisted', () => !ps.acceptFrom(evil.peerId.toString()))
     expect(b.rejections.get('E_MALFORMED')).toBe(b.net.stats().gossipReceived)
     expect((await b.store.counts()).records).toBe(0)
   })
@@ -109,10 +110,10 @@ describe('per-peer rate limits (issue #7 hooks)', () => {
     await ownRecords(b, 2)
     const evil = await rawPeer()
     await evil.dial(multiaddr(b.addr))
-    await waitFor(() => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).length > 0, 'evil sees B subscribed')
+    await waitFor('evil sees B subscribed', () => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).length > 0)
     const recs = await Promise.all([1, 2, 3].map(async seq => await signed(evil.key, evil.author, seq)))
     for (const r of recs) await evil.services.pubsub.publish(RECORDS_TOPIC, toWire(r))
-    await waitFor(() => b.net.stats().gossipRateLimited === 3, 'three messages rate-limited')
+    await waitFor('three messages rate-limited', () => b.net.stats().gossipRateLimited === 3)
     expect(b.net.stats().gossipReceived ?? 0).toBe(0)
     expect((await b.store.counts()).records).toBe(2)
 
@@ -147,7 +148,7 @@ describe('hostile sync', () => {
   async function clientOf (evil: SwarmLibp2p, sync: Parameters<typeof startNode>[0] = {}) {
     const b = await node({ sync: { timeoutMs: 1000, pageSize: 8, ...sync?.sync }, init: { syncOnConnect: false } })
     await evil.dial(multiaddr(b.addr))
-    await waitFor(() => b.net.peerCount() === 1, 'connected')
+    await waitFor('connected', () => b.net.peerCount() === 1)
     const res = await b.net.syncWith(evil.peerId)
     return { b, res }
   }
@@ -191,7 +192,7 @@ describe('hostile sync', () => {
       // B already holds seqs 1..2 of the evil author, so its declared head is 2
       for (const seq of [1, 2]) await b.store.put(await signed(evil.key, evil.author, seq))
       await evil.dial(multiaddr(b.addr))
-      await waitFor(() => b.net.peerCount() === 1, 'connected')
+      await waitFor('connected', () => b.net.peerCount() === 1)
       const res = await b.net.syncWith(evil.peerId)
       expect(res.ok, k.name).toBe(false)
       expect(res.code, k.name).toBe(k.code)
@@ -217,13 +218,13 @@ describe('hostile sync', () => {
     const silent = await Promise.all([1, 2, 3, 4].map(async () => await conn.newStream(SYNC_PROTOCOL)))
     const outcomes = await Promise.all(silent.map(async s => await lpStream(s).read().then(() => 'data', () => 'cut')))
     expect(outcomes).toEqual(['cut', 'cut', 'cut', 'cut'])
-    await waitFor(() => b.rejections.get('E_SYNC_TIMEOUT') === 2, 'silent sessions timed out')
+    await waitFor('silent sessions timed out', () => b.rejections.get('E_SYNC_TIMEOUT') === 2)
     expect(b.rejections.get('E_SYNC_BUSY')).toBe(2)
     expect(b.rejections.get('E_SYNC_PROTOCOL')).toBe(1)
 
     // an honest client still gets everything
     const c = await node({ bootstrap: [b.addr] })
-    await waitFor(async () => (await c.store.counts()).records === 3, 'honest client synced')
+    await waitFor('honest client synced', async () => (await c.store.counts()).records === 3)
   })
 
   it('a session is capped at maxRecordsPerSession records', async () => {

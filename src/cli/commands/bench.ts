@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path'
 import { intFlag, parseFlags, printJson } from '../args.js'
-import { apiUrl } from '../api-client.js'
+import { apiUrl } from '../../node/api-client.js'
 import { loadConfig } from '../../node/config.js'
 import { SwarmtuneError, errorCode } from '../../util/errors.js'
 import { createProgress, type Progress } from '../../bench/progress.js'

@@ -1,5 +1,5 @@
 import { parseFlags, intFlag, fractionFlag, printJson } from '../args.js'
-import { apiUrl } from '../api-client.js'
+import { apiUrl } from '../../node/api-client.js'
 import { SwarmtuneError } from '../../util/errors.js'
 import { buildDataset, type HistoryBody, type Split } from '../../meta/dataset.js'
 import { evaluate, formatEvalTable } from '../../meta/eval.js'

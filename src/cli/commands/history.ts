@@ -1,5 +1,5 @@
 import { intFlag, parseFlags, printJson } from '../args.js'
-import { apiGet, apiUrl } from '../api-client.js'
+import { apiGet, apiUrl } from '../../node/api-client.js'
 import type { RecordView } from '../../node/routes.js'
 
 const HELP = `usage: swarmtune history [--api URL] [--json] [--limit N] [--author PEER] [--model MODEL_ID] [--source S]

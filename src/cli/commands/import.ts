@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { parseFlags, printJson } from '../args.js'
-import { apiPost, apiUrl } from '../api-client.js'
+import { apiPost, apiUrl } from '../../node/api-client.js'
 import { SwarmtuneError } from '../../util/errors.js'
 import type { ImportError } from '../../node/routes.js'
 

@@ -1,6 +1,6 @@
 import { intFlag, parseFlags } from '../args.js'
-import { apiGet } from '../api-client.js'
-import { waitFor } from '../../testbed/processes.js'
+import { apiGet } from '../../node/api-client.js'
+import { waitFor } from '../../util/wait.js'
 import { loadConfig } from '../../node/config.js'
 import { createDaemon, stopOnSignals } from '../../node/daemon.js'
 

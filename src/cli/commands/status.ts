@@ -1,5 +1,5 @@
 import { parseFlags, printJson } from '../args.js'
-import { apiGet, apiUrl } from '../api-client.js'
+import { apiGet, apiUrl } from '../../node/api-client.js'
 
 const HELP = `usage: swarmtune status [--api URL] [--json]
 Shows a running node's peer id, addresses, peers, record counts and rejection counters.

@@ -11,6 +11,20 @@ describe('stats', () => {
     expect(percentile([], 50)).toBe(0)
     expect(percentile([5, 1], 0)).toBe(1)
     expect(percentile([5, 1], 100)).toBe(5)
+    expect(median([])).toBe(0)
+    expect(median([], NaN)).toBeNaN()
+  })
+  it('nearest-rank percentiles are measured values', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => i + 1)
+    expect(percentile(xs, 50, 'nearest-rank')).toBe(50)
+    expect(percentile(xs, 99, 'nearest-rank')).toBe(99)
+    expect(percentile([3, 1, 2], 0, 'nearest-rank')).toBe(1)
+    expect(percentile([3, 1, 2], 100, 'nearest-rank')).toBe(3)
+    expect(percentile([], 50, 'nearest-rank')).toBe(0)
+  })
+  it('median of two middle values is their exact mean', () => {
+    // interpolation gives 0.1 + (0.7 - 0.1) * 0.5 = 0.4, one bit off (0.1 + 0.7) / 2
+    expect(median([0.7, 0.1])).toBe((0.1 + 0.7) / 2)
   })
   it('does not reorder its input', () => {
     const xs = [3, 1, 2]

@@ -1,6 +1,6 @@
 import { SwarmtuneError } from '../util/errors.js'
 
-/** Talking to a running daemon's control API from the CLI. */
+/** The HTTP client of the control API (src/node/api.ts): used by the CLI and the testbed. */
 export const DEFAULT_API = 'http://127.0.0.1:4100'
 
 /** --api flag, else $SWARMTUNE_API, else the default port on loopback. */
