@@ -6,6 +6,7 @@ import { log, type Logger } from '../../util/log.js'
 import { BLAMEWORTHY, RpcError, RpcErrorCode, rpcErrorCode } from './errors.js'
 import { encodeJson, lengthPrefixed, parseJsonObject, type LpStream } from './framing.js'
 import { PeerPenalties, type RpcLimits, type ViolationHook } from './limits.js'
+import { percentile } from '../../util/stats.js'
 
 /**
  * Server side of a length-prefixed JSON RPC protocol (src/net/rpc/framing.ts), shared by
@@ -51,9 +52,7 @@ export interface RpcServerStats {
 /** Pure: nearest-rank percentiles of a sample (zeros when empty). */
 export function summarizeMs (xs: readonly number[]): { n: number, p50: number, p99: number, max: number } {
   if (xs.length === 0) return { n: 0, p50: 0, p99: 0, max: 0 }
-  const s = [...xs].sort((a, b) => a - b)
-  const at = (p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]
-  return { n: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1] }
+  return { n: xs.length, p50: percentile(xs, 50, 'nearest-rank'), p99: percentile(xs, 99, 'nearest-rank'), max: xs.reduce((m, x) => Math.max(m, x), -Infinity) }
 }
 
 export interface RpcServer {
