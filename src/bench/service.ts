@@ -7,6 +7,8 @@ import type { OwnRecordWriter } from '../contracts/records.js'
 import type { Startable } from '../contracts/service.js'
 import type { RecordStore } from '../store/types.js'
 import type { Activity } from '../util/activity.js'
+import type { Registry } from 'prom-client'
+import { createBenchMetrics } from './metrics.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { createBackgroundSweep, cellKey, type BackgroundSweep } from './background.js'
@@ -41,6 +43,8 @@ export interface BenchComponents {
   activity: Activity
   /** the node's engine, shared with serving (default: a llama.cpp engine of this service's own) */
   engine?: () => Promise<Engine>
+  /** the node's Prometheus registry (src/node/metrics.ts) */
+  metrics?: Registry
   /** issue #7 spot checks (src/trust): other authors' claims to re-measure first */
   trust?: { spotChecks: (modelId: string, hardwareId: string) => Array<{ method: string, workload: string }> }
 }
@@ -103,9 +107,11 @@ export function createBenchService (init: BenchServiceInit, c: BenchComponents):
         }
       })
       write({ event: 'done', results: summaries })
+      metrics?.foregroundRuns.inc({ outcome: 'ok' })
     } catch (err) {
       logger('bench failed: %s', errorMessage(err))
       write({ event: 'error', code: errorCode(err), message: errorMessage(err), results: summaries })
+      metrics?.foregroundRuns.inc({ outcome: 'error' })
     } finally {
       end()
       foreground = undefined
@@ -117,37 +123,9 @@ export function createBenchService (init: BenchServiceInit, c: BenchComponents):
   c.api.route('POST', '/bench', handleBench)
 
   const bg = config.bench.background
-  const sweep = bg.enabled
-    ? createBackgroundSweep({
-      share: bg.share,
-      intervalMs: bg.intervalMs,
-      activity,
-      repeats: config.bench.repeats,
-      timeoutMs: config.bench.timeoutMs,
-      defaultThreads: config.engine.threads > 0 ? config.engine.threads : Math.max(1, cpus().length),
-      pricePerHour: config.hardware.pricePerHour,
-      prepare: async () => {
-        const p = await prepareBench(config, {})
-        return { engine: await getEngine(), model: p.model, baseline: p.baseline, cells: p.methods.flatMap(method => standardWorkloads('default').map(workload => ({ method, workload }))) }
-      },
-      counts: async (modelId, hardwareId) => {
-        const counts = new Map<string, number>()
-        let cursor: string | undefined
-        do {
-          const page = await c.store.query({ author: c.peerId.toString(), modelId, hardwareId, source: 'benchmark', limit: 1000, cursor })
-          for (const r of page.records) {
-            const k = cellKey(r.body.method.id, r.body.workload.name)
-            counts.set(k, (counts.get(k) ?? 0) + 1)
-          }
-          cursor = page.cursor
-        } while (cursor != null)
-        return counts
-      },
-      record: async body => { await c.ownRecord(body) },
-      // issue #7: re-measure other authors' most influential claims first (src/trust spot checks)
-      prefer: (modelId, hardwareId) => config.trust?.spotChecks === false ? [] : c.trust?.spotChecks(modelId, hardwareId) ?? []
-    })
-    : undefined
+  const sweep = bg.enabled ? createSweep(config, c, getEngine) : undefined
+
+  const metrics = c.metrics != null ? createBenchMetrics(c.metrics, sweep) : undefined
 
   c.api.statusContributors.set('bench', () => ({
     running: foreground != null,
@@ -171,3 +149,37 @@ export function createBenchService (init: BenchServiceInit, c: BenchComponents):
   }
 }
 
+/** The background sweep over the default model, all methods and the standard workloads. */
+function createSweep (config: BenchServiceInit['config'], c: BenchComponents, getEngine: () => Promise<Engine>): BackgroundSweep {
+  const bg = config.bench.background
+  const activity = c.activity
+  return createBackgroundSweep({
+    share: bg.share,
+    intervalMs: bg.intervalMs,
+    activity,
+    repeats: config.bench.repeats,
+    timeoutMs: config.bench.timeoutMs,
+    defaultThreads: config.engine.threads > 0 ? config.engine.threads : Math.max(1, cpus().length),
+    pricePerHour: config.hardware.pricePerHour,
+    prepare: async () => {
+      const p = await prepareBench(config, {})
+      return { engine: await getEngine(), model: p.model, baseline: p.baseline, cells: p.methods.flatMap(method => standardWorkloads('default').map(workload => ({ method, workload }))) }
+    },
+    counts: async (modelId, hardwareId) => {
+      const counts = new Map<string, number>()
+      let cursor: string | undefined
+      do {
+        const page = await c.store.query({ author: c.peerId.toString(), modelId, hardwareId, source: 'benchmark', limit: 1000, cursor })
+        for (const r of page.records) {
+          const k = cellKey(r.body.method.id, r.body.workload.name)
+          counts.set(k, (counts.get(k) ?? 0) + 1)
+        }
+        cursor = page.cursor
+      } while (cursor != null)
+      return counts
+    },
+    record: async body => { await c.ownRecord(body) },
+    // issue #7: re-measure other authors' most influential claims first (src/trust spot checks)
+    prefer: (modelId, hardwareId) => config.trust?.spotChecks === false ? [] : c.trust?.spotChecks(modelId, hardwareId) ?? []
+  })
+}

@@ -47,7 +47,5 @@ export interface ControlApi {
   url: () => string
   /** extra top-level fields of GET /status, e.g. statusContributors.set('snapshot', () => ...) */
   readonly statusContributors: Map<string, () => unknown>
-  /** extra Prometheus text appended to GET /metrics (complete lines with HELP/TYPE) */
-  readonly metricsContributors: Array<() => string | Promise<string>>
 }
 

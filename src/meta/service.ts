@@ -14,6 +14,8 @@ import type { HistoryBody } from './dataset.js'
 import { FEATURE_SCHEMA_VERSION } from './features.js'
 import { load, MetaError, selectMethod, type MetaModel, type SelectOptions, type SelectTask, type Selection } from './selector.js'
 import type { TrainReply, TrainRequest } from './train-worker.js'
+import type { Registry } from 'prom-client'
+import { createMetaMetrics } from './metrics.js'
 
 /**
  * The meta-model inside the daemon: loads the persisted snapshot at start, retrains in a worker
@@ -42,6 +44,8 @@ export interface MetaServiceComponents {
   api?: ControlApi
   /** issue #7: per-author training weights (src/trust), when the node runs the trust service */
   trust?: { weights: () => Record<string, number> }
+  /** the node's Prometheus registry (src/node/metrics.ts) */
+  metrics?: Registry
 }
 
 export interface SnapshotStatus { version: number, rows: number, trainedAt: number, hash: string, backend: string }
@@ -112,6 +116,17 @@ function trainRequest (meta: MetaConfig, bodies: HistoryBody[], authorWeights: R
   return { bodies, opts: { backend: meta.backend, nTrees: meta.trees, seed: 1, ...(authorWeights != null ? { authorWeights } : {}) } }
 }
 
+/** The persisted snapshot, if any, as a live model, or the (coded) reason it cannot be used. */
+async function restoreSnapshot (store: RecordStore): Promise<{ model: MetaModel } | { error?: { code: string, message: string } }> {
+  const saved = await store.getMeta<PersistedSnapshot>(SNAPSHOT_KEY)
+  if (saved == null) return {}
+  try {
+    return { model: await loadSnapshot(saved) }
+  } catch (err) {
+    return { error: { code: errorCode(err), message: errorMessage(err) } }
+  }
+}
+
 /** The stored snapshot as a live model; throws (coded) when it is stale or corrupt. */
 async function loadSnapshot (saved: PersistedSnapshot): Promise<MetaModel> {
   if (saved.version !== FEATURE_SCHEMA_VERSION) throw new MetaError('E_SNAPSHOT_SCHEMA', `stored snapshot has feature schema ${saved.version}`)
@@ -152,6 +167,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
   let timer: NodeJS.Timeout | undefined
   let stopped = true
   let lastError: { code: string, message: string } | undefined
+  const metrics = components.metrics != null ? createMetaMetrics(components.metrics, () => model?.trainedAt ?? null) : undefined
 
   const onRecord = (): void => {
     pending++
@@ -164,10 +180,15 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
     for await (const r of store.all()) bodies.push(r.body)
     if (bodies.length === 0) {
       pending = Math.max(0, pending - arrived)
+      metrics?.trainings.inc({ outcome: 'empty' })
       return null
     }
+    const endTimer = metrics?.trainingSeconds.startTimer()
     const snapshot = await trainer.run(trainRequest(config.meta, bodies, components.trust?.weights()))
     const next = await load(snapshot)
+    endTimer?.()
+    metrics?.trainings.inc({ outcome: 'ok' })
+    metrics?.trainingRows.set(next.rows)
     if (stopped) return next
     await store.putMeta(SNAPSHOT_KEY, toPersisted(next, snapshot))
     model = next
@@ -198,6 +219,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
       await retrain()
     } catch (err) {
       lastError = { code: errorCode(err), message: errorMessage(err) }
+      metrics?.trainings.inc({ outcome: 'error' })
       logger.error('retraining failed: %s', lastError.message)
     }
   }
@@ -221,16 +243,14 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
   return {
     async start () {
       stopped = false
-      const saved = await store.getMeta<PersistedSnapshot>(SNAPSHOT_KEY)
-      if (saved != null) {
-        try {
-          model = await loadSnapshot(saved)
-        } catch (err) {
-          // a stale or corrupt snapshot is not fatal: retrain from the history instead
-          lastError = { code: errorCode(err), message: errorMessage(err) }
-          logger('ignoring stored snapshot: %s', lastError.message)
-          pending = Math.max(pending, config.meta.retrainEveryRecords)
-        }
+      const restored = await restoreSnapshot(store)
+      if ('model' in restored) {
+        model = restored.model
+      } else if (restored.error != null) {
+        // a stale or corrupt snapshot is not fatal: retrain from the history instead
+        lastError = restored.error
+        logger('ignoring stored snapshot: %s', lastError.message)
+        pending = Math.max(pending, config.meta.retrainEveryRecords)
       }
       events.addEventListener('record', onRecord)
       timer = setInterval(() => {

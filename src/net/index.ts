@@ -70,7 +70,7 @@ class Network implements SwarmNetworkNode {
       this.stats_.inc(via === 'gossip' ? 'gossipRateLimited' : 'syncRateLimited')
       this.log('rate limit hit by %s on %s', peer, via)
     }, c.config.net.allowPeers)
-    const node = this.node ??= await createSwarmLibp2p({ config: c.config, privateKey: c.privateKey, limits, guard: this.init.guard })
+    const node = this.node ??= await createSwarmLibp2p({ config: c.config, privateKey: c.privateKey, limits, guard: this.init.guard, metrics: this.init.metrics })
     // issue #7: a peer the guard has banned (graylisted flooder) is hung up on at once; the
     // connection gater keeps it out while the ban lasts
     const hanging = new Set<string>()

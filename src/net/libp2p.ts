@@ -10,6 +10,9 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { SwarmtuneError } from '../util/errors.js'
 import type { Logger } from '../util/log.js'
 import { RECORDS_TOPIC, VOTES_TOPIC, type NetworkConfig, type NetworkGuard, type NetworkLimits } from './types.js'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import type { Registry } from 'prom-client'
+import { gossipsubMetricsRegister } from './metrics.js'
 
 export type SwarmLibp2p = Libp2p<{ pubsub: GossipSub, identify: Identify }>
 
@@ -18,6 +21,8 @@ export interface SwarmLibp2pOptions {
   privateKey: PrivateKey
   limits: NetworkLimits
   guard?: NetworkGuard
+  /** export libp2p's and gossipsub's metrics on this registry (the daemon's /metrics) */
+  metrics?: Registry
 }
 
 /** Records are self-signed and content-addressed: the gossip message id is the hash of its data. */
@@ -67,7 +72,7 @@ export function recordsTopicScoreParams (limits: NetworkLimits): Record<string, 
 
 /** Build (not start) the libp2p node: TCP + noise + yamux + identify + gossipsub 17. */
 export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<SwarmLibp2p> {
-  const { config, privateKey, limits, guard } = opts
+  const { config, privateKey, limits, guard, metrics } = opts
   const net = config.net
   const deny = new Set(net.denyPeers)
   // issue #7: a non-empty allow list admits only the peers it names (deny still wins)
@@ -78,6 +83,8 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
     return await createLibp2p({
       privateKey,
       start: false,
+      // a separate registry per node (not prom-client's global one): several nodes may share a process
+      ...(metrics != null ? { metrics: prometheusMetrics({ registry: metrics }) } : {}),
       addresses: { listen: net.listen, announce: net.announce },
       transports: [tcp()],
       connectionEncrypters: [noise()],
@@ -105,6 +112,7 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
           globalSignaturePolicy: 'StrictNoSign',
           msgIdFn: contentMsgId,
           allowPublishToZeroTopicPeers: true,
+          ...(metrics != null ? { metricsRegister: gossipsubMetricsRegister(metrics), metricsTopicStrToLabel: new Map([[RECORDS_TOPIC, 'records'], [VOTES_TOPIC, 'votes']]) } : {}),
           ignoreDuplicatePublishError: true,
           emitSelf: false,
           allowedTopics: [RECORDS_TOPIC, '/swarmtune/votes/1'],

@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { SignedRecord } from '../records/types.js'
@@ -128,4 +129,6 @@ export interface NetworkInit {
   guard?: NetworkGuard
   /** sync with each peer once identify completes (default true; tests of single sessions turn it off) */
   syncOnConnect?: boolean
+  /** export libp2p's and gossipsub's metrics on this prom-client registry */
+  metrics?: Registry
 }

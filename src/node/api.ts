@@ -20,6 +20,8 @@ export interface ApiInit {
   /** 0 picks a free port */
   port: number
   maxBodyBytes?: number
+  /** called once per answered request (metrics); `route` is the registered path, or 'unmatched' */
+  onAnswered?: (method: string, route: string, status: number) => void
 }
 
 async function readBody (req: IncomingMessage, max: number): Promise<Buffer> {
@@ -60,6 +62,12 @@ export function createApi (init: ApiInit): ControlApi {
   async function handle (raw: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(raw.url ?? '/', 'http://localhost')
     const method = (raw.method ?? 'GET').toUpperCase()
+    if (init.onAnswered != null) {
+      const onAnswered = init.onAnswered
+      // a label per registered route only: arbitrary paths must not create new series
+      const route = [...routes.keys()].some(k => k.endsWith(` ${url.pathname}`)) ? url.pathname : 'unmatched'
+      res.once('finish', () => { onAnswered(method, route, res.statusCode) })
+    }
     let body: Promise<Buffer> | undefined
     const req: ApiRequest = {
       method,
@@ -99,7 +107,6 @@ export function createApi (init: ApiInit): ControlApi {
 
   return {
     statusContributors: new Map(),
-    metricsContributors: [],
     route (method, path, handler) {
       routes.set(`${method.toUpperCase()} ${path}`, handler)
     },

@@ -10,6 +10,7 @@ import { Counters } from '../util/counters.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { createApi } from './api.js'
+import { createApiMetrics, createMetricsRegistry, registerCoreMetrics } from './metrics.js'
 import type { SwarmtuneConfig } from './config.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createLoopMonitor } from './loop-monitor.js'
@@ -110,10 +111,12 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
       const peerGuard = opts.network?.guard == null
         ? createPeerGuard({ allowPeers: config.net.allowPeers, denyPeers: config.net.denyPeers, gossipPerPeerPerSecond: config.trust?.gossipPerPeerPerSecond, gossipBurst: config.trust?.gossipBurst, gossipPerAuthorPerSecond: config.trust?.gossipPerAuthorPerSecond, gossipAuthorBurst: config.trust?.gossipAuthorBurst })
         : undefined
-      const net = network = createNetwork({ config, privateKey, store, rejections, onRecord: (record, via) => { emit({ record, via }) } }, peerGuard != null ? { ...opts.network, guard: peerGuard } : opts.network)
+      const metrics = createMetricsRegistry()
+      const net = network = createNetwork({ config, privateKey, store, rejections, onRecord: (record, via) => { emit({ record, via }) } }, { ...opts.network, metrics, ...(peerGuard != null ? { guard: peerGuard } : {}) })
       await net.start()
       running.push({ name: 'network', stop: async () => { await net.stop() } })
-      const api = createApi({ host: config.api.host, port: config.api.port })
+      const apiRequests = createApiMetrics(metrics)
+      const api = createApi({ host: config.api.host, port: config.api.port, onAnswered: (method, route, status) => { apiRequests.inc({ method, route, status: String(status) }) } })
       components = {
         config,
         privateKey,
@@ -125,10 +128,12 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
         events,
         ownRecords,
         ownRecord: async body => (await ownRecords([body]))[0],
+        metrics,
         startedAt,
         loop,
         ...(peerGuard != null ? { peerGuard } : {})
       }
+      registerCoreMetrics(metrics, components)
       registerCoreRoutes(components)
       const core = components
       services = createServices(core, opts.services ?? SERVICE_NAMES)

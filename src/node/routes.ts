@@ -70,10 +70,6 @@ function intParam (q: URLSearchParams, name: string, fallback: number, max: numb
   return Math.min(n, max)
 }
 
-function metricName (s: string): string {
-  return s.replace(/[^a-zA-Z0-9_]/g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()
-}
-
 export async function statusOf (c: CoreComponents): Promise<Record<string, unknown>> {
   const counts = await c.store.counts()
   const out: Record<string, unknown> = {
@@ -146,27 +142,6 @@ export function registerCoreRoutes (c: CoreComponents): void {
     return { json: c.loop.delay(since) }
   })
 
-  api.route('GET', '/metrics', async () => {
-    const counts = await store.counts()
-    const lines: string[] = []
-    const gauge = (name: string, help: string, value: number, type = 'gauge'): void => {
-      lines.push(`# HELP swarmtune_${name} ${help}`, `# TYPE swarmtune_${name} ${type}`, `swarmtune_${name} ${value}`)
-    }
-    gauge('records', 'Records stored', counts.records)
-    gauge('own_records', 'Records authored by this node', counts.own)
-    gauge('authors', 'Distinct record authors', counts.authors)
-    gauge('equivocations', 'Author+seq pairs with conflicting records', counts.equivocations)
-    gauge('peers', 'Connected peers', c.network.peerCount())
-    gauge('uptime_seconds', 'Seconds since the daemon started', Math.round((Date.now() - c.startedAt) / 1000))
-    if (c.loop != null) {
-      const d = c.loop.delay()
-      gauge('event_loop_delay_p99_ms', 'Event-loop delay p99 over the last 10 s, ms', Number(d.p99Ms.toFixed(3)))
-      gauge('event_loop_delay_max_ms', 'Event-loop delay max over the last 10 s, ms', Number(d.maxMs.toFixed(3)))
-    }
-    lines.push('# HELP swarmtune_rejected_total Records refused, by error code', '# TYPE swarmtune_rejected_total counter')
-    for (const [code, n] of Object.entries(c.rejections.toJSON())) lines.push(`swarmtune_rejected_total{code="${code}"} ${n}`)
-    for (const [k, v] of Object.entries(c.network.stats())) gauge(`net_${metricName(k)}`, `network stat ${k}`, v)
-    for (const fn of api.metricsContributors) lines.push((await fn()).trimEnd())
-    return { text: lines.join('\n') + '\n', contentType: 'text/plain; version=0.0.4; charset=utf-8' }
-  })
+  // Prometheus text of the node's registry (src/node/metrics.ts): core, libp2p, gossipsub and service families
+  api.route('GET', '/metrics', async () => ({ text: await c.metrics.metrics(), contentType: c.metrics.contentType }))
 }

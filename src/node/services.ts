@@ -50,7 +50,7 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
     ? createTrustService({ config: config.trust }, { peerId: core.peerId, store: core.store, events: core.events, api: core.api, network: core.network, peerGuard: core.peerGuard })
     : undefined
   const meta = on('meta')
-    ? createMetaService({ config }, { store: core.store, events: core.events, api: core.api, trust })
+    ? createMetaService({ config }, { store: core.store, events: core.events, api: core.api, trust, metrics: core.metrics })
     : undefined
   const votes = on('vote')
     ? createVoteService({ config: config.vote }, {
@@ -58,10 +58,10 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
     })
     : undefined
   const bench = on('bench')
-    ? createBenchService({ config }, { peerId: core.peerId, store: core.store, api: core.api, ownRecord: core.ownRecord, activity, engine, trust })
+    ? createBenchService({ config }, { peerId: core.peerId, store: core.store, api: core.api, ownRecord: core.ownRecord, activity, engine, trust, metrics: core.metrics })
     : undefined
   const serving = on('serving')
-    ? createServingService({ config }, { api: core.api, network: core.network, rejections: core.rejections, ownRecord: core.ownRecord, activity, engine, meta, votes })
+    ? createServingService({ config }, { api: core.api, network: core.network, rejections: core.rejections, ownRecord: core.ownRecord, activity, engine, meta, votes, metrics: core.metrics })
     : undefined
 
   for (const [name, svc] of [['trust', trust], ['meta', meta], ['vote', votes], ['bench', bench], ['serving', serving]] as const) {

@@ -1,4 +1,5 @@
 import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { Registry } from 'prom-client'
 import type { ControlApi } from '../contracts/api.js'
 import type { OwnRecordsWriter, OwnRecordWriter, RecordEvents } from '../contracts/records.js'
 import type { RecordStore } from '../store/types.js'
@@ -24,6 +25,8 @@ export interface CoreComponents {
   events: RecordEvents
   ownRecords: OwnRecordsWriter
   ownRecord: OwnRecordWriter
+  /** the node's Prometheus registry (src/node/metrics.ts): services register their families on it */
+  metrics: Registry
   /** ms since the Unix epoch when the daemon started */
   startedAt: number
   /** the network's flood control (src/net/guard.ts): per-peer violation counters, allow/deny */

@@ -4,7 +4,7 @@ import type { BatchOutcome, Engine, EngineSession, InferenceRequest, Method } fr
 import { workloadFeatures } from '../meta/workload-features.js'
 import type { HardwareFingerprint, ModelDescriptor, ResultMetrics, UnsignedBody } from '../records/types.js'
 import type { Activity } from '../util/activity.js'
-import { errorMessage } from '../util/errors.js'
+import { errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { percentile } from '../util/stats.js'
 import { classBase, classKeyOf } from '../vote/task-class.js'
@@ -14,6 +14,7 @@ import type { ServingEngine } from './engine.js'
 import type { BatchQueue } from './queue.js'
 import type { EngineSessions } from './sessions.js'
 import { DEFAULT_MAX_TOKENS, ServingError, type ServeFn, type ServeOutput, type ServeRequest, type ServeResult, type ServingConfig } from './types.js'
+import type { ServingMetrics } from './metrics.js'
 
 export function metricsOf (outcome: { requests: Array<{ promptTokens: number, outputTokens: number, ttftMs: number, latencyMs: number }>, wallMs: number }): ResultMetrics {
   const reqs = outcome.requests
@@ -86,6 +87,8 @@ export interface ServePipelineInit {
   /** each batch marks itself busy here, so background benchmarks yield to it */
   activity: Activity
   ownRecord: OwnRecordWriter
+  /** Prometheus families (src/serving/metrics.ts), when the node exports metrics */
+  metrics?: ServingMetrics
 }
 
 export interface ServePipeline {
@@ -109,7 +112,25 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     const t0 = performance.now()
     const name = req.model ?? init.config.engine.defaultModel
     const caps = outputCaps(req)
-    return await init.queue.run(async () => await runBatch(req, name, caps, t0))
+    try {
+      const result = await init.queue.run(async () => await runBatch(req, name, caps, t0))
+      observe(result)
+      return result
+    } catch (err) {
+      init.metrics?.batches.inc({ outcome: errorCode(err) === 'E_OVERLOADED' ? 'overloaded' : 'error' })
+      throw err
+    }
+  }
+
+  function observe (r: ServeResult): void {
+    const m = init.metrics
+    if (m == null) return
+    m.batches.inc({ outcome: 'ok' })
+    m.methodChosen.inc({ method: r.method, source: r.source })
+    m.promptTokens.inc(r.metrics.promptTokens)
+    m.outputTokens.inc(r.metrics.outputTokens)
+    m.outputTokensPerSecond.observe(r.metrics.outputTokensPerSecond)
+    for (const o of r.outputs) m.ttftSeconds.observe(o.ttftMs / 1000)
   }
 
   async function runBatch (req: ServeRequest, name: string, caps: number[], t0: number): Promise<ServeResult> {

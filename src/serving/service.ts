@@ -18,6 +18,8 @@ import { createServingProtocols } from './protocols.js'
 import { createBatchQueue } from './queue.js'
 import { registerServingRoutes } from './routes.js'
 import { createServePipeline } from './serve.js'
+import { createServingMetrics } from './metrics.js'
+import type { Registry } from 'prom-client'
 import { createEngineSessions } from './sessions.js'
 import { ServingError, type MetaSource, type ServeRequest, type ServeResult, type ServingConfig } from './types.js'
 
@@ -52,6 +54,8 @@ export interface ServingComponents {
   meta?: MetaSource
   /** the committee (src/vote/service.ts), asked while the node is cold for a task's class */
   votes?: VoteService
+  /** the node's Prometheus registry (src/node/metrics.ts) */
+  metrics?: Registry
 }
 
 export interface ServingInit {
@@ -99,7 +103,8 @@ export function createServingService (init: ServingInit, components: ServingComp
   })
   const queue = createBatchQueue(init.maxQueue ?? 64)
   const pipeline = createServePipeline({
-    config, record: init.record !== false, catalog, engine, sessions, decide, queue, activity: components.activity, ownRecord: components.ownRecord
+    config, record: init.record !== false, catalog, engine, sessions, decide, queue, activity: components.activity, ownRecord: components.ownRecord,
+    metrics: components.metrics != null ? createServingMetrics(components.metrics, () => queue.depth()) : undefined
   })
   const recommender = createRecommender({
     decide, catalogIds: () => catalog.map(x => x.id), meta, votes, modelSpec: sessions.modelSpec, tokenizerFor: sessions.tokenizerFor, hardwareForAdvice: engine.hardwareForAdvice

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { cliPath } from '../../src/util/paths.js'
 import { loopbackAddr, spawnDaemon, type DaemonProcess } from '../../src/testbed/processes.js'
 import { waitFor } from '../../src/util/wait.js'
+import { parsePrometheus } from '../helpers/prometheus.js'
 
 /*
  * The bench service as a user meets it: daemons started through the real CLI (`swarmtune start`,
@@ -65,6 +66,20 @@ describe('swarmtune start + swarmtune bench --api', () => {
     await waitFor('records on the second peer', async () => (await records(b.info.api, a.info.peerId)).filter(x => ids.has(x.id)).length === ids.size, 30_000, 200)
     const status = await (await fetch(`${a.info.api}/status`)).json() as { bench?: { running: boolean, background: { enabled: boolean } } }
     expect(status.bench).toEqual({ running: false, background: { enabled: false } })
+
+    // /metrics of a daemon started through the CLI: libp2p's, gossipsub's and the services' families
+    const families = parsePrometheus(await (await fetch(`${a.info.api}/metrics`)).text())
+    const type = (name: string): string | undefined => families.get(name)?.type
+    expect(type('libp2p_data_transfer_bytes_total')).toBe('counter')
+    expect([...families.keys()].some(n => n.startsWith('gossipsub_'))).toBe(true)
+    expect(type('process_cpu_seconds_total')).toBe('counter')
+    expect(type('swarmtune_serving_batches_total')).toBe('counter')
+    expect(type('swarmtune_serving_time_to_first_token_seconds')).toBe('histogram')
+    expect(type('swarmtune_serving_method_chosen_total')).toBe('counter')
+    expect(type('swarmtune_serving_queue_depth')).toBe('gauge')
+    expect(type('swarmtune_meta_training_seconds')).toBe('histogram')
+    expect(families.get('swarmtune_bench_runs_total')?.samples).toEqual([{ name: 'swarmtune_bench_runs_total', labels: { outcome: 'ok' }, value: 1 }])
+    expect(families.get('swarmtune_net_events_total')?.samples.find(x => x.labels.event === 'gossip_published')?.value).toBeGreaterThanOrEqual(1)
 
     // the data dir belongs to the running daemon: a standalone bench there is refused with a hint
     const locked = await run(['bench', '--data-dir', a.info.dataDir, '--model', 'tiny', '--scale', 'tiny', '--methods', 'baseline', '--workloads', 'classify'])

@@ -9,6 +9,8 @@ import { loadConfig } from '../../src/node/config.js'
 import { createDaemon, type Daemon } from '../../src/node/daemon.js'
 import type { RecordEventDetail } from '../../src/contracts/records.js'
 import type { CoreComponents } from '../../src/node/types.js'
+import { Gauge } from 'prom-client'
+import { parsePrometheus } from '../helpers/prometheus.js'
 
 type ServiceFactory = (c: CoreComponents) => { start: () => void, stop: () => void }
 import { synthBodies } from '../../src/records/synthetic.js'
@@ -33,7 +35,7 @@ const extendApi: ServiceFactory = (c) => {
   c.api.route('GET', '/boom', () => { throw new Error('secret detail') })
   c.api.route('GET', '/teapot', () => { throw new ApiError(418, 'E_TEAPOT', 'short and stout') })
   c.api.statusContributors.set('snapshot', () => ({ trees: 7 }))
-  c.api.metricsContributors.push(() => '# TYPE swarmtune_probe gauge\nswarmtune_probe 1\n')
+  new Gauge({ name: 'swarmtune_probe', help: 'a service of its own', registers: [c.metrics] }).set(1) // eslint-disable-line no-new
   return { start () {}, stop () {} }
 }
 
@@ -127,12 +129,26 @@ describe('control API', () => {
   it('exports Prometheus metrics', async () => {
     const m = await get('/metrics')
     expect(m.type).toMatch(/^text\/plain/)
-    expect(m.body).toMatch(/^swarmtune_records 6$/m)
-    expect(m.body).toMatch(/^swarmtune_peers 0$/m)
-    expect(m.body).toMatch(/^# TYPE swarmtune_rejected_total counter$/m)
-    expect(m.body).toMatch(/^swarmtune_probe 1$/m)
-    expect(m.body).toMatch(/^swarmtune_event_loop_delay_p99_ms [\d.]+$/m)
-    for (const line of m.body.trim().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{code="\w+"\})? -?[\d.e+]+)$/)
+    const families = parsePrometheus(m.body)
+    const value = (name: string, labels: Record<string, string> = {}): number | undefined =>
+      families.get(name)?.samples.find(s => JSON.stringify(s.labels) === JSON.stringify(labels))?.value
+    expect(value('swarmtune_records')).toBe(6)
+    expect(value('swarmtune_own_records')).toBe(6)
+    expect(value('swarmtune_peers')).toBe(0)
+    expect(value('swarmtune_probe')).toBe(1)
+    expect(families.get('swarmtune_rejected_total')?.type).toBe('counter')
+    expect(value('swarmtune_event_loop_delay_seconds', { stat: 'p99' })).toBeGreaterThanOrEqual(0)
+    expect(value('swarmtune_store_bytes')).toBeGreaterThan(0)
+    // the requests made so far are counted by route and status; an unknown path is one series
+    expect(value('swarmtune_api_requests_total', { method: 'GET', route: '/records', status: '200' })).toBeGreaterThan(0)
+    await get('/no/such/path/' + Math.random())
+    const again = parsePrometheus((await get('/metrics')).body)
+    expect(again.get('swarmtune_api_requests_total')?.samples.filter(s => s.labels.route === 'unmatched')).toHaveLength(1)
+    // every swarmtune family named as a counter is typed as one, and the other way round
+    for (const f of families.values()) {
+      if (!f.name.startsWith('swarmtune_')) continue
+      expect(f.name.endsWith('_total'), f.name).toBe(f.type === 'counter')
+    }
   })
 
   it('answers bad input with a status and a code, and never crashes', async () => {

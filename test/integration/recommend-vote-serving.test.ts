@@ -9,6 +9,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
 import { apiGet, apiPost } from '../../src/node/api-client.js'
+import { parsePrometheus } from '../helpers/prometheus.js'
 import { loopbackAddr, spawnDaemon, type DaemonProcess } from '../../src/testbed/processes.js'
 import { waitFor } from '../../src/util/wait.js'
 import { loadConfig } from '../../src/node/config.js'
@@ -151,6 +152,14 @@ describe('serving on the cold peer', () => {
     const chunks = events.slice(0, -1).map(e => JSON.parse(e))
     expect(chunks[0].choices[0].delta.role).toBe('assistant')
     expect(chunks.at(-1).swarmtune.method).toMatch(/^[a-z0-9]/)
+    // the served batches on C's /metrics: outcome, tokens, time to first token, chosen method
+    const families = parsePrometheus(await (await fetch(`${c.info.api}/metrics`)).text())
+    const samples = (name: string) => families.get(name)?.samples ?? []
+    expect(samples('swarmtune_serving_batches_total').find(x => x.labels.outcome === 'ok')?.value).toBeGreaterThanOrEqual(2)
+    expect(samples('swarmtune_serving_output_tokens_total')[0]?.value).toBeGreaterThanOrEqual(reply.usage.completion_tokens)
+    expect(samples('swarmtune_serving_time_to_first_token_seconds').find(x => x.name.endsWith('_count'))?.value).toBeGreaterThanOrEqual(2)
+    expect(samples('swarmtune_serving_method_chosen_total').some(x => x.labels.method === reply.swarmtune.method)).toBe(true)
+    expect(samples('swarmtune_api_requests_total').find(x => x.labels.route === '/v1/chat/completions' && x.labels.status === '200')?.value).toBe(2)
   })
 
   it('C\'s source:serving records reach A and B', async () => {
