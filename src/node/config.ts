@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { SwarmtuneError } from '../util/errors.js'
 import { packageRoot } from '../util/paths.js'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import type { BenchSettings } from '../bench/prepare.js'
 import type { EngineConfig, ModelConfig } from '../engine/types.js'
 import type { MetaConfig } from '../meta/service.js'
@@ -43,18 +44,6 @@ export class ConfigError extends SwarmtuneError {
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
-interface Schema {
-  type?: string
-  enum?: Json[]
-  properties?: Record<string, Schema>
-  additionalProperties?: boolean
-  required?: string[]
-  items?: Schema
-  minimum?: number
-  maximum?: number
-  minLength?: number
-  pattern?: string
-}
 
 function readJson (file: string): Json {
   let text: string
@@ -70,45 +59,32 @@ function readJson (file: string): Json {
   }
 }
 
-/** Check `value` against the schema subset; throws ConfigError naming the first bad path. */
-export function checkSchema (value: Json | undefined, schema: Schema, path = ''): void {
-  if (schema.enum != null) {
-    if (!schema.enum.includes(value as Json)) throw new ConfigError(path, `must be one of ${schema.enum.map(v => JSON.stringify(v)).join(', ')}`)
-    return
-  }
-  switch (schema.type) {
-    case 'object': {
-      if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(path, 'must be an object')
-      for (const r of schema.required ?? []) if (!(r in value)) throw new ConfigError(join2(path, r), 'is required')
-      for (const [k, v] of Object.entries(value)) {
-        const sub = schema.properties?.[k]
-        if (sub == null) {
-          if (schema.additionalProperties === false) throw new ConfigError(join2(path, k), 'unknown key')
-          continue
-        }
-        checkSchema(v, sub, join2(path, k))
-      }
-      return
+/** ajv's error as the field's path (`net.listen[0]`) and a short message, as users read them. */
+function describeError (e: ErrorObject): ConfigError {
+  const path = e.instancePath.split('/').slice(1).map(p => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, seg) => /^\d+$/.test(seg) ? `${acc}[${seg}]` : join2(acc, seg), '')
+  const p = e.params as Record<string, unknown>
+  switch (e.keyword) {
+    case 'additionalProperties': return new ConfigError(join2(path, String(p.additionalProperty)), 'unknown key')
+    case 'required': return new ConfigError(join2(path, String(p.missingProperty)), 'is required')
+    case 'enum': return new ConfigError(path, `must be one of ${(p.allowedValues as Json[]).map(v => JSON.stringify(v)).join(', ')}`)
+    case 'type': {
+      const t = String(p.type)
+      const words: Record<string, string> = { object: 'an object', array: 'an array', string: 'a string', boolean: 'true or false', integer: 'an integer', number: 'a number' }
+      return new ConfigError(path, `must be ${words[t] ?? t}`)
     }
-    case 'array':
-      if (!Array.isArray(value)) throw new ConfigError(path, 'must be an array')
-      value.forEach((v, i) => { checkSchema(v, schema.items ?? {}, `${path}[${i}]`) })
-      return
-    case 'string':
-      if (typeof value !== 'string') throw new ConfigError(path, 'must be a string')
-      if (schema.minLength != null && value.length < schema.minLength) throw new ConfigError(path, `must have at least ${schema.minLength} characters`)
-      if (schema.pattern != null && !new RegExp(schema.pattern).test(value)) throw new ConfigError(path, `must match ${schema.pattern}`)
-      return
-    case 'boolean':
-      if (typeof value !== 'boolean') throw new ConfigError(path, 'must be true or false')
-      return
-    case 'integer':
-    case 'number':
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new ConfigError(path, 'must be a number')
-      if (schema.type === 'integer' && !Number.isInteger(value)) throw new ConfigError(path, 'must be an integer')
-      if (schema.minimum != null && value < schema.minimum) throw new ConfigError(path, `must be >= ${schema.minimum}`)
-      if (schema.maximum != null && value > schema.maximum) throw new ConfigError(path, `must be <= ${schema.maximum}`)
+    case 'minLength': return new ConfigError(path, `must have at least ${String(p.limit)} characters`)
+    case 'pattern': return new ConfigError(path, `must match ${String(p.pattern)}`)
+    default: return new ConfigError(path, e.message ?? 'is invalid')
   }
+}
+
+let validator: ValidateFunction | undefined
+
+/** Check a merged config against config/schema.json (ajv); throws ConfigError naming the first bad path. */
+export function checkConfig (value: unknown, schemaFile = join(packageRoot(), 'config', 'schema.json')): void {
+  validator ??= new Ajv({ allErrors: false, strict: true }).compile(readJson(schemaFile) as object)
+  if (!validator(value)) throw describeError(validator.errors![0])
 }
 
 function join2 (path: string, key: string): string {
@@ -176,7 +152,6 @@ export interface LoadConfigOptions {
 
 export function loadConfig (opts: LoadConfigOptions = {}): SwarmtuneConfig {
   const root = packageRoot()
-  const schema = readJson(join(root, 'config', 'schema.json')) as unknown as Schema
   let merged = readJson(join(root, 'config', 'default.json'))
   if (opts.file != null) {
     const user = readJson(resolve(opts.file))
@@ -185,7 +160,7 @@ export function loadConfig (opts: LoadConfigOptions = {}): SwarmtuneConfig {
   }
   merged = deepMerge(merged, envOverrides(opts.env ?? process.env))
   if (opts.overrides != null) merged = deepMerge(merged, opts.overrides)
-  checkSchema(merged, schema)
+  checkConfig(merged, join(root, 'config', 'schema.json'))
   const cfg = merged as unknown as SwarmtuneConfig
   cfg.dataDir = resolve(cfg.dataDir)
   return cfg

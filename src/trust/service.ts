@@ -67,6 +67,9 @@ export interface TrustComponents {
 }
 
 /** The `trust` section of the config (every field optional: older config files keep working). */
+/** for callers without a config (tests, the harness); config/default.json holds the same value */
+export const DEFAULT_TRUST_EVALUATE_INTERVAL_MS = 5000
+
 export interface TrustConfig {
   evaluateIntervalMs?: number
   unprovenCap?: number
@@ -249,7 +252,7 @@ export function createTrustService (init: TrustServiceInit, c: TrustComponents):
   const cfg = init.config ?? {}
   const params: TrustParams = { ...DEFAULT_TRUST_PARAMS, ...(cfg.unprovenCap != null ? { unprovenCap: cfg.unprovenCap } : {}), ...init.params }
   const self = c.peerId.toString()
-  const intervalMs = cfg.evaluateIntervalMs ?? 5000
+  const intervalMs = cfg.evaluateIntervalMs ?? DEFAULT_TRUST_EVALUATE_INTERVAL_MS
   const trust = new TrustEvaluator(self, params, c, logger)
   const gray = new GraylistTracker()
   let timer: NodeJS.Timeout | undefined

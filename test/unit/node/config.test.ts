@@ -3,6 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { envOverrides, loadConfig } from '../../../src/node/config.js'
+import { DEFAULT_GUARD } from '../../../src/net/guard.js'
+import { DEFAULT_TRUST_PARAMS } from '../../../src/trust/trust.js'
+import { DEFAULT_TRUST_EVALUATE_INTERVAL_MS } from '../../../src/trust/service.js'
+import { DEFAULT_COLD_OWN_RECORDS } from '../../../src/vote/advisor.js'
 
 let dir: string
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'swarmtune-config-')) })
@@ -38,6 +42,14 @@ describe('config', () => {
     expect(codeAndMessage(() => loadConfig({ env: { SWARMTUNE_API_PORT: '70000' } }))).toEqual(['E_CONFIG', 'invalid config at api.port: must be <= 65535'])
     expect(codeAndMessage(() => loadConfig({ env: { SWARMTUNE__net__nope: '1' } }))?.[1]).toBe('invalid config at net.nope: unknown key')
     expect(codeAndMessage(() => loadConfig({ env: {}, file: join(dir, 'missing.json') }))?.[0]).toBe('E_CONFIG')
+    // every kind of schema failure names the field as users write it
+    const msg = (env: Record<string, string>): string | undefined => codeAndMessage(() => loadConfig({ env }))?.[1]
+    expect(msg({ SWARMTUNE_LISTEN: '/ip4/127.0.0.1/tcp/1,nope' })).toBe('invalid config at net.listen[1]: must match ^/')
+    expect(msg({ SWARMTUNE__engine__threads: '1.5' })).toBe('invalid config at engine.threads: must be an integer')
+    expect(msg({ SWARMTUNE__engine__gpu: 'tpu' })).toBe('invalid config at engine.gpu: must be one of "auto", "cpu", "cuda", "vulkan", "metal"')
+    expect(msg({ SWARMTUNE__net__localTestbed: '"yes"' })).toBe('invalid config at net.localTestbed: must be true or false')
+    expect(msg({ SWARMTUNE__api: '3' })).toBe('invalid config at api: must be an object')
+    expect(msg({ SWARMTUNE_DATA_DIR: '' })).toBe('invalid config at dataDir: must have at least 1 characters')
     const bad = join(dir, 'bad.json')
     writeFileSync(bad, '{ not json')
     expect(codeAndMessage(() => loadConfig({ env: {}, file: bad }))?.[1]).toMatch(/is not valid JSON/)
@@ -45,5 +57,24 @@ describe('config', () => {
 
   it('ignores unrelated environment variables', () => {
     expect(envOverrides({ PATH: '/bin', SWARMTUNEX: '1' })).toEqual({})
+  })
+
+  it('keeps each default in config/default.json: the code\'s fallbacks for callers without a config agree with it', () => {
+    const cfg = loadConfig({ env: {} })
+    const trust = cfg.trust!
+    expect({
+      gossipPerPeerPerSecond: DEFAULT_GUARD.gossipPerPeerPerSecond,
+      gossipBurst: DEFAULT_GUARD.gossipBurst,
+      gossipPerAuthorPerSecond: DEFAULT_GUARD.gossipPerAuthorPerSecond,
+      gossipAuthorBurst: DEFAULT_GUARD.gossipAuthorBurst
+    }).toEqual({
+      gossipPerPeerPerSecond: trust.gossipPerPeerPerSecond,
+      gossipBurst: trust.gossipBurst,
+      gossipPerAuthorPerSecond: trust.gossipPerAuthorPerSecond,
+      gossipAuthorBurst: trust.gossipAuthorBurst
+    })
+    expect(DEFAULT_TRUST_PARAMS.unprovenCap).toBe(trust.unprovenCap)
+    expect(DEFAULT_TRUST_EVALUATE_INTERVAL_MS).toBe(trust.evaluateIntervalMs)
+    expect(DEFAULT_COLD_OWN_RECORDS).toBe(cfg.vote.coldOwnRecords)
   })
 })
