@@ -2,14 +2,17 @@ import { SwarmtuneError } from '../util/errors.js'
 import { createRng } from '../util/random.js'
 import type { LearnerBackend } from './learner.js'
 import { taskFeatures } from './features.js'
-import { groupOf, speedupOf, trainingRows, type Dataset, type Split, type Task } from './dataset.js'
+import { groupOf, relativePerfOf, trainingRows, type Dataset, type ReferenceRule, type Split, type Task } from './dataset.js'
 import { featureVector } from './features.js'
 
 /**
- * Grouped cross-validation of method selectors on a history (the paper's table). Only tasks
- * with an ok baseline are evaluated (speedup needs it). perf(method) = speedup over the
- * baseline; a method that failed on the task has perf 0; a method never measured on a test task
- * is not a candidate there. Folds: leave-one-group-out with ≤ 10 groups, else 5 folds of groups.
+ * Grouped cross-validation of method selectors on a history (the paper's table). Every task with
+ * an ok measurement has a reference (its baseline, else its median setting: dataset.ts
+ * assignReference); tasks with fewer than two candidate methods offer no choice and are left
+ * out, counted in `excluded`. perf(method) = throughput relative to the reference; a method that
+ * failed on the task has perf 0; a method never measured on a test task is not a candidate
+ * there. Folds: leave-one-group-out with ≤ 10 groups, else 5 folds of groups; the hardware
+ * split groups by host (dataset.ts hostKeyOf).
  */
 export interface EvalRow {
   selector: string
@@ -23,7 +26,12 @@ export interface EvalRow {
   speedupOverBaseline: number
   /** (mean speedup − 1) / (oracle's mean speedup − 1): share of the achievable gain captured */
   oracleShare: number
+  /** the learner the daemon uses by default (meta.backend `histogram`) */
+  default?: true
 }
+
+/** Why a task of the history is not scored. */
+export type ExclusionReason = 'no-ok-measurement' | 'single-method'
 
 export interface EvalResult {
   split: Split
@@ -31,7 +39,17 @@ export interface EvalResult {
   tasks: number
   methods: string[]
   rows: EvalRow[]
+  /** how each scored task's reference was chosen: rule → task count */
+  reference: { rule: string, counts: Partial<Record<ReferenceRule, number>> }
+  /** tasks of the history not scored, by reason (never dropped silently) */
+  excluded: Partial<Record<ExclusionReason, number>>
+  /** what one fold holds out */
+  grouping: string
 }
+
+export const REFERENCE_RULE = 'default-setting (the baseline method) when it ran ok, else median-setting (the ok setting with the median throughput)'
+/** The forest row that corresponds to the daemon's default backend. */
+export const DEFAULT_SELECTOR_ROW = 'histogram-forest'
 
 export interface EvalOptions {
   split?: Split
@@ -49,7 +67,7 @@ export interface EvalOptions {
 /** For a test task: the candidate methods and their performance. */
 function perfOf (task: Task): Map<string, number> {
   const m = new Map<string, number>()
-  for (const id of task.cells.keys()) m.set(id, speedupOf(task, id))
+  for (const id of task.cells.keys()) m.set(id, relativePerfOf(task, id))
   return m
 }
 
@@ -149,6 +167,22 @@ function singleBest (train: readonly Task[]): Chooser {
   return (_t, cands) => bestOf(scores, cands, new Map())
 }
 
+/**
+ * Hardware-blind rule: the best method per workload shape (workload name) on the training folds,
+ * else single-best. A learned selector that does not beat it has learned nothing about hardware.
+ */
+function perWorkloadBest (train: readonly Task[]): Chooser {
+  const global = methodScores(train)
+  const byWl = new Map<string, Task[]>()
+  for (const t of train) {
+    let arr = byWl.get(t.workload)
+    if (arr == null) byWl.set(t.workload, arr = [])
+    arr.push(t)
+  }
+  const scores = new Map([...byWl].map(([w, ts]) => [w, methodScores(ts)]))
+  return (t, cands) => bestOf(scores.get(t.workload) ?? global, cands, global)
+}
+
 function isac (train: readonly Task[], seed: number): Chooser {
   const feats = train.map(t => taskFeatures(t.info))
   const st = new Standardizer(feats)
@@ -179,13 +213,15 @@ function knn (train: readonly Task[], k = 3): Chooser {
 }
 
 async function forestChooser (ds: Dataset, train: readonly Task[], backend: LearnerBackend, opts: EvalOptions): Promise<Chooser> {
-  const rows = trainingRows(ds, train.filter(t => t.baseline != null))
+  const rows = trainingRows(ds, train.filter(t => t.reference != null), { useReference: true })
   const idx = rows.ySpeedup.map((_, i) => i).filter(i => Number.isFinite(rows.ySpeedup[i]))
   const forest = await backend.train(idx.map(i => rows.X[i]), idx.map(i => rows.ySpeedup[i]), {
     nTrees: opts.nTrees ?? 30, seed: opts.seed ?? 1, maxFeatures: opts.maxFeatures ?? 1, minSamplesLeaf: opts.minSamplesLeaf ?? 2
   })
   return (t, cands) => {
-    const pred = forest.predict(cands.map(m => featureVector(t.info, ds.methodKnobs[m] ?? {})))
+    // the knobs of the setting as measured on this task (they differ per model and machine),
+    // not those of the first record with that method id
+    const pred = forest.predict(cands.map(m => featureVector(t.info, t.cells.get(m)?.knobs ?? ds.methodKnobs[m] ?? {})))
     let best = cands[0]
     let bs = -Infinity
     cands.forEach((m, i) => { if (pred.mean[i] > bs) { bs = pred.mean[i]; best = m } })
@@ -233,19 +269,30 @@ function score (acc: Acc, perf: Map<string, number>, choice: string, weight = 1)
 export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<EvalResult> {
   const split = opts.split ?? 'hardware'
   const seed = opts.seed ?? 1
-  const tasks = ds.tasks.filter(t => t.baseline != null && [...perfOf(t).values()].some(Number.isFinite))
-  if (tasks.length === 0) throw new SwarmtuneError('E_EMPTY_HISTORY', 'no task in the history has an ok baseline measurement to evaluate against')
+  const excluded: Partial<Record<ExclusionReason, number>> = {}
+  const counts: Partial<Record<ReferenceRule, number>> = {}
+  const tasks: Task[] = []
+  for (const t of ds.tasks) {
+    const why: ExclusionReason | null = t.reference == null ? 'no-ok-measurement' : t.cells.size < 2 ? 'single-method' : null
+    if (why != null) { excluded[why] = (excluded[why] ?? 0) + 1; continue }
+    tasks.push(t)
+    counts[t.referenceRule as ReferenceRule] = (counts[t.referenceRule as ReferenceRule] ?? 0) + 1
+  }
+  if (tasks.length === 0) {
+    const ex = Object.entries(excluded).map(([k, v]) => `${k}: ${v}`).join(', ')
+    throw new SwarmtuneError('E_EMPTY_HISTORY', `no task in the history has an ok measurement and at least two methods to choose from (excluded ${ex === '' ? 'none' : ex})`)
+  }
   const folds = makeFolds(tasks, split, seed)
   const { mlForestBackend } = await import('./ml-forest.js')
   const forests: Record<string, LearnerBackend> = { ...(opts.mlRandomForest === false ? {} : { 'random-forest': mlForestBackend }), ...(opts.backends ?? {}) }
-  const names = ['random', 'single-best', 'isac', 'knn', ...Object.keys(forests), 'oracle']
+  const names = ['random', 'single-best', 'per-workload-best', 'isac', 'knn', ...Object.keys(forests), 'oracle']
   const acc: Record<string, Acc> = Object.fromEntries(names.map(n => [n, { top1: 0, within: 0, regret: 0, speedup: 0, n: 0 }]))
   const steps = folds.length * Object.keys(forests).length
   let done = 0
   for (let f = 0; f < folds.length; f++) {
     const test = folds[f]
     const train = folds.filter((_, i) => i !== f).flat()
-    const choosers: Record<string, Chooser> = { 'single-best': singleBest(train), isac: isac(train, seed + f), knn: knn(train) }
+    const choosers: Record<string, Chooser> = { 'single-best': singleBest(train), 'per-workload-best': perWorkloadBest(train), isac: isac(train, seed + f), knn: knn(train) }
     for (const [name, backend] of Object.entries(forests)) {
       choosers[name] = await forestChooser(ds, train, backend, { ...opts, seed: seed + f })
       opts.onProgress?.(++done, steps, `fold ${f + 1}/${folds.length} ${name}`)
@@ -275,20 +322,33 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
       top1Within3pct: a.within / a.n,
       regret: a.regret / a.n,
       speedupOverBaseline: s,
-      oracleShare: oracleMean - 1 > 1e-9 ? (s - 1) / (oracleMean - 1) : (Math.abs(s - oracleMean) < 1e-9 ? 1 : 0)
+      oracleShare: oracleMean - 1 > 1e-9 ? (s - 1) / (oracleMean - 1) : (Math.abs(s - oracleMean) < 1e-9 ? 1 : 0),
+      ...(n === DEFAULT_SELECTOR_ROW ? { default: true as const } : {})
     }
   })
-  return { split, folds: folds.length, tasks: tasks.length, methods: ds.methods, rows }
+  return {
+    split,
+    folds: folds.length,
+    tasks: tasks.length,
+    methods: ds.methods,
+    rows,
+    reference: { rule: REFERENCE_RULE, counts },
+    excluded,
+    grouping: split === 'hardware' ? 'host' : split === 'random' ? 'task' : split
+  }
 }
 
 /** The paper-like table as text. */
 export function formatEvalTable (r: EvalResult): string {
   const head = ['selector', 'top1', 'top1±3%', 'regret', 'speedup', 'oracleShare']
-  const lines = r.rows.map(x => [x.selector, x.top1.toFixed(3), x.top1Within3pct.toFixed(3), x.regret.toFixed(3), x.speedupOverBaseline.toFixed(3) + 'x', x.oracleShare.toFixed(3)])
+  const lines = r.rows.map(x => [x.selector + (x.default === true ? ' *' : ''), x.top1.toFixed(3), x.top1Within3pct.toFixed(3), x.regret.toFixed(3), x.speedupOverBaseline.toFixed(3) + 'x', x.oracleShare.toFixed(3)])
   const w = head.map((h, i) => Math.max(h.length, ...lines.map(l => l[i].length)))
   const fmt = (l: string[]): string => l.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')
+  const kv = (o: Record<string, number | undefined>): string => Object.entries(o).map(([k, v]) => `${k} ${String(v)}`).join(', ')
+  const ex = kv(r.excluded)
   return [
-    `split: ${r.split} (${r.folds} folds, ${r.tasks} tasks, ${r.methods.length} methods)`,
+    `split: ${r.split} (grouped by ${r.grouping}, ${r.folds} folds, ${r.tasks} tasks, ${r.methods.length} methods)`,
+    `reference: ${kv(r.reference.counts)}${ex === '' ? '' : `; excluded tasks: ${ex}`}`,
     fmt(head),
     fmt(w.map(n => '-'.repeat(n))),
     ...lines.map(fmt)
