@@ -1,5 +1,5 @@
 import type { Backend, UnsignedBody } from '../records/types.js'
-import { RECORD_VERSION } from '../records/types.js'
+import { recordVersionFor } from '../records/types.js'
 import { validateBody } from '../records/validate.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { stableId } from '../records/stable-id.js'
@@ -227,7 +227,7 @@ export function importLlamaBench (input: string, opts: LlamaBenchImportOptions =
       if (v == null || typeof v !== 'object' || Array.isArray(v)) throw new LineError('E_LB_JSON', 'not a JSON object')
       const body = llamaBenchRowToBody(v as Row, opts)
       // the record schema's own checks (plausibility ceilings, names), before anything is signed
-      validateBody({ ...body, v: RECORD_VERSION, author: DUMMY_AUTHOR, seq: 1, timestamp: body.timestamp ?? Date.now() })
+      validateBody({ ...body, v: recordVersionFor(body), author: DUMMY_AUTHOR, seq: 1, timestamp: body.timestamp ?? Date.now() })
       bodies.push(body)
     } catch (err) {
       errors.push({ line, code: err instanceof LineError ? err.code : errorCode(err), message: errorMessage(err) })
