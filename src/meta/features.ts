@@ -54,7 +54,7 @@ export const KNOB_DEFAULTS: MethodKnobs = {
  * Knobs of imported settings that the engine's catalog does not vary (llama-bench n_ubatch,
  * type_v, n_gpu_layers); missing → llama.cpp's default. Feature columns only, not MethodKnobs.
  */
-export const EXTRA_KNOB_DEFAULTS = { ubatchSize: 512, kvCacheBitsV: 16, gpuLayers: 0 }
+export const EXTRA_KNOB_DEFAULTS = { ubatchSize: 512, kvCacheBitsV: 16, gpuLayers: 0, methodCode: 0 }
 export const KNOB_KEYS = [...Object.keys(KNOB_DEFAULTS), ...Object.keys(EXTRA_KNOB_DEFAULTS)] as Array<keyof MethodKnobs | keyof typeof EXTRA_KNOB_DEFAULTS>
 const ALL_KNOB_DEFAULTS: Record<string, number> = { ...KNOB_DEFAULTS, ...EXTRA_KNOB_DEFAULTS }
 
