@@ -1,5 +1,5 @@
 import type { Backend, UnsignedBody } from '../records/types.js'
-import { RECORD_VERSION } from '../records/types.js'
+import { recordVersionFor } from '../records/types.js'
 import { validateBody } from '../records/validate.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { stableId } from '../records/stable-id.js'
@@ -13,7 +13,15 @@ import { median, spread } from '../util/stats.js'
  *
  * What llama-bench does not measure is recorded as 0 (documented in docs/FEATURES-workload.md):
  * peak RSS, VRAM, model shape fields other than params, and TTFT/TPOT for combined pp+tg tests.
- * llama-bench does not print the core count: `cores` defaults to n_threads unless given.
+ * llama-bench does not print the core count, RAM or VRAM: the operator gives them (host facts,
+ * `swarmtune import --host-json`); else `cores` = n_threads, RAM and VRAM 0 (the meta-model then
+ * resolves the device names through its spec table).
+ *
+ * Fidelity (issue 16): the task's model is the logical model (architecture, parameter count and
+ * the file name without its quantization suffix), so two quantizations of one model are two
+ * settings of one task; the method id names every printed knob that changes speed (weight type,
+ * type_k, type_v, flash_attn, n_batch, n_ubatch, n_threads, n_gpu_layers, split_mode, and the
+ * build when one machine of the file ran several); knobs are kept per record.
  */
 
 export interface LlamaBenchLineError {
@@ -29,6 +37,10 @@ export interface LlamaBenchImportOptions {
   ramMiB?: number
   os?: string
   pricePerHour?: number
+  /** replaces `cpu_info` */
+  cpuModel?: string
+  /** replaces `gpu_info` (names and VRAM) */
+  gpus?: Array<{ name: string, vramMiB: number }>
 }
 
 export interface LlamaBenchImport {
@@ -70,13 +82,33 @@ export function kvTypeBits (type: string): number {
   throw new LineError('E_LB_FIELD', `unknown KV cache type "${type}"`)
 }
 
+/** llama-bench `backends` → record backend; a name not listed here is `other` (never a rejection). */
 export function backendOf (backends: string): Backend {
   const b = backends.toLowerCase()
   if (b.includes('cuda')) return 'cuda'
+  if (b.includes('rocm') || b.includes('hip')) return 'rocm'
   if (b.includes('vulkan')) return 'vulkan'
   if (b.includes('metal') || b.includes('mtl')) return 'metal'
+  if (b.includes('sycl')) return 'sycl'
   if (b === '' || /^(cpu|blas|cpu,blas|blas,cpu)$/.test(b.replace(/\s+/g, ''))) return 'cpu'
   return 'other'
+}
+
+/** "Q4_K - Medium" → "Q4_K_M": the weight type as a short name for method ids. */
+export function weightTypeSlug (fileType: string): string {
+  return fileType.trim().replace(/\s*-\s*(Small|Medium|Large|XL|XS|XXS)$/i, (_m, s: string) => '_' + (s.length <= 2 ? s : s[0]).toUpperCase()).replace(/[^A-Za-z0-9_]+/g, '')
+}
+
+/**
+ * The model's name without the file's quantization suffix: "Llama-3.2-1B-Instruct-Q4_0" →
+ * "Llama-3.2-1B-Instruct", "ggml-model-f16" → "ggml-model" (architecture and parameter count
+ * still tell such models apart).
+ */
+export function logicalModelName (fileBase: string): string {
+  const quant = /[-._](?:i?q\d[a-z0-9_]*|f16|f32|bf16|fp16|fp32|mxfp4|tq\d[a-z0-9_]*)$/i
+  let name = fileBase
+  while (quant.test(name)) name = name.replace(quant, '')
+  return name === '' ? fileBase : name
 }
 
 /** flash_attn is a bool in older builds, -1/0/1 (auto/off/on) in newer: auto counts as on. */
@@ -120,13 +152,15 @@ export function llamaBenchRowToBody (row: Row, opts: LlamaBenchImportOptions = {
   const parts = modelType.split(' ')
   const architecture = parts[0] !== '' ? parts[0] : 'unknown'
   const fileType = parts.length > 2 ? parts.slice(2).join(' ') : modelType
-  const modelName = baseName(text(row, 'model_filename', modelType))
+  const modelName = logicalModelName(baseName(text(row, 'model_filename', parts.slice(0, 2).join(' '))))
   const weightBits = params > 0 && size > 0 ? Math.round(size * 8 / params * 100) / 100 : 0
 
   const gpuInfo = text(row, 'gpu_info')
-  const gpus = gpuInfo.trim() === '' ? [] : gpuInfo.split(/,\s*/).filter(g => g !== '').slice(0, 16).map(name => ({ name, vramMiB: 0 }))
+  const gpus = opts.gpus != null
+    ? opts.gpus.slice(0, 16).map(g => ({ name: g.name.slice(0, 200), vramMiB: Math.round(g.vramMiB) }))
+    : gpuInfo.trim() === '' ? [] : gpuInfo.split(/,\s*/).filter(g => g !== '').slice(0, 16).map(name => ({ name, vramMiB: 0 }))
   const hwBase = {
-    cpuModel: text(row, 'cpu_info', 'unknown CPU') || 'unknown CPU',
+    cpuModel: opts.cpuModel ?? (text(row, 'cpu_info', 'unknown CPU') || 'unknown CPU'),
     cores: Math.max(threads, Math.round(opts.cores ?? threads)),
     ramMiB: Math.round(opts.ramMiB ?? 0),
     gpus,
@@ -136,8 +170,18 @@ export function llamaBenchRowToBody (row: Row, opts: LlamaBenchImportOptions = {
 
   const batch = Math.round(num(row, 'n_batch', { fallback: 2048 }))
   const fa = flashAttn(row)
-  const kv = kvTypeBits(text(row, 'type_k', 'f16'))
-  const knobs = { prefixCache: 0, batchSize: batch, parallel: 1, speculative: 0, draftTokens: 0, flashAttention: fa, kvCacheBits: kv, weightBits, threads }
+  const typeK = text(row, 'type_k', 'f16')
+  const typeV = text(row, 'type_v', typeK)
+  const kv = kvTypeBits(typeK)
+  const kvV = kvTypeBits(typeV)
+  const ubatch = Math.round(num(row, 'n_ubatch', { fallback: 512 }))
+  const ngl = Math.round(num(row, 'n_gpu_layers'))
+  const build = Math.round(num(row, 'build_number'))
+  const splitMode = text(row, 'split_mode', 'layer')
+  // every printed setting that changes speed; the build is a knob (not a feature) and joins the
+  // id only when one machine of the file ran several builds (importLlamaBench)
+  const knobs = { prefixCache: 0, batchSize: batch, parallel: 1, speculative: 0, draftTokens: 0, flashAttention: fa, kvCacheBits: kv, weightBits, threads, ubatchSize: ubatch, kvCacheBitsV: kvV, gpuLayers: ngl, build }
+  const methodId = `llama-bench:w${weightTypeSlug(fileType)}-k${typeK}-v${typeV}-fa${fa}-b${batch}-ub${ubatch}-t${threads}-ngl${ngl}` + (splitMode === 'layer' || splitMode === '' ? '' : `-sm${splitMode}`)
 
   const test = [nPrompt > 0 ? `pp${nPrompt}` : '', nGen > 0 ? `tg${nGen}` : ''].filter(s => s !== '').join('+') + (nDepth > 0 ? `-d${nDepth}` : '')
   const wallS = wallMs / 1000
@@ -151,7 +195,7 @@ export function llamaBenchRowToBody (row: Row, opts: LlamaBenchImportOptions = {
     hardware: { id: hardwareId(hwBase), ...hwBase, threads, pricePerHour: opts.pricePerHour ?? 0 },
     engine: { name: 'llama.cpp', version: `llama-bench ${text(row, 'build_commit', '?')} b${text(row, 'build_number', '?')}`.slice(0, 200) },
     model: {
-      id: stableId({ modelType, params, size, name: modelName }),
+      id: stableId({ architecture, params, name: modelName }),
       name: modelName,
       architecture,
       params,
@@ -183,7 +227,7 @@ export function llamaBenchRowToBody (row: Row, opts: LlamaBenchImportOptions = {
         contextDepth: nDepth
       }
     },
-    method: { id: safeName(`llama-bench:fa${fa}-kv${kv}-b${batch}-ngl${Math.round(num(row, 'n_gpu_layers'))}`, 'llama-bench'), knobs },
+    method: { id: safeName(methodId, 'llama-bench'), knobs },
     result: {
       ok: true,
       repeats: Math.max(1, samples.length),
@@ -218,6 +262,7 @@ export function importLlamaBench (input: string, opts: LlamaBenchImportOptions =
   } else {
     rows = input.split(/\r?\n/).map((raw, i) => ({ line: i + 1, raw })).filter(r => (r.raw as string).trim() !== '')
   }
+  const converted: Array<{ line: number, body: UnsignedBody }> = []
   for (const { line, raw } of rows) {
     try {
       let v: unknown = raw
@@ -225,13 +270,29 @@ export function importLlamaBench (input: string, opts: LlamaBenchImportOptions =
         try { v = JSON.parse(raw) } catch (err) { throw new LineError('E_LB_JSON', `not JSON: ${errorMessage(err)}`) }
       }
       if (v == null || typeof v !== 'object' || Array.isArray(v)) throw new LineError('E_LB_JSON', 'not a JSON object')
-      const body = llamaBenchRowToBody(v as Row, opts)
+      converted.push({ line, body: llamaBenchRowToBody(v as Row, opts) })
+    } catch (err) {
+      errors.push({ line, code: err instanceof LineError ? err.code : errorCode(err), message: errorMessage(err) })
+    }
+  }
+  // one machine, several builds: the build is part of the setting, else two builds of one
+  // setting would be medianed into one cell
+  const builds = new Map<string, Set<number>>()
+  for (const { body } of converted) {
+    let set = builds.get(body.hardware.id)
+    if (set == null) builds.set(body.hardware.id, set = new Set())
+    set.add(body.method.knobs.build)
+  }
+  for (const { line, body } of converted) {
+    try {
+      if ((builds.get(body.hardware.id)?.size ?? 0) > 1) body.method.id = safeName(`${body.method.id}-bld${body.method.knobs.build}`, body.method.id)
       // the record schema's own checks (plausibility ceilings, names), before anything is signed
-      validateBody({ ...body, v: RECORD_VERSION, author: DUMMY_AUTHOR, seq: 1, timestamp: body.timestamp ?? Date.now() })
+      validateBody({ ...body, v: recordVersionFor(body), author: DUMMY_AUTHOR, seq: 1, timestamp: body.timestamp ?? Date.now() })
       bodies.push(body)
     } catch (err) {
       errors.push({ line, code: err instanceof LineError ? err.code : errorCode(err), message: errorMessage(err) })
     }
   }
+  errors.sort((a, b) => a.line - b.line)
   return { bodies, errors }
 }

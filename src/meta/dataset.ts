@@ -57,14 +57,23 @@ export interface Task {
   cells: Map<string, Cell>
   /** the baseline method's cell when it was measured and ok */
   baseline?: Cell
+  /**
+   * The cell speedups are measured against in evaluation (docs/META.md §6): the baseline
+   * (`default-setting`) when it ran ok, else the `median-setting`. Undefined when no cell is ok.
+   */
+  reference?: Cell
+  referenceRule?: ReferenceRule
 }
+
+/** How a task's reference setting was chosen (docs/META.md §6). */
+export type ReferenceRule = 'default-setting' | 'median-setting'
 
 export interface Dataset {
   cells: Cell[]
   tasks: Task[]
   /** every method id seen, sorted */
   methods: string[]
-  /** method id → knob vector (first seen) */
+  /** method id → knob vector (first seen; a cell's own knobs are in `Cell.knobs`) */
   methodKnobs: Record<string, Record<string, number>>
   baselineMethod: string
 }
@@ -168,6 +177,7 @@ export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody 
     if (cell.method === baselineMethod) task.info = { hardware: first.hardware, model: first.model, workload: first.workload }
     if (cell.method === baselineMethod && !cell.failed && cell.throughput > 0) task.baseline = cell
   }
+  for (const t of tasks.values()) assignReference(t)
   return {
     cells,
     tasks: [...tasks.values()],
@@ -175,6 +185,34 @@ export function buildDataset (records: ReadonlyArray<SignedRecord | HistoryBody 
     methodKnobs,
     baselineMethod
   }
+}
+
+/**
+ * A task's reference: the default setting (the baseline method) when it ran ok; otherwise the
+ * ok cell with the median throughput (the lower median, ties by method id). Imported tables
+ * rarely contain a method called `baseline`; the median setting keeps every task with an ok
+ * measurement evaluable. Top-1 and regret do not depend on the reference (they compare
+ * against the task's best); only speedup and oracle share do.
+ */
+export function assignReference (task: Task): void {
+  if (task.baseline != null) {
+    task.reference = task.baseline
+    task.referenceRule = 'default-setting'
+    return
+  }
+  const ok = [...task.cells.values()].filter(c => !c.failed && c.throughput > 0)
+    .sort((a, b) => a.throughput - b.throughput || (a.method < b.method ? -1 : a.method > b.method ? 1 : 0))
+  if (ok.length === 0) return
+  task.reference = ok[Math.floor((ok.length - 1) / 2)]
+  task.referenceRule = 'median-setting'
+}
+
+/** Throughput of a method relative to the task's reference (0 when it failed, NaN when absent). */
+export function relativePerfOf (task: Task, method: string): number {
+  const c = task.cells.get(method)
+  if (c == null || task.reference == null) return NaN
+  if (c.failed) return 0
+  return c.throughput / task.reference.throughput
 }
 
 /** Speedup of a cell over its task's baseline (0 when the method failed, NaN without baseline). */
@@ -193,7 +231,7 @@ const EPS = 1e-3
  * method × context interactions rather than on "this machine is fast"; y2 = ln(wallMs) for
  * budgets; y3 = ln(ttftMsP50) for latency SLOs. Logs make errors relative and targets symmetric.
  */
-export function trainingRows (ds: Dataset, tasks: readonly Task[] = ds.tasks): TrainingRows {
+export function trainingRows (ds: Dataset, tasks: readonly Task[] = ds.tasks, opts: { useReference?: boolean } = {}): TrainingRows {
   const X: number[][] = []
   const ySpeedup: number[] = []
   const yWall: number[] = []
@@ -203,7 +241,9 @@ export function trainingRows (ds: Dataset, tasks: readonly Task[] = ds.tasks): T
     for (const c of t.cells.values()) {
       if (c.failed) continue
       X.push(featureVector(t.info, c.knobs))
-      ySpeedup.push(t.baseline != null ? Math.log(c.throughput / t.baseline.throughput) : NaN)
+      // eval trains on the task's reference (any task with an ok cell); the daemon on the baseline
+      const ref = opts.useReference === true ? t.reference : t.baseline
+      ySpeedup.push(ref != null ? Math.log(c.throughput / ref.throughput) : NaN)
       yWall.push(Math.log(Math.max(EPS, c.wallMs)))
       yTtft.push(Math.log(Math.max(EPS, c.ttftMs)))
       cells.push(c)
@@ -223,10 +263,20 @@ function round (x: number): number {
 
 export type Split = 'hardware' | 'model' | 'workload' | 'random'
 
-/** The group a task belongs to for grouped cross-validation. */
+/**
+ * The physical machine of a hardware fingerprint: CPU model and the set of GPU names, without
+ * backend, device count, RAM or OS. One box run under CUDA and Vulkan, or with 1 and 4 of its
+ * GPUs, is one host, so a hardware split never trains on the box it tests on.
+ */
+export function hostKeyOf (hw: Pick<HardwareFingerprint, 'cpuModel' | 'gpus'>): string {
+  const gpus = [...new Set((hw.gpus ?? []).map(g => g.name.trim().toLowerCase()))].sort()
+  return stableId({ cpu: (hw.cpuModel ?? '').trim().toLowerCase(), gpus }, 16)
+}
+
+/** The group a task belongs to for grouped cross-validation (hardware: the host). */
 export function groupOf (task: Task, split: Split): string {
   switch (split) {
-    case 'hardware': return task.hardwareId
+    case 'hardware': return hostKeyOf(task.info.hardware)
     case 'model': return task.modelId
     case 'workload': return task.workload
     case 'random': return task.key

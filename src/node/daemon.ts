@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { createRecord } from '../records/sign.js'
-import { RECORD_VERSION, type SignedRecord, type UnsignedBody } from '../records/types.js'
+import { recordVersionFor, type SignedRecord, type UnsignedBody } from '../records/types.js'
 import { validateBody } from '../records/validate.js'
 import { createRecordStore } from '../store/record-store.js'
 import { createNetwork } from '../net/index.js'
@@ -79,7 +79,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
         let seq = await store.nextSeq(author)
         const records: SignedRecord[] = []
         for (const unsigned of bodies) {
-          const body = { ...unsigned, v: RECORD_VERSION, author, seq, timestamp: unsigned.timestamp ?? now }
+          const body = { ...unsigned, v: recordVersionFor(unsigned), author, seq, timestamp: unsigned.timestamp ?? now }
           validateBody(body, now)
           records.push(await createRecord(privateKey, author, seq++, body, now))
         }

@@ -1,4 +1,4 @@
-import { RECORD_SOURCES, RECORD_VERSION, type RecordBody, type RecordSource, type SignedRecord, type UnsignedBody } from '../records/types.js'
+import { RECORD_SOURCES, recordVersionFor, type RecordBody, type RecordSource, type SignedRecord, type UnsignedBody } from '../records/types.js'
 import { validateBody } from '../records/validate.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { ApiError } from '../contracts/api.js'
@@ -58,7 +58,7 @@ export function prepareImport (value: unknown, author: string, now = Date.now())
   if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new ApiError(400, 'E_MALFORMED', 'a record body must be a JSON object')
   const { v: _v, author: _a, seq: _s, ...rest } = value as Record<string, unknown>
   const unsigned = { ...rest, source: 'import' } as unknown as UnsignedBody
-  validateBody({ ...unsigned, v: RECORD_VERSION, author, seq: 1, timestamp: unsigned.timestamp ?? now }, now)
+  validateBody({ ...unsigned, v: recordVersionFor(unsigned), author, seq: 1, timestamp: unsigned.timestamp ?? now }, now)
   return unsigned
 }
 

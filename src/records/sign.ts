@@ -4,7 +4,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { RecordErrorCode as C, RecordValidationError } from './errors.js'
 import { decodeEnvelope, encodeBody, encodeEnvelope, parseBody, recordId } from './codec.js'
-import { RECORD_VERSION, type RecordBody, type SignedRecord, type UnsignedBody } from './types.js'
+import { recordVersionFor, type RecordBody, type SignedRecord, type UnsignedBody } from './types.js'
 import { MAX_BODY_BYTES } from './limits.js'
 
 /** Domain separation: a record signature can never be replayed as a vote, a libp2p message, etc. */
@@ -61,7 +61,7 @@ export async function signBody (key: PrivateKey, body: RecordBody): Promise<Sign
 
 /** Fill in v/author/seq/timestamp and sign. */
 export async function createRecord (key: PrivateKey, author: string, seq: number, unsigned: UnsignedBody, now = Date.now()): Promise<SignedRecord> {
-  const body: RecordBody = { ...unsigned, v: RECORD_VERSION, author, seq, timestamp: unsigned.timestamp ?? now }
+  const body: RecordBody = { ...unsigned, v: recordVersionFor(unsigned), author, seq, timestamp: unsigned.timestamp ?? now }
   return await signBody(key, body)
 }
 

@@ -4,12 +4,29 @@
  * canonical bytes.
  */
 export const RECORD_VERSION = 1
+/**
+ * Version 2 differs from 1 only in `hardware.backend`: an open name (BACKEND_NAME_RE) instead of
+ * the v1 enum. A record is written as v2 only when its backend is outside the v1 enum (e.g.
+ * `rocm`), so peers of the previous release keep accepting every record they understand and
+ * refuse the others with a clear E_UNKNOWN_VERSION instead of a malformed-field error.
+ */
+export const RECORD_VERSION_OPEN_BACKEND = 2
+export const SUPPORTED_RECORD_VERSIONS: readonly number[] = [RECORD_VERSION, RECORD_VERSION_OPEN_BACKEND]
 
 export type RecordSource = 'benchmark' | 'serving' | 'import' | 'synthetic'
 export const RECORD_SOURCES: readonly RecordSource[] = ['benchmark', 'serving', 'import', 'synthetic']
 
-export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal' | 'other'
-export const BACKENDS: readonly Backend[] = ['cpu', 'cuda', 'vulkan', 'metal', 'other']
+export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal' | 'rocm' | 'sycl' | 'other'
+/** Backends this release names (feature one-hot columns); any other v2 name reads as `other`. */
+export const BACKENDS: readonly Backend[] = ['cpu', 'cuda', 'vulkan', 'metal', 'rocm', 'sycl', 'other']
+/** The closed backend enum of record version 1. */
+export const V1_BACKENDS: readonly string[] = ['cpu', 'cuda', 'vulkan', 'metal', 'other']
+export const BACKEND_NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/
+
+/** The record version a body needs: 1 unless its backend is outside the v1 enum. */
+export function recordVersionFor (body: { hardware: { backend: string } }): number {
+  return V1_BACKENDS.includes(body.hardware.backend) ? RECORD_VERSION : RECORD_VERSION_OPEN_BACKEND
+}
 
 export interface GpuInfo {
   name: string

@@ -1,4 +1,4 @@
-import { RECORD_VERSION, RECORD_SOURCES, BACKENDS, type RecordBody, type ResultMetrics } from './types.js'
+import { RECORD_VERSION, RECORD_SOURCES, V1_BACKENDS, BACKEND_NAME_RE, SUPPORTED_RECORD_VERSIONS, type RecordBody, type ResultMetrics } from './types.js'
 import { RecordErrorCode as C, RecordValidationError } from './errors.js'
 import { CEILINGS, MAX_CLOCK_SKEW_MS, MAX_GPUS, MAX_MAP_ENTRIES, MAX_STRING, MIN_TIMESTAMP_MS } from './limits.js'
 
@@ -58,7 +58,7 @@ export function checkNumberMap (v: unknown, path: string): Record<string, number
 }
 
 export function checkVersion (v: unknown): void {
-  if (v !== RECORD_VERSION) fail(C.UNKNOWN_VERSION, `unknown record version ${JSON.stringify(v)}`, 'v')
+  if (!SUPPORTED_RECORD_VERSIONS.includes(v as number)) fail(C.UNKNOWN_VERSION, `unknown record version ${JSON.stringify(v)}`, 'v')
 }
 
 export function checkPeerId (v: unknown, path: string): string {
@@ -98,7 +98,7 @@ export function checkResult (v: unknown): ResultMetrics {
   return r as unknown as ResultMetrics
 }
 
-function checkHardware (v: unknown): void {
+function checkHardware (v: unknown, version: number): void {
   const h = obj(v, 'hardware')
   checkHexId(h.id, 'hardware.id')
   str(h.cpuModel, 'hardware.cpuModel')
@@ -111,7 +111,12 @@ function checkHardware (v: unknown): void {
     str(go.name, `hardware.gpus.${i}.name`)
     checkMetric(go.vramMiB, `hardware.gpus.${i}.vramMiB`, 1e8)
   })
-  if (!BACKENDS.includes(h.backend as never)) fail(C.MALFORMED, `must be one of ${BACKENDS.join(', ')}`, 'hardware.backend')
+  if (version === RECORD_VERSION) {
+    if (!V1_BACKENDS.includes(h.backend as string)) fail(C.MALFORMED, `must be one of ${V1_BACKENDS.join(', ')} in a v${RECORD_VERSION} record`, 'hardware.backend')
+  } else if (typeof h.backend !== 'string' || !BACKEND_NAME_RE.test(h.backend) || V1_BACKENDS.includes(h.backend)) {
+    // a v1 backend in a v2 record would give one measurement two encodings
+    fail(C.MALFORMED, 'must be a lowercase backend name outside the v1 enum in a v2 record', 'hardware.backend')
+  }
   str(h.os, 'hardware.os')
   checkMetric(h.pricePerHour, 'hardware.pricePerHour', 1e4)
 }
@@ -134,7 +139,7 @@ export function validateBody (value: unknown, now = Date.now()): RecordBody {
   int(b.seq, 'seq', 1, Number.MAX_SAFE_INTEGER)
   checkTimestamp(b.timestamp, now)
   if (!RECORD_SOURCES.includes(b.source as never)) fail(C.MALFORMED, `must be one of ${RECORD_SOURCES.join(', ')}`, 'source')
-  checkHardware(b.hardware)
+  checkHardware(b.hardware, b.v as number)
   const e = obj(b.engine, 'engine')
   str(e.name, 'engine.name')
   str(e.version, 'engine.version')

@@ -7,7 +7,7 @@ import { createProgress, type Progress } from '../../bench/progress.js'
 import { formatSummaries, llamaEngineFactory, prepareBench, summarizeCell, type BenchSelection, type BenchSummary } from '../../bench/prepare.js'
 import { runBenchmark, type BenchProgressEvent } from '../../bench/runner.js'
 import { SCALES, type Scale } from '../../bench/workloads.js'
-import { RECORD_VERSION, createRecord, validateBody, type SignedRecord, type UnsignedBody } from '../../records/index.js'
+import { recordVersionFor, createRecord, validateBody, type SignedRecord, type UnsignedBody } from '../../records/index.js'
 
 const HELP = `usage: swarmtune bench [--model NAME] [--methods a,b] [--workloads x,y] [--repeats N]
                       [--scale tiny|default] [--prompts FILE.jsonl] [--timeout-ms MS] [--json]
@@ -74,7 +74,7 @@ async function standalone (sel: BenchSelection, dataDir: string | undefined, con
     const sign = async (body: UnsignedBody): Promise<SignedRecord> => {
       const now = Date.now()
       const seq = await store.nextSeq(author)
-      validateBody({ ...body, v: RECORD_VERSION, author, seq, timestamp: body.timestamp ?? now }, now)
+      validateBody({ ...body, v: recordVersionFor(body), author, seq, timestamp: body.timestamp ?? now }, now)
       const record = await createRecord(privateKey, author, seq, body, now)
       const status = await store.put(record, { own: true })
       if (status !== 'inserted') throw new SwarmtuneError('E_OWN_SEQ', `own record seq ${seq} was already taken (${status})`)

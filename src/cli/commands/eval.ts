@@ -12,7 +12,10 @@ const HELP = `usage: swarmtune eval [--split hardware|model|workload|random] [--
                       [--no-histogram] [--no-ml] [--json]
 
 Grouped cross-validation of method selectors on a performance history: each fold holds out
-one hardware / model / workload group (or random tasks) and scores the choice on it.
+one host / model / workload group (or random tasks) and scores the choice on it. No method
+called \`baseline\` is needed: each task's reference is its baseline, else its median setting;
+tasks with no ok measurement or a single method are excluded and counted (\`excluded\`).
+The row marked * (\`"default": true\`) is the learner the daemon uses.
   --history FILE   record bodies (JSONL, or a \`history --json\` array)
   --data-dir D     a stopped daemon's data dir (reads D/store)
   --api URL        a running daemon (default when no source is given: $SWARMTUNE_API or :4100)
@@ -22,7 +25,8 @@ one hardware / model / workload group (or random tasks) and scores the choice on
   --max-features F share of the columns tried (default 1: per split for the histogram forest,
                    per tree for ml-random-forest)
   --no-ml          leave out the ml-random-forest row (rows^2: most of the run time)
-  --json           {split, rows:[{selector, top1, top1Within3pct, regret, speedupOverBaseline, oracleShare}]}
+  --json           {split, folds, tasks, rows:[{selector, top1, top1Within3pct, regret, speedupOverBaseline,
+                   oracleShare, default?}], reference:{rule, counts}, excluded, grouping}
 `
 
 const SPLITS: Split[] = ['hardware', 'model', 'workload', 'random']
@@ -75,7 +79,7 @@ export async function run (argv: string[]): Promise<number> {
   })
   if (tty) process.stderr.write('\r\x1b[K')
   if (f.json === true) {
-    printJson({ split: result.split, folds: result.folds, tasks: result.tasks, rows: result.rows })
+    printJson({ split: result.split, folds: result.folds, tasks: result.tasks, rows: result.rows, reference: result.reference, excluded: result.excluded, grouping: result.grouping })
   } else {
     process.stdout.write(formatEvalTable(result) + '\n')
   }

@@ -3,11 +3,20 @@ import { parseFlags, printJson } from '../args.js'
 import { apiPost, apiUrl } from '../../node/api-client.js'
 import { SwarmtuneError } from '../../util/errors.js'
 import type { ImportError } from '../../node/routes.js'
+import type { LlamaBenchImportOptions } from '../../bench/llama-bench-import.js'
 
-const HELP = `usage: swarmtune import [--api URL] [--json] [--format jsonl|llama-bench] FILE
+const HELP = `usage: swarmtune import [--api URL] [--json] [--format jsonl|llama-bench] [host facts] FILE
 Imports record bodies into a running node, which signs them as their author (source: import) and
 gossips them. FILE holds one JSON body per line (or a JSON array); bad lines are reported by line
-number and skipped, good ones kept. --format llama-bench reads \`llama-bench -o jsonl\` output.
+number and skipped, good ones kept. --format llama-bench reads \`llama-bench -o jsonl\` (or -o json)
+output.
+
+Host facts (llama-bench only: it prints neither RAM, VRAM nor core count):
+  --host-json FILE   {"cpu": "...", "cores": 96, "ramMiB": 786432, "os": "linux-x64",
+                     "pricePerHour": 2.5, "gpus": [{"name": "NVIDIA H100 80GB HBM3", "vramMiB": 81559}]}
+  --cpu NAME  --cores N  --ram-mib N  --os NAME  --price USD_PER_HOUR
+  --gpu NAME[:VRAM_MIB]   repeat once per device; replaces the file's gpu_info
+Flags override the JSON file.
 `
 
 interface ImportReply { imported: number, ids: string[], errors: ImportError[] }
@@ -32,10 +41,58 @@ async function postJsonl (base: string, text: string): Promise<ImportReply> {
   return total
 }
 
+type HostFacts = LlamaBenchImportOptions
+
+function positiveNumber (v: unknown, what: string): number {
+  const n = typeof v === 'string' ? Number(v) : v
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new SwarmtuneError('E_USAGE', `${what} must be a non-negative number, got ${JSON.stringify(v)}`)
+  return n
+}
+
+/** --host-json and the host flags → importer options (flags win). */
+export function hostFacts (f: Record<string, string | string[] | boolean | undefined>): HostFacts {
+  const out: HostFacts = {}
+  if (typeof f['host-json'] === 'string') {
+    let j: Record<string, unknown>
+    try {
+      j = JSON.parse(readFileSync(f['host-json'], 'utf8')) as Record<string, unknown>
+    } catch (err) {
+      throw new SwarmtuneError('E_USAGE', `cannot read --host-json ${f['host-json']}: ${(err as Error).message}`)
+    }
+    if (j == null || typeof j !== 'object' || Array.isArray(j)) throw new SwarmtuneError('E_USAGE', '--host-json must hold a JSON object')
+    if (j.cpu !== undefined) out.cpuModel = String(j.cpu)
+    if (j.cores !== undefined) out.cores = positiveNumber(j.cores, 'host-json cores')
+    if (j.ramMiB !== undefined) out.ramMiB = positiveNumber(j.ramMiB, 'host-json ramMiB')
+    if (j.os !== undefined) out.os = String(j.os)
+    if (j.pricePerHour !== undefined) out.pricePerHour = positiveNumber(j.pricePerHour, 'host-json pricePerHour')
+    if (j.gpus !== undefined) {
+      if (!Array.isArray(j.gpus)) throw new SwarmtuneError('E_USAGE', 'host-json gpus must be an array')
+      out.gpus = j.gpus.map((g: unknown, i: number) => {
+        const o = g as { name?: unknown, vramMiB?: unknown }
+        if (o == null || typeof o.name !== 'string' || o.name === '') throw new SwarmtuneError('E_USAGE', `host-json gpus[${i}] needs a name`)
+        return { name: o.name, vramMiB: o.vramMiB === undefined ? 0 : positiveNumber(o.vramMiB, `host-json gpus[${i}].vramMiB`) }
+      })
+    }
+  }
+  if (typeof f.cpu === 'string') out.cpuModel = f.cpu
+  if (typeof f.cores === 'string') out.cores = positiveNumber(f.cores, '--cores')
+  if (typeof f['ram-mib'] === 'string') out.ramMiB = positiveNumber(f['ram-mib'], '--ram-mib')
+  if (typeof f.os === 'string') out.os = f.os
+  if (typeof f.price === 'string') out.pricePerHour = positiveNumber(f.price, '--price')
+  if (Array.isArray(f.gpu) && f.gpu.length > 0) {
+    out.gpus = f.gpu.map(g => {
+      const m = /^(.*?)(?::(\d+(?:\.\d+)?))?$/.exec(g) as RegExpExecArray
+      if (m[1].trim() === '') throw new SwarmtuneError('E_USAGE', `--gpu needs a name, got "${g}"`)
+      return { name: m[1].trim(), vramMiB: m[2] === undefined ? 0 : Number(m[2]) }
+    })
+  }
+  return out
+}
+
 /** llama-bench output is converted here (src/bench), then posted as a JSON array of bodies. */
-async function postLlamaBench (base: string, text: string): Promise<ImportReply> {
+async function postLlamaBench (base: string, text: string, facts: HostFacts): Promise<ImportReply> {
   const { importLlamaBench } = await import('../../bench/llama-bench-import.js')
-  const { bodies, errors } = importLlamaBench(text)
+  const { bodies, errors } = importLlamaBench(text, facts)
   if (bodies.length === 0) return { imported: 0, ids: [], errors }
   const reply = await apiPost<ImportReply>(base, '/import', JSON.stringify(bodies))
   return { ...reply, errors: [...errors, ...reply.errors.map(e => ({ ...e, message: `converted row ${e.line}: ${e.message}` }))] }
@@ -46,6 +103,13 @@ export async function run (argv: string[]): Promise<number> {
     api: { type: 'string' },
     json: { type: 'boolean' },
     format: { type: 'string' },
+    'host-json': { type: 'string' },
+    cpu: { type: 'string' },
+    cores: { type: 'string' },
+    'ram-mib': { type: 'string' },
+    os: { type: 'string' },
+    price: { type: 'string' },
+    gpu: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' }
   }, true)
   if (f.help === true) { process.stdout.write(HELP); return 0 }
@@ -58,8 +122,10 @@ export async function run (argv: string[]): Promise<number> {
   } catch (err) {
     throw new SwarmtuneError('E_USAGE', `cannot read ${positionals[0]}: ${(err as Error).message}`)
   }
+  const facts = hostFacts(f)
+  if (format !== 'llama-bench' && Object.keys(facts).length > 0) throw new SwarmtuneError('E_USAGE', 'host facts apply to --format llama-bench only (JSONL bodies carry their own hardware)')
   const base = apiUrl(f.api)
-  const reply = format === 'llama-bench' ? await postLlamaBench(base, text) : await postJsonl(base, text)
+  const reply = format === 'llama-bench' ? await postLlamaBench(base, text, facts) : await postJsonl(base, text)
   reply.errors.sort((a, b) => a.line - b.line)
   if (f.json === true) {
     printJson(reply)

@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { importLlamaBench, kvTypeBits, backendOf } from '../../../src/bench/llama-bench-import.js'
+import { importLlamaBench, kvTypeBits, backendOf, logicalModelName, weightTypeSlug } from '../../../src/bench/llama-bench-import.js'
 import { createRecord, toWire, verifyWire } from '../../../src/records/index.js'
+import { buildDataset } from '../../../src/meta/dataset.js'
+import { featureVector, FEATURE_NAMES } from '../../../src/meta/features.js'
 
 const fixture = readFileSync(join(import.meta.dirname, '../../fixtures/llama-bench.jsonl'), 'utf8')
 
@@ -22,7 +24,8 @@ describe('llama-bench import', () => {
     expect(pp.hardware.backend).toBe('cpu')
     expect(pp.hardware.gpus).toEqual([])
     expect(pp.hardware.threads).toBe(2)
-    expect(pp.model.name).toBe('Llama-3.2-1B-Instruct-Q4_0')
+    expect(pp.model.name).toBe('Llama-3.2-1B-Instruct') // the logical model, not the file
+    expect(pp.method.id).toBe('llama-bench:wQ4_0-kf16-vf16-fa0-b2048-ub512-t2-ngl0')
     expect(pp.model.architecture).toBe('llama')
     expect(pp.model.fileType).toBe('Q4_0')
     expect(pp.model.params).toBe(1235814432)
@@ -118,6 +121,53 @@ describe('llama-bench import', () => {
     expect(backendOf('Metal,BLAS')).toBe('metal')
     expect(backendOf('BLAS')).toBe('cpu')
     expect(backendOf('Vulkan')).toBe('vulkan')
-    expect(backendOf('SYCL')).toBe('other')
+    expect(backendOf('SYCL')).toBe('sycl')
+    expect(backendOf('ROCm')).toBe('rocm')
+    expect(backendOf('HIP,BLAS')).toBe('rocm')
+    expect(backendOf('Kompute')).toBe('other')
+    expect(weightTypeSlug('Q4_K - Medium')).toBe('Q4_K_M')
+    expect(weightTypeSlug('IQ2_XXS - 2.0625 bpw')).toBe('IQ2_XXS20625bpw')
+    expect(logicalModelName('ggml-model-Q4_K_M')).toBe('ggml-model')
+    expect(logicalModelName('Qwen2.5-7B-Instruct-f16')).toBe('Qwen2.5-7B-Instruct')
+    expect(logicalModelName('Q4_0')).toBe('Q4_0')
+  })
+
+  const line0 = (): Record<string, unknown> => JSON.parse(fixture.trim().split('\n')[0])
+
+  it('makes weight quantization a setting of one task, not another task', () => {
+    const q4 = line0()
+    const f16 = { ...line0(), model_filename: '/models/Llama-3.2-1B-Instruct-f16.gguf', model_type: 'llama 1B F16', model_size: 2471628864, avg_ns: 3e9, samples_ns: [3e9] }
+    const { bodies, errors } = importLlamaBench([q4, f16].map(r => JSON.stringify(r)).join('\n'))
+    expect(errors).toEqual([])
+    expect(bodies[0].model.id).toBe(bodies[1].model.id)
+    expect(bodies[0].method.id).not.toBe(bodies[1].method.id)
+    expect(bodies[1].method.id).toMatch(/^llama-bench:wF16-/)
+    const ds = buildDataset(bodies)
+    expect(ds.tasks).toHaveLength(1)
+    expect(ds.tasks[0].cells.size).toBe(2)
+    // knobs per record: each cell keeps its own weight bits
+    expect([...ds.tasks[0].cells.values()].map(c => Math.round(c.knobs.weightBits)).sort((x, y) => x - y)).toEqual([5, 16])
+  })
+
+  it('names type_v, n_ubatch, threads, split mode; adds the build only when one machine ran several', () => {
+    const a = { ...line0(), type_v: 'q8_0', n_ubatch: 256, split_mode: 'row' }
+    const one = importLlamaBench(JSON.stringify(a)).bodies[0]
+    expect(one.method.id).toBe('llama-bench:wQ4_0-kf16-vq8_0-fa0-b2048-ub256-t2-ngl0-smrow')
+    expect(one.method.knobs).toMatchObject({ kvCacheBits: 16, kvCacheBitsV: 8, ubatchSize: 256, gpuLayers: 0, build: 6123 })
+    const two = importLlamaBench([a, { ...a, build_number: 7000 }].map(r => JSON.stringify(r)).join('\n')).bodies
+    expect(two.map(b => b.method.id)).toEqual([one.method.id + '-bld6123', one.method.id + '-bld7000'])
+  })
+
+  it('n_depth reaches the features; ROCm records are v2 with their own backend', () => {
+    const b = importLlamaBench(fixture).bodies[6]
+    expect(featureVector(b, b.method.knobs)[FEATURE_NAMES.indexOf('wl.contextDepth')]).toBe(4096)
+    const rocm = importLlamaBench(JSON.stringify({ ...line0(), backends: 'ROCm', gpu_info: 'AMD Instinct MI300X' })).bodies[0]
+    expect(rocm.hardware.backend).toBe('rocm')
+    expect(featureVector(rocm, rocm.method.knobs)[FEATURE_NAMES.indexOf('hw.memBwGBs')]).toBe(5300)
+  })
+
+  it('takes host facts: CPU, GPUs with VRAM, RAM and cores', () => {
+    const [gpu] = importLlamaBench(fixture.trim().split('\n')[4], { cpuModel: 'AMD EPYC 9654', cores: 96, ramMiB: 768000, gpus: [{ name: 'NVIDIA H100 80GB HBM3', vramMiB: 81559 }] }).bodies
+    expect(gpu.hardware).toMatchObject({ cpuModel: 'AMD EPYC 9654', cores: 96, ramMiB: 768000, gpus: [{ name: 'NVIDIA H100 80GB HBM3', vramMiB: 81559 }] })
   })
 })

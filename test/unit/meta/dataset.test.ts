@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { buildDataset, speedupOf, trainingRows, trainingSetHash, type HistoryBody } from '../../../src/meta/dataset.js'
+import { buildDataset, hostKeyOf, relativePerfOf, speedupOf, trainingRows, trainingSetHash, type HistoryBody } from '../../../src/meta/dataset.js'
 import { median } from '../../../src/util/stats.js'
 import { synthHistory } from '../../../src/meta/synthetic.js'
 
@@ -56,6 +56,25 @@ describe('meta dataset', () => {
     const ds = buildDataset([withResult(prefix, {})])
     expect(ds.tasks[0].baseline).toBeUndefined()
     expect(trainingRows(ds).ySpeedup[0]).toBeNaN()
+    // evaluation still has a reference: the median setting
+    expect(ds.tasks[0].referenceRule).toBe('median-setting')
+    expect(trainingRows(ds, ds.tasks, { useReference: true }).ySpeedup[0]).toBeCloseTo(0)
+  })
+
+  it('the median-setting reference is the lower median, the baseline wins when ok', () => {
+    const mk = (id: string, tps: number) => withResult({ ...prefix, method: { id, knobs: {} } }, { totalTokensPerSecond: tps })
+    const ds = buildDataset([mk('a', 10), mk('b', 30), mk('c', 20), mk('d', 40)])
+    expect(ds.tasks[0].reference!.method).toBe('c')
+    expect(relativePerfOf(ds.tasks[0], 'd')).toBeCloseTo(2)
+    const withBase = buildDataset([mk('a', 10), withResult(baseline, { totalTokensPerSecond: 5 })])
+    expect(withBase.tasks[0].referenceRule).toBe('default-setting')
+    expect(relativePerfOf(withBase.tasks[0], 'a')).toBeCloseTo(2)
+  })
+
+  it('groups the hardware split by host: backend and GPU count do not make another machine', () => {
+    const hw = { cpuModel: 'EPYC 9654', gpus: [{ name: 'NVIDIA L40S', vramMiB: 46068 }] }
+    expect(hostKeyOf(hw)).toBe(hostKeyOf({ cpuModel: 'EPYC 9654', gpus: Array(4).fill({ name: 'NVIDIA L40S', vramMiB: 0 }) }))
+    expect(hostKeyOf(hw)).not.toBe(hostKeyOf({ cpuModel: 'EPYC 9654', gpus: [{ name: 'NVIDIA H100', vramMiB: 0 }] }))
   })
 
   it('keys cells by hardware, model, workload and method, and hashes the training set stably', () => {

@@ -26,7 +26,10 @@ describe('meta eval (grouped cross-validation)', () => {
   it('random forest beats random choice; oracle is perfect', async () => {
     const r = await evaluate(ds, { split: 'hardware', nTrees: 6, seed: 2 })
     const row = (n: string) => r.rows.find(x => x.selector === n)!
-    expect(r.rows.map(x => x.selector)).toEqual(['random', 'single-best', 'isac', 'knn', 'random-forest', 'oracle'])
+    expect(r.rows.map(x => x.selector)).toEqual(['random', 'single-best', 'per-workload-best', 'isac', 'knn', 'random-forest', 'oracle'])
+    expect(r.reference.counts).toEqual({ 'default-setting': r.tasks })
+    expect(r.grouping).toBe('host')
+    expect(r.rows.some(x => x.default === true)).toBe(false)
     expect(row('oracle')).toMatchObject({ top1: 1, top1Within3pct: 1, regret: 0, oracleShare: 1 })
     expect(row('random').top1).toBeCloseTo(1 / ds.methods.length, 1)
     expect(row('random-forest').top1).toBeGreaterThan(row('random').top1 + 0.2)
@@ -40,9 +43,29 @@ describe('meta eval (grouped cross-validation)', () => {
     expect(formatEvalTable(r)).toMatch(/random-forest/)
   }, 180_000)
 
-  it('empty or baseline-less history is E_EMPTY_HISTORY', async () => {
+  it('a history without a baseline method is evaluated against each task\'s median setting', async () => {
     const noBase = buildDataset(synthHistory({ machines: 2, models: 1, workloads: 2, repeats: 1 }).filter(b => b.method.id !== 'baseline'))
-    await expect(evaluate(noBase, { split: 'hardware' })).rejects.toMatchObject({ code: 'E_EMPTY_HISTORY' })
+    const r = await evaluate(noBase, { split: 'hardware', nTrees: 3, mlRandomForest: false, backends: { 'histogram-forest': (await import('../../../src/meta/ml-forest.js')).mlForestBackend } })
+    expect(r.tasks).toBe(noBase.tasks.length)
+    expect(r.reference.counts).toEqual({ 'median-setting': noBase.tasks.length })
+    const oracle = r.rows.find(x => x.selector === 'oracle')!
+    // the median setting is never the best of several distinct throughputs
+    expect(oracle.speedupOverBaseline).toBeGreaterThan(1)
+    expect(r.rows.find(x => x.selector === 'histogram-forest')!.default).toBe(true)
+  })
+
+  it('counts the tasks it cannot score instead of dropping them silently', async () => {
+    const h = synthHistory({ machines: 2, models: 1, workloads: 2, repeats: 1 })
+    const lone = { ...h[0], workload: { ...h[0].workload, name: 'lonely' } }
+    const failed = { ...h[0], workload: { ...h[0].workload, name: 'allfail' }, result: { ...h[0].result, ok: false, error: 'E_X' } }
+    const r = await evaluate(buildDataset([...h, lone, failed]), { split: 'hardware', nTrees: 2, mlRandomForest: false })
+    expect(r.excluded).toEqual({ 'single-method': 1, 'no-ok-measurement': 1 })
+    expect(formatEvalTable(r)).toMatch(/excluded tasks: .*single-method 1/)
+  })
+
+  it('empty history is E_EMPTY_HISTORY with the exclusion counts', async () => {
+    const h = synthHistory({ machines: 2, models: 1, workloads: 1, repeats: 1 }).filter(b => b.method.id === 'baseline')
+    await expect(evaluate(buildDataset(h), { split: 'hardware' })).rejects.toMatchObject({ code: 'E_EMPTY_HISTORY', message: expect.stringMatching(/single-method: 2/) })
   })
 
   it('k-means separates two obvious clusters', () => {

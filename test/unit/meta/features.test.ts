@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { FEATURE_NAMES, FEATURE_SCHEMA_VERSION, KNOB_DEFAULTS, TASK_FEATURE_NAMES, WORKLOAD_FEATURES, featureVector, knobFeatures, taskFeatures } from '../../../src/meta/features.js'
+import { FEATURE_NAMES, FEATURE_SCHEMA_VERSION, KNOB_DEFAULTS, featureBackend, TASK_FEATURE_NAMES, WORKLOAD_FEATURES, featureVector, knobFeatures, taskFeatures } from '../../../src/meta/features.js'
 import { errorCode } from '../../../src/util/errors.js'
 
 const task = () => ({
@@ -58,5 +58,39 @@ describe('meta features', () => {
     const k = knobFeatures({ parallel: 4 })
     expect(k[Object.keys(KNOB_DEFAULTS).indexOf('parallel')]).toBe(4)
     expect(k[Object.keys(KNOB_DEFAULTS).indexOf('batchSize')]).toBe(KNOB_DEFAULTS.batchSize)
+  })
+
+  it('describes hardware by spec-sheet capability, and knows when a name is unknown', () => {
+    const h100 = { ...task(), hardware: { cpuModel: 'AMD EPYC 9654', cores: 8, threads: 4, ramMiB: 0, gpus: [{ name: 'NVIDIA H100 80GB HBM3', vramMiB: 0 }], backend: 'cuda' } }
+    const v = featureVector(h100, {})
+    expect(at(v, 'hw.memBwGBs')).toBe(3350)
+    expect(at(v, 'hw.fp16Tflops')).toBe(989)
+    expect(at(v, 'hw.specKnown')).toBe(1)
+    expect(at(v, 'hw.vramMiB')).toBe(80 * 1024) // reported 0: the spec knows it
+    const cpu = featureVector({ ...h100, hardware: { ...h100.hardware, gpus: [], backend: 'cpu' } }, {})
+    expect(at(cpu, 'hw.memBwGBs')).toBeCloseTo(460.8) // EPYC 9004 DRAM
+    const odd = featureVector({ ...h100, hardware: { ...h100.hardware, gpus: [{ name: 'Mystery NPU', vramMiB: 1024 }] } }, {})
+    expect(at(odd, 'hw.specKnown')).toBe(0)
+    expect(at(odd, 'hw.memBwGBs')).toBe(0)
+    expect(at(odd, 'hw.vramMiB')).toBe(1024)
+  })
+
+  it('maps unknown backends to other and a v1 AMD "other" to rocm', () => {
+    expect(featureBackend({ backend: 'opencl', gpus: [] })).toBe('other')
+    expect(featureBackend({ backend: 'other', gpus: [{ name: 'AMD Instinct MI300X' }] })).toBe('rocm')
+    expect(featureBackend({ backend: 'rocm', gpus: [] })).toBe('rocm')
+    const t = { ...task(), hardware: { ...task().hardware, backend: 'rocm' } }
+    expect(at(featureVector(t, {}), 'hw.backend.rocm')).toBe(1)
+  })
+
+  it('reads context depth and the imported knobs; V cache bits follow K when absent', () => {
+    const t = task()
+    t.workload.features.contextDepth = 4096
+    const v = featureVector(t, { kvCacheBits: 8, ubatchSize: 256, gpuLayers: 99 })
+    expect(at(v, 'wl.contextDepth')).toBe(4096)
+    expect(at(v, 'knob.kvCacheBitsV')).toBe(8)
+    expect(at(v, 'knob.ubatchSize')).toBe(256)
+    expect(at(v, 'knob.gpuLayers')).toBe(99)
+    expect(at(featureVector(t, { kvCacheBits: 8, kvCacheBitsV: 16 }), 'knob.kvCacheBitsV')).toBe(16)
   })
 })
