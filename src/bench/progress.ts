@@ -47,7 +47,8 @@ export function etaMs (elapsedMs: number, done: number, total: number): number {
 
 export function createProgress (opts: ProgressOptions): Progress {
   const stream = opts.stream ?? process.stderr
-  const tty = opts.tty ?? stream.isTTY === true
+  // a pseudo-terminal that reports 0 columns cannot hold a bar: plain lines then
+  const tty = opts.tty ?? (stream.isTTY === true && (stream.columns ?? 0) > 0)
   const now = opts.now ?? Date.now
   const start = now()
   let total = Math.max(0, opts.total)

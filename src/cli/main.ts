@@ -24,7 +24,7 @@ const COMMANDS: Record<string, string> = {
 function usage (): string {
   const width = Math.max(...Object.keys(COMMANDS).map(c => c.length))
   return [
-    'usage: swarmtune <command> [flags]   (swarmtune <command> --help for its flags)',
+    'usage: swarmtune <command> [flags]   (swarmtune <command> --help for its flags; swarmtune --version)',
     '',
     ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(width)}  ${d}`)
   ].join('\n')
@@ -32,6 +32,14 @@ function usage (): string {
 
 async function main (argv: string[]): Promise<number> {
   const [name, ...rest] = argv
+  if (name === '--version' || name === '-v' || name === 'version') {
+    const { readFileSync } = await import('node:fs')
+    const { join } = await import('node:path')
+    const { packageRoot } = await import('../util/paths.js')
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }
+    process.stdout.write(`swarmtune ${pkg.version} (node ${process.version})\n`)
+    return 0
+  }
   if (name == null || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage() + '\n')
     return name == null ? 1 : 0

@@ -2,7 +2,8 @@ import { parseFlags, printJson } from '../args.js'
 import { apiGet, apiUrl } from '../../node/api-client.js'
 
 const HELP = `usage: swarmtune status [--api URL] [--json]
-Shows a running node's peer id, addresses, peers, record counts and rejection counters.
+Shows a running node's peer id, addresses, peers, record counts, rejection counters and the
+meta-model snapshot it chooses with.
 `
 
 interface Status {
@@ -25,6 +26,14 @@ function duration (s: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`
 }
 
+interface Snapshot { rows: number, trainedAt: number, backend: string, hash: string }
+
+/** The meta-model snapshot the node chooses with, as one line. */
+export function snapshotLine (s: Snapshot | null | undefined, now = Date.now()): string {
+  if (s == null) return 'no snapshot yet (cold start: default rule and committee)'
+  return `${s.backend} on ${s.rows} rows, trained ${duration(Math.max(0, Math.round((now - s.trainedAt) / 1000)))} ago (${s.hash.slice(0, 12)})`
+}
+
 export async function run (argv: string[]): Promise<number> {
   const { values: f } = parseFlags(argv, { api: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } })
   if (f.help === true) { process.stdout.write(HELP); return 0 }
@@ -39,6 +48,7 @@ export async function run (argv: string[]): Promise<number> {
     `records    ${s.records} (own ${s.own}, authors ${s.authors}, equivocations ${s.equivocations})`,
     `rejected   ${rejected.length === 0 ? 'none' : rejected.map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ...(net.length > 0 ? [`network    ${net.map(([k, v]) => `${k} ${v}`).join(', ')}`] : []),
+    `model      ${snapshotLine(s.snapshot as Snapshot | null | undefined)}`,
     `uptime     ${duration(s.uptime)}`,
     ''
   ].join('\n'))

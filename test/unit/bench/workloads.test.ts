@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -132,5 +132,6 @@ describe('importPrompts (OpenAI chat JSONL)', () => {
     expect(codeOf(() => importPrompts(join(dir, 'missing.jsonl')))).toBe('E_PROMPTS_READ')
     writeFileSync(file, '\n\n')
     expect(codeOf(() => importPrompts(file))).toBe('E_PROMPTS_INVALID')
+    rmSync(dir, { recursive: true, force: true })
   })
 })
