@@ -10,6 +10,8 @@ import { Counters } from '../util/counters.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { createApi } from './api.js'
+import { isLoopbackHost } from './api-access.js'
+import { loadApiToken, type ApiToken } from './api-token.js'
 import type { SwarmtuneConfig } from './config.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createLoopMonitor } from './loop-monitor.js'
@@ -30,6 +32,8 @@ export interface Daemon {
   readonly components: CoreComponents
   /** the services running on top of the core, available once started */
   readonly services: NodeServices
+  /** the API's bearer token and whether requests need it (available once started) */
+  readonly apiAccess: { required: boolean, token: ApiToken }
 }
 
 export interface DaemonOptions {
@@ -47,6 +51,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
   /** what has started, to stop in reverse (also after a failed start) */
   const running: Array<{ name: string, stop: () => Promise<void> | void }> = []
   let ownLock: Promise<unknown> = Promise.resolve()
+  let apiAccess: { required: boolean, token: ApiToken } | undefined
 
   async function stop (): Promise<void> {
     while (running.length > 0) {
@@ -113,7 +118,11 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
       const net = network = createNetwork({ config, privateKey, store, rejections, onRecord: (record, via) => { emit({ record, via }) } }, peerGuard != null ? { ...opts.network, guard: peerGuard } : opts.network)
       await net.start()
       running.push({ name: 'network', stop: async () => { await net.stop() } })
-      const api = createApi({ host: config.api.host, port: config.api.port })
+      // beyond loopback every request needs the token: created on first start (issue #18)
+      const required = config.api.requireToken === true || !isLoopbackHost(config.api.host)
+      const token = loadApiToken(config.dataDir, required)
+      apiAccess = { required, token }
+      const api = createApi({ host: config.api.host, port: config.api.port, allowHosts: config.api.allowHosts, allowOrigins: config.api.allowOrigins, token: token.token, requireToken: required })
       components = {
         config,
         privateKey,
@@ -156,6 +165,10 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     get services () {
       if (services == null) throw new SwarmtuneError('E_NOT_STARTED', 'the daemon is not started')
       return services
+    },
+    get apiAccess () {
+      if (apiAccess == null) throw new SwarmtuneError('E_NOT_STARTED', 'the daemon is not started')
+      return apiAccess
     }
   }
 }
