@@ -18,7 +18,7 @@ import { createLoopMonitor } from './loop-monitor.js'
 import { registerCoreRoutes } from './routes.js'
 import { createServices, SERVICE_NAMES, type NodeServices, type ServiceName } from './services.js'
 import type { CoreComponents } from './types.js'
-import type { RecordEventDetail } from '../contracts/records.js'
+import type { OwnRecordsOptions, RecordEventDetail } from '../contracts/records.js'
 import type { Startable } from '../contracts/service.js'
 
 /**
@@ -77,7 +77,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     const gossipBudget = createTokenBucket(config.trust?.gossipPerPeerPerSecond ?? DEFAULT_GUARD.gossipPerPeerPerSecond, config.trust?.gossipBurst ?? DEFAULT_GUARD.gossipBurst)
 
     // Serialized: seq allocation, signing and the durable write must not interleave.
-    async function ownRecords (bodies: UnsignedBody[]): Promise<SignedRecord[]> {
+    async function ownRecords (bodies: UnsignedBody[], opts: OwnRecordsOptions = {}): Promise<SignedRecord[]> {
       const run = async (): Promise<SignedRecord[]> => {
         const now = Date.now()
         let seq = await store.nextSeq(author)
@@ -87,7 +87,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
           validateBody(body, now)
           records.push(await createRecord(privateKey, author, seq++, body, now))
         }
-        const statuses = await store.putMany(records, { own: true })
+        const statuses = await store.putMany(records, { own: true, tags: opts.tags })
         const bad = statuses.findIndex(s => s !== 'inserted')
         if (bad >= 0) throw new SwarmtuneError('E_OWN_SEQ', `own record seq ${records[bad].body.seq} was already taken (${statuses[bad]})`)
         return records
@@ -139,6 +139,15 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
         ...(peerGuard != null ? { peerGuard } : {})
       }
       registerCoreRoutes(components)
+      // store health (issue #18): a failed write shows here until a later write succeeds
+      api.statusContributors.set('store', () => store.health?.() ?? { healthy: true, error: null })
+      api.metricsContributors.push(() => {
+        const h = store.health?.()
+        if (h == null) return ''
+        return ['# HELP swarmtune_store_healthy 1 while the store accepts writes, 0 after a failed write until one succeeds', '# TYPE swarmtune_store_healthy gauge', `swarmtune_store_healthy ${h.healthy ? 1 : 0}`,
+          '# HELP swarmtune_store_write_errors_total Store writes that failed (disk full, I/O)', '# TYPE swarmtune_store_write_errors_total counter', `swarmtune_store_write_errors_total ${h.writeErrors}`,
+          '# HELP swarmtune_store_recoveries_total Times the store reopened and wrote again after failures', '# TYPE swarmtune_store_recoveries_total counter', `swarmtune_store_recoveries_total ${h.recoveries}`].join('\n') + '\n'
+      })
       const core = components
       services = createServices(core, opts.services ?? SERVICE_NAMES)
       const all: Array<[string, Startable]> = [...services.ordered, ...(opts.extraServices ?? []).map((f, i): [string, Startable] => [f.name || `extra-${i}`, f(core)])]
