@@ -34,6 +34,13 @@ export function apiHeaders (): Record<string, string> {
   return t != null ? { authorization: `Bearer ${t}` } : {}
 }
 
+/** An error answer of the daemon, with its status and whole reply (e.g. an import's partial report). */
+export class ApiReplyError extends SwarmtuneError {
+  constructor (code: string, message: string, readonly status: number, readonly reply: unknown) {
+    super(code, message)
+  }
+}
+
 export interface RequestOptions {
   method?: string
   body?: string
@@ -62,7 +69,7 @@ export async function apiRequest<T = unknown> (base: string, path: string, opts:
   }
   if (!res.ok) {
     const e = (value as { error?: { code?: string, message?: string } })?.error
-    throw new SwarmtuneError(e?.code ?? 'E_API', `${base}${path}: ${e?.message ?? `HTTP ${res.status}`}`)
+    throw new ApiReplyError(e?.code ?? 'E_API', `${base}${path}: ${e?.message ?? `HTTP ${res.status}`}`, res.status, value)
   }
   return value as T
 }
