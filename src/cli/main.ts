@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import '../util/polyfill.js'
 import { errorCode, errorMessage } from '../util/errors.js'
+import { setApiToken } from '../node/api-client.js'
 
 /**
  * `swarmtune <command> [flags]`. Each command lives in src/cli/commands/<name>.ts and exports
@@ -25,13 +26,25 @@ function usage (): string {
   const width = Math.max(...Object.keys(COMMANDS).map(c => c.length))
   return [
     'usage: swarmtune <command> [flags]   (swarmtune <command> --help for its flags; swarmtune --version)',
+    '  --token T  bearer token of a daemon bound beyond loopback (else $SWARMTUNE_API_TOKEN, else the api-token file in the data dir)',
     '',
     ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(width)}  ${d}`)
   ].join('\n')
 }
 
+/** --token TOKEN / --token=TOKEN, for every command that talks to a daemon: taken out here. */
+function takeToken (argv: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--token' && i + 1 < argv.length) setApiToken(argv[++i])
+    else if (argv[i].startsWith('--token=')) setApiToken(argv[i].slice('--token='.length))
+    else out.push(argv[i])
+  }
+  return out
+}
+
 async function main (argv: string[]): Promise<number> {
-  const [name, ...rest] = argv
+  const [name, ...rest] = takeToken(argv)
   if (name === '--version' || name === '-v' || name === 'version') {
     const { readFileSync } = await import('node:fs')
     const { join } = await import('node:path')

@@ -16,6 +16,8 @@ export interface ApiRequest {
   raw: IncomingMessage
   /** the request body, at most maxBodyBytes (413 E_BODY_TOO_LARGE beyond) */
   body: () => Promise<Buffer>
+  /** the body as it arrives, for routes that process it in pieces (same limit as body()) */
+  stream: () => AsyncIterable<Buffer>
   /** the body parsed as JSON (400 E_BAD_JSON when it does not parse) */
   json: <T = unknown>() => Promise<T>
 }
@@ -38,11 +40,16 @@ export class ApiError extends SwarmtuneError {
   }
 }
 
+export interface RouteOptions {
+  /** this route's request body limit (413 E_BODY_TOO_LARGE beyond); default the server's */
+  maxBodyBytes?: number
+}
+
 export interface ControlApi {
   start: () => Promise<void>
   stop: () => Promise<void>
   /** register (or replace) a route; path is exact, e.g. '/v1/chat/completions' */
-  route: (method: string, path: string, handler: RouteHandler) => void
+  route: (method: string, path: string, handler: RouteHandler, opts?: RouteOptions) => void
   /** http://host:port once started */
   url: () => string
   /** extra top-level fields of GET /status, e.g. statusContributors.set('snapshot', () => ...) */

@@ -15,5 +15,9 @@ export type RecordEvents = EventTarget
  * seq, store durably as own, then gossip. Throws RecordValidationError on an invalid body
  * (nothing is stored then). Resolves with the signed records in order.
  */
-export type OwnRecordsWriter = (bodies: UnsignedBody[]) => Promise<SignedRecord[]>
+export type OwnRecordsWriter = (bodies: UnsignedBody[], opts?: OwnRecordsOptions) => Promise<SignedRecord[]>
+export interface OwnRecordsOptions {
+  /** one key per body, stored atomically with its record (import line keys: store PutOptions.tags) */
+  tags?: Array<string | undefined>
+}
 export type OwnRecordWriter = (body: UnsignedBody) => Promise<SignedRecord>

@@ -1,4 +1,6 @@
+import { join } from 'node:path'
 import { SwarmtuneError } from '../util/errors.js'
+import { apiTokenFile, readTokenFile } from './api-token.js'
 
 /** The HTTP client of the control API (src/node/api.ts): used by the CLI and the testbed. */
 export const DEFAULT_API = 'http://127.0.0.1:4100'
@@ -6,6 +8,37 @@ export const DEFAULT_API = 'http://127.0.0.1:4100'
 /** --api flag, else $SWARMTUNE_API, else the default port on loopback. */
 export function apiUrl (flag?: string): string {
   return (flag ?? process.env.SWARMTUNE_API ?? DEFAULT_API).replace(/\/+$/, '')
+}
+
+let tokenFlag: string | undefined
+
+/** The global --token flag (src/cli/main.ts). */
+export function setApiToken (token: string | undefined): void {
+  tokenFlag = token
+}
+
+/**
+ * The bearer token the CLI sends: --token, else $SWARMTUNE_API_TOKEN, else the token file the
+ * daemon writes ($SWARMTUNE_API_TOKEN_FILE, or api-token in $SWARMTUNE_DATA_DIR or .swarmtune).
+ * None on a loopback daemon that does not need one.
+ */
+export function apiToken (env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (tokenFlag != null && tokenFlag !== '') return tokenFlag
+  if (env.SWARMTUNE_API_TOKEN != null && env.SWARMTUNE_API_TOKEN !== '') return env.SWARMTUNE_API_TOKEN
+  return readTokenFile(apiTokenFile(env.SWARMTUNE_DATA_DIR ?? join('.swarmtune'), env))
+}
+
+/** Headers every CLI request carries: the token when there is one. */
+export function apiHeaders (): Record<string, string> {
+  const t = apiToken()
+  return t != null ? { authorization: `Bearer ${t}` } : {}
+}
+
+/** An error answer of the daemon, with its status and whole reply (e.g. an import's partial report). */
+export class ApiReplyError extends SwarmtuneError {
+  constructor (code: string, message: string, readonly status: number, readonly reply: unknown) {
+    super(code, message)
+  }
 }
 
 export interface RequestOptions {
@@ -22,7 +55,7 @@ export async function apiRequest<T = unknown> (base: string, path: string, opts:
     res = await fetch(`${base}${path}`, {
       method: opts.method ?? (opts.body != null ? 'POST' : 'GET'),
       body: opts.body,
-      headers: opts.body != null ? { 'content-type': opts.contentType ?? 'application/json' } : undefined,
+      headers: { ...apiHeaders(), ...(opts.body != null ? { 'content-type': opts.contentType ?? 'application/json' } : {}) },
       signal: AbortSignal.timeout(opts.timeoutMs ?? 120_000)
     })
   } catch (err) {
@@ -36,7 +69,7 @@ export async function apiRequest<T = unknown> (base: string, path: string, opts:
   }
   if (!res.ok) {
     const e = (value as { error?: { code?: string, message?: string } })?.error
-    throw new SwarmtuneError(e?.code ?? 'E_API', `${base}${path}: ${e?.message ?? `HTTP ${res.status}`}`)
+    throw new ApiReplyError(e?.code ?? 'E_API', `${base}${path}: ${e?.message ?? `HTTP ${res.status}`}`, res.status, value)
   }
   return value as T
 }

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { SwarmtuneError, errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
-import { ApiError, type ApiReply, type ApiRequest, type ControlApi, type RouteHandler } from '../contracts/api.js'
+import { ApiError, type ApiReply, type ApiRequest, type ControlApi, type RouteHandler, type RouteOptions } from '../contracts/api.js'
+import { checkAccess, isLoopbackHost, type AccessPolicy } from './api-access.js'
 
 /**
  * The control HTTP API (JSON over node:http, bound to 127.0.0.1 by default). A tiny router that
@@ -13,27 +14,43 @@ import { ApiError, type ApiReply, type ApiRequest, type ControlApi, type RouteHa
  * the response itself (streaming, e.g. server-sent events). Throwing an ApiError (or any
  * SwarmtuneError, mapped to 400) answers `{ error: { code, message } }`; other errors → 500.
  */
-export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 export interface ApiInit {
   host: string
   /** 0 picks a free port */
   port: number
+  /** body limit of routes that do not set their own (RouteOptions.maxBodyBytes) */
   maxBodyBytes?: number
   /** called once per answered request (metrics); `route` is the registered path, or 'unmatched' */
   onAnswered?: (method: string, route: string, status: number) => void
+  /** extra Host names allowed (api.allowHosts) */
+  allowHosts?: readonly string[]
+  /** browser origins allowed besides the daemon's own (api.allowOrigins) */
+  allowOrigins?: readonly string[]
+  /** the bearer token (src/node/api-token.ts) */
+  token?: string
+  /** refuse requests without the token; default: when bound beyond loopback */
+  requireToken?: boolean
 }
 
-async function readBody (req: IncomingMessage, max: number): Promise<Buffer> {
+/** HTTP status of error codes that are not ApiErrors (store health: issue #18). */
+const STATUS_OF_CODE: Record<string, number> = { E_STORE_FULL: 507, E_STORE_IO: 503, E_OVERLOADED: 429 }
+
+async function * streamBody (req: IncomingMessage, max: number): AsyncGenerator<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > max) throw new ApiError(413, 'E_BODY_TOO_LARGE', `request body over ${max} bytes`)
-  const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).length
     if (size > max) throw new ApiError(413, 'E_BODY_TOO_LARGE', `request body over ${max} bytes`)
-    chunks.push(chunk as Buffer)
+    yield chunk as Buffer
   }
+}
+
+async function readBody (req: IncomingMessage, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of streamBody(req, max)) chunks.push(chunk)
   return Buffer.concat(chunks)
 }
 
@@ -55,7 +72,17 @@ function send (res: ServerResponse, reply: ApiReply): void {
 export function createApi (init: ApiInit): ControlApi {
   const logger = log('api')
   const maxBody = init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
-  const routes = new Map<string, RouteHandler>()
+  const routes = new Map<string, { handler: RouteHandler, maxBodyBytes: number }>()
+  const policy: AccessPolicy = {
+    boundHost: init.host,
+    allowHosts: init.allowHosts ?? [],
+    allowOrigins: init.allowOrigins ?? [],
+    token: init.token,
+    requireToken: init.requireToken ?? !isLoopbackHost(init.host)
+  }
+  if (policy.requireToken && (policy.token == null || policy.token === '')) {
+    throw new SwarmtuneError('E_API_TOKEN_MISSING', `the control API on ${init.host} needs a token (bound beyond loopback) and none was given`)
+  }
   let server: Server | undefined
   let address: AddressInfo | undefined
 
@@ -69,12 +96,15 @@ export function createApi (init: ApiInit): ControlApi {
       res.once('finish', () => { onAnswered(method, route, res.statusCode) })
     }
     let body: Promise<Buffer> | undefined
+    const route = routes.get(`${method} ${url.pathname}`)
+    const limit = route?.maxBodyBytes ?? maxBody
     const req: ApiRequest = {
       method,
       path: url.pathname,
       query: url.searchParams,
       raw,
-      body: async () => await (body ??= readBody(raw, maxBody)),
+      body: async () => await (body ??= readBody(raw, limit)),
+      stream: () => streamBody(raw, limit),
       json: async <T>() => {
         const buf = await req.body()
         try {
@@ -85,7 +115,8 @@ export function createApi (init: ApiInit): ControlApi {
       }
     }
     try {
-      const handler = routes.get(`${method} ${url.pathname}`)
+      checkAccess(policy, method, raw.headers, address?.port ?? init.port)
+      const handler = route?.handler
       if (handler == null) {
         const known = [...routes.keys()].some(k => k.endsWith(` ${url.pathname}`))
         throw known ? new ApiError(405, 'E_METHOD', `${method} is not allowed on ${url.pathname}`) : new ApiError(404, 'E_NOT_FOUND', `no route ${url.pathname}`)
@@ -93,10 +124,14 @@ export function createApi (init: ApiInit): ControlApi {
       const reply = await handler(req, res)
       if (reply != null && !res.headersSent) send(res, reply)
     } catch (err) {
-      const status = err instanceof ApiError ? err.status : err instanceof SwarmtuneError ? 400 : 500
+      const status = err instanceof ApiError ? err.status : err instanceof SwarmtuneError ? STATUS_OF_CODE[err.code] ?? 400 : 500
+      // 5xx are the operator's business: one line on stderr even without DEBUG
+      if (status >= 500) process.stderr.write(`swarmtune: ${method} ${url.pathname} failed (${status} ${errorCode(err)}): ${errorMessage(err)}\n`)
       if (status === 500) logger.error('%s %s failed: %s', method, url.pathname, (err as Error)?.stack ?? err)
       if (!res.headersSent) {
-        send(res, { status, json: { error: { code: errorCode(err), message: status === 500 ? 'internal error' : errorMessage(err) } } })
+        // a full queue says when to come back (RFC 9110 Retry-After, seconds)
+        const retryAfter = status === 429 ? { 'retry-after': String((err as { retryAfterS?: number }).retryAfterS ?? 1) } : undefined
+        send(res, { status, headers: retryAfter, json: { error: { code: errorCode(err), message: status === 500 ? 'internal error' : errorMessage(err) } } })
       } else {
         res.destroy()
       }
@@ -107,8 +142,8 @@ export function createApi (init: ApiInit): ControlApi {
 
   return {
     statusContributors: new Map(),
-    route (method, path, handler) {
-      routes.set(`${method.toUpperCase()} ${path}`, handler)
+    route (method, path, handler, opts?: RouteOptions) {
+      routes.set(`${method.toUpperCase()} ${path}`, { handler, maxBodyBytes: opts?.maxBodyBytes ?? maxBody })
     },
     url () {
       if (address == null) throw new SwarmtuneError('E_NOT_STARTED', 'the control API is not listening')

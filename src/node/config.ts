@@ -26,7 +26,8 @@ export type { ModelConfig }
 export interface SwarmtuneConfig {
   dataDir: string
   net: NetConfig
-  api: { host: string, port: number }
+  /** allowHosts, allowOrigins, requireToken: who may drive the API (src/node/api-access.ts); optional for older configs */
+  api: { host: string, port: number, allowHosts?: string[], allowOrigins?: string[], requireToken?: boolean }
   store: { maxRecords: number }
   hardware: { pricePerHour: number }
   engine: EngineConfig

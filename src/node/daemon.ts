@@ -11,14 +11,18 @@ import { SwarmtuneError } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { createApi } from './api.js'
 import { createApiMetrics, createMetricsRegistry, registerCoreMetrics } from './metrics.js'
+import { isLoopbackHost } from './api-access.js'
+import { loadApiToken, type ApiToken } from './api-token.js'
 import type { SwarmtuneConfig } from './config.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createLoopMonitor } from './loop-monitor.js'
 import { registerCoreRoutes } from './routes.js'
 import { createServices, SERVICE_NAMES, type NodeServices, type ServiceName } from './services.js'
 import type { CoreComponents } from './types.js'
-import type { RecordEventDetail } from '../contracts/records.js'
+import type { OwnRecordsOptions, RecordEventDetail } from '../contracts/records.js'
 import type { Startable } from '../contracts/service.js'
+import type { ControlApi } from '../contracts/api.js'
+import type { Registry } from 'prom-client'
 
 /**
  * A node daemon: identity → store → network → control API → services (src/node/services.ts),
@@ -31,6 +35,8 @@ export interface Daemon {
   readonly components: CoreComponents
   /** the services running on top of the core, available once started */
   readonly services: NodeServices
+  /** the API's bearer token and whether requests need it (available once started) */
+  readonly apiAccess: { required: boolean, token: ApiToken }
 }
 
 export interface DaemonOptions {
@@ -47,7 +53,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
   let services: NodeServices | undefined
   /** what has started, to stop in reverse (also after a failed start) */
   const running: Array<{ name: string, stop: () => Promise<void> | void }> = []
-  let ownLock: Promise<unknown> = Promise.resolve()
+  let apiAccess: { required: boolean, token: ApiToken } | undefined
 
   async function stop (): Promise<void> {
     while (running.length > 0) {
@@ -72,33 +78,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     // own gossip stays within what neighbours accept from one peer (src/net/guard.ts); the rest goes by sync
     const gossipBudget = createTokenBucket(config.trust?.gossipPerPeerPerSecond ?? DEFAULT_GUARD.gossipPerPeerPerSecond, config.trust?.gossipBurst ?? DEFAULT_GUARD.gossipBurst)
 
-    // Serialized: seq allocation, signing and the durable write must not interleave.
-    async function ownRecords (bodies: UnsignedBody[]): Promise<SignedRecord[]> {
-      const run = async (): Promise<SignedRecord[]> => {
-        const now = Date.now()
-        let seq = await store.nextSeq(author)
-        const records: SignedRecord[] = []
-        for (const unsigned of bodies) {
-          const body = { ...unsigned, v: recordVersionFor(unsigned), author, seq, timestamp: unsigned.timestamp ?? now }
-          validateBody(body, now)
-          records.push(await createRecord(privateKey, author, seq++, body, now))
-        }
-        const statuses = await store.putMany(records, { own: true })
-        const bad = statuses.findIndex(s => s !== 'inserted')
-        if (bad >= 0) throw new SwarmtuneError('E_OWN_SEQ', `own record seq ${records[bad].body.seq} was already taken (${statuses[bad]})`)
-        return records
-      }
-      const done = ownLock.then(run, run)
-      ownLock = done.catch(() => {})
-      const records = await done
-      // durable first, then gossip: a publish failure (no peers yet) is repaired by sync
-      for (const r of records) {
-        emit({ record: r, via: 'own' })
-        if (!gossipBudget()) continue
-        network?.publishRecord(r).catch(err => { logger('publish %s: %s', r.id, (err as Error).message) })
-      }
-      return records
-    }
+    const ownRecords = createOwnRecordsWriter({ store, privateKey, author, logger, gossipBudget, emit, network: () => network })
 
     // event-loop delay from the first moment: a stalled loop is what every request waits on
     const loop = createLoopMonitor()
@@ -115,8 +95,8 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
       const net = network = createNetwork({ config, privateKey, store, rejections, onRecord: (record, via) => { emit({ record, via }) } }, { ...opts.network, metrics, ...(peerGuard != null ? { guard: peerGuard } : {}) })
       await net.start()
       running.push({ name: 'network', stop: async () => { await net.stop() } })
-      const apiRequests = createApiMetrics(metrics)
-      const api = createApi({ host: config.api.host, port: config.api.port, onAnswered: (method, route, status) => { apiRequests.inc({ method, route, status: String(status) }) } })
+      const { api, access } = createControlApi(config, metrics)
+      apiAccess = access
       components = {
         config,
         privateKey,
@@ -135,6 +115,8 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
       }
       registerCoreMetrics(metrics, components)
       registerCoreRoutes(components)
+      // store health (issue #18): a failed write shows here until a later write succeeds
+      api.statusContributors.set('store', () => store.health?.() ?? { healthy: true, error: null })
       const core = components
       services = createServices(core, opts.services ?? SERVICE_NAMES)
       const all: Array<[string, Startable]> = [...services.ordered, ...(opts.extraServices ?? []).map((f, i): [string, Startable] => [f.name || `extra-${i}`, f(core)])]
@@ -161,6 +143,10 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     get services () {
       if (services == null) throw new SwarmtuneError('E_NOT_STARTED', 'the daemon is not started')
       return services
+    },
+    get apiAccess () {
+      if (apiAccess == null) throw new SwarmtuneError('E_NOT_STARTED', 'the daemon is not started')
+      return apiAccess
     }
   }
 }
@@ -184,4 +170,69 @@ export function stopOnSignals (daemon: Daemon): Promise<string> {
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
   })
+}
+
+interface OwnRecordsInit {
+  store: CoreComponents['store']
+  privateKey: CoreComponents['privateKey']
+  author: string
+  logger: ReturnType<typeof log>
+  /** own gossip stays within what neighbours accept from one peer; the rest goes by sync */
+  gossipBudget: () => boolean
+  emit: (detail: RecordEventDetail) => void
+  network: () => SwarmNetwork | undefined
+}
+
+/**
+ * The node's one path for local records (import, bench, serving): validate, sign with the next
+ * seq, store durably as own, then gossip. Serialized: seq allocation, signing and the durable
+ * write must not interleave.
+ */
+function createOwnRecordsWriter (init: OwnRecordsInit): (bodies: UnsignedBody[], opts?: OwnRecordsOptions) => Promise<SignedRecord[]> {
+  const { store, privateKey, author, logger } = init
+  let ownLock: Promise<unknown> = Promise.resolve()
+  return async function ownRecords (bodies, opts = {}) {
+    const run = async (): Promise<SignedRecord[]> => {
+      const now = Date.now()
+      let seq = await store.nextSeq(author)
+      const records: SignedRecord[] = []
+      for (const unsigned of bodies) {
+        const body = { ...unsigned, v: recordVersionFor(unsigned), author, seq, timestamp: unsigned.timestamp ?? now }
+        validateBody(body, now)
+        records.push(await createRecord(privateKey, author, seq++, body, now))
+      }
+      const statuses = await store.putMany(records, { own: true, tags: opts.tags })
+      const bad = statuses.findIndex(s => s !== 'inserted')
+      if (bad >= 0) throw new SwarmtuneError('E_OWN_SEQ', `own record seq ${records[bad].body.seq} was already taken (${statuses[bad]})`)
+      return records
+    }
+    const done = ownLock.then(run, run)
+    ownLock = done.catch(() => {})
+    const records = await done
+    // durable first, then gossip: a publish failure (no peers yet) is repaired by sync
+    for (const r of records) {
+      init.emit({ record: r, via: 'own' })
+      if (!init.gossipBudget()) continue
+      init.network()?.publishRecord(r).catch(err => { logger('publish %s: %s', r.id, (err as Error).message) })
+    }
+    return records
+  }
+}
+
+/** The control API with its access rules (issue #18) and request metrics. */
+function createControlApi (config: SwarmtuneConfig, metrics: Registry): { api: ControlApi, access: { required: boolean, token: ApiToken } } {
+  // beyond loopback every request needs the token: created on first start
+  const required = config.api.requireToken === true || !isLoopbackHost(config.api.host)
+  const token = loadApiToken(config.dataDir, required)
+  const apiRequests = createApiMetrics(metrics)
+  const api = createApi({
+    host: config.api.host,
+    port: config.api.port,
+    allowHosts: config.api.allowHosts,
+    allowOrigins: config.api.allowOrigins,
+    token: token.token,
+    requireToken: required,
+    onAnswered: (method, route, status) => { apiRequests.inc({ method, route, status: String(status) }) }
+  })
+  return { api, access: { required, token } }
 }

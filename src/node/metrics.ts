@@ -39,6 +39,25 @@ export function registerCoreMetrics (register: Registry, c: Pick<CoreComponents,
     registers,
     async collect () { this.set(await dirBytes(join(c.config.dataDir, 'store'))) }
   })
+  // write health (issue #18): a failed write (disk full, I/O) marks the store unhealthy until one succeeds
+  new Gauge({ // eslint-disable-line no-new
+    name: 'swarmtune_store_healthy',
+    help: '1 while the store accepts writes, 0 after a failed write until one succeeds',
+    registers,
+    collect () { this.set(c.store.health?.().healthy === false ? 0 : 1) }
+  })
+  new Counter({ // eslint-disable-line no-new
+    name: 'swarmtune_store_write_errors_total',
+    help: 'Store writes that failed (disk full, I/O)',
+    registers,
+    collect () { this.reset(); this.inc(c.store.health?.().writeErrors ?? 0) }
+  })
+  new Counter({ // eslint-disable-line no-new
+    name: 'swarmtune_store_recoveries_total',
+    help: 'Times the store reopened and wrote again after failed writes',
+    registers,
+    collect () { this.reset(); this.inc(c.store.health?.().recoveries ?? 0) }
+  })
   new Gauge({ name: 'swarmtune_peers', help: 'Connected peers', registers, collect () { this.set(c.network.peerCount()) } }) // eslint-disable-line no-new
   new Gauge({ name: 'swarmtune_uptime_seconds', help: 'Seconds since the daemon started', registers, collect () { this.set(Math.round((Date.now() - c.startedAt) / 1000)) } }) // eslint-disable-line no-new
   if (c.loop != null) {

@@ -1,8 +1,8 @@
-import { RECORD_SOURCES, recordVersionFor, type RecordBody, type RecordSource, type SignedRecord, type UnsignedBody } from '../records/types.js'
-import { validateBody } from '../records/validate.js'
+import { RECORD_SOURCES, type RecordBody, type RecordSource, type SignedRecord } from '../records/types.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { ApiError } from '../contracts/api.js'
 import type { CoreComponents } from './types.js'
+import { IMPORT_MAX_BODY_BYTES, importStream, type ImportReport } from './import.js'
 
 /** The core control API routes: GET /status, GET /records, POST /import, GET /eventloop, GET /metrics. */
 
@@ -20,47 +20,8 @@ export function recordView (r: SignedRecord): RecordView {
   return { id: r.id, author: r.body.author, seq: r.body.seq, source: r.body.source, timestamp: r.body.timestamp, body: r.body }
 }
 
-export interface ImportError { line: number, code: string, message: string }
-export type ImportItem = { line: number, value: unknown } | { line: number, error: ImportError }
-
-/** Pure: split an import payload (a JSON array, or JSON Lines) into numbered items. */
-export function parseImportPayload (text: string): ImportItem[] {
-  const trimmed = text.trimStart()
-  if (trimmed.startsWith('[')) {
-    let arr: unknown
-    try {
-      arr = JSON.parse(trimmed)
-    } catch (err) {
-      throw new ApiError(400, 'E_BAD_JSON', `payload looks like a JSON array but does not parse: ${errorMessage(err)}`)
-    }
-    if (!Array.isArray(arr)) throw new ApiError(400, 'E_BAD_JSON', 'payload must be a JSON array or JSON Lines')
-    return arr.map((value, i) => ({ line: i + 1, value }))
-  }
-  const items: ImportItem[] = []
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim()
-    if (line === '' || line.startsWith('#')) return
-    try {
-      items.push({ line: i + 1, value: JSON.parse(line) })
-    } catch (err) {
-      items.push({ line: i + 1, error: { line: i + 1, code: 'E_MALFORMED', message: `not JSON: ${errorMessage(err)}` } })
-    }
-  })
-  return items
-}
-
-/**
- * Pure: turn one imported value into an unsigned body this node will sign, or throw the
- * validation error. Author, seq and version are the signer's to set, so any given are dropped
- * (re-importing an exported history works); the source becomes 'import'.
- */
-export function prepareImport (value: unknown, author: string, now = Date.now()): UnsignedBody {
-  if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new ApiError(400, 'E_MALFORMED', 'a record body must be a JSON object')
-  const { v: _v, author: _a, seq: _s, ...rest } = value as Record<string, unknown>
-  const unsigned = { ...rest, source: 'import' } as unknown as UnsignedBody
-  validateBody({ ...unsigned, v: recordVersionFor(unsigned), author, seq: 1, timestamp: unsigned.timestamp ?? now }, now)
-  return unsigned
-}
+// the import payload helpers live with the streaming import; re-exported for existing callers
+export { parseImportPayload, prepareImport, type ImportError, type ImportItem } from './import.js'
 
 function intParam (q: URLSearchParams, name: string, fallback: number, max: number): number {
   const raw = q.get(name)
@@ -116,22 +77,18 @@ export function registerCoreRoutes (c: CoreComponents): void {
     return { json: { records: page.records.map(recordView), cursor: page.cursor } }
   })
 
+  // streamed, batched and yielding; retries skip lines already stored (src/node/import.ts)
   api.route('POST', '/import', async (req) => {
-    const author = c.peerId.toString()
-    const items = parseImportPayload((await req.body()).toString('utf8'))
-    const errors: ImportError[] = []
-    const good: UnsignedBody[] = []
-    for (const item of items) {
-      if ('error' in item) { errors.push(item.error); continue }
-      try {
-        good.push(prepareImport(item.value, author))
-      } catch (err) {
-        errors.push({ line: item.line, code: errorCode(err), message: errorMessage(err) })
-      }
+    try {
+      return { json: await importStream(req.stream(), { author: c.peerId.toString(), ownRecords: c.ownRecords, tagged: store.tagged != null ? async keys => await store.tagged!(keys) : undefined }) }
+    } catch (err) {
+      const report = (err as { report?: ImportReport }).report
+      if (report == null || report.imported + report.duplicates === 0) throw err
+      // part of the payload is stored: say so, with the error's status and code
+      const status = err instanceof ApiError ? err.status : ({ E_STORE_FULL: 507, E_STORE_IO: 503 } as Record<string, number>)[errorCode(err)] ?? 500
+      return { status, json: { ...report, error: { code: errorCode(err), message: status === 500 ? 'internal error' : errorMessage(err) } } }
     }
-    const records = good.length > 0 ? await c.ownRecords(good) : []
-    return { json: { imported: records.length, ids: records.map(r => r.id), errors } }
-  })
+  }, { maxBodyBytes: IMPORT_MAX_BODY_BYTES })
 
   // event-loop delay over a chosen window (the attack harness asks for "since the attack began")
   api.route('GET', '/eventloop', async (req) => {

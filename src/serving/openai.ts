@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { renderChat } from '../engine/chat.js'
 import { REQUEST_LIMITS } from '../net/recommend.js'
 import { ApiError, type ControlApi } from '../contracts/api.js'
-import type { ServeFn, ServeResult } from './types.js'
+import { ServingError, type ServeFn, type ServeResult } from './types.js'
 
 /**
  * OpenAI-compatible routes on the control API, so existing clients work against a node:
@@ -116,13 +116,20 @@ function sse (res: ServerResponse, events: unknown[]): void {
   res.end('data: [DONE]\n\n')
 }
 
+/** Aborted when the client goes away before its answer is written: a queued or running batch stops. */
+function clientGone (res: ServerResponse): AbortSignal {
+  const ac = new AbortController()
+  res.once('close', () => { if (!res.writableFinished) ac.abort(new ServingError('E_CLIENT_GONE', 'the client disconnected')) })
+  return ac.signal
+}
+
 const newId = (prefix: string): string => `${prefix}-${randomBytes(12).toString('hex')}`
 
 export function registerOpenAiRoutes (api: ControlApi, init: OpenAiInit): void {
   api.route('POST', '/v1/completions', async (req, res) => {
     const body = parseCompletionBody(await req.json())
     const model = modelOf({ model: body.model }, init)
-    const r = await init.serve({ model, prompts: body.prompts, maxTokens: body.maxTokens })
+    const r = await init.serve({ model, prompts: body.prompts, maxTokens: body.maxTokens, signal: clientGone(res) })
     const id = newId('cmpl')
     const created = Math.floor(Date.now() / 1000)
     if (!body.stream) {
@@ -153,7 +160,7 @@ export function registerOpenAiRoutes (api: ControlApi, init: OpenAiInit): void {
   api.route('POST', '/v1/chat/completions', async (req, res) => {
     const body = parseChatBody(await req.json())
     const model = modelOf({ model: body.model }, init)
-    const r = await init.serve({ model, prompts: [body.prompt], maxTokens: body.maxTokens })
+    const r = await init.serve({ model, prompts: [body.prompt], maxTokens: body.maxTokens, signal: clientGone(res) })
     const o = r.outputs[0]
     const id = newId('chatcmpl')
     const created = Math.floor(Date.now() / 1000)

@@ -102,6 +102,12 @@ export interface ServePipeline {
  * One served batch: features from the model's own tokens, the method (forced or decided), the
  * run on the engine, and the realized performance stored and gossiped as a serving record.
  */
+/**
+ * Most prompt characters per batch. Tokenizing runs on the main thread (about 1.7 s per MB on
+ * the 2-core machine), and 256 Ki characters are more tokens than any context served here holds.
+ */
+export const MAX_PROMPT_CHARS = 256 * 1024
+
 export function createServePipeline (init: ServePipelineInit): ServePipeline {
   const { catalog, engine, sessions } = init
   const logger = log('serving')
@@ -109,6 +115,9 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
   const bySource: Record<string, number> = {}
 
   async function serve (req: ServeRequest): Promise<ServeResult> {
+    // a cheap bound before any tokenization (which runs on the main thread): issue #18
+    const chars = req.prompts.reduce((n, p) => n + p.length, 0)
+    if (chars > MAX_PROMPT_CHARS) throw new ServingError('E_PROMPT_TOO_LONG', `prompts hold ${chars} characters, over the ${MAX_PROMPT_CHARS} this node tokenizes`)
     const t0 = performance.now()
     const name = req.model ?? init.config.engine.defaultModel
     const caps = outputCaps(req)

@@ -7,7 +7,7 @@ import type { RecordBody, SignedRecord } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { log } from '../util/log.js'
 import type {
-  EquivocationEvidence, PutOptions, PutStatus, RecordPage, RecordQuery, RecordStore, StoreCounts
+  EquivocationEvidence, PutOptions, PutStatus, RecordPage, RecordQuery, RecordStore, StoreCounts, StoreHealth
 } from './types.js'
 
 /**
@@ -23,6 +23,12 @@ import type {
  *   evid  author!seq!id → wire                 (equivocation evidence: every conflicting body)
  *   eid   id → author!seq                      (evidence lookup by id)
  *   meta  key → JSON                           (snapshots, trust, votes, ...; plus the counters)
+ *   tag   tag → id                             (PutOptions.tags: import line keys, same batch as the record)
+ *
+ * A failed write (ENOSPC, I/O error) leaves LevelDB refusing every later write, so the store
+ * marks itself unhealthy, answers E_STORE_FULL / E_STORE_IO, and before the next write (at most
+ * once per reopenIntervalMs) closes and reopens the database: writes resume once space is back.
+ * A failed batch changed nothing (atomic), and in-memory counters move only after success.
  *
  * Every put is one atomic batch that also rewrites the counters, so counts survive crashes
  * consistently. Writes queue up and one writer drains them in batches; reads are not serialized.
@@ -36,6 +42,21 @@ export interface RecordStoreInit {
   ownAuthor?: string
   /** named in the "in use" error (defaults to path) */
   dataDir?: string
+  /** least time between two reopens of an unhealthy store (default 1000 ms) */
+  reopenIntervalMs?: number
+  /** test hook: called before each write; an error it returns fails that write as LevelDB would */
+  writeFault?: () => Error | undefined
+}
+
+/** A write the store could not make: E_STORE_FULL (disk full) or E_STORE_IO, naming the data dir. */
+export class StoreWriteError extends SwarmtuneError {}
+
+function causes (err: unknown): string {
+  const parts: string[] = []
+  for (let e = err as { message?: string, code?: string, cause?: unknown } | undefined, i = 0; e != null && i < 5; e = e.cause as typeof e, i++) {
+    parts.push(`${e.code ?? ''} ${e.message ?? String(e)}`)
+  }
+  return parts.join(' / ')
 }
 
 type Db = Level<string, string>
@@ -73,11 +94,15 @@ class LevelRecordStore implements RecordStore {
   private readonly evid: Sub<Uint8Array>
   private readonly eid: Sub<string>
   private readonly meta: Sub<unknown>
+  private readonly tags: Sub<string>
+  private readonly state: StoreHealth = { healthy: true, error: null, writeErrors: 0, recoveries: 0 }
+  private failure?: StoreWriteError
+  private lastReopen = 0
   private authors = new Map<string, AuthorState>()
   private c: Persisted = { records: 0, own: 0, equivocations: 0, nextOrd: 1 }
   /** last fifo key evicted: start the next scan after it instead of over deleted keys */
   private evictedUpTo?: string
-  private readonly queue: Array<{ records: SignedRecord[], own: boolean, resolve: (s: PutStatus[]) => void, reject: (err: unknown) => void }> = []
+  private readonly queue: Array<{ records: SignedRecord[], own: boolean, tags?: Array<string | undefined>, resolve: (s: PutStatus[]) => void, reject: (err: unknown) => void }> = []
   private writing = false
   /** the latest flush (stop() waits for it) */
   private flushing: Promise<void> = Promise.resolve()
@@ -95,6 +120,7 @@ class LevelRecordStore implements RecordStore {
     this.evid = sub('evid', 'view')
     this.eid = sub('eid', 'utf8')
     this.meta = sub('meta', 'json')
+    this.tags = sub('tag', 'utf8')
   }
 
   async start (): Promise<void> {
@@ -107,6 +133,11 @@ class LevelRecordStore implements RecordStore {
       }
       throw new SwarmtuneError('E_STORE_OPEN', `cannot open the store at ${this.init.path}: ${(e.cause as Error | undefined)?.message ?? (err as Error).message}`, { cause: err })
     }
+    await this.load()
+    this.log('opened %s: %o', this.init.path, this.c)
+  }
+
+  private async load (): Promise<void> {
     const saved = await this.meta.get(COUNTS_KEY) as Persisted | undefined
     if (saved != null) this.c = saved
     this.authors = new Map()
@@ -114,7 +145,63 @@ class LevelRecordStore implements RecordStore {
       const [head, max] = v.split(',').map(Number)
       this.authors.set(author, { head, max })
     }
-    this.log('opened %s: %o', this.init.path, this.c)
+  }
+
+  health (): StoreHealth {
+    return { ...this.state, error: this.state.error != null ? { ...this.state.error } : null }
+  }
+
+  /** Record a failed write and turn it into the error callers see. */
+  private failed (err: unknown): StoreWriteError {
+    const text = causes(err)
+    const full = /ENOSPC|no space left/i.test(text)
+    const dir = this.init.dataDir ?? this.init.path
+    const e = new StoreWriteError(full ? 'E_STORE_FULL' : 'E_STORE_IO',
+      full ? `the disk holding ${dir} is full; writes resume once space is freed (${(err as Error).message})` : `the store at ${dir} cannot write: ${(err as Error).message}`, { cause: err })
+    this.state.healthy = false
+    this.state.error = { code: e.code, message: e.message }
+    this.state.writeErrors++
+    this.failure = e
+    this.lastReopen = Date.now()
+    this.log.error('write failed: %s', text)
+    return e
+  }
+
+  /**
+   * Before writing to an unhealthy store: reopen it (LevelDB keeps refusing writes after an
+   * I/O error until reopened), at most once per interval after a failure; in between, refuse at once.
+   */
+  private async recover (): Promise<void> {
+    if (this.state.healthy) return
+    const now = Date.now()
+    if (now - this.lastReopen < (this.init.reopenIntervalMs ?? 1000)) throw this.failure!
+    this.lastReopen = now
+    try {
+      await this.db.close()
+      await this.db.open()
+      // closing the parent closed the sublevels, opening it does not reopen them
+      await Promise.all([this.rec, this.logs, this.idx, this.ord, this.fifo, this.auth, this.evid, this.eid, this.meta, this.tags].map(async sub => { await sub.open() }))
+      await this.load()
+    } catch (err) {
+      throw this.failed(err)
+    }
+  }
+
+  /** The one way writes reach LevelDB (after recover()): fault hook, health. */
+  private async write (fn: () => Promise<void>): Promise<void> {
+    try {
+      const fault = this.init.writeFault?.()
+      if (fault != null) throw fault
+      await fn()
+    } catch (err) {
+      throw err instanceof StoreWriteError ? err : this.failed(err)
+    }
+    if (!this.state.healthy) {
+      this.state.recoveries++
+      this.log('store healthy again after %d failed writes', this.state.writeErrors)
+    }
+    this.state.healthy = true
+    this.state.error = null
   }
 
   async stop (): Promise<void> {
@@ -133,7 +220,7 @@ class LevelRecordStore implements RecordStore {
    */
   async putMany (records: SignedRecord[], opts: PutOptions = {}): Promise<PutStatus[]> {
     return await new Promise((resolve, reject) => {
-      this.queue.push({ records, own: opts.own === true, resolve, reject })
+      this.queue.push({ records, own: opts.own === true, tags: opts.tags, resolve, reject })
       if (!this.writing) {
         this.writing = true
         this.flushing = this.flush()
@@ -148,7 +235,7 @@ class LevelRecordStore implements RecordStore {
       while (take < this.queue.length && (take === 0 || n + this.queue[take].records.length <= MAX_BATCH_RECORDS)) n += this.queue[take++].records.length
       const group = this.queue.splice(0, take)
       try {
-        const statuses = await this.writeRecords(group.flatMap(g => g.records.map(record => ({ record, own: g.own }))))
+        const statuses = await this.writeRecords(group.flatMap(g => g.records.map((record, i) => ({ record, own: g.own, tag: g.tags?.[i] }))))
         let i = 0
         for (const g of group) g.resolve(statuses.slice(i, i += g.records.length))
       } catch (err) {
@@ -160,7 +247,9 @@ class LevelRecordStore implements RecordStore {
   }
 
   /** The write section (only ever one running): dedupe, evidence, indexes, heads, retention. */
-  private async writeRecords (items: Array<{ record: SignedRecord, own: boolean }>): Promise<PutStatus[]> {
+  private async writeRecords (items: Array<{ record: SignedRecord, own: boolean, tag?: string }>): Promise<PutStatus[]> {
+    // reopen first if the last write failed: the plan below reads the state a reopen reloads
+    await this.recover()
     const ops: Op[] = []
     const put = (sublevel: Sub<any>, key: string, value: unknown): void => { ops.push({ type: 'put', sublevel, key, value }) }
     const statuses: PutStatus[] = []
@@ -171,7 +260,7 @@ class LevelRecordStore implements RecordStore {
     const pendingWire = new Map<string, Uint8Array>()
     let durable = false
 
-    for (const { record: r, own: ownFlag } of items) {
+    for (const { record: r, own: ownFlag, tag } of items) {
       const { author, seq } = r.body
       const lk = logKey(author, seq)
       const known = touched.get(author) ?? this.authors.get(author)
@@ -212,6 +301,7 @@ class LevelRecordStore implements RecordStore {
       put(this.ord, o, r.id)
       if (!own) put(this.fifo, o, r.id)
       pending.set(lk, r.id)
+      if (tag != null) put(this.tags, tag, r.id)
       c.records++
       if (own) c.own++
       const st = { ...(known ?? { head: 0, max: 0 }) }
@@ -230,7 +320,7 @@ class LevelRecordStore implements RecordStore {
     for (const [author, st] of touched) put(this.auth, author, `${st.head},${st.max}`)
     put(this.meta, COUNTS_KEY, c)
     // sublevel ops typed per sublevel; abstract-level routes them by the `sublevel` property
-    await this.db.batch(ops as any[], { sync: durable })
+    await this.write(async () => { await this.db.batch(ops as any[], { sync: durable }) })
     this.c = c
     for (const [author, st] of touched) this.authors.set(author, st)
     if (evicted != null) this.evictedUpTo = evicted
@@ -355,7 +445,12 @@ class LevelRecordStore implements RecordStore {
 
   async putMeta (key: string, value: unknown): Promise<void> {
     if (key === COUNTS_KEY) throw new SwarmtuneError('E_RESERVED_KEY', 'reserved meta key')
-    await this.meta.put(key, value)
+    await this.recover()
+    await this.write(async () => { await this.meta.put(key, value) })
+  }
+
+  async tagged (tags: string[]): Promise<Array<string | undefined>> {
+    return tags.length === 0 ? [] : await this.tags.getMany(tags)
   }
 }
 

@@ -9,6 +9,21 @@ export type PutStatus = 'inserted' | 'duplicate' | 'equivocation'
 export interface PutOptions {
   /** the node's own record: fsync before returning, never evicted by retention */
   own?: boolean
+  /**
+   * One key per record (or undefined), written in the same atomic batch as the record it names:
+   * an import's per-line key, so a retried import can tell which lines are stored (issue #18)
+   */
+  tags?: Array<string | undefined>
+}
+
+/** What GET /status shows of the store: a failed write marks it unhealthy until a write succeeds. */
+export interface StoreHealth {
+  healthy: boolean
+  error: { code: string, message: string } | null
+  /** failed writes since start */
+  writeErrors: number
+  /** reopens that brought the store back */
+  recoveries: number
 }
 
 export interface RecordQuery {
@@ -71,4 +86,8 @@ export interface RecordStore {
   /** small JSON documents kept beside the records: model snapshots, trust, votes */
   getMeta<T = unknown>(key: string): Promise<T | undefined>
   putMeta(key: string, value: unknown): Promise<void>
+  /** the record ids stored under these PutOptions.tags (undefined where none); optional for test stores */
+  tagged?(tags: string[]): Promise<Array<string | undefined>>
+  /** write health (issue #18); optional for test stores */
+  health?(): StoreHealth
 }

@@ -37,9 +37,9 @@ describe('docker-compose.yml', () => {
   it('gives every service its own named volume at its data dir', () => {
     const used = new Set<string>()
     for (const [name, s] of Object.entries(services)) {
-      expect(s.volumes, name).toHaveLength(1)
-      const [vol, mount] = s.volumes![0].split(':')
-      expect(mount).toBe(s.environment?.SWARMTUNE_DATA_DIR)
+      const data = s.volumes!.filter(v => v.split(':')[1] === s.environment?.SWARMTUNE_DATA_DIR)
+      expect(data, name).toHaveLength(1)
+      const [vol] = data[0].split(':')
       expect(Object.keys(compose.volumes)).toContain(vol)
       expect(used.has(vol)).toBe(false)
       used.add(vol)
@@ -57,6 +57,18 @@ describe('docker-compose.yml', () => {
       // reachable from the other containers, which the default 127.0.0.1 would not be
       expect(cfg.api.host).toBe('0.0.0.0')
       if (name !== 'bootstrap') expect(env.SWARMTUNE_BOOTSTRAP_API).toBe(`http://bootstrap:${bootstrapApiPort}`)
+    }
+  })
+
+  it('shares one API token file between the services (their APIs are bound beyond loopback: issue #18)', () => {
+    const files = new Set(Object.values(services).map(s => s.environment?.SWARMTUNE_API_TOKEN_FILE))
+    expect(files.size).toBe(1)
+    const file = [...files][0]!
+    const dir = file.slice(0, file.lastIndexOf('/'))
+    for (const [name, s] of Object.entries(services)) {
+      const shared = s.volumes!.filter(v => v.split(':')[1] === dir)
+      expect(shared, name).toHaveLength(1)
+      expect(Object.keys(compose.volumes)).toContain(shared[0].split(':')[0])
     }
   })
 })

@@ -44,8 +44,9 @@ async function get (path: string): Promise<{ status: number, body: any, type: st
   const type = res.headers.get('content-type') ?? ''
   return { status: res.status, type, body: type.includes('json') ? await res.json() : await res.text() }
 }
+const JSON_TYPE = { 'content-type': 'application/json' }
 async function post (path: string, body: string): Promise<{ status: number, body: any }> {
-  const res = await fetch(base + path, { method: 'POST', body })
+  const res = await fetch(base + path, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
   return { status: res.status, body: await res.json() }
 }
 
@@ -170,20 +171,20 @@ describe('control API', () => {
     api.route('POST', '/sink', async req => ({ json: { size: (await req.body()).length } }))
     await api.start()
     try {
-      const ok = await fetch(`${api.url()}/sink`, { method: 'POST', body: 'x'.repeat(1000) })
+      const ok = await fetch(`${api.url()}/sink`, { method: 'POST', body: 'x'.repeat(1000), headers: JSON_TYPE })
       expect(await ok.json()).toEqual({ size: 1000 })
-      const big = await fetch(`${api.url()}/sink`, { method: 'POST', body: 'x'.repeat(5000) })
+      const big = await fetch(`${api.url()}/sink`, { method: 'POST', body: 'x'.repeat(5000), headers: JSON_TYPE })
       expect(big.status).toBe(413)
       expect((await big.json()).error.code).toBe('E_BODY_TOO_LARGE')
       // chunked upload without a content-length: caught while streaming
       const status = await new Promise<number>((resolve, reject) => {
-        const req = request(`${api.url()}/sink`, { method: 'POST' }, res => { resolve(res.statusCode ?? 0); res.resume() })
+        const req = request(`${api.url()}/sink`, { method: 'POST', headers: JSON_TYPE }, res => { resolve(res.statusCode ?? 0); res.resume() })
         req.on('error', reject)
         for (let i = 0; i < 10; i++) req.write('y'.repeat(512))
         req.end()
       }).catch(() => 413)
       expect(status).toBe(413)
-      expect((await fetch(`${api.url()}/sink`, { method: 'POST', body: 'z' }).then(async r => await r.json()))).toEqual({ size: 1 })
+      expect((await fetch(`${api.url()}/sink`, { method: 'POST', body: 'z', headers: JSON_TYPE }).then(async r => await r.json()))).toEqual({ size: 1 })
     } finally {
       await api.stop()
     }

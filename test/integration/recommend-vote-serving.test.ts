@@ -145,7 +145,7 @@ describe('serving on the cold peer', () => {
     expect(reply.swarmtune.method).toMatch(/^[a-z0-9]/)
     expect(reply.swarmtune.metrics.outputTokens).toBe(reply.usage.completion_tokens)
     // streaming: SSE chunks, then [DONE]
-    const res = await fetch(`${c.info.api}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4, stream: true }) })
+    const res = await fetch(`${c.info.api}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4, stream: true }), headers: { 'content-type': 'application/json' } })
     expect(res.headers.get('content-type')).toContain('text/event-stream')
     const events = (await res.text()).split('\n\n').filter(x => x.startsWith('data: ')).map(x => x.slice(6))
     expect(events.at(-1)).toBe('[DONE]')

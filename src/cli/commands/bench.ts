@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path'
 import { intFlag, parseFlags, printJson } from '../args.js'
-import { apiUrl } from '../../node/api-client.js'
+import { apiHeaders, apiUrl } from '../../node/api-client.js'
 import { loadConfig } from '../../node/config.js'
 import { SwarmtuneError, errorCode } from '../../util/errors.js'
 import { createProgress, type Progress } from '../../bench/progress.js'
@@ -100,7 +100,7 @@ async function standalone (sel: BenchSelection, dataDir: string | undefined, con
 async function viaApi (base: string, sel: BenchSelection, onEvent: (ev: BenchProgressEvent) => void): Promise<BenchSummary[]> {
   let res: Response
   try {
-    res = await fetch(`${base}/bench`, { method: 'POST', body: JSON.stringify(sel), headers: { 'content-type': 'application/json' } })
+    res = await fetch(`${base}/bench`, { method: 'POST', body: JSON.stringify(sel), headers: { ...apiHeaders(), 'content-type': 'application/json' } })
   } catch (err) {
     const reason = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).name
     throw new SwarmtuneError('E_API_UNREACHABLE', `no swarmtune daemon answers at ${base} (${reason}); start one with \`swarmtune start\` or run standalone with --data-dir`)

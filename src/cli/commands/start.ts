@@ -12,7 +12,8 @@ const HELP = `usage: swarmtune start [flags]
   --bootstrap-api URL    also bootstrap to the node whose control API answers at URL (waits for it;
                          env SWARMTUNE_BOOTSTRAP_API; docker-compose uses this)
   --api-port P           control API port (default 4100; 0 = any free port)
-  --api-host H           control API host (default 127.0.0.1)
+  --api-host H           control API host (default 127.0.0.1); beyond loopback every request needs
+                         the bearer token in <data dir>/api-token (created, mode 0600)
   --local-testbed        loopback swarm: relax per-IP limits
   --json                 print one JSON line {peerId, addresses, api, dataDir} once started
 Environment: SWARMTUNE_DATA_DIR, SWARMTUNE_LISTEN, SWARMTUNE_BOOTSTRAP, SWARMTUNE_API_PORT, ...
@@ -62,6 +63,9 @@ export async function run (argv: string[]): Promise<number> {
   await daemon.start()
   const c = daemon.components
   const info = { peerId: c.peerId.toString(), addresses: c.network.addresses(), api: c.api.url(), dataDir: config.dataDir }
+  const access = daemon.apiAccess
+  // one line, also with --json (stderr): who can call this API and with what
+  if (access.required) process.stderr.write(`swarmtune: control API on ${info.api} requires Authorization: Bearer <token>; token ${access.token.created ? 'created in' : 'from'} ${access.token.source}\n`)
   if (f.json === true) {
     process.stdout.write(JSON.stringify(info) + '\n')
   } else {

@@ -250,3 +250,56 @@ describe('record store', () => {
     expect(err?.message).toBe(`data dir ${dir} is in use by another swarmtune daemon`)
   })
 })
+
+describe('record store on a full disk (issue #18)', () => {
+  // what classic-level throws when the log write hits ENOSPC
+  const enospc = (): Error => Object.assign(new Error('IO error: /data/store/000005.log: No space left on device'), { code: 'LEVEL_IO_ERROR' })
+
+  it('refuses writes with E_STORE_FULL while the disk is full, reopens and resumes once space is back, loses nothing acknowledged', async () => {
+    const a = await author()
+    let full = false
+    const s = createRecordStore({ path: join(dir, 'store'), maxRecords: 1_000_000, ownAuthor: a.id, dataDir: dir, reopenIntervalMs: 0, writeFault: () => full ? enospc() : undefined })
+    await s.start()
+    stores.push(s)
+    const acked = [await rec(a, 1), await rec(a, 2)]
+    expect(await s.putMany(acked, { own: true })).toEqual(['inserted', 'inserted'])
+    full = true
+    const lost = await rec(a, 3)
+    await expect(s.put(lost, { own: true })).rejects.toMatchObject({ code: 'E_STORE_FULL' })
+    await expect(s.putMeta('k', 1)).rejects.toMatchObject({ code: 'E_STORE_FULL' })
+    expect(s.health!()).toMatchObject({ healthy: false, error: { code: 'E_STORE_FULL' }, writeErrors: 2, recoveries: 0 })
+    expect(s.health!().error!.message).toContain(dir)
+    // the failed write moved nothing: counts, head and seq as before it
+    expect(await s.counts()).toMatchObject({ records: 2, own: 2 })
+    expect(await s.nextSeq(a.id)).toBe(3)
+    full = false
+    expect(await s.put(lost, { own: true })).toBe('inserted')
+    expect(s.health!()).toMatchObject({ healthy: true, error: null, writeErrors: 2, recoveries: 1 })
+    await close(s)
+    const again = await open({ ownAuthor: a.id })
+    expect(await again.counts()).toMatchObject({ records: 3, own: 3 })
+    for (const r of [...acked, lost]) expect((await again.get(r.id))?.id).toBe(r.id)
+  })
+
+  it('between reopens refuses at once with the last error (E_STORE_IO for other failures)', async () => {
+    const a = await author()
+    let calls = 0
+    const s = createRecordStore({ path: join(dir, 'store'), maxRecords: 1_000_000, reopenIntervalMs: 60_000, writeFault: () => { calls++; return new Error('IO error: disk on fire') } })
+    await s.start()
+    stores.push(s)
+    await expect(s.put(await rec(a, 1))).rejects.toMatchObject({ code: 'E_STORE_IO' })
+    await expect(s.put(await rec(a, 2))).rejects.toMatchObject({ code: 'E_STORE_IO' })
+    expect(calls).toBe(1)
+  })
+
+  it('keeps PutOptions.tags with the records, across a reopen', async () => {
+    const a = await author()
+    const s = await open()
+    await s.putMany([await rec(a, 1), await rec(a, 2)], { tags: ['t1', undefined] })
+    const ids = await s.tagged!(['t1', 't2'])
+    expect(ids[0]).toMatch(/./)
+    expect(ids[1]).toBeUndefined()
+    await close(s)
+    expect((await (await open()).tagged!(['t1']))[0]).toBe(ids[0])
+  })
+})
