@@ -48,8 +48,10 @@ export function parsePrometheus (text: string): Map<string, Family> {
     if (current == null || current.type === '') throw new Error(`sample before HELP/TYPE: ${line}`)
     const suffixes = SUFFIXES[current.type] ?? ['']
     if (!suffixes.some(s => m[1] === current!.name + s)) throw new Error(`sample ${m[1]} outside its family ${current.name}`)
-    const value = m[4] === '+Inf' ? Infinity : m[4] === '-Inf' ? -Infinity : m[4] === 'NaN' ? NaN : Number(m[4])
-    if (m[4] !== 'NaN' && Number.isNaN(value)) throw new Error(`bad value: ${line}`)
+    // Prometheus parses values as Go's ParseFloat does: NaN and Inf in any case (prom-client writes `Nan`)
+    const raw = m[4].toLowerCase()
+    const value = raw === '+inf' || raw === 'inf' ? Infinity : raw === '-inf' ? -Infinity : raw === 'nan' ? NaN : Number(m[4])
+    if (raw !== 'nan' && Number.isNaN(value)) throw new Error(`bad value: ${line}`)
     current.samples.push({ name: m[1], labels: parseLabels(m[3], line), value })
   }
   for (const f of families.values()) if (f.type === '') throw new Error(`family ${f.name} has no TYPE`)

@@ -71,9 +71,12 @@ describe('control API', () => {
     expect(r1.body.imported).toBe(3)
     expect(r1.body.errors).toEqual([])
     const bad = { ...bodies[0], result: { ...bodies[0].result, outputTokensPerSecond: 1e12 } }
-    const jsonl = ['', JSON.stringify(bodies[1]), '[oops', JSON.stringify(bad), JSON.stringify({ ...bodies[2], author: 'someone', seq: 99, v: 1 })].join('\n')
+    const more = synthBodies(2, 6)
+    // a body imported before is a duplicate (a retried import signs nothing twice)
+    const jsonl = ['', JSON.stringify(more[0]), '[oops', JSON.stringify(bad), JSON.stringify({ ...more[1], author: 'someone', seq: 99, v: 1 }), JSON.stringify(bodies[1])].join('\n')
     const r2 = await post('/import', jsonl)
     expect(r2.body.imported).toBe(2)
+    expect(r2.body.duplicates).toBe(1)
     expect(r2.body.errors.map((e: any) => [e.line, e.code])).toEqual([[3, 'E_MALFORMED'], [4, 'E_IMPLAUSIBLE']])
 
     const me = daemon.components.peerId.toString()

@@ -10,6 +10,7 @@ import type { RecordStore } from '../../src/store/types.js'
 import { loadConfig, type SwarmtuneConfig } from '../../src/node/config.js'
 import { createMetaService, SNAPSHOT_KEY, type PersistedSnapshot } from '../../src/meta/service.js'
 import { synthHistory } from '../../src/meta/synthetic.js'
+import { FEATURE_SCHEMA_VERSION } from '../../src/meta/features.js'
 
 // Real LevelDB store, real worker thread (dist/src/meta/train-worker.js: `npm test` builds first).
 let dir: string
@@ -84,7 +85,7 @@ describe('meta service', () => {
   }, 120_000)
 
   it('ignores a corrupt stored snapshot and retrains instead of crashing', async () => {
-    await store.putMeta(SNAPSHOT_KEY, { version: 1, model: { format: 'swarmtune-meta', garbage: true } })
+    await store.putMeta(SNAPSHOT_KEY, { version: FEATURE_SCHEMA_VERSION, model: { format: 'swarmtune-meta', garbage: true } })
     const records = await signedHistory({ machines: 1, models: 1, workloads: 2 })
     for (const r of records) await store.put(r)
     const svc = createMetaService({ config }, { store, events: new EventTarget() })
