@@ -45,6 +45,8 @@ export class ConfigError extends SwarmtuneError {
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 interface Schema {
   type?: string
+  /** the value must pass one of these */
+  anyOf?: Schema[]
   enum?: Json[]
   properties?: Record<string, Schema>
   additionalProperties?: boolean
@@ -72,6 +74,13 @@ function readJson (file: string): Json {
 
 /** Check `value` against the schema subset; throws ConfigError naming the first bad path. */
 export function checkSchema (value: Json | undefined, schema: Schema, path = ''): void {
+  if (schema.anyOf != null) {
+    const errors: string[] = []
+    for (const sub of schema.anyOf) {
+      try { checkSchema(value, sub, path); return } catch (err) { errors.push((err as Error).message.replace(/^invalid config at [^:]*: /, '')) }
+    }
+    throw new ConfigError(path, errors.join(', or '))
+  }
   if (schema.enum != null) {
     if (!schema.enum.includes(value as Json)) throw new ConfigError(path, `must be one of ${schema.enum.map(v => JSON.stringify(v)).join(', ')}`)
     return
@@ -158,6 +167,7 @@ export function envOverrides (env: NodeJS.ProcessEnv): Json {
   if (env.SWARMTUNE_ANNOUNCE != null) setPath(out, ['net', 'announce'], csv(env.SWARMTUNE_ANNOUNCE))
   if (env.SWARMTUNE_API_HOST != null) setPath(out, ['api', 'host'], env.SWARMTUNE_API_HOST)
   if (env.SWARMTUNE_API_PORT != null) setPath(out, ['api', 'port'], parseEnvValue(env.SWARMTUNE_API_PORT))
+  if (env.SWARMTUNE_VERIFY_WORKERS != null) setPath(out, ['net', 'verifyWorkers'], parseEnvValue(env.SWARMTUNE_VERIFY_WORKERS))
   if (env.SWARMTUNE_LOCAL_TESTBED != null) setPath(out, ['net', 'localTestbed'], parseEnvValue(env.SWARMTUNE_LOCAL_TESTBED))
   for (const [k, v] of Object.entries(env)) {
     if (!k.startsWith('SWARMTUNE__') || v == null) continue
