@@ -7,14 +7,21 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createRecord, toWire, verifyWire, synthBodies, RECORD_DOMAIN, withDomain, publicKeyOf, type SignedRecord } from '../src/records/index.js'
 import { createRecordStore } from '../src/store/record-store.js'
+import { availableParallelism, loadavg } from 'node:os'
+import { createIngest } from '../src/net/ingest.js'
+import { createVerifyPool, resolveVerifyWorkers } from '../src/net/verify-pool.js'
+import { Counters } from '../src/util/counters.js'
+import { log } from '../src/util/log.js'
 
 /*
  * Ingest benchmark: records/s that one node validates (verifyWire: envelope, schema, canonical
  * form, ed25519 signature) and stores, on one core (one JS thread), against the raw ed25519
- * verify rate of the same signatures (the ceiling).
- *   npm run bench:ingest -- [--count 20000] [--authors 10] [--json]
+ * verify rate of the same signatures (the ceiling), and with the verification pool of
+ * net.verifyWorkers (issue #19: every core verifies, the main thread coordinates and stores).
+ *   npm run bench:ingest -- [--count 20000] [--authors 10] [--workers auto|N] [--json]
  */
-const { values: f } = parseArgs({ options: { count: { type: 'string' }, authors: { type: 'string' }, json: { type: 'boolean' } } })
+const { values: f } = parseArgs({ options: { count: { type: 'string' }, authors: { type: 'string' }, workers: { type: 'string' }, json: { type: 'boolean' } } })
+const workers = resolveVerifyWorkers(f.workers == null || f.workers === 'auto' ? 'auto' : Number(f.workers))
 const count = Number(f.count ?? 20_000)
 const nAuthors = Number(f.authors ?? 10)
 
@@ -89,6 +96,46 @@ async function main (): Promise<void> {
     }
     results.verifyAndPutManyPerSec = rate(count, performance.now() - t)
 
+    // 7. the pool, gossip path: ingest() per message with the pool as verifier, up to 1024
+    // validators in flight (gossipsub runs them concurrently); the store coalesces their puts
+    const pool = createVerifyPool({ size: Math.max(1, workers) })
+    try {
+      // worker start-up is a one-off cost of the daemon, not of ingest
+      await Promise.all(wires.slice(0, 4 * pool.size).map(async w => await pool.verify(w)))
+      const pooledStore = createRecordStore({ path: join(dir, 'pooled'), maxRecords: 10_000_000 })
+      await pooledStore.start()
+      const ingest = createIngest({ store: pooledStore, rejections: new Counters(), stats: new Counters(), log: log('bench'), verifier: pool })
+      t = performance.now()
+      const pending = new Set<Promise<unknown>>()
+      let inserted = 0
+      for (const w of wires) {
+        const p = ingest(w, 'gossip').then(o => { if (o.kind === 'inserted') inserted++ }).finally(() => pending.delete(p))
+        pending.add(p)
+        if (pending.size >= 1024) await Promise.race(pending)
+      }
+      await Promise.all(pending)
+      results.pooledVerifyAndPutPerSec = rate(count, performance.now() - t)
+      if (inserted !== count) throw new Error(`pooled ingest stored ${inserted} of ${count}`)
+      await pooledStore.stop()
+
+      // 8. the pool, sync path: verifyMany() pages of 256, then putMany (store writes stay batched)
+      const pageStore = createRecordStore({ path: join(dir, 'pooled-pages'), maxRecords: 10_000_000 })
+      await pageStore.start()
+      const ingest2 = createIngest({ store: pageStore, rejections: new Counters(), stats: new Counters(), log: log('bench'), verifier: pool })
+      t = performance.now()
+      let prev: Promise<unknown> = Promise.resolve()
+      for (let i = 0; i < wires.length; i += 256) {
+        const verdicts = await ingest2.verifyMany(wires.slice(i, i + 256), 'sync')
+        await prev
+        prev = ingest2.commit(verdicts.flatMap(v => v.kind === 'verified' ? [v.record] : []), 'sync')
+      }
+      await prev
+      results.pooledVerifyManyAndPutManyPerSec = rate(count, performance.now() - t)
+      await pageStore.stop()
+    } finally {
+      await pool.close()
+    }
+
     // 6. storage alone (records already verified), one by one
     const s3 = createRecordStore({ path: join(dir, 'put'), maxRecords: 10_000_000 })
     await s3.start()
@@ -103,8 +150,11 @@ async function main (): Promise<void> {
   const share = (k: string): number => Math.round(100 * results[k] / results.rawVerifyPerSec) / 100
   results.sequentialShareOfRawVerify = share('verifyAndPutPerSec')
   results.concurrentShareOfRawVerify = share('verifyAndConcurrentPutPerSec')
+  results.pooledShareOfRawVerify = share('pooledVerifyAndPutPerSec')
+  results.pooledPagesShareOfRawVerify = share('pooledVerifyManyAndPutManyPerSec')
+  const machine = { cores: availableParallelism(), workers: Math.max(1, workers), loadavg1: Math.round(loadavg()[0] * 100) / 100 }
   if (f.json === true) {
-    process.stdout.write(JSON.stringify({ count, authors: nAuthors, ...results }) + '\n')
+    process.stdout.write(JSON.stringify({ count, authors: nAuthors, ...machine, ...results }) + '\n')
   } else {
     for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(30)} ${v}\n`)
   }

@@ -8,6 +8,7 @@ import { createIngest, type Ingest } from './ingest.js'
 import { createRateGuard, resolveLimits } from './limits.js'
 import { Bootstrapper, createSwarmLibp2p, type SwarmLibp2p } from './libp2p.js'
 import { createPacer } from './pacer.js'
+import { createVerifyPool, resolveVerifyWorkers, type VerifyPool } from './verify-pool.js'
 import { PeerExchange } from './peer-exchange.js'
 import { RecordsTopic } from './records-topic.js'
 import { SyncService, type SyncResult } from './sync.js'
@@ -39,6 +40,7 @@ class Network implements SwarmNetworkNode {
   private timer?: ReturnType<typeof setInterval>
   private pxTimer?: ReturnType<typeof setInterval>
   private running = false
+  private pool?: VerifyPool
   readonly peerId: string
 
   constructor (private readonly c: NetworkComponents, readonly limits: NetworkLimits, private readonly init: NetworkInit) {
@@ -104,7 +106,8 @@ class Network implements SwarmNetworkNode {
     }
     // gossip and sync share one pacer: verification bursts yield the event loop every few ms
     const pacer = createPacer()
-    const ingest: Ingest = createIngest({ store: c.store, rejections: c.rejections, stats: this.stats_, log: this.log, onRecord, pacer })
+    const verifier = this.pool = this.startPool()
+    const ingest: Ingest = createIngest({ store: c.store, rejections: c.rejections, stats: this.stats_, log: this.log, onRecord, pacer, verifier })
     this.topic = new RecordsTopic({ pubsub: node.services.pubsub, ingest, stats: this.stats_, guard: netGuard, pacer, log: log('net:gossip') })
     const sync = this.sync = new SyncService({
       config: c.config,
@@ -138,6 +141,24 @@ class Network implements SwarmNetworkNode {
     this.bootstrap.start()
   }
 
+  /** the verification pool of `net.verifyWorkers`; none (verify inline) for 0 or when the worker cannot start */
+  private startPool (): VerifyPool | undefined {
+    const n = resolveVerifyWorkers(this.c.config.net.verifyWorkers)
+    if (n === 0) return undefined
+    try {
+      return createVerifyPool({
+        size: n,
+        onCrash: (err) => {
+          this.stats_.inc('verifyWorkerCrashes')
+          this.log.error('verification worker crashed (restarting it): %s', (err as Error)?.message)
+        }
+      })
+    } catch (err) {
+      this.log.error('verifying inline: %s', (err as Error)?.message)
+      return undefined
+    }
+  }
+
   private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
     if (!this.running) return
     const { peerId, protocols } = evt.detail
@@ -163,6 +184,9 @@ class Network implements SwarmNetworkNode {
     this.px?.stop()
     this.topic?.stop()
     await this.node?.stop()
+    // after libp2p: validators still waiting get a retry verdict (Ignore), never an accept
+    await this.pool?.close()
+    this.pool = undefined
   }
 
   addresses (): string[] {

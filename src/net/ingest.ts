@@ -6,6 +6,7 @@ import type { Counters } from '../util/counters.js'
 import { SwarmtuneError, errorCode } from '../util/errors.js'
 import type { Logger } from '../util/log.js'
 import type { Pacer } from './pacer.js'
+import { VerifyErrorCode } from './verify-pool.js'
 
 /**
  * The one path every untrusted record from the network takes, gossip and sync alike:
@@ -25,7 +26,7 @@ export type IngestOutcome =
   | { kind: 'rejected', code: string }
 
 /** Codes that are not proof of a misbehaving sender (the record may become valid later). */
-const IGNORABLE = new Set<string>([RecordErrorCode.FUTURE_TIMESTAMP])
+const IGNORABLE = new Set<string>([RecordErrorCode.FUTURE_TIMESTAMP, VerifyErrorCode.RETRY, VerifyErrorCode.BUSY])
 
 /** Pure: classify a verifyWire()/check failure. Unknown (non-validation) errors are ours → ignored. */
 export function classifyError (err: unknown): IngestOutcome & { kind: 'ignored' | 'rejected' } {
@@ -46,7 +47,15 @@ export interface IngestComponents {
   onRecord?: (record: SignedRecord, via: IngestVia) => void
   /** time-slices verification (src/net/pacer.ts) so a burst cannot hold the event loop */
   pacer?: Pacer
+  /**
+   * verifies on other threads (src/net/verify-pool.ts): verify() then only waits, so the pacer
+   * is not used for it (the pacer runs one job at a time and would serialize the pool)
+   */
+  verifier?: RecordVerifier
 }
+
+/** verifyWire() done elsewhere: resolves with the record or throws what verifyWire throws. */
+export interface RecordVerifier { verify: (wire: Uint8Array, now?: number) => Promise<SignedRecord> }
 
 export interface IngestOptions {
   /** extra check between verification and storage; throw a SyncViolation to refuse */
@@ -62,28 +71,66 @@ export interface Ingest {
   (wire: Uint8Array, via: IngestVia, opts?: IngestOptions): Promise<IngestOutcome>
   /** the same steps split in two, so sync can verify a page record by record and store it in one batch */
   verify: (wire: Uint8Array, via: IngestVia, opts?: IngestOptions) => Promise<Verified>
+  /**
+   * verify a page at once (all of it in flight on the pool); `check` still runs on each record in
+   * the given order, after its signature, so an order rule sees the records as they were sent
+   */
+  verifyMany: (items: Array<Uint8Array | Promise<SignedRecord>>, via: IngestVia, opts?: IngestOptions) => Promise<Verified[]>
+  /**
+   * start verifying one wire now, uncounted (envelope, schema, signature; no `check`): sync starts
+   * each record as it arrives and hands the promises to verifyMany when its page ends
+   */
+  begin: (wire: Uint8Array, opts?: IngestOptions) => Promise<SignedRecord>
   commit: (records: SignedRecord[], via: IngestVia) => Promise<IngestOutcome[]>
 }
 
 export function createIngest (c: IngestComponents): Ingest {
+  const refuse = (err: unknown, via: IngestVia): Verified => {
+    const out = classifyError(err)
+    // every refusal is counted by code, ignorable ones included (status shows them)
+    c.rejections.inc(out.code)
+    c.stats.inc(`${via}${out.kind === 'rejected' ? 'Rejected' : 'Ignored'}`)
+    c.log('%s record refused: %s %s', via, out.code, (err as Error)?.message)
+    return out
+  }
+
   const verify = async (wire: Uint8Array, via: IngestVia, opts: IngestOptions = {}): Promise<Verified> => {
     c.stats.inc(`${via}Received`)
     try {
       const check = async (): Promise<SignedRecord> => {
-        const record = await verifyWire(wire, opts.now)
+        const record = c.verifier != null ? await c.verifier.verify(wire, opts.now) : await verifyWire(wire, opts.now)
         opts.check?.(record)
         return record
       }
-      const record = c.pacer != null ? await c.pacer.run(check) : await check()
+      const record = c.pacer != null && c.verifier == null ? await c.pacer.run(check) : await check()
       return { kind: 'verified', record }
     } catch (err) {
-      const out = classifyError(err)
-      // every refusal is counted by code, ignorable ones included (status shows them)
-      c.rejections.inc(out.code)
-      c.stats.inc(`${via}${out.kind === 'rejected' ? 'Rejected' : 'Ignored'}`)
-      c.log('%s record refused: %s %s', via, out.code, (err as Error)?.message)
-      return out
+      return refuse(err, via)
     }
+  }
+
+  const begin = (wire: Uint8Array, opts: IngestOptions = {}): Promise<SignedRecord> => {
+    const verifier = c.verifier
+    const p = verifier != null
+      ? verifier.verify(wire, opts.now)
+      : c.pacer != null ? c.pacer.run(async () => await verifyWire(wire, opts.now)) : verifyWire(wire, opts.now)
+    // the caller may look at it only later (verifyMany): no unhandled rejection meanwhile
+    p.catch(() => {})
+    return p
+  }
+
+  const verifyMany = async (items: Array<Uint8Array | Promise<SignedRecord>>, via: IngestVia, opts: IngestOptions = {}): Promise<Verified[]> => {
+    c.stats.inc(`${via}Received`, items.length)
+    const settled = await Promise.allSettled(items.map(async x => await (x instanceof Uint8Array ? begin(x, opts) : x)))
+    return settled.map((s): Verified => {
+      try {
+        if (s.status === 'rejected') throw s.reason
+        opts.check?.(s.value)
+        return { kind: 'verified', record: s.value }
+      } catch (err) {
+        return refuse(err, via)
+      }
+    })
   }
 
   const commit = async (records: SignedRecord[], via: IngestVia): Promise<IngestOutcome[]> => {
@@ -119,5 +166,5 @@ export function createIngest (c: IngestComponents): Ingest {
     if (v.kind !== 'verified') return v
     return (await commit([v.record], via))[0]
   }
-  return Object.assign(ingest, { verify, commit })
+  return Object.assign(ingest, { verify, verifyMany, begin, commit })
 }

@@ -8,7 +8,7 @@ import type { RecordStore } from '../store/types.js'
 import type { Counters } from '../util/counters.js'
 import { errorCode } from '../util/errors.js'
 import type { Logger } from '../util/log.js'
-import { SyncViolation, type Ingest } from './ingest.js'
+import { SyncViolation, classifyError, type Ingest } from './ingest.js'
 import { SYNC_PROTOCOL, type NetworkGuard, type NetworkLimits } from './types.js'
 
 /*
@@ -351,8 +351,10 @@ export class SyncService {
       res.ok = true
       this.c.stats.inc('syncSessionsOk')
     } catch (err) {
-      res.code = syncErrorCode(clock.signal.aborted ? clock.signal.reason : err)
-      this.fail(peer, res.code, 'client', err)
+      const cause: unknown = clock.signal.aborted ? clock.signal.reason : err
+      res.code = syncErrorCode(cause)
+      // an abort for an invalid record carries the violation, already counted by ingest
+      this.fail(peer, res.code, 'client', cause instanceof CountedViolation ? cause : err)
       stream?.abort(err instanceof Error ? err : new Error(String(err)))
     } finally {
       this.closeClock(clock)
@@ -383,28 +385,45 @@ export class SyncService {
       batch = []
       for (const o of await this.c.ingest.commit(b, 'sync')) if (o.kind === 'inserted') res.inserted++
     }
-    let inPage = 0
+    // each record's verification starts as it arrives (on the pool's workers when there is one);
+    // a page's verdicts are taken in order once its END arrives and MORE has gone out, so the
+    // server sends the next page meanwhile; the page is then stored while the next one arrives.
+    // An invalid record cuts the session at once, not at the end of its page
+    let wires: Array<Promise<SignedRecord>> = []
+    let chain: Promise<unknown> = Promise.resolve()
     try {
       for (;;) {
         const buf = (await lp.read({ signal })).subarray()
         clock.kick()
         const type = buf[0]
         if (type === FRAME_RECORD) {
-          if (++inPage > pageSize) throw new SyncViolation(SyncErrorCode.FLOOD, `more than ${pageSize} records in one page`)
+          if (wires.length >= pageSize) throw new SyncViolation(SyncErrorCode.FLOOD, `more than ${pageSize} records in one page`)
           if (++res.received > maxRecordsPerSession) throw new SyncViolation(SyncErrorCode.LIMIT, `more than ${maxRecordsPerSession} records in one session`)
-          const v = await this.c.ingest.verify(buf.subarray(1), 'sync', { check })
-          if (v.kind === 'verified') batch.push(v.record)
-          else if (v.kind === 'rejected') {
-            // ingest already counted the code; blame the peer once and cut the session
-            this.c.guard.onViolation?.(res.peer, v.code, 'sync')
-            throw new CountedViolation(v.code, 'peer sent an invalid record')
-          }
+          const started = this.c.ingest.begin(buf.slice(1))
+          // the receive check runs in arrival order, each record once its signature is known
+          const checked = chain.then(async () => { const r = await started; check(r); return r })
+          chain = checked.catch(() => {})
+          checked.catch((err: unknown) => {
+            if (classifyError(err).kind === 'rejected') clock.controller.abort(new CountedViolation(errorCode(err), 'peer sent an invalid record'))
+          })
+          wires.push(checked)
         } else if (type === FRAME_END && buf.length === 2) {
           res.pages++
-          inPage = 0
-          // ask for the next page first, so the server reads it while we store this one
+          // ask for the next page first, so the server reads it while we verify and store this one
           if (buf[1] === 1) await lp.write(frame(FRAME_MORE), { signal })
+          const page = wires
+          wires = []
+          const verdicts = await this.c.ingest.verifyMany(page, 'sync')
+          clock.kick()
           await pending
+          for (const v of verdicts) {
+            if (v.kind === 'verified') batch.push(v.record)
+            else if (v.kind === 'rejected') {
+              // ingest already counted the code; blame the peer once and cut the session
+              this.c.guard.onViolation?.(res.peer, v.code, 'sync')
+              throw new CountedViolation(v.code, 'peer sent an invalid record')
+            }
+          }
           pending = flush()
           if (buf[1] !== 1) break
         } else {
@@ -412,7 +431,17 @@ export class SyncService {
         }
       }
     } finally {
-      // valid records received before a failure are kept
+      // valid records received before a failure are kept, those of an unfinished page too (up
+      // to the first invalid one); its refusals are counted, the session's failure is charged once
+      if (wires.length > 0) {
+        for (const v of await this.c.ingest.verifyMany(wires, 'sync')) {
+          if (v.kind === 'rejected') {
+            this.c.guard.onViolation?.(res.peer, v.code, 'sync')
+            break
+          }
+          if (v.kind === 'verified') batch.push(v.record)
+        }
+      }
       await pending
       await flush()
     }

@@ -24,6 +24,12 @@ export interface NetConfig {
   allowPeers: string[]
   denyPeers: string[]
   sync: { intervalMs: number, pageSize: number, timeoutMs: number, maxRecordsPerSession: number }
+  /**
+   * threads that verify record signatures (gossip and sync): 'auto' (default) = one per core, the
+   * main thread only coordinating; 0 = verify inline on the main thread (testbeds with many
+   * daemons on one box)
+   */
+  verifyWorkers?: number | 'auto'
 }
 
 /** The gossip budgets of the `trust` config section that the network enforces (src/net/guard.ts). */

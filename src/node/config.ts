@@ -61,9 +61,13 @@ function readJson (file: string): Json {
 }
 
 /** ajv's error as the field's path (`net.listen[0]`) and a short message, as users read them. */
-function describeError (e: ErrorObject): ConfigError {
-  const path = e.instancePath.split('/').slice(1).map(p => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+function pathOf (e: ErrorObject): string {
+  return e.instancePath.split('/').slice(1).map(p => p.replace(/~1/g, '/').replace(/~0/g, '~'))
     .reduce((acc, seg) => /^\d+$/.test(seg) ? `${acc}[${seg}]` : join2(acc, seg), '')
+}
+
+function describeError (e: ErrorObject): ConfigError {
+  const path = pathOf(e)
   const p = e.params as Record<string, unknown>
   switch (e.keyword) {
     case 'additionalProperties': return new ConfigError(join2(path, String(p.additionalProperty)), 'unknown key')
@@ -85,7 +89,15 @@ let validator: ValidateFunction | undefined
 /** Check a merged config against config/schema.json (ajv); throws ConfigError naming the first bad path. */
 export function checkConfig (value: unknown, schemaFile = join(packageRoot(), 'config', 'schema.json')): void {
   validator ??= new Ajv({ allErrors: false, strict: true }).compile(readJson(schemaFile) as object)
-  if (!validator(value)) throw describeError(validator.errors![0])
+  if (validator(value)) return
+  const errors = validator.errors ?? []
+  // anyOf: ajv reports each branch's failure, then the anyOf itself: say the branches in one message
+  const any = errors.find(e => e.keyword === 'anyOf')
+  if (any != null) {
+    const branches = errors.filter(e => e !== any && e.instancePath === any.instancePath).map(e => describeError(e).message.replace(/^invalid config at [^:]*: /, ''))
+    throw new ConfigError(pathOf(any), branches.join(', or '))
+  }
+  throw describeError(errors[0])
 }
 
 function join2 (path: string, key: string): string {
@@ -135,6 +147,7 @@ export function envOverrides (env: NodeJS.ProcessEnv): Json {
   if (env.SWARMTUNE_ANNOUNCE != null) setPath(out, ['net', 'announce'], csv(env.SWARMTUNE_ANNOUNCE))
   if (env.SWARMTUNE_API_HOST != null) setPath(out, ['api', 'host'], env.SWARMTUNE_API_HOST)
   if (env.SWARMTUNE_API_PORT != null) setPath(out, ['api', 'port'], parseEnvValue(env.SWARMTUNE_API_PORT))
+  if (env.SWARMTUNE_VERIFY_WORKERS != null) setPath(out, ['net', 'verifyWorkers'], parseEnvValue(env.SWARMTUNE_VERIFY_WORKERS))
   if (env.SWARMTUNE_LOCAL_TESTBED != null) setPath(out, ['net', 'localTestbed'], parseEnvValue(env.SWARMTUNE_LOCAL_TESTBED))
   for (const [k, v] of Object.entries(env)) {
     if (!k.startsWith('SWARMTUNE__') || v == null) continue

@@ -24,6 +24,8 @@ export interface LoopbackConfigOptions {
   denyPeers?: string[]
   /** over the loopback default: periodic sync off (sessions run on connect and syncNow()) */
   sync?: Partial<NetConfig['sync']>
+  /** verification threads (default 0, inline: many loopback peers share one process) */
+  verifyWorkers?: number | 'auto'
 }
 
 /** Config of a peer on loopback: ephemeral port, local-testbed limits, no periodic sync. */
@@ -35,7 +37,7 @@ export function loopbackConfig (o: LoopbackConfigOptions): SwarmtuneConfig {
     env: {},
     overrides: {
       dataDir: o.dataDir,
-      net: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: o.bootstrap ?? [], localTestbed: true, denyPeers: o.denyPeers ?? [], sync }
+      net: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: o.bootstrap ?? [], localTestbed: true, denyPeers: o.denyPeers ?? [], sync, verifyWorkers: o.verifyWorkers ?? 0 }
     }
   })
 }

@@ -46,7 +46,8 @@ export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
   // (NODE_OPTIONS refuses --cpu-prof)
   const nodeArgs = (process.env.SWARMTUNE_TESTBED_NODE_ARGS ?? '').split(/\s+/).filter(a => a !== '')
   const proc = spawn(process.execPath, [...nodeArgs, ...args], {
-    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', ...opts.env },
+    // many daemons share this box: each verifies inline rather than starting a worker per core
+    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', SWARMTUNE_VERIFY_WORKERS: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const errLines: string[] = []

@@ -42,7 +42,7 @@ export type StoreFactory = (author: string) => Promise<RecordStore>
 export const memoryStores: StoreFactory = async () => createMemoryStore()
 
 /** A started peer; its store is the real LevelDB one unless `store` says otherwise. */
-export async function startNode (opts: { bootstrap?: string[], sync?: SyncConfig, init?: NetworkInit, store?: StoreFactory, denyPeers?: string[] } = {}): Promise<TestNode> {
+export async function startNode (opts: { bootstrap?: string[], sync?: SyncConfig, init?: NetworkInit, store?: StoreFactory, denyPeers?: string[], verifyWorkers?: number } = {}): Promise<TestNode> {
   const received: SignedRecord[] = []
   const peer = await startLoopbackPeer({ ...opts, dataDir: tempDir(), sync: { ...TEST_SYNC, ...opts.sync }, onRecord: r => { received.push(r) } })
   return { ...peer, received }

@@ -55,6 +55,16 @@ describe('config', () => {
     expect(codeAndMessage(() => loadConfig({ env: {}, file: bad }))?.[1]).toMatch(/is not valid JSON/)
   })
 
+  it("net.verifyWorkers is 'auto' by default, takes a count (0 = inline) from file or env, and refuses anything else", () => {
+    expect(loadConfig({ env: {} }).net.verifyWorkers).toBe('auto')
+    expect(loadConfig({ env: { SWARMTUNE_VERIFY_WORKERS: '0' } }).net.verifyWorkers).toBe(0)
+    expect(loadConfig({ env: {}, overrides: { net: { verifyWorkers: 3 } } }).net.verifyWorkers).toBe(3)
+    const bad = codeAndMessage(() => loadConfig({ env: {}, overrides: { net: { verifyWorkers: 'many' } } }))
+    expect(bad?.[0]).toBe('E_CONFIG')
+    expect(bad?.[1]).toContain('net.verifyWorkers')
+    expect(codeAndMessage(() => loadConfig({ env: {}, overrides: { net: { verifyWorkers: -1 } } }))?.[0]).toBe('E_CONFIG')
+  })
+
   it('ignores unrelated environment variables', () => {
     expect(envOverrides({ PATH: '/bin', SWARMTUNEX: '1' })).toEqual({})
   })
