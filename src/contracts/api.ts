@@ -43,6 +43,12 @@ export class ApiError extends SwarmtuneError {
 export interface RouteOptions {
   /** this route's request body limit (413 E_BODY_TOO_LARGE beyond); default the server's */
   maxBodyBytes?: number
+  /**
+   * A GET route that serves only static files (the dashboard page and its scripts): answered
+   * without the token and Host checks, so a browser can load the page that then asks for the
+   * token. Never for a route that returns node data.
+   */
+  public?: boolean
 }
 
 export interface ControlApi {

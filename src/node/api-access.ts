@@ -62,6 +62,19 @@ function ownOrigin (origin: string, port: number): boolean {
 }
 
 /**
+ * The page's own origin whatever name it was loaded by: Origin names the Host the request went
+ * to. Checked after the Host check, so the Host is a trusted name or the request has the token
+ * (the dashboard on a non-loopback bind, loaded as http://<lan address>:<port>/).
+ */
+function sameOrigin (origin: string, hostHeader: string | undefined): boolean {
+  if (hostHeader == null) return false
+  let u: URL
+  try { u = new URL(origin) } catch { return false }
+  const host = hostHeader.trim().toLowerCase()
+  return u.protocol === 'http:' && (u.host === host || `${u.host}:80` === host)
+}
+
+/**
  * Throw the ApiError that refuses this request, or return normally. `port` is the API's bound port.
  */
 export function checkAccess (policy: AccessPolicy, method: string, headers: IncomingHttpHeaders, port: number): void {
@@ -79,7 +92,7 @@ export function checkAccess (policy: AccessPolicy, method: string, headers: Inco
     if (!ok) throw new ApiError(403, 'E_BAD_HOST', `Host "${host}" is not this daemon's (a loopback name or address; others go in api.allowHosts)`)
   }
   const origin = headers.origin
-  if (origin != null && !policy.allowOrigins.includes('*') && !policy.allowOrigins.includes(origin) && !ownOrigin(origin, port)) {
+  if (origin != null && !policy.allowOrigins.includes('*') && !policy.allowOrigins.includes(origin) && !ownOrigin(origin, port) && !sameOrigin(origin, hostHeader)) {
     throw new ApiError(403, 'E_FORBIDDEN_ORIGIN', `requests from origin ${origin} are refused (allow it in api.allowOrigins)`)
   }
   const site = headers['sec-fetch-site']

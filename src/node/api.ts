@@ -72,7 +72,7 @@ function send (res: ServerResponse, reply: ApiReply): void {
 export function createApi (init: ApiInit): ControlApi {
   const logger = log('api')
   const maxBody = init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
-  const routes = new Map<string, { handler: RouteHandler, maxBodyBytes: number }>()
+  const routes = new Map<string, { handler: RouteHandler, maxBodyBytes: number, public: boolean }>()
   const policy: AccessPolicy = {
     boundHost: init.host,
     allowHosts: init.allowHosts ?? [],
@@ -115,7 +115,8 @@ export function createApi (init: ApiInit): ControlApi {
       }
     }
     try {
-      checkAccess(policy, method, raw.headers, address?.port ?? init.port)
+      // static page files carry no node data: the page must load before it can ask for the token
+      if (route?.public !== true) checkAccess(policy, method, raw.headers, address?.port ?? init.port)
       const handler = route?.handler
       if (handler == null) {
         const known = [...routes.keys()].some(k => k.endsWith(` ${url.pathname}`))
@@ -143,7 +144,9 @@ export function createApi (init: ApiInit): ControlApi {
   return {
     statusContributors: new Map(),
     route (method, path, handler, opts?: RouteOptions) {
-      routes.set(`${method.toUpperCase()} ${path}`, { handler, maxBodyBytes: opts?.maxBodyBytes ?? maxBody })
+      const m = method.toUpperCase()
+      if (opts?.public === true && m !== 'GET') throw new SwarmtuneError('E_PUBLIC_ROUTE', `only GET routes can be public, not ${m} ${path}`)
+      routes.set(`${m} ${path}`, { handler, maxBodyBytes: opts?.maxBodyBytes ?? maxBody, public: opts?.public === true })
     },
     url () {
       if (address == null) throw new SwarmtuneError('E_NOT_STARTED', 'the control API is not listening')

@@ -17,6 +17,7 @@ import type { SwarmtuneConfig } from './config.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createLoopMonitor } from './loop-monitor.js'
 import { registerCoreRoutes } from './routes.js'
+import { registerDashboardRoutes } from './dashboard.js'
 import { createServices, SERVICE_NAMES, type NodeServices, type ServiceName } from './services.js'
 import type { CoreComponents } from './types.js'
 import type { OwnRecordsOptions, RecordEventDetail } from '../contracts/records.js'
@@ -115,6 +116,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
       }
       registerCoreMetrics(metrics, components)
       registerCoreRoutes(components)
+      registerDashboardRoutes(components.api)
       // store health (issue #18): a failed write shows here until a later write succeeds
       api.statusContributors.set('store', () => store.health?.() ?? { healthy: true, error: null })
       const core = components

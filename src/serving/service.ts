@@ -133,6 +133,11 @@ export function createServingService (init: ServingInit, components: ServingComp
       await protocols.start()
       registerServingRoutes(components.api, { serve, recommend, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config) })
       components.api.statusContributors.set('serving', () => ({ ...counts(), bySource: pipeline.bySource(), recommend: protocols.recommendStats() }))
+      // what the dashboard shows as "this node": configured, not loaded (reading it must not start the engine)
+      components.api.statusContributors.set('engine', () => {
+        const hw = engine.hardwareForAdvice()
+        return { gpu: config.engine.gpu, threads: config.engine.threads, defaultModel: config.engine.defaultModel, models: modelNames(config), hardware: { id: hw.id, cpuModel: hw.cpuModel, cores: hw.cores, ramMiB: hw.ramMiB, backend: hw.backend, gpus: hw.gpus } }
+      })
     },
     async stop () {
       stopped = true

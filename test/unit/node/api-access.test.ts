@@ -61,6 +61,18 @@ describe('control API access (issue #18)', () => {
     expect(code(open, 'GET', { host: 'bootstrap:4100', authorization: 'Bearer s3cret' })).toBeUndefined()
     expect(code(open, 'POST', { ...json, host: 'bootstrap:4100', authorization: 'Bearer s3cret', 'content-type': 'text/plain' })).toBe('415 E_CONTENT_TYPE')
   })
+
+  it('lets the dashboard post from the name it was loaded by, and no other page', () => {
+    const open: AccessPolicy = { boundHost: '0.0.0.0', allowHosts: [], allowOrigins: [], token: 's3cret', requireToken: true }
+    const lan = { ...json, host: '192.168.1.5:4100', authorization: 'Bearer s3cret' }
+    expect(code(open, 'POST', { ...lan, origin: 'http://192.168.1.5:4100' })).toBeUndefined()
+    expect(code(open, 'POST', { ...lan, origin: 'http://192.168.1.5:8080' })).toBe('403 E_FORBIDDEN_ORIGIN')
+    expect(code(open, 'POST', { ...lan, origin: 'https://192.168.1.5:4100' })).toBe('403 E_FORBIDDEN_ORIGIN')
+    // another page on this machine's loopback: its origin names its own port, not the API's
+    expect(code(loopback, 'POST', { ...json, origin: 'http://127.0.0.1:3000' })).toBe('403 E_FORBIDDEN_ORIGIN')
+    // a rebinding page has a matching Origin and Host, but the Host check refuses it first
+    expect(code(loopback, 'POST', { ...json, host: 'evil.example:4100', origin: 'http://evil.example:4100' })).toBe('403 E_BAD_HOST')
+  })
 })
 
 describe('api token file', () => {
