@@ -42,7 +42,7 @@ function pct (xs: number[], p: number): number {
 const root = mkdtempSync(join(tmpdir(), 'swarmtune-bench-rec-'))
 const history = synthHistory({ machines: 3, models: 2, workloads: 8, repeats: 1, seed: 7 })
 // one retrain, right after the import (none during the measurement)
-const d = await spawnDaemon({ dataDir: join(root, 'a'), port: 0, apiPort: 0, env: { SWARMTUNE__meta__trees: f.trees ?? '50', SWARMTUNE__meta__retrainEveryRecords: String(history.length), SWARMTUNE__vote__intervalMs: '3600000', SWARMTUNE__meta__backend: f.backend ?? 'ml-random-forest' }, timeoutMs: 60_000 })
+const d = await spawnDaemon({ dataDir: join(root, 'a'), port: 0, apiPort: 0, env: { SWARMTUNE__meta__trees: f.trees ?? '50', SWARMTUNE__meta__retrainEveryRecords: String(history.length), SWARMTUNE__meta__firstTrainRecords: '0', SWARMTUNE__vote__intervalMs: '3600000', SWARMTUNE__meta__backend: f.backend ?? 'ml-random-forest' }, timeoutMs: 60_000 })
 const log = (s: string): void => { if (f.json !== true) process.stderr.write(s + '\n') }
 try {
   await apiPost(d.info.api, '/import', JSON.stringify(history))

@@ -96,7 +96,9 @@ const config = loadConfig({
     api: { host: '127.0.0.1', port: 0 },
     engine: { defaultModel: modelName },
     meta: { explorationRate: 0 },
-    vote: { intervalMs: 3_600_000 }
+    vote: { intervalMs: 3_600_000 },
+    // the measured node must not benchmark itself in the background (on by default)
+    bench: { background: { enabled: false } }
   }
 })
 const daemon = createDaemon(config)

@@ -1,22 +1,27 @@
 import type { Engine, Method, ModelSpec } from '../engine/types.js'
+import type { FeatureTask } from '../meta/features.js'
 import type { UnsignedBody } from '../records/types.js'
-import { errorMessage } from '../util/errors.js'
+import { errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { hardwareFingerprint } from '../engine/hardware.js'
-import { runBenchmark } from './runner.js'
+import { runBenchmark, type BenchCellResult } from './runner.js'
 import type { Activity } from '../util/activity.js'
 import type { Workload } from './workloads.js'
+import { cellKey, failureBackoffMs, scheduleNext, type CellPrediction, type ScheduleReason } from './schedule.js'
+
+export { cellKey } from './schedule.js'
 
 /**
  * The daemon's budgeted background sweep (config.bench.background): while the node is idle it
- * measures one (method, workload) cell at a time, cells with the fewest records first, and
- * spends at most `share` of wall time doing so. Inference always wins: a task that starts
- * during a cell aborts it, and the aborted cell is dropped rather than recorded as a failure.
+ * measures one (method, workload) cell at a time, chosen by the scheduler (schedule.ts: quick
+ * first pass, trust spot checks, value of information from the meta-model, then coverage), and
+ * spends at most `share` of wall time doing so (`firstPassShare` until the first pass is done).
+ * Inference always wins: a task that starts during a cell aborts it, and the aborted cell is
+ * dropped rather than recorded as a failure. A cell that fails is recorded once (its error in
+ * the record) and backed off; a store error stops the sweep (never the daemon).
  */
 
-export interface SweepCell { method: Method, workload: Workload }
-
-export const cellKey = (methodId: string, workloadName: string): string => `${methodId}\u0000${workloadName}`
+export interface SweepCell { method: Method, workload: Workload, firstPass?: boolean }
 
 /** The cell with the fewest records; ties go to catalog order (pure). */
 export function nextCell (cells: readonly SweepCell[], counts: ReadonlyMap<string, number>): SweepCell | undefined {
@@ -38,6 +43,8 @@ export function pauseAfter (busyMs: number, share: number): number {
 
 export interface BackgroundSweepInit {
   share: number
+  /** share of wall time while first-pass cells remain (default: share) */
+  firstPassShare?: number
   intervalMs: number
   /** inference and foreground benchmarks mark themselves busy here; the sweep yields to them */
   activity: Activity
@@ -45,6 +52,10 @@ export interface BackgroundSweepInit {
   prepare: () => Promise<{ engine: Engine, model: ModelSpec, cells: SweepCell[], baseline: Method }>
   /** existing record counts per cellKey for this model and hardware */
   counts: (modelId: string, hardwareId: string) => Promise<Map<string, number>>
+  /** a measured task per workload name (for predictions after a restart) */
+  tasks?: (modelId: string, hardwareId: string) => Promise<Map<string, FeatureTask>>
+  /** the meta-model's predicted ln(speedup) (mean, spread over trees) per method, if it can predict */
+  predict?: (task: FeatureTask, methods: string[]) => Map<string, CellPrediction> | undefined
   /** sign, store and gossip one body */
   record: (body: UnsignedBody) => Promise<void>
   /**
@@ -56,72 +67,193 @@ export interface BackgroundSweepInit {
   timeoutMs: number
   defaultThreads: number
   pricePerHour: number
+  /** back-off of a failing cell: base · 2^(failures−1), capped (defaults 10 min, 6 h) */
+  failureBackoffMs?: { base: number, max: number }
   now?: () => number
+}
+
+export type TickResult = 'ran' | 'busy' | 'budget' | 'nothing' | 'aborted' | 'error' | 'stopped'
+
+export interface SweepStatus {
+  running: boolean
+  /** what it measures now (or null) and why */
+  cell: { model: string, workload: string, method: string, reason: ScheduleReason } | null
+  phase: 'first-pass' | 'explore' | 'stopped'
+  /** busy time / wall time since start */
+  spentShare: number
+  cellsDone: number
+  lastError: { code: string, message: string } | null
 }
 
 export interface BackgroundSweep {
   start: () => void
   stop: () => Promise<void>
   /** one step now, if idle and within budget (tests; the timer calls it) */
-  tick: () => Promise<'ran' | 'busy' | 'budget' | 'nothing' | 'aborted' | 'error'>
+  tick: () => Promise<TickResult>
   stats: () => { cells: number, busyMs: number, aborted: number, errors: number }
+  status: () => SweepStatus
 }
+
+/** The engine, model and cells, with this node's existing records of them. */
+async function prepareSweep (init: BackgroundSweepInit): Promise<Prepared> {
+  const p = await init.prepare()
+  const d = await p.engine.describe(p.model)
+  // the hardware id does not depend on threads or price
+  const hw = hardwareFingerprint({ backend: p.engine.backend, gpus: p.engine.gpus, threads: 1 })
+  const counts = await init.counts(d.id, hw.id)
+  const tasks = await init.tasks?.(d.id, hw.id) ?? new Map<string, FeatureTask>()
+  return { ...p, modelId: d.id, hardwareId: hw.id, counts, tasks }
+}
+
+/** Consecutive failures per cellKey and when their back-off ends. */
+function createFailureBook (now: () => number, backoff: { base: number, max: number }): { blocked: (key: string) => boolean, fail: (key: string) => number, clear: (key: string) => void } {
+  const failures = new Map<string, { n: number, until: number }>()
+  return {
+    blocked: key => { const f = failures.get(key); return f != null && now() < f.until },
+    fail: key => {
+      const f = failures.get(key) ?? { n: 0, until: 0 }
+      f.n++
+      f.until = now() + failureBackoffMs(f.n, backoff.base, backoff.max)
+      failures.set(key, f)
+      return f.n
+    },
+    clear: key => { failures.delete(key) }
+  }
+}
+
+/** Busy time over wall time, rounded to 0.001. */
+export function spentShare (busyMs: number, wallMs: number): number {
+  return wallMs > 0 ? Math.round(Math.min(1, busyMs / wallMs) * 1000) / 1000 : 0
+}
+
+function firstPassLeft (p: Prepared, blocked: (key: string) => boolean): boolean {
+  return p.cells.some(c => c.firstPass === true && (p.counts.get(cellKey(c.method.id, c.workload.name)) ?? 0) === 0 && !blocked(cellKey(c.method.id, c.workload.name)))
+}
+
+/** The scheduler's next cell (schedule.ts) over the prepared cells. */
+function pickCell (init: BackgroundSweepInit, p: Prepared, blocked: (key: string) => boolean): { cell: SweepCell, reason: ScheduleReason } | undefined {
+  const predict = init.predict
+  const next = scheduleNext({
+    cells: p.cells.map(c => ({ method: c.method.id, workload: c.workload.name, firstPass: c.firstPass })),
+    counts: p.counts,
+    blocked,
+    spotChecks: init.prefer?.(p.modelId, p.hardwareId) ?? [],
+    baseline: p.baseline.id,
+    predict: predict == null
+      ? undefined
+      : (workload, methods) => {
+          const task = p.tasks.get(workload)
+          return task != null ? predict(task, methods) : undefined
+        }
+  })
+  if (next == null) return undefined
+  const c = p.cells.find(x => x.method.id === next.cell.method && x.workload.name === next.cell.workload)
+  return c != null ? { cell: c, reason: next.reason } : undefined
+}
+
+/**
+ * Store a cell's results: a success resets its failures; a failure is recorded only the first
+ * time (with its error) and backs the cell off. Returns the failure, if any.
+ */
+async function recordResults (init: BackgroundSweepInit, p: Prepared, book: ReturnType<typeof createFailureBook>, results: BenchCellResult[]): Promise<SweepStatus['lastError']> {
+  let error: SweepStatus['lastError'] = null
+  for (const r of results) {
+    const k = cellKey(r.method, r.workload)
+    const ok = r.body.result.ok
+    const n = ok ? 0 : book.fail(k)
+    if (ok) book.clear(k)
+    else error = { code: 'E_CELL_FAILED', message: `${r.method} on ${r.workload}: ${r.body.result.error ?? 'failed'}` }
+    if (n > 1) continue
+    await init.record(r.body)
+    p.counts.set(k, (p.counts.get(k) ?? 0) + 1)
+    if (ok) p.tasks.set(r.workload, { hardware: r.body.hardware, model: r.body.model, workload: { features: r.body.workload.features } })
+  }
+  return error
+}
+
+interface Prepared { engine: Engine, model: ModelSpec, cells: SweepCell[], baseline: Method, modelId: string, hardwareId: string, counts: Map<string, number>, tasks: Map<string, FeatureTask> }
 
 export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSweep {
   const logger = log('bench:background')
   const activity = init.activity
   const now = init.now ?? Date.now
+  const backoff = init.failureBackoffMs ?? { base: 600_000, max: 6 * 3_600_000 }
   let timer: NodeJS.Timeout | undefined
+  let firstTimer: NodeJS.Timeout | undefined
+  let closed = false
   let running: Promise<unknown> | undefined
   let current: AbortController | undefined
   let notBefore = 0
-  let counts: Map<string, number> | undefined
-  let ids: { modelId: string, hardwareId: string } | undefined
-  let prepared: Awaited<ReturnType<BackgroundSweepInit['prepare']>> | undefined
+  let startedAt: number | undefined
+  let prepared: Prepared | undefined
+  let prepareFailures = 0
+  let stoppedBy: { code: string, message: string } | undefined
+  let cell: SweepStatus['cell'] = null
+  let lastError: SweepStatus['lastError'] = null
+  const book = createFailureBook(now, backoff)
+  const blocked = book.blocked
   const stats = { cells: 0, busyMs: 0, aborted: 0, errors: 0 }
   const unsubscribe = activity.onBusy(() => current?.abort())
 
-  async function tick (): Promise<'ran' | 'busy' | 'budget' | 'nothing' | 'aborted' | 'error'> {
+  async function runCell (p: Prepared, chosen: { cell: SweepCell, reason: ScheduleReason }): Promise<TickResult> {
+    const ac = current = new AbortController()
+    cell = { model: p.modelId, workload: chosen.cell.workload.name, method: chosen.cell.method.id, reason: chosen.reason }
+    const results = await runBenchmark({
+      engine: p.engine, model: p.model, methods: [chosen.cell.method], workloads: [chosen.cell.workload], baseline: p.baseline,
+      repeats: init.repeats, timeoutMs: init.timeoutMs, defaultThreads: init.defaultThreads,
+      pricePerHour: init.pricePerHour, signal: ac.signal
+    })
+    if (ac.signal.aborted) { stats.aborted++; return 'aborted' }
+    lastError = await recordResults(init, p, book, results) ?? lastError
+    stats.cells++
+    return 'ran'
+  }
+
+  function onError (err: unknown): TickResult {
+    stats.errors++
+    lastError = { code: errorCode(err), message: errorMessage(err) }
+    // a full disk or a broken store: measuring more would only fail again; the daemon goes on
+    if (lastError.code.startsWith('E_STORE')) stoppedBy = lastError
+    if (stoppedBy != null) logger.error('background sweep stopped by a store error: %s', lastError.message)
+    else logger('background cell failed: %s', lastError.message)
+    return stoppedBy != null ? 'stopped' : 'error'
+  }
+
+  async function tick (): Promise<TickResult> {
+    if (stoppedBy != null || closed) return 'stopped'
     if (running != null || !activity.idle()) return 'busy'
     if (now() < notBefore) return 'budget'
-    const step = (async () => {
+    const step = (async (): Promise<TickResult> => {
       const t0 = now()
+      let share = init.share
+      let outcome: TickResult = 'error'
       try {
-        prepared ??= await init.prepare()
-        const { engine, model, cells, baseline } = prepared
-        if (counts == null) {
-          const d = await engine.describe(model)
-          // the hardware id does not depend on threads or price
-          const hw = hardwareFingerprint({ backend: engine.backend, gpus: engine.gpus, threads: 1 })
-          counts = await init.counts(d.id, hw.id)
-          ids = { modelId: d.id, hardwareId: hw.id }
+        if (prepared == null) {
+          try {
+            prepared = await prepareSweep(init)
+            prepareFailures = 0
+          } catch (err) {
+            // a model that fails to load: retry later, with a growing pause
+            prepareFailures++
+            notBefore = now() + failureBackoffMs(prepareFailures, 60_000, backoff.max)
+            return (outcome = onError(err))
+          }
         }
-        const wanted = ids != null ? init.prefer?.(ids.modelId, ids.hardwareId) ?? [] : []
-        const cell = wanted.map(w => cells.find(c => c.method.id === w.method && c.workload.name === w.workload)).find(c => c != null) ?? nextCell(cells, counts)
-        if (cell == null) return 'nothing'
-        current = new AbortController()
-        const results = await runBenchmark({
-          engine, model, methods: [cell.method], workloads: [cell.workload], baseline,
-          repeats: init.repeats, timeoutMs: init.timeoutMs, defaultThreads: init.defaultThreads,
-          pricePerHour: init.pricePerHour, signal: current.signal
-        })
-        if (current.signal.aborted) { stats.aborted++; return 'aborted' }
-        for (const r of results) {
-          await init.record(r.body)
-          const k = cellKey(r.method, r.workload)
-          counts.set(k, (counts.get(k) ?? 0) + 1)
-        }
-        stats.cells++
-        return 'ran'
+        const p = prepared
+        if (firstPassLeft(p, blocked)) share = init.firstPassShare ?? init.share
+        const chosen = pickCell(init, p, blocked)
+        if (chosen == null) return (outcome = 'nothing')
+        return (outcome = await runCell(p, chosen))
       } catch (err) {
-        stats.errors++
-        logger('background cell failed: %s', errorMessage(err))
-        return 'error'
+        return (outcome = onError(err))
       } finally {
         current = undefined
-        const busy = now() - t0
-        stats.busyMs += busy
-        notBefore = now() + pauseAfter(busy, init.share)
+        cell = null
+        if (outcome !== 'nothing' && !(outcome === 'error' && prepareFailures > 0)) {
+          const busy = now() - t0
+          stats.busyMs += busy
+          notBefore = Math.max(notBefore, now() + pauseAfter(busy, share))
+        }
       }
     })()
     running = step
@@ -131,10 +263,16 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
   return {
     start () {
       if (timer != null || init.share <= 0) return
+      startedAt ??= now()
+      // the first tick comes soon after start (the first pass), later ones every intervalMs
+      firstTimer = setTimeout(() => { void tick() }, Math.min(init.intervalMs, 1000))
+      firstTimer.unref()
       timer = setInterval(() => { void tick() }, init.intervalMs)
       timer.unref()
     },
     async stop () {
+      closed = true
+      if (firstTimer != null) clearTimeout(firstTimer)
       if (timer != null) clearInterval(timer)
       timer = undefined
       unsubscribe()
@@ -144,6 +282,14 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
       prepared = undefined
     },
     tick,
-    stats: () => ({ ...stats })
+    stats: () => ({ ...stats }),
+    status: () => ({
+      running: cell != null,
+      cell,
+      phase: stoppedBy != null ? 'stopped' : prepared == null || firstPassLeft(prepared, blocked) ? 'first-pass' : 'explore',
+      spentShare: spentShare(stats.busyMs, now() - (startedAt ?? now())),
+      cellsDone: stats.cells,
+      lastError
+    })
   }
 }

@@ -46,7 +46,16 @@ export interface PreparedBench {
 export interface BenchSettings {
   repeats: number
   timeoutMs: number
-  background: { enabled: boolean, share: number, intervalMs: number }
+  background: {
+    enabled: boolean
+    /** share of wall time the sweep may spend measuring */
+    share: number
+    /** share while the quick first pass runs (a fresh peer publishes within minutes) */
+    firstPassShare: number
+    /** methods of the first pass (on the tiny-scale workloads, baseline first) */
+    firstPassMethods: string[]
+    intervalMs: number
+  }
 }
 
 /** The slice of the node's config that benchmarking reads. */

@@ -12,6 +12,10 @@ import { createBenchMetrics } from './metrics.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { createBackgroundSweep, cellKey, type BackgroundSweep } from './background.js'
+import type { FeatureTask } from '../meta/features.js'
+import { predictTask, type MetaModel } from '../meta/selector.js'
+import { knobRecord } from '../engine/methods.js'
+import type { CellPrediction } from './schedule.js'
 import { checkSelection, llamaEngineFactory, prepareBench, summarizeCell, type BenchConfig, type BenchSelection, type BenchSummary } from './prepare.js'
 import { runBenchmark } from './runner.js'
 import { standardWorkloads } from './workloads.js'
@@ -47,6 +51,8 @@ export interface BenchComponents {
   metrics?: Registry
   /** issue #7 spot checks (src/trust): other authors' claims to re-measure first */
   trust?: { spotChecks: (modelId: string, hardwareId: string) => Array<{ method: string, workload: string }> }
+  /** the node's meta-model: the sweep measures where its predictions could change a choice */
+  meta?: { current: () => MetaModel | null }
 }
 
 export interface BenchService extends Startable {
@@ -129,7 +135,9 @@ export function createBenchService (init: BenchServiceInit, c: BenchComponents):
 
   c.api.statusContributors.set('bench', () => ({
     running: foreground != null,
-    background: sweep != null ? { enabled: true, share: bg.share, ...sweep.stats() } : { enabled: false }
+    background: sweep != null
+      ? { enabled: true, share: bg.share, ...sweep.status(), ...sweep.stats() }
+      : { enabled: false, running: false, cell: null, phase: 'off', spentShare: 0, cellsDone: 0, lastError: null }
   }))
 
   return {
@@ -149,12 +157,26 @@ export function createBenchService (init: BenchServiceInit, c: BenchComponents):
   }
 }
 
-/** The background sweep over the default model, all methods and the standard workloads. */
+/**
+ * The background sweep over the default model: a quick first pass (`firstPassMethods` on the
+ * tiny-scale workloads), then every method on the tiny and default-scale workloads, in the
+ * order the scheduler (schedule.ts) picks.
+ */
 function createSweep (config: BenchServiceInit['config'], c: BenchComponents, getEngine: () => Promise<Engine>): BackgroundSweep {
   const bg = config.bench.background
   const activity = c.activity
+  let knobs: Record<string, Record<string, number>> = {}
+  const ownPages = async function * (modelId: string, hardwareId: string): AsyncGenerator<Awaited<ReturnType<RecordStore['query']>>['records'][number]> {
+    let cursor: string | undefined
+    do {
+      const page = await c.store.query({ author: c.peerId.toString(), modelId, hardwareId, source: 'benchmark', limit: 1000, cursor })
+      yield * page.records
+      cursor = page.cursor
+    } while (cursor != null)
+  }
   return createBackgroundSweep({
     share: bg.share,
+    firstPassShare: bg.firstPassShare,
     intervalMs: bg.intervalMs,
     activity,
     repeats: config.bench.repeats,
@@ -163,23 +185,44 @@ function createSweep (config: BenchServiceInit['config'], c: BenchComponents, ge
     pricePerHour: config.hardware.pricePerHour,
     prepare: async () => {
       const p = await prepareBench(config, {})
-      return { engine: await getEngine(), model: p.model, baseline: p.baseline, cells: p.methods.flatMap(method => standardWorkloads('default').map(workload => ({ method, workload }))) }
+      knobs = Object.fromEntries(p.methods.map(m => [m.id, knobRecord(m.knobs)]))
+      const quick = new Set(bg.firstPassMethods)
+      const tiny = standardWorkloads('tiny')
+      const cells = [
+        ...p.methods.flatMap(method => tiny.map(workload => ({ method, workload, firstPass: quick.has(method.id) }))),
+        ...p.methods.flatMap(method => standardWorkloads('default').map(workload => ({ method, workload })))
+      ]
+      return { engine: await getEngine(), model: p.model, baseline: p.baseline, cells }
     },
     counts: async (modelId, hardwareId) => {
       const counts = new Map<string, number>()
-      let cursor: string | undefined
-      do {
-        const page = await c.store.query({ author: c.peerId.toString(), modelId, hardwareId, source: 'benchmark', limit: 1000, cursor })
-        for (const r of page.records) {
-          const k = cellKey(r.body.method.id, r.body.workload.name)
-          counts.set(k, (counts.get(k) ?? 0) + 1)
-        }
-        cursor = page.cursor
-      } while (cursor != null)
+      for await (const r of ownPages(modelId, hardwareId)) {
+        const k = cellKey(r.body.method.id, r.body.workload.name)
+        counts.set(k, (counts.get(k) ?? 0) + 1)
+      }
       return counts
     },
+    tasks: async (modelId, hardwareId) => {
+      const tasks = new Map<string, FeatureTask>()
+      for await (const r of ownPages(modelId, hardwareId)) {
+        if (r.body.result.ok) tasks.set(r.body.workload.name, { hardware: r.body.hardware, model: r.body.model, workload: { features: r.body.workload.features } })
+      }
+      return tasks
+    },
+    predict: (task, methods) => predictCells(c.meta?.current() ?? null, task, methods, knobs),
     record: async body => { await c.ownRecord(body) },
-    // issue #7: re-measure other authors' most influential claims first (src/trust spot checks)
+    // issue #7: re-measure other authors' most influential claims (src/trust spot checks)
     prefer: (modelId, hardwareId) => config.trust?.spotChecks === false ? [] : c.trust?.spotChecks(modelId, hardwareId) ?? []
   })
+}
+
+/** ln(speedup) predictions of the meta-model for one task, or undefined (no model, a method it cannot place). */
+export function predictCells (model: MetaModel | null, task: FeatureTask, methods: string[], knobs: Record<string, Record<string, number>>): Map<string, CellPrediction> | undefined {
+  if (model == null) return undefined
+  try {
+    const preds = predictTask(model, task, methods, { ...model.methodKnobs, ...knobs })
+    return new Map(preds.map(p => [p.method, { mean: p.logSpeedup, std: p.logSpeedupStd }]))
+  } catch {
+    return undefined
+  }
 }

@@ -12,10 +12,13 @@ import { packageRoot } from '../util/paths.js'
 import { createRng } from '../util/random.js'
 import type { HistoryBody } from './dataset.js'
 import { FEATURE_SCHEMA_VERSION } from './features.js'
-import { load, MetaError, selectMethod, type MetaModel, type SelectOptions, type SelectTask, type Selection } from './selector.js'
+import { load, MetaError, MIN_CELLS, selectMethod, type MetaModel, type SelectOptions, type SelectTask, type Selection } from './selector.js'
 import type { TrainReply, TrainRequest } from './train-worker.js'
 import type { Registry } from 'prom-client'
 import { createMetaMetrics } from './metrics.js'
+import { createServedErrorTracker } from './served-error.js'
+import { createEarlyTrainingState, shouldTrainEarly } from './early-training.js'
+import type { RecordEventDetail } from '../contracts/records.js'
 
 /**
  * The meta-model inside the daemon: loads the persisted snapshot at start, retrains in a worker
@@ -32,6 +35,11 @@ export interface MetaConfig {
   retrainEveryRecords: number
   retrainIntervalMs: number
   explorationRate: number
+  /**
+   * issue #17: train the first snapshots early, on the second author or after this many records
+   * (then doubling) while the model is young; 0 = only the periodic thresholds above
+   */
+  firstTrainRecords: number
 }
 
 export interface MetaServiceInit {
@@ -64,6 +72,10 @@ export interface MetaServiceStatus {
   training: boolean
   pendingRecords: number
   lastError?: { code: string, message: string }
+  /** mean |ln predicted − ln realized| throughput over the last 100 served tasks; null before any */
+  servedPredictionError: number | null
+  /** served tasks in that window */
+  servedPredictions: number
 }
 
 export interface MetaService extends Startable {
@@ -72,6 +84,8 @@ export interface MetaService extends Startable {
   /** retrain now (resolves when the new snapshot is live; null when there was nothing to train on) */
   retrain: () => Promise<MetaModel | null>
   status: () => MetaServiceStatus
+  /** a served task's predicted and realized wall time (same tokens: the throughput error); returns |ln error| or null */
+  observeServed: (predictedWallMs: number | null | undefined, realizedWallMs: number) => number | null
 }
 
 function workerPath (): string {
@@ -154,6 +168,18 @@ function registerRoutes (api: ControlApi, config: MetaConfig, rng: () => number,
   })
 }
 
+/** issue #17: whether a record event should train a young model now (early-training.ts). */
+function earlyTrigger (firstRecords: number, model: () => MetaModel | null): (ev: Event) => boolean {
+  const early = createEarlyTrainingState(firstRecords)
+  return ev => {
+    const m = model()
+    // young: no model, or one too small for the selector to trust (it answers by the cold-start rule)
+    const young = m == null || m.rows < 4 * MIN_CELLS
+    const author = (ev as CustomEvent<RecordEventDetail>).detail?.record?.body?.author ?? ''
+    return shouldTrainEarly(early, author, young, firstRecords)
+  }
+}
+
 export function createMetaService (init: MetaServiceInit, components: MetaServiceComponents): MetaService {
   const { config } = init
   const { store, events, api } = components
@@ -168,10 +194,12 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
   let stopped = true
   let lastError: { code: string, message: string } | undefined
   const metrics = components.metrics != null ? createMetaMetrics(components.metrics, () => model?.trainedAt ?? null) : undefined
+  const served = createServedErrorTracker()
 
-  const onRecord = (): void => {
+  const trainEarly = earlyTrigger(config.meta.firstTrainRecords, () => model)
+  const onRecord = (ev: Event): void => {
     pending++
-    if (pending >= config.meta.retrainEveryRecords) void retrainSafe()
+    if (trainEarly(ev) || pending >= config.meta.retrainEveryRecords) void retrainSafe()
   }
 
   async function doRetrain (): Promise<MetaModel | null> {
@@ -229,15 +257,13 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
       snapshot: snapshotStatus(model),
       training: training != null,
       pendingRecords: pending,
-      ...(lastError != null ? { lastError } : {})
+      ...(lastError != null ? { lastError } : {}),
+      ...served.status()
     }
   }
 
   function select (task: SelectTask, opts: SelectOptions = {}): Selection {
-    return selectMethod(model, task, {
-      pricePerHour: config.hardware.pricePerHour,
-      ...opts
-    })
+    return selectMethod(model, task, { pricePerHour: config.hardware.pricePerHour, ...opts })
   }
 
   return {
@@ -270,6 +296,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
     current: () => model,
     select,
     retrain,
-    status
+    status,
+    observeServed: (predicted, realized) => served.observe(predicted, realized)
   }
 }

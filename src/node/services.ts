@@ -58,7 +58,7 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
     })
     : undefined
   const bench = on('bench')
-    ? createBenchService({ config }, { peerId: core.peerId, store: core.store, api: core.api, ownRecord: core.ownRecord, activity, engine, trust, metrics: core.metrics })
+    ? createBenchService({ config }, { peerId: core.peerId, store: core.store, api: core.api, ownRecord: core.ownRecord, activity, engine, trust, meta, metrics: core.metrics })
     : undefined
   const serving = on('serving')
     ? createServingService({ config }, { api: core.api, network: core.network, rejections: core.rejections, ownRecord: core.ownRecord, activity, engine, meta, votes, metrics: core.metrics })

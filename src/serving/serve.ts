@@ -2,6 +2,7 @@ import type { OwnRecordWriter } from '../contracts/records.js'
 import { knobRecord } from '../engine/methods.js'
 import type { BatchOutcome, Engine, EngineSession, InferenceRequest, Method } from '../engine/types.js'
 import { workloadFeatures } from '../meta/workload-features.js'
+import { absLogError } from '../meta/served-error.js'
 import type { HardwareFingerprint, ModelDescriptor, ResultMetrics, UnsignedBody } from '../records/types.js'
 import type { Activity } from '../util/activity.js'
 import { errorCode, errorMessage } from '../util/errors.js'
@@ -73,7 +74,7 @@ function outputsOf (outcome: BatchOutcome): ServeOutput[] {
 /** What the method is chosen for; `taskClass`: the class key when the method is forced. */
 interface ServeTask { model: ModelDescriptor, hw: HardwareFingerprint, features: Record<string, number>, objective: Objective, taskClass: string }
 
-interface MethodChoice { method: Method, source: string, explored: boolean, taskClass: string }
+interface MethodChoice { method: Method, source: string, explored: boolean, taskClass: string, predictedWallMs: number | null }
 
 export interface ServePipelineInit {
   config: Pick<ServingConfig, 'engine'>
@@ -89,6 +90,8 @@ export interface ServePipelineInit {
   ownRecord: OwnRecordWriter
   /** Prometheus families (src/serving/metrics.ts), when the node exports metrics */
   metrics?: ServingMetrics
+  /** realized vs predicted of each decided batch (the meta service tracks the error) */
+  onPrediction?: (predictedWallMs: number | null, realizedWallMs: number) => number | null
 }
 
 export interface ServePipeline {
@@ -168,6 +171,11 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     if (choice.explored) counts.explored++
     bySource[choice.source] = (bySource[choice.source] ?? 0) + 1
     if (init.record) recordBatch(servedRecordBody(hw, e, s, choice.method, features, metrics))
+    if (choice.predictedWallMs != null) {
+      init.onPrediction?.(choice.predictedWallMs, metrics.wallMs)
+      const err = absLogError(choice.predictedWallMs, metrics.wallMs)
+      if (err != null) init.metrics?.predictionAbsLogError.observe(err)
+    }
     return {
       model: name,
       method: choice.method.id,
@@ -185,10 +193,12 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     if (req.method != null) {
       const m = supported.find(x => x.id === req.method)
       if (m == null) throw new ServingError('E_UNKNOWN_METHOD', `method ${req.method} is not in the catalog or does not run here`)
-      return { method: m, source: 'forced', explored: false, taskClass: task.taskClass }
+      return { method: m, source: 'forced', explored: false, taskClass: task.taskClass, predictedWallMs: null }
     }
     const d = init.decide(task.model, task.model.id, task.hw, task.features, { objective: task.objective, budget: req.budget, sloTtftMs: req.sloTtftMs, methods: supported.map(m => m.id), explore: true })
-    return { method: supported.find(m => m.id === d.choice) ?? supported[0], source: d.explored ? 'explore' : d.source, explored: d.explored, taskClass: d.classKey }
+    const method = supported.find(m => m.id === d.choice) ?? supported[0]
+    const predictedWallMs = d.selection.ranking.find(r => r.method === method.id)?.predicted.wallMs ?? null
+    return { method, source: d.explored ? 'explore' : d.source, explored: d.explored, taskClass: d.classKey, predictedWallMs }
   }
 
   async function runOnEngine (s: EngineSession, requests: InferenceRequest[], signal: AbortSignal | undefined): Promise<BatchOutcome> {

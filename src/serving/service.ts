@@ -104,7 +104,8 @@ export function createServingService (init: ServingInit, components: ServingComp
   const queue = createBatchQueue(init.maxQueue ?? 64)
   const pipeline = createServePipeline({
     config, record: init.record !== false, catalog, engine, sessions, decide, queue, activity: components.activity, ownRecord: components.ownRecord,
-    metrics: components.metrics != null ? createServingMetrics(components.metrics, () => queue.depth()) : undefined
+    metrics: components.metrics != null ? createServingMetrics(components.metrics, () => queue.depth()) : undefined,
+    onPrediction: (predicted, realized) => components.meta?.observeServed?.(predicted, realized) ?? null
   })
   const recommender = createRecommender({
     decide, catalogIds: () => catalog.map(x => x.id), meta, votes, modelSpec: sessions.modelSpec, tokenizerFor: sessions.tokenizerFor, hardwareForAdvice: engine.hardwareForAdvice

@@ -14,7 +14,11 @@ export interface ServingConfig {
   meta: { explorationRate: number }
 }
 
-export interface MetaSource { current: () => MetaModel | null }
+export interface MetaSource {
+  current: () => MetaModel | null
+  /** how far the prediction for a served task was off (issue #17: realized vs predicted) */
+  observeServed?: (predictedWallMs: number | null | undefined, realizedWallMs: number) => number | null
+}
 
 export interface ServeRequest {
   /** model name (config.engine.models or an embedded model); default config.engine.defaultModel */

@@ -313,6 +313,7 @@ async function startSwarm (o: AttackOptions, root: string, honestN: number, lyin
   const env = {
     // no model training during the run: quality is measured on the training set itself
     SWARMTUNE__meta__retrainEveryRecords: '1000000000',
+    SWARMTUNE__meta__firstTrainRecords: '0',
     SWARMTUNE__meta__retrainIntervalMs: '3600000',
     SWARMTUNE__vote__intervalMs: '3600000',
     SWARMTUNE__trust__evaluateIntervalMs: '1000',

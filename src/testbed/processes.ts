@@ -16,7 +16,11 @@ export interface SpawnOptions {
   /** control API port on 127.0.0.1 (0 = any) */
   apiPort: number
   bootstrap?: string[]
-  /** extra environment (e.g. SWARMTUNE__net__sync__intervalMs) */
+  /**
+   * extra environment (e.g. SWARMTUNE__net__sync__intervalMs); the background sweep is off
+   * unless this sets SWARMTUNE__bench__background__enabled: tests and benchmarks must not be
+   * disturbed by it
+   */
   env?: Record<string, string>
   /** how long to wait for the start line */
   timeoutMs?: number
@@ -47,7 +51,7 @@ export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
   const nodeArgs = (process.env.SWARMTUNE_TESTBED_NODE_ARGS ?? '').split(/\s+/).filter(a => a !== '')
   const proc = spawn(process.execPath, [...nodeArgs, ...args], {
     // many daemons share this box: each verifies inline rather than starting a worker per core
-    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', SWARMTUNE_VERIFY_WORKERS: '0', ...opts.env },
+    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', SWARMTUNE_VERIFY_WORKERS: '0', SWARMTUNE__bench__background__enabled: 'false', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const errLines: string[] = []

@@ -65,7 +65,8 @@ describe('swarmtune start + swarmtune bench --api', () => {
     const ids = new Set(out.map(o => o.id))
     await waitFor('records on the second peer', async () => (await records(b.info.api, a.info.peerId)).filter(x => ids.has(x.id)).length === ids.size, 30_000, 200)
     const status = await (await fetch(`${a.info.api}/status`)).json() as { bench?: { running: boolean, background: { enabled: boolean } } }
-    expect(status.bench).toEqual({ running: false, background: { enabled: false } })
+    // spawnDaemon turns the (default-on) background sweep off: tests must not be disturbed by it
+    expect(status.bench).toEqual({ running: false, background: { enabled: false, running: false, cell: null, phase: 'off', spentShare: 0, cellsDone: 0, lastError: null } })
 
     // /metrics of a daemon started through the CLI: libp2p's, gossipsub's and the services' families
     const families = parsePrometheus(await (await fetch(`${a.info.api}/metrics`)).text())
@@ -103,8 +104,17 @@ describe('swarmtune start + swarmtune bench --api', () => {
       return rs.length > 0 ? rs : undefined
     }, 90_000, 250)
     expect(own[0].author).toBe(c.info.peerId)
-    const status = await (await fetch(`${c.info.api}/status`)).json() as { bench: { background: { enabled: boolean, cells: number } } }
+    // the quick first pass comes first: the baseline on a tiny-scale workload
+    expect(own[0].body.method.id).toBe('baseline')
+    const status = await (await fetch(`${c.info.api}/status`)).json() as { bench: { background: { enabled: boolean, cells: number, cellsDone: number, spentShare: number, phase: string } } }
     expect(status.bench.background.enabled).toBe(true)
     expect(status.bench.background.cells).toBeGreaterThan(0)
+    expect(status.bench.background.cellsDone).toBeGreaterThan(0)
+    expect(status.bench.background.spentShare).toBeGreaterThan(0)
+    expect(['first-pass', 'explore']).toContain(status.bench.background.phase)
+    // the human status shows what the sweep is doing and what it has cost
+    const human = await run(['status', '--api', c.info.api])
+    expect(human.status).toBe(0)
+    expect(human.stdout).toMatch(/^background \S.* \d+ cells, .* % of wall time/m)
   })
 })

@@ -29,7 +29,7 @@ beforeEach(async () => {
   store = createRecordStore({ path: join(dir, 'store'), maxRecords: 1_000_000 })
   await store.start()
   const base = loadConfig({ env: {} })
-  config = { ...base, meta: { ...base.meta, trees: 4, retrainEveryRecords: 5, retrainIntervalMs: 3_600_000 } }
+  config = { ...base, meta: { ...base.meta, trees: 4, retrainEveryRecords: 5, retrainIntervalMs: 3_600_000, firstTrainRecords: 0 } }
 })
 
 afterEach(async () => {

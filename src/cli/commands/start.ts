@@ -15,6 +15,8 @@ const HELP = `usage: swarmtune start [flags]
   --api-host H           control API host (default 127.0.0.1); beyond loopback every request needs
                          the bearer token in <data dir>/api-token (created, mode 0600)
   --local-testbed        loopback swarm: relax per-IP limits
+  --no-background        do not benchmark this machine in the background (bench.background.enabled;
+                         on by default: a quick first pass, then ~10 % of wall time while idle)
   --json                 print one JSON line {peerId, addresses, api, dataDir} once started
 Environment: SWARMTUNE_DATA_DIR, SWARMTUNE_LISTEN, SWARMTUNE_BOOTSTRAP, SWARMTUNE_API_PORT, ...
 `
@@ -38,6 +40,7 @@ export async function run (argv: string[]): Promise<number> {
     'api-port': { type: 'string' },
     'api-host': { type: 'string' },
     'local-testbed': { type: 'boolean' },
+    'no-background': { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' }
   })
@@ -53,7 +56,7 @@ export async function run (argv: string[]): Promise<number> {
   if (f['api-host'] != null) api.host = f['api-host']
   const config = loadConfig({
     file: f.config,
-    overrides: { ...(f['data-dir'] != null ? { dataDir: f['data-dir'] } : {}), net, api } as never
+    overrides: { ...(f['data-dir'] != null ? { dataDir: f['data-dir'] } : {}), net, api, ...(f['no-background'] === true ? { bench: { background: { enabled: false } } } : {}) } as never
   })
 
   if (bootstrapApi != null && bootstrapApi !== '') config.net.bootstrap.push(...await addressesFrom(bootstrapApi.replace(/\/+$/, '')))

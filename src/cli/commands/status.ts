@@ -28,10 +28,28 @@ function duration (s: number): string {
 
 interface Snapshot { rows: number, trainedAt: number, backend: string, hash: string }
 
+interface BackgroundView { enabled: boolean, phase?: string, cell?: { workload: string, method: string, reason?: string } | null, spentShare?: number, cellsDone?: number, busyMs?: number, lastError?: { code: string, message: string } | null }
+
+/** What the background sweep is doing and what it has cost, as one line. */
+export function backgroundLine (b: BackgroundView | null | undefined): string {
+  if (b == null) return 'not running (no bench service)'
+  if (!b.enabled) return 'off (bench.background.enabled false, or start --no-background)'
+  const doing = b.phase === 'stopped' ? 'stopped' : b.cell != null ? `measuring ${b.cell.method} on ${b.cell.workload}${b.cell.reason != null ? ` (${b.cell.reason})` : ''}` : `idle (${b.phase ?? 'waiting'})`
+  const spent = `${b.cellsDone ?? 0} cells, ${duration(Math.round((b.busyMs ?? 0) / 1000))} busy, ${((b.spentShare ?? 0) * 100).toFixed(1)} % of wall time`
+  return `${doing}; ${spent}${b.lastError != null ? `; last error ${b.lastError.code}: ${b.lastError.message}` : ''}`
+}
+
 /** The meta-model snapshot the node chooses with, as one line. */
 export function snapshotLine (s: Snapshot | null | undefined, now = Date.now()): string {
   if (s == null) return 'no snapshot yet (cold start: default rule and committee)'
   return `${s.backend} on ${s.rows} rows, trained ${duration(Math.max(0, Math.round((now - s.trainedAt) / 1000)))} ago (${s.hash.slice(0, 12)})`
+}
+
+/** How far the predictions for served tasks were off (mean |ln predicted − ln realized|). */
+function servedErrorLine (meta: { servedPredictionError?: number | null, servedPredictions?: number } | undefined): string[] {
+  const e = meta?.servedPredictionError
+  if (e == null) return []
+  return [`served     prediction error ${e.toFixed(3)} (mean |ln predicted/realized| throughput, ×${Math.exp(e).toFixed(2)})`]
 }
 
 export async function run (argv: string[]): Promise<number> {
@@ -49,6 +67,8 @@ export async function run (argv: string[]): Promise<number> {
     `rejected   ${rejected.length === 0 ? 'none' : rejected.map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ...(net.length > 0 ? [`network    ${net.map(([k, v]) => `${k} ${v}`).join(', ')}`] : []),
     `model      ${snapshotLine(s.snapshot as Snapshot | null | undefined)}`,
+    `background ${backgroundLine((s.bench as { background?: BackgroundView } | undefined)?.background)}`,
+    ...(servedErrorLine(s.meta as { servedPredictionError?: number | null } | undefined)),
     `uptime     ${duration(s.uptime)}`,
     ''
   ].join('\n'))

@@ -102,4 +102,78 @@ describe('background sweep', () => {
     expect(recorded).toHaveLength(1)
     await sweep.stop()
   })
+
+  it('records a failing cell once with its error, backs it off, and goes on', async () => {
+    let clock = 1000
+    const recorded: UnsignedBody[] = []
+    const e = engine()
+    e.supports = (_m, me) => me.id === 'prefix-cache' ? { ok: false, reason: 'not here' } : { ok: true }
+    const sweep = createBackgroundSweep({
+      share: 1, intervalMs: 1000, activity: createActivity(), repeats: 1, timeoutMs: 1000, defaultThreads: 1, pricePerHour: 0,
+      now: () => clock,
+      failureBackoffMs: { base: 10_000, max: 100_000 },
+      prepare: async () => ({ engine: e, model: { name: 'fake', path: 'x' }, cells: [cells[2], cells[0]], baseline: method('baseline') }),
+      counts: async () => new Map(),
+      record: async b => { recorded.push(b) }
+    })
+    expect(await sweep.tick()).toBe('ran') // baseline first (the cold-start order)
+    expect(await sweep.tick()).toBe('ran') // prefix-cache fails: recorded once
+    expect(recorded.map(b => [b.method.id, b.result.ok])).toEqual([['baseline', true], ['prefix-cache', false]])
+    expect(sweep.status().lastError?.code).toBe('E_CELL_FAILED')
+    expect(await sweep.tick()).toBe('ran') // back-off: the baseline again (coverage), not the failing cell
+    expect(recorded.at(-1)?.method.id).toBe('baseline')
+    clock += 10_001
+    expect(await sweep.tick()).toBe('ran') // back-off over: retried, failed again, not recorded again
+    expect(recorded.filter(b => !b.result.ok)).toHaveLength(1)
+    expect(sweep.status()).toMatchObject({ running: false, cell: null, phase: 'explore', cellsDone: 4 })
+    await sweep.stop()
+  })
+
+  it('a store error stops the sweep with a clear status (the caller goes on)', async () => {
+    const sweep = createBackgroundSweep({
+      share: 1, intervalMs: 1000, activity: createActivity(), repeats: 1, timeoutMs: 1000, defaultThreads: 1, pricePerHour: 0,
+      prepare: async () => ({ engine: engine(), model: { name: 'fake', path: 'x' }, cells, baseline: method('baseline') }),
+      counts: async () => new Map(),
+      record: async () => { throw Object.assign(new Error('no space left on device'), { code: 'E_STORE_FULL' }) }
+    })
+    expect(await sweep.tick()).toBe('stopped')
+    expect(await sweep.tick()).toBe('stopped')
+    expect(sweep.status()).toMatchObject({ phase: 'stopped', lastError: { code: 'E_STORE_FULL' } })
+    await sweep.stop()
+  })
+
+  it('a model that fails to load is an error with its code, retried after a pause', async () => {
+    let clock = 0
+    let tries = 0
+    const sweep = createBackgroundSweep({
+      share: 1, intervalMs: 1000, activity: createActivity(), repeats: 1, timeoutMs: 1000, defaultThreads: 1, pricePerHour: 0,
+      now: () => clock,
+      prepare: async () => { tries++; throw Object.assign(new Error('bad gguf'), { code: 'E_MODEL_LOAD' }) },
+      counts: async () => new Map(),
+      record: async () => {}
+    })
+    expect(await sweep.tick()).toBe('error')
+    expect(sweep.status().lastError).toEqual({ code: 'E_MODEL_LOAD', message: 'bad gguf' })
+    expect(await sweep.tick()).toBe('budget')
+    clock += 60_001
+    expect(await sweep.tick()).toBe('error')
+    expect(tries).toBe(2)
+    await sweep.stop()
+  })
+
+  it('measures where the meta-model predicts a possible gain once the first pass is done', async () => {
+    const recorded: UnsignedBody[] = []
+    const counts = new Map(cells.map(c => [cellKey(c.method.id, c.workload.name), 1]))
+    const sweep = createBackgroundSweep({
+      share: 1, intervalMs: 1000, activity: createActivity(), repeats: 1, timeoutMs: 1000, defaultThreads: 1, pricePerHour: 0,
+      prepare: async () => ({ engine: engine(), model: { name: 'fake', path: 'x' }, cells, baseline: method('baseline') }),
+      counts: async () => counts,
+      tasks: async () => new Map([[w2.name, { hardware: { cores: 1, threads: 1, ramMiB: 1, gpus: [], backend: 'cpu' }, model: MODEL, workload: { features: {} } }]]),
+      predict: (_task, ms) => new Map(ms.map(m => [m, m === 'prefix-cache' ? { mean: 0, std: 1 } : { mean: 0.5, std: 0 }])),
+      record: async b => { recorded.push(b) }
+    })
+    expect(await sweep.tick()).toBe('ran')
+    expect(recorded.map(b => `${b.method.id}/${b.workload.family}`)).toEqual(['prefix-cache/chat'])
+    await sweep.stop()
+  })
 })

@@ -1,0 +1,80 @@
+import { describe, it, expect } from 'vitest'
+import { cellKey, failureBackoffMs, scheduleNext, type CellPrediction, type ScheduleCell } from '../../../src/bench/schedule.js'
+
+const methods = ['baseline', 'prefix-cache', 'batch-4']
+const workloads = ['chat', 'rag']
+const cells: ScheduleCell[] = methods.flatMap(method => workloads.map(workload => ({ method, workload, firstPass: method !== 'batch-4' })))
+const counts = (entries: Array<[string, string, number]>): Map<string, number> => new Map(entries.map(([m, w, n]) => [cellKey(m, w), n]))
+const all = (n: number): Map<string, number> => counts(cells.map(c => [c.method, c.workload, n]))
+const preds = (table: Record<string, Record<string, CellPrediction>>) => (workload: string): Map<string, CellPrediction> | undefined =>
+  table[workload] != null ? new Map(Object.entries(table[workload])) : undefined
+
+describe('scheduleNext', () => {
+  it('cold start: the first pass measures the baseline on every workload first, then the quick methods in order', () => {
+    expect(scheduleNext({ cells, counts: new Map() })).toEqual({ cell: cells[0], reason: 'first-pass' })
+    const order: string[] = []
+    const c = new Map<string, number>()
+    for (let i = 0; i < 4; i++) {
+      const next = scheduleNext({ cells, counts: c })!
+      expect(next.reason).toBe('first-pass')
+      order.push(`${next.cell.method}/${next.cell.workload}`)
+      c.set(cellKey(next.cell.method, next.cell.workload), 1)
+    }
+    expect(order).toEqual(['baseline/chat', 'baseline/rag', 'prefix-cache/chat', 'prefix-cache/rag'])
+    // first pass done, no model: coverage (fewest records, catalog order)
+    expect(scheduleNext({ cells, counts: c })).toEqual({ cell: { method: 'batch-4', workload: 'chat', firstPass: false }, reason: 'coverage' })
+  })
+
+  it('spot checks come after the first pass and before value of information', () => {
+    const c = all(1)
+    const next = scheduleNext({ cells, counts: c, spotChecks: [{ method: 'nope', workload: 'chat' }, { method: 'batch-4', workload: 'rag' }], predict: preds({ chat: { baseline: { mean: 0, std: 0 }, 'prefix-cache': { mean: 1, std: 1 }, 'batch-4': { mean: 0, std: 0 } } }) })
+    expect(next).toEqual({ cell: { method: 'batch-4', workload: 'rag', firstPass: false }, reason: 'spot-check' })
+    // the first pass still wins over a spot check
+    expect(scheduleNext({ cells, counts: new Map(), spotChecks: [{ method: 'batch-4', workload: 'rag' }] })?.reason).toBe('first-pass')
+  })
+
+  it('value of information: the UCB of predicted gain over the current choice, discounted by own records', () => {
+    const c = all(1)
+    const predict = preds({
+      // current choice prefix-cache (0.5); batch-4 could be better (0.3 + 0.5 > 0.5), baseline cannot (0 + 0.1)
+      chat: { baseline: { mean: 0, std: 0.1 }, 'prefix-cache': { mean: 0.5, std: 0.05 }, 'batch-4': { mean: 0.3, std: 0.5 } },
+      rag: { baseline: { mean: 0, std: 0 }, 'prefix-cache': { mean: 0.2, std: 0.01 }, 'batch-4': { mean: 0.1, std: 0.05 } }
+    })
+    const next = scheduleNext({ cells, counts: c, predict })
+    expect(next?.reason).toBe('value')
+    expect(next?.cell).toEqual({ method: 'batch-4', workload: 'chat', firstPass: false })
+    expect(next?.value).toBeCloseTo((0.3 + 0.5 - 0.5) / 2)
+    // measured often, the same cell is worth less than the current choice's own spread elsewhere
+    c.set(cellKey('batch-4', 'chat'), 100)
+    expect(scheduleNext({ cells, counts: c, predict })?.cell).toEqual({ method: 'prefix-cache', workload: 'chat', firstPass: true })
+    // a larger exploration weight values spread more
+    expect(scheduleNext({ cells, counts: all(1), predict, c: 0 })?.reason).toBe('coverage')
+  })
+
+  it('an unmeasured baseline comes before value (it is the reference of every speedup)', () => {
+    const c = all(1)
+    c.delete(cellKey('baseline', 'rag'))
+    const noFirst = cells.map(x => ({ ...x, firstPass: false }))
+    expect(scheduleNext({ cells: noFirst, counts: c, predict: preds({ chat: { 'batch-4': { mean: 5, std: 5 } } }) })).toEqual({ cell: { method: 'baseline', workload: 'rag', firstPass: false }, reason: 'baseline' })
+  })
+
+  it('skips cells in back-off, and returns nothing when every cell is blocked', () => {
+    const blocked = (k: string): boolean => k === cellKey('baseline', 'chat')
+    expect(scheduleNext({ cells, counts: new Map(), blocked })?.cell).toEqual(cells[1])
+    expect(scheduleNext({ cells, counts: new Map(), blocked: () => true })).toBeUndefined()
+  })
+
+  it('ignores predictions that are not finite', () => {
+    const predict = preds({ chat: { baseline: { mean: NaN, std: 1 }, 'batch-4': { mean: Infinity, std: NaN } } })
+    expect(scheduleNext({ cells, counts: all(1), predict })?.reason).toBe('coverage')
+  })
+})
+
+describe('failureBackoffMs', () => {
+  it('doubles per failure up to the cap', () => {
+    expect(failureBackoffMs(0, 1000, 10_000)).toBe(0)
+    expect(failureBackoffMs(1, 1000, 10_000)).toBe(1000)
+    expect(failureBackoffMs(3, 1000, 10_000)).toBe(4000)
+    expect(failureBackoffMs(50, 1000, 10_000)).toBe(10_000)
+  })
+})
