@@ -250,10 +250,8 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
     },
     allowed,
     standing (peer) {
-      if (!allowed(peer)) return false
       const r = records.get(peer)
-      if (r != null && bannedNow(r)) return false
-      return allow.has(peer) || priority.has(peer) || authorExempt(peer)
+      return allowed(peer) && (r == null || !bannedNow(r)) && (allow.has(peer) || priority.has(peer) || authorExempt(peer))
     }
   }
 }
