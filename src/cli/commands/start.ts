@@ -60,6 +60,9 @@ export async function run (argv: string[]): Promise<number> {
 
   const daemon = createDaemon(config)
   const stopped = stopOnSignals(daemon)
+  // a file-size limit (ulimit -f, a quota) kills a process on SIGXFSZ by default: handled, the
+  // write fails with EFBIG instead and the store reports itself full (E_STORE_FULL) and recovers
+  process.on('SIGXFSZ', () => {})
   await daemon.start()
   const c = daemon.components
   const info = { peerId: c.peerId.toString(), addresses: c.network.addresses(), api: c.api.url(), dataDir: config.dataDir }
