@@ -29,6 +29,8 @@ import type { NetworkGuard } from './types.js'
 export interface PeerGuardOptions {
   allowPeers?: string[]
   denyPeers?: string[]
+  /** peers with standing that the allow list would not admit alone: the operator's fleet (config net.priorityPeers) */
+  priorityPeers?: string[]
   /** records-topic messages per peer per second (sustained) before excess counts against the peer */
   gossipPerPeerPerSecond?: number
   /** messages a peer may send at once above the sustained rate */
@@ -37,6 +39,11 @@ export interface PeerGuardOptions {
   excessPenalty?: number
   /** penalty per invalid message (on top of gossipsub's own P4 for records) */
   invalidPenalty?: number
+  /**
+   * penalty per stalled RPC stream (E_REQ_STALLED: a length prefix, then nothing): no honest
+   * client does that, and each one held a slot for seconds, so 8 of them ban the peer
+   */
+  stallPenalty?: number
   penaltyHalfLifeMs?: number
   /** gossiped records per second (sustained) from one author that is not proven */
   gossipPerAuthorPerSecond?: number
@@ -64,6 +71,11 @@ export interface PeerGuard extends NetworkGuard {
   peers: () => PeerRecord[]
   totals: () => { rateLimited: number, invalid: number, denied: number, authorLimited: number }
   allowed: (peer: string) => boolean
+  /**
+   * issue #18: may this peer use the RPC slots kept for peers with standing? On the allow or
+   * priority list, or a proven author (trust), and not banned. Fresh identities never are.
+   */
+  standing: (peer: string) => boolean
   /** the trust service tells which authors are exempt from the per-author budget (proven ones) */
   setAuthorExempt: (exempt: (author: string) => boolean) => void
 }
@@ -78,6 +90,7 @@ export const DEFAULT_GUARD = {
   gossipBurst: 300,
   excessPenalty: 0.1,
   invalidPenalty: 0.5,
+  stallPenalty: 1,
   penaltyHalfLifeMs: 60_000,
   gossipPerAuthorPerSecond: 20,
   gossipAuthorBurst: 200
@@ -128,6 +141,8 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
   const rate = opts.gossipPerPeerPerSecond ?? DEFAULT_GUARD.gossipPerPeerPerSecond
   const excess = opts.excessPenalty ?? DEFAULT_GUARD.excessPenalty
   const invalidPenalty = opts.invalidPenalty ?? DEFAULT_GUARD.invalidPenalty
+  const stallPenalty = opts.stallPenalty ?? DEFAULT_GUARD.stallPenalty
+  const priority = new Set(opts.priorityPeers ?? [])
   const halfLife = opts.penaltyHalfLifeMs ?? DEFAULT_GUARD.penaltyHalfLifeMs
   const burst = opts.gossipBurst ?? DEFAULT_GUARD.gossipBurst
   const peerBucket = keyedBuckets(rate, burst, now)
@@ -213,7 +228,7 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
       const r = rec(peer)
       r.invalid++
       r.codes[code] = (r.codes[code] ?? 0) + 1
-      addPenalty(r, invalidPenalty)
+      addPenalty(r, code === 'E_REQ_STALLED' ? stallPenalty : invalidPenalty)
     },
     appSpecificScore (peer) {
       const r = records.get(peer)
@@ -233,6 +248,10 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
       for (const r of records.values()) { rateLimited += r.rateLimited; invalid += r.invalid }
       return { rateLimited, invalid, denied, authorLimited }
     },
-    allowed
+    allowed,
+    standing (peer) {
+      const r = records.get(peer)
+      return allowed(peer) && (r == null || !bannedNow(r)) && (allow.has(peer) || priority.has(peer) || authorExempt(peer))
+    }
   }
 }

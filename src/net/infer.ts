@@ -21,8 +21,12 @@ export const DEFAULT_INFER_LIMITS: RpcLimits = {
   maxRequestBytes: 256 * 1024,
   maxResponseBytes: 4 * 1024 * 1024,
   timeoutMs: 120_000,
+  // a whole request (≤ 256 KiB) in 5 s; a stalled stream is refused and charged long before the answer deadline
+  firstFrameMs: 5_000,
   maxStreamsPerPeer: 4,
   maxStreamsTotal: 32,
+  // issue #18: 8 of the 32 slots only for peers with standing (allow/priority lists, proven authors)
+  reservedStreams: 8,
   maxPenalties: 20,
   penaltyWindowMs: 60_000,
   idleMs: 30_000,
@@ -84,6 +88,8 @@ export interface InferServiceInit {
   rejections: Counters
   limits?: Partial<RpcLimits>
   onViolation?: ViolationHook
+  /** peers that may use the reserved slots (RpcServerInit.standing) */
+  standing?: (peer: string) => boolean
 }
 
 export function createInferService (init: InferServiceInit): RpcService {
@@ -94,7 +100,8 @@ export function createInferService (init: InferServiceInit): RpcService {
     parse: parseInferRequest,
     answer: async (req, ctx) => await init.serve({ ...req, signal: ctx.signal }),
     rejections: init.rejections,
-    onViolation: init.onViolation
+    onViolation: init.onViolation,
+    standing: init.standing
   })
   return rpcService(init.libp2p, INFER_PROTOCOL, server)
 }

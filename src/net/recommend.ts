@@ -19,8 +19,10 @@ export const DEFAULT_RECOMMEND_LIMITS: RpcLimits = {
   maxRequestBytes: 64 * 1024,
   maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
   timeoutMs: 5_000,
+  firstFrameMs: 5_000,
   maxStreamsPerPeer: 32,
   maxStreamsTotal: 256,
+  reservedStreams: 64,
   maxPenalties: 20,
   penaltyWindowMs: 60_000,
   idleMs: 30_000,
@@ -244,6 +246,8 @@ export interface RecommendServiceInit {
   rejections: Counters
   limits?: Partial<RpcLimits>
   onViolation?: ViolationHook
+  /** peers that may use the reserved slots (RpcServerInit.standing) */
+  standing?: (peer: string) => boolean
 }
 
 export type RecommendService = RpcService
@@ -256,7 +260,8 @@ export function createRecommendService (init: RecommendServiceInit): RecommendSe
     parse: parseRecommendRequest,
     answer: init.answer,
     rejections: init.rejections,
-    onViolation: init.onViolation
+    onViolation: init.onViolation,
+    standing: init.standing
   })
   return rpcService(init.libp2p, RECOMMEND_PROTOCOL, server)
 }

@@ -23,6 +23,8 @@ export interface NetConfig {
   localTestbed: boolean
   allowPeers: string[]
   denyPeers: string[]
+  /** peers given the RPC slots kept for peers with standing (issue #18), without excluding others as allowPeers does */
+  priorityPeers?: string[]
   sync: { intervalMs: number, pageSize: number, timeoutMs: number, maxRecordsPerSession: number }
   /**
    * threads that verify record signatures (gossip and sync): 'auto' (default) = one per core, the
@@ -108,7 +110,7 @@ export interface NetworkGuard {
   /** before serving an inbound sync session; false → refuse the stream */
   admitSync?: (peer: string) => boolean
   /** every refused input, attributed to the peer that sent it */
-  onViolation?: (peer: string, code: string, via: 'gossip' | 'sync') => void
+  onViolation?: (peer: string, code: string, via: 'gossip' | 'sync' | 'recommend' | 'infer') => void
   /**
    * gossipsub P5 application score, in graylist units: -1 reaches the graylist threshold on
    * its own (the network scales it to its thresholds, which are large, Lodestar-like)

@@ -90,7 +90,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     try {
       // flood control and allow/deny lists (src/net/guard.ts), unless the caller brings its own guard
       const peerGuard = opts.network?.guard == null
-        ? createPeerGuard({ allowPeers: config.net.allowPeers, denyPeers: config.net.denyPeers, gossipPerPeerPerSecond: config.trust?.gossipPerPeerPerSecond, gossipBurst: config.trust?.gossipBurst, gossipPerAuthorPerSecond: config.trust?.gossipPerAuthorPerSecond, gossipAuthorBurst: config.trust?.gossipAuthorBurst })
+        ? createPeerGuard({ allowPeers: config.net.allowPeers, denyPeers: config.net.denyPeers, priorityPeers: config.net.priorityPeers, gossipPerPeerPerSecond: config.trust?.gossipPerPeerPerSecond, gossipBurst: config.trust?.gossipBurst, gossipPerAuthorPerSecond: config.trust?.gossipPerAuthorPerSecond, gossipAuthorBurst: config.trust?.gossipAuthorBurst })
         : undefined
       const metrics = createMetricsRegistry()
       const net = network = createNetwork({ config, privateKey, store, rejections, onRecord: (record, via) => { emit({ record, via }) } }, { ...opts.network, metrics, ...(peerGuard != null ? { guard: peerGuard } : {}) })

@@ -1,7 +1,10 @@
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { Startable } from '../contracts/service.js'
 import { createBenchService, type BenchService } from '../bench/service.js'
 import type { Engine } from '../engine/types.js'
 import { createMetaService, type MetaService } from '../meta/service.js'
+import { RpcErrorCode } from '../net/rpc/errors.js'
+import type { ViolationHook } from '../net/rpc/limits.js'
 import { createServingService, type ServingService } from '../serving/service.js'
 import { createTrustService, type TrustService } from '../trust/service.js'
 import { createActivity } from '../util/activity.js'
@@ -61,7 +64,7 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
     ? createBenchService({ config }, { peerId: core.peerId, store: core.store, api: core.api, ownRecord: core.ownRecord, activity, engine, trust, meta, metrics: core.metrics })
     : undefined
   const serving = on('serving')
-    ? createServingService({ config }, { api: core.api, network: core.network, rejections: core.rejections, ownRecord: core.ownRecord, activity, engine, meta, votes, metrics: core.metrics })
+    ? createServingService({ config, ...rpcPeerHooks(core) }, { api: core.api, network: core.network, rejections: core.rejections, ownRecord: core.ownRecord, activity, engine, meta, votes, metrics: core.metrics })
     : undefined
 
   for (const [name, svc] of [['trust', trust], ['meta', meta], ['vote', votes], ['bench', bench], ['serving', serving]] as const) {
@@ -77,4 +80,29 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
     }
   }])
   return { trust, meta, votes, bench, serving, ordered }
+}
+
+/**
+ * Refusals not charged to the peer in the guard: E_BUSY and E_PEER_PENALIZED are bounded by the
+ * server's own limits (a heavy honest client gets them), E_REQ_TIMEOUT after a whole request may
+ * be this node's slow answer.
+ */
+const UNCHARGED: ReadonlySet<string> = new Set<string>([RpcErrorCode.BUSY, RpcErrorCode.PENALIZED, RpcErrorCode.TIMEOUT])
+
+/**
+ * Issue #18: refused recommend/infer requests count against the peer in the peer guard (a
+ * stalled stream weighs more than a malformed one), a peer banned for it is hung up on at once,
+ * and the guard says which peers have standing for the RPC slots kept for them.
+ */
+function rpcPeerHooks (core: CoreComponents): { onViolation?: ViolationHook, standing?: (peer: string) => boolean } {
+  const guard = core.peerGuard
+  if (guard == null) return {}
+  return {
+    onViolation: (peer, code, protocol) => {
+      if (UNCHARGED.has(code)) return
+      guard.onViolation?.(peer, code, protocol.includes('/infer/') ? 'infer' : 'recommend')
+      if (guard.admitConnection?.(peer) === false) core.network.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+    },
+    standing: peer => guard.standing(peer)
+  }
 }

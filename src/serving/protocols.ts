@@ -17,6 +17,8 @@ export interface ServingProtocolsInit {
   recommendLimits?: Partial<RpcLimits>
   inferLimits?: Partial<RpcLimits>
   onViolation?: ViolationHook
+  /** peers that may use the slots kept for peers with standing (the peer guard's view) */
+  standing?: (peer: string) => boolean
 }
 
 /** The peer protocols serving answers: `/swarmtune/recommend/1.0.0` and `/swarmtune/infer/1.0.0`. */
@@ -37,14 +39,15 @@ export function createServingProtocols (init: ServingProtocolsInit): ServingProt
     answer: async (req) => await init.recommend(req),
     rejections: init.rejections,
     limits: { ...DEFAULT_RECOMMEND_LIMITS, ...init.recommendLimits },
-    onViolation: init.onViolation
+    onViolation: init.onViolation,
+    standing: init.standing
   })
   let inferSvc: RpcService | undefined
 
   return {
     async start () {
       await recommendSvc.start()
-      inferSvc = createInferService({ libp2p: init.network.libp2p, serve: init.serve, rejections: init.rejections, limits: init.inferLimits, onViolation: init.onViolation })
+      inferSvc = createInferService({ libp2p: init.network.libp2p, serve: init.serve, rejections: init.rejections, limits: init.inferLimits, onViolation: init.onViolation, standing: init.standing })
       await inferSvc.start()
     },
     async stop () {

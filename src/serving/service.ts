@@ -68,6 +68,7 @@ export interface ServingInit {
   recommendLimits?: Partial<RpcLimits>
   inferLimits?: Partial<RpcLimits>
   onViolation?: ViolationHook
+  standing?: (peer: string) => boolean
   /** record the served batches (default true) */
   record?: boolean
   seed?: number
@@ -119,7 +120,7 @@ export function createServingService (init: ServingInit, components: ServingComp
   const recommend = recommender.recommend
 
   const protocols = createServingProtocols({
-    network: components.network, rejections: components.rejections, serve, recommend, recommendLimits: init.recommendLimits, inferLimits: init.inferLimits, onViolation: init.onViolation
+    network: components.network, rejections: components.rejections, serve, recommend, recommendLimits: init.recommendLimits, inferLimits: init.inferLimits, onViolation: init.onViolation, standing: init.standing
   })
   // the status counters, in the order /status has always listed them
   const counts = (): Record<string, number> => ({ ...pipeline.counts(), ...recommender.counts(), queued: queue.depth() })
@@ -133,7 +134,7 @@ export function createServingService (init: ServingInit, components: ServingComp
       stopped = false
       await protocols.start()
       registerServingRoutes(components.api, { serve, recommend, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config) })
-      components.api.statusContributors.set('serving', () => ({ ...counts(), bySource: pipeline.bySource(), recommend: protocols.recommendStats() }))
+      components.api.statusContributors.set('serving', () => ({ ...counts(), bySource: pipeline.bySource(), recommend: protocols.recommendStats(), infer: protocols.inferStats() }))
       // what the dashboard shows as "this node": configured, not loaded (reading it must not start the engine)
       components.api.statusContributors.set('engine', () => {
         const hw = engine.hardwareForAdvice()

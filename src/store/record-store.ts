@@ -154,7 +154,8 @@ class LevelRecordStore implements RecordStore {
   /** Record a failed write and turn it into the error callers see. */
   private failed (err: unknown): StoreWriteError {
     const text = causes(err)
-    const full = /ENOSPC|no space left/i.test(text)
+    // EFBIG: a file-size limit or quota, as final as a full disk for the writer
+    const full = /ENOSPC|no space left|EFBIG|file too large/i.test(text)
     const dir = this.init.dataDir ?? this.init.path
     const e = new StoreWriteError(full ? 'E_STORE_FULL' : 'E_STORE_IO',
       full ? `the disk holding ${dir} is full; writes resume once space is freed (${(err as Error).message})` : `the store at ${dir} cannot write: ${(err as Error).message}`, { cause: err })

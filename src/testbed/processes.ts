@@ -24,6 +24,8 @@ export interface SpawnOptions {
   env?: Record<string, string>
   /** how long to wait for the start line */
   timeoutMs?: number
+  /** a command the daemon runs under, e.g. ['prlimit', '--fsize=1048576:unlimited', '--'] (it must exec node, keeping the pid) */
+  prefix?: string[]
 }
 
 export interface DaemonProcess {
@@ -49,7 +51,9 @@ export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
   // debugging aid: extra node flags for the daemons, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   // (NODE_OPTIONS refuses --cpu-prof)
   const nodeArgs = (process.env.SWARMTUNE_TESTBED_NODE_ARGS ?? '').split(/\s+/).filter(a => a !== '')
-  const proc = spawn(process.execPath, [...nodeArgs, ...args], {
+  const argv = [process.execPath, ...nodeArgs, ...args]
+  const cmd = [...(opts.prefix ?? []), ...argv]
+  const proc = spawn(cmd[0], cmd.slice(1), {
     // many daemons share this box: each verifies inline rather than starting a worker per core
     env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', SWARMTUNE_VERIFY_WORKERS: '0', SWARMTUNE__bench__background__enabled: 'false', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']

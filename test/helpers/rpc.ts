@@ -21,8 +21,10 @@ export const TEST_LIMITS: RpcLimits = {
   maxRequestBytes: 64 * 1024,
   maxResponseBytes: 1024 * 1024,
   timeoutMs: 5_000,
+  firstFrameMs: 5_000,
   maxStreamsPerPeer: 32,
   maxStreamsTotal: 256,
+  reservedStreams: 64,
   maxPenalties: 20,
   penaltyWindowMs: 60_000,
   idleMs: 30_000,
@@ -54,7 +56,7 @@ export interface TestRpcServer {
 }
 
 /** A libp2p node on 127.0.0.1 serving TEST_PROTOCOL (counters named `test:<code>`). */
-export async function startTestRpcServer (opts: { limits?: Partial<RpcLimits>, answer?: (req: TestRequest) => Promise<TestResponse> } = {}): Promise<TestRpcServer> {
+export async function startTestRpcServer (opts: { limits?: Partial<RpcLimits>, answer?: (req: TestRequest) => Promise<TestResponse>, standing?: (peer: string) => boolean } = {}): Promise<TestRpcServer> {
   const libp2p = await createLibp2p({ addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
   const rejections = new Counters()
   const violations: string[] = []
@@ -67,7 +69,8 @@ export async function startTestRpcServer (opts: { limits?: Partial<RpcLimits>, a
     parse: parseTestRequest,
     answer: async (req) => { answered.push(req); return await answer(req) },
     rejections,
-    onViolation: (_peer, code) => { violations.push(code) }
+    onViolation: (_peer, code) => { violations.push(code) },
+    standing: opts.standing
   })
   const svc = rpcService(libp2p, TEST_PROTOCOL, server)
   await svc.start()

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { intFlag, parseFlags, printJson } from '../args.js'
 import { apiHeaders, apiUrl } from '../../node/api-client.js'
@@ -58,7 +59,10 @@ async function standalone (sel: BenchSelection, dataDir: string | undefined, con
     await store.start()
   } catch (err) {
     if (errorCode(err) === 'E_DATA_DIR_LOCKED') {
-      throw new SwarmtuneError('E_DATA_DIR_LOCKED', `a swarmtune daemon is running on ${config.dataDir}: run the benchmark through it with --api URL (e.g. --api http://${config.api.host}:${config.api.port})`)
+      // the daemon writes its real address at start; this command's config may name another port
+      let url = `http://${config.api.host}:${config.api.port}`
+      try { url = readFileSync(join(config.dataDir, 'api-url'), 'utf8').trim() } catch {}
+      throw new SwarmtuneError('E_DATA_DIR_LOCKED', `a swarmtune daemon is running on ${config.dataDir}: run the benchmark through it with --api URL (e.g. --api ${url})`)
     }
     throw err
   }

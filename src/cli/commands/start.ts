@@ -1,3 +1,5 @@
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { intFlag, parseFlags } from '../args.js'
 import { apiGet } from '../../node/api-client.js'
 import { waitFor } from '../../util/wait.js'
@@ -63,9 +65,14 @@ export async function run (argv: string[]): Promise<number> {
 
   const daemon = createDaemon(config)
   const stopped = stopOnSignals(daemon)
+  // a file-size limit (ulimit -f, a quota) kills a process on SIGXFSZ by default: handled, the
+  // write fails with EFBIG instead and the store reports itself full (E_STORE_FULL) and recovers
+  process.on('SIGXFSZ', () => {})
   await daemon.start()
   const c = daemon.components
   const info = { peerId: c.peerId.toString(), addresses: c.network.addresses(), api: c.api.url(), dataDir: config.dataDir }
+  // the running daemon's real API address, for hints given to other commands on this data dir
+  writeFileSync(join(config.dataDir, 'api-url'), info.api + '\n')
   const access = daemon.apiAccess
   // one line, also with --json (stderr): who can call this API and with what
   if (access.required) process.stderr.write(`swarmtune: control API on ${info.api} requires Authorization: Bearer <token>; token ${access.token.created ? 'created in' : 'from'} ${access.token.source}\n`)
@@ -82,6 +89,7 @@ export async function run (argv: string[]): Promise<number> {
     ].join('\n'))
   }
   const signal = await stopped
+  rmSync(join(config.dataDir, 'api-url'), { force: true })
   if (f.json !== true) process.stdout.write(`stopped (${signal})\n`)
   return 0
 }

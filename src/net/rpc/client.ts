@@ -1,4 +1,4 @@
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { SwarmtuneError, errorMessage } from '../../util/errors.js'
 import { RpcError, RpcErrorCode, rpcErrorCode } from './errors.js'
@@ -41,13 +41,15 @@ export async function rpcCall<Res> (node: Pick<Libp2p, 'dialProtocol'>, target: 
 
 /**
  * A throwaway client node (fresh ed25519 identity, TCP + noise + yamux, no listen address, no
- * pubsub): what the CLI dials peers with. Stop it when done.
+ * pubsub), or one with the given key: what the CLI dials peers with. Stop it when done.
  */
-export async function createClientNode (): Promise<Libp2p> {
+export async function createClientNode (opts: { privateKey?: PrivateKey } = {}): Promise<Libp2p> {
   const [{ createLibp2p }, { tcp }, { noise }, { yamux }] = await Promise.all([
     import('libp2p'), import('@libp2p/tcp'), import('@chainsafe/libp2p-noise'), import('@chainsafe/libp2p-yamux')
   ])
   return await createLibp2p({
+    // a known key: a client the server lists by peer ID (net.priorityPeers)
+    ...(opts.privateKey != null ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: [] },
     transports: [tcp()],
     connectionEncrypters: [noise()],

@@ -8,6 +8,8 @@ export const RpcErrorCode = {
   MALFORMED: 'E_REQ_MALFORMED',
   /** JSON, but not a valid request (field named in the message) */
   INVALID: 'E_REQ_INVALID',
+  /** the first request on a stream did not arrive within `firstFrameMs` (sent a prefix, then stalled) */
+  STALLED: 'E_REQ_STALLED',
   /** the exchange did not finish within the deadline */
   TIMEOUT: 'E_REQ_TIMEOUT',
   /** too many concurrent streams from this peer (or in total) */
@@ -27,7 +29,7 @@ export const RpcErrorCode = {
 export class RpcError extends SwarmtuneError {}
 
 /** Codes that blame the remote peer: counted as rejections and penalized. */
-export const BLAMEWORTHY: ReadonlySet<string> = new Set<string>([RpcErrorCode.OVERSIZE, RpcErrorCode.MALFORMED, RpcErrorCode.INVALID, RpcErrorCode.TRUNCATED, RpcErrorCode.TIMEOUT, RpcErrorCode.BUSY, RpcErrorCode.PENALIZED])
+export const BLAMEWORTHY: ReadonlySet<string> = new Set<string>([RpcErrorCode.OVERSIZE, RpcErrorCode.MALFORMED, RpcErrorCode.INVALID, RpcErrorCode.TRUNCATED, RpcErrorCode.STALLED, RpcErrorCode.TIMEOUT, RpcErrorCode.BUSY, RpcErrorCode.PENALIZED])
 
 /** Refuse a request field: E_REQ_INVALID naming the field, what every protocol's parse throws. */
 export function invalidField (path: string, message: string): never {

@@ -6,9 +6,20 @@ export interface RpcLimits {
   maxResponseBytes: number
   /** deadline of one whole exchange (read request, answer, write response), ms */
   timeoutMs: number
+  /**
+   * the first request on a stream must have arrived whole within this (ms): a stream that sends
+   * a length prefix and stalls holds a slot for seconds, not for `timeoutMs` (E_REQ_STALLED)
+   */
+  firstFrameMs: number
   /** concurrent inbound streams per remote peer / in total */
   maxStreamsPerPeer: number
   maxStreamsTotal: number
+  /**
+   * of `maxStreamsTotal`, slots only peers with standing may take (RpcServerInit.standing): fresh
+   * identities compete among themselves for the rest, so a Sybil swarm cannot lock out the
+   * operator's fleet or proven peers
+   */
+  reservedStreams: number
   /** penalties within `penaltyWindowMs` after which a peer is refused for `penaltyWindowMs` */
   maxPenalties: number
   penaltyWindowMs: number

@@ -16,7 +16,8 @@ import { percentile } from '../../util/stats.js'
  * request, the server answers one length-prefixed JSON response — the answer or
  * `{ "error": { "code", "message" } }` — and closes. Every request is untrusted: size limit
  * (checked on the length prefix, before the body is buffered), one deadline for the whole
- * exchange, concurrent streams per peer and in total, schema validation. A refused request gets a
+ * exchange and a short one for the first request to arrive, concurrent streams per peer and in
+ * total with a share kept for peers with standing, schema validation. A refused request gets a
  * coded error response when the stream still allows it, the stream is closed, the code is
  * counted in the node's rejections as `<protocol>:<code>`, and the peer collects a penalty; a
  * peer with too many penalties in a window is refused outright for a while (E_PEER_PENALIZED).
@@ -33,6 +34,11 @@ export interface RpcServerInit<Req, Res> {
   answer: (req: Req, ctx: { peer: string, signal: AbortSignal }) => Promise<Res>
   rejections: Counters
   onViolation?: ViolationHook
+  /**
+   * peers with standing (allow/priority lists, proven authors) may use the reserved slots;
+   * default: nobody has standing, so `reservedStreams` stay free for nobody
+   */
+  standing?: (peer: string) => boolean
 }
 
 export interface RpcServerStats {
@@ -40,6 +46,8 @@ export interface RpcServerStats {
   answered: number
   errors: number
   active: number
+  /** of `active`, streams held by peers without standing */
+  activeStrangers: number
   /** per error code */
   byCode: Record<string, number>
   /**
@@ -64,25 +72,33 @@ export interface RpcServer {
   readonly maxInboundStreams: number
 }
 
-/** Concurrent inbound streams, per peer and in total (RpcLimits.maxStreamsPerPeer, maxStreamsTotal). */
+/**
+ * Concurrent inbound streams, per peer and in total (RpcLimits.maxStreamsPerPeer, maxStreamsTotal).
+ * `reservedStreams` of the total are kept for peers with standing: the others share the rest.
+ */
 class StreamSlots {
   private readonly perPeer = new Map<string, number>()
   private open = 0
+  /** streams held by peers without standing */
+  private strangers = 0
   constructor (private readonly limits: RpcLimits) {}
 
-  get total (): number { return this.open }
+  get held (): { total: number, strangers: number } { return { total: this.open, strangers: this.strangers } }
 
-  /** false when the peer or the node is at its limit */
-  take (peer: string): boolean {
+  /** false when the peer, its class (strangers) or the node is at its limit */
+  take (peer: string, standing: boolean): boolean {
     const n = this.perPeer.get(peer) ?? 0
     if (n >= this.limits.maxStreamsPerPeer || this.open >= this.limits.maxStreamsTotal) return false
+    if (!standing && this.strangers >= this.limits.maxStreamsTotal - this.limits.reservedStreams) return false
     this.perPeer.set(peer, n + 1)
     this.open++
+    if (!standing) this.strangers++
     return true
   }
 
-  give (peer: string): void {
+  give (peer: string, standing: boolean): void {
     this.open--
+    if (!standing) this.strangers--
     const left = (this.perPeer.get(peer) ?? 1) - 1
     if (left <= 0) this.perPeer.delete(peer)
     else this.perPeer.set(peer, left)
@@ -109,8 +125,8 @@ class ServerStats {
     this.answerMs[this.answerAt++ % 1024] = ms
   }
 
-  snapshot (active: number): RpcServerStats {
-    return { requests: this.requests, answered: this.answered, errors: this.errors, active, byCode: { ...this.byCode }, answerMs: summarizeMs(this.answerMs) }
+  snapshot (held: { total: number, strangers: number }): RpcServerStats {
+    return { requests: this.requests, answered: this.answered, errors: this.errors, active: held.total, activeStrangers: held.strangers, byCode: { ...this.byCode }, answerMs: summarizeMs(this.answerMs) }
   }
 }
 
@@ -151,7 +167,8 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
       await sendError(stream, RpcErrorCode.PENALIZED, 'too many bad requests from this peer: try later', AbortSignal.timeout(1000))
       return
     }
-    if (!slots.take(peer)) {
+    const standing = init.standing?.(peer) === true
+    if (!slots.take(peer, standing)) {
       refuse(peer, RpcErrorCode.BUSY)
       await sendError(stream, RpcErrorCode.BUSY, `too many concurrent ${init.name} streams`, AbortSignal.timeout(1000))
       return
@@ -162,14 +179,14 @@ export function createRpcServer<Req, Res> (init: RpcServerInit<Req, Res>): RpcSe
     try {
       await serveStream(ctx, stream, lp, peer)
     } finally {
-      slots.give(peer)
+      slots.give(peer, standing)
     }
   }
 
   return {
     handler,
     maxInboundStreams: limits.maxStreamsPerPeer * 2,
-    stats: () => stats.snapshot(slots.total),
+    stats: () => stats.snapshot(slots.held),
     stop: () => { for (const c of inFlight) c.abort(new RpcError(RpcErrorCode.UNAVAILABLE, 'node stopping')) }
   }
 }
@@ -206,14 +223,16 @@ async function serveStream<Req, Res> (ctx: ServerContext<Req, Res>, stream: Stre
 }
 
 /**
- * The deadline of one exchange: the first request on a stream must arrive within `timeoutMs`, a
- * later one within `idleMs` (the client keeps the stream open between requests); once a later
- * request has arrived, its answer gets `timeoutMs` of its own (`restart`).
+ * The deadline of one exchange: the first request on a stream must have arrived whole within
+ * `firstFrameMs` (E_REQ_STALLED: a peer that sends a length prefix and stalls is charged for it),
+ * a later one within `idleMs` (the client keeps the stream open between requests, not a fault);
+ * once a request has arrived, its answer gets `timeoutMs` of its own (`restart`).
  */
 function exchangeDeadline (controller: AbortController, limits: RpcLimits, index: number): { restart: () => void, clear: () => void } {
   const timeout = (): void => { controller.abort(new RpcError(RpcErrorCode.TIMEOUT, `exchange exceeded ${limits.timeoutMs} ms`)) }
+  const stalled = (): void => { controller.abort(new RpcError(RpcErrorCode.STALLED, `no whole request within ${limits.firstFrameMs} ms`)) }
   const idle = (): void => { controller.abort(new RpcError(RpcErrorCode.IDLE, 'idle stream')) }
-  let timer = setTimeout(index === 0 ? timeout : idle, index === 0 ? limits.timeoutMs : limits.idleMs)
+  let timer = setTimeout(index === 0 ? stalled : idle, index === 0 ? Math.min(limits.firstFrameMs, limits.timeoutMs) : limits.idleMs)
   return {
     restart () {
       clearTimeout(timer)
@@ -267,10 +286,8 @@ async function readAndAnswer<Req, Res> (ctx: ServerContext<Req, Res>, stream: St
     const bytes = (await lp.read({ signal })).subarray()
     reading = false
     const readAt = performance.now()
-    if (index > 0) {
-      deadline.restart()
-      ctx.stats.requests++
-    }
+    deadline.restart()
+    if (index > 0) ctx.stats.requests++
     const req = init.parse(parseJsonObject(bytes))
     const reply = await init.answer(req, { peer, signal })
     if (signal.aborted) throw signal.reason

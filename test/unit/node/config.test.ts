@@ -65,6 +65,17 @@ describe('config', () => {
     expect(codeAndMessage(() => loadConfig({ env: {}, overrides: { net: { verifyWorkers: -1 } } }))?.[0]).toBe('E_CONFIG')
   })
 
+  it('refuses peer lists that are not peer IDs (issue #18: allowPeers ["garbage"] was accepted)', () => {
+    const id = '12D3KooWGzh5QZc6dYWnTtDeBQS3MZ2oFbYCU2K5sGi6bSWsgLNr'
+    for (const list of ['allowPeers', 'denyPeers', 'priorityPeers']) {
+      const bad = codeAndMessage(() => loadConfig({ env: {}, overrides: { net: { [list]: ['garbage'] } } }))
+      expect(bad?.[0]).toBe('E_CONFIG')
+      expect(bad?.[1]).toContain(`net.${list}`)
+      expect(loadConfig({ env: {}, overrides: { net: { [list]: [id] } } }).net[list as 'allowPeers']).toEqual([id])
+    }
+    expect(loadConfig({ env: { SWARMTUNE__net__priorityPeers: JSON.stringify([id]) } }).net.priorityPeers).toEqual([id])
+  })
+
   it('ignores unrelated environment variables', () => {
     expect(envOverrides({ PATH: '/bin', SWARMTUNEX: '1' })).toEqual({})
   })

@@ -244,6 +244,26 @@ describe('peer guard', () => {
     only.admitSync!('stranger')
     expect(only.totals().denied).toBe(1)
   })
+
+  it('standing for the reserved RPC slots (issue #18): priority, allow list, proven authors; stalled streams ban after 8', () => {
+    let now = 0
+    const g = createPeerGuard({ priorityPeers: ['fleet', 'staller'], now: () => now })
+    expect(g.standing('fleet')).toBe(true)
+    expect(g.standing('fresh')).toBe(false)
+    g.setAuthorExempt(a => a === 'proven')
+    expect(g.standing('proven')).toBe(true)
+    // a malformed request weighs 0.5, a stalled stream 1: eight stalls ban, and a banned peer loses its standing
+    for (let i = 0; i < 7; i++) g.onViolation!('staller', 'E_REQ_STALLED', 'infer')
+    expect(g.admitConnection!('staller')).toBe(true)
+    g.onViolation!('staller', 'E_REQ_STALLED', 'infer')
+    expect(g.admitConnection!('staller')).toBe(false)
+    expect(g.standing('staller')).toBe(false)
+    expect(g.peer('staller')?.codes).toEqual({ E_REQ_STALLED: 8 })
+    // the ban lifts as the penalty decays (half-life 60 s)
+    now += 120_000
+    expect(g.standing('staller')).toBe(true)
+    expect(createPeerGuard({ allowPeers: ['friend'] }).standing('friend')).toBe(true)
+  })
 })
 
 describe('trust-weighted training set (meta dataset hook)', () => {

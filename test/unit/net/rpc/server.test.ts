@@ -96,6 +96,51 @@ describe('per-peer stream limit and penalties', () => {
   })
 })
 
+describe('stalled streams and slots kept for peers with standing (issue #18)', () => {
+  const readError = async (lp: ReturnType<typeof lpStream>): Promise<string> => JSON.parse(new TextDecoder().decode((await lp.read()).subarray())).error.code
+
+  it('refuses a stream whose first request stalls after firstFrameMs, then still answers slowly computed requests', async () => {
+    const t = await startTestRpcServer({ limits: { firstFrameMs: 300, timeoutMs: 10_000, maxPenalties: 1000 } })
+    const client = await createClientNode()
+    try {
+      const stream = await client.dialProtocol(t.libp2p.getMultiaddrs(), TEST_PROTOCOL)
+      // a length prefix of 100 bytes, then nothing
+      stream.send(Uint8Array.from([100]))
+      expect(await readError(lpStream(stream))).toBe('E_REQ_STALLED')
+      expect(t.rejections.get('test:E_REQ_STALLED')).toBe(1)
+      expect(t.violations).toContain('E_REQ_STALLED')
+      // the answer has timeoutMs of its own: a 1.5 s answer is not cut at firstFrameMs
+      expect(await rpcCall<TestResponse>(client, t.libp2p.getMultiaddrs(), TEST_PROTOCOL, { text: 's', mode: 'slow' })).toEqual({ echo: 's' })
+    } finally {
+      await client.stop()
+      await t.stop()
+    }
+  })
+
+  it('strangers share maxStreamsTotal - reservedStreams; a peer with standing is still served', async () => {
+    const vip = await createClientNode()
+    const strangers = await Promise.all([1, 2].map(async () => await createClientNode()))
+    const t = await startTestRpcServer({ limits: { maxStreamsTotal: 4, reservedStreams: 2, maxStreamsPerPeer: 4, firstFrameMs: 30_000, timeoutMs: 30_000 }, standing: peer => peer === vip.peerId.toString() })
+    try {
+      // stranger 1 holds the strangers' two slots with stalled streams
+      const held = await Promise.all([1, 2].map(async () => {
+        const s = await strangers[0].dialProtocol(t.libp2p.getMultiaddrs(), TEST_PROTOCOL)
+        s.send(Uint8Array.from([100]))
+        return s
+      }))
+      await expect.poll(() => t.svc.stats().activeStrangers).toBe(2)
+      // another fresh identity is refused although two slots are free
+      await expect(rpcCall(strangers[1], t.libp2p.getMultiaddrs(), TEST_PROTOCOL, { text: 'x' })).rejects.toMatchObject({ code: 'E_BUSY' })
+      // the peer with standing gets a reserved slot
+      expect(await rpcCall<TestResponse>(vip, t.libp2p.getMultiaddrs(), TEST_PROTOCOL, { text: 'vip' })).toEqual({ echo: 'vip' })
+      for (const s of held) s.abort(new Error('done'))
+    } finally {
+      for (const n of [vip, ...strangers]) await n.stop()
+      await t.stop()
+    }
+  })
+})
+
 describe('summarizeMs', () => {
   it('nearest-rank percentiles', () => {
     expect(summarizeMs([])).toEqual({ n: 0, p50: 0, p99: 0, max: 0 })
