@@ -134,6 +134,16 @@ function keyedBuckets (rate: number, burst: number, now: () => number): (key: st
   }
 }
 
+/** Spend one token of `peer`'s bucket; false when it is empty. */
+function takeFrom (bucket: (key: string) => { tokens: number }): (peer: string) => boolean {
+  return (peer) => {
+    const b = bucket(peer)
+    if (b.tokens < 1) return false
+    b.tokens -= 1
+    return true
+  }
+}
+
 export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
   const now = opts.now ?? Date.now
   const allow = new Set(opts.allowPeers ?? [])
@@ -145,13 +155,7 @@ export function createPeerGuard (opts: PeerGuardOptions = {}): PeerGuard {
   const priority = new Set(opts.priorityPeers ?? [])
   const halfLife = opts.penaltyHalfLifeMs ?? DEFAULT_GUARD.penaltyHalfLifeMs
   const burst = opts.gossipBurst ?? DEFAULT_GUARD.gossipBurst
-  const peerBucket = keyedBuckets(rate, burst, now)
-  const take = (peer: string): boolean => {
-    const b = peerBucket(peer)
-    if (b.tokens < 1) return false
-    b.tokens -= 1
-    return true
-  }
+  const take = takeFrom(keyedBuckets(rate, burst, now))
   // per-author budget (unproven authors)
   const authorBurst = opts.gossipAuthorBurst ?? DEFAULT_GUARD.gossipAuthorBurst
   const authorTokens = keyedBuckets(opts.gossipPerAuthorPerSecond ?? DEFAULT_GUARD.gossipPerAuthorPerSecond, authorBurst, now)
