@@ -217,9 +217,10 @@ async function safeChooser (ds: Dataset, train: readonly Task[], backend: Learne
   if (profile.seen.trusted) stats.trustedFolds.seen++
   if (profile.unseen.trusted) stats.trustedFolds.unseen++
   const predict = profile.seen.trusted || profile.unseen.trusted ? await fit([...train]) : null
+  const hosts = new Set(train.map(t => t.hardwareId))
   return (t, cands) => {
     const p = predict?.(t, cands) ?? { mean: cands.map(() => 0), std: cands.map(() => 0) }
-    const a = policy.decide(shapeKey(t.modelId, t.workload), cands.map((method, i) => ({ method, mean: p.mean[i], std: p.std[i] })))
+    const a = policy.decide(shapeKey(t.modelId, t.workload), cands.map((method, i) => ({ method, mean: p.mean[i], std: p.std[i] })), hosts.has(t.hardwareId))
     if (!a.trusted) stats.untrusted++
     else if (a.safe) stats.gated++
     else if (a.choice !== policy.fixed.choose(shapeKey(t.modelId, t.workload), cands, a.rule).method) stats.learner++

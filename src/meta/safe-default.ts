@@ -167,7 +167,7 @@ export type Predictor = (task: Task, candidates: string[]) => { mean: number[], 
 export interface TrustCheck {
   /** the learner beat the fixed rule on the inner folds (strictly lower mean regret) */
   trusted: boolean
-  /** the fixed rule with the lower inner regret (single-best on a tie) */
+  /** the fixed rule with the lower inner regret (single-best on a tie; with no held-out task, per-workload-best for known shapes) */
   rule: FixedRuleName
   /** the learner gated against `rule` */
   learnerRegret: number
@@ -213,7 +213,7 @@ export function regretOf (perf: Map<string, number>, choice: string): number {
  * all tasks together); the learner is trusted only when it is strictly better than that rule — a
  * history too small to show that (one group, a handful of tasks) keeps the fixed rule.
  */
-export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { grouping: Split, seed?: number, z?: number, folds?: number }): Promise<TrustCheck> {
+export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { grouping: Split, seed?: number, z?: number, folds?: number, seenShapesOnly?: boolean }): Promise<TrustCheck> {
   const scorable = tasks.filter(t => t.reference != null && t.cells.size >= 2)
   const grouping = opts.grouping
   const out: TrustCheck = { trusted: false, rule: 'single-best', learnerRegret: NaN, fixedRegret: NaN, ruleRegret: { 'per-workload-best': NaN, 'single-best': NaN }, folds: 0, grouping, tasks: 0 }
@@ -226,8 +226,10 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
   for (let f = 0; f < folds.length; f++) {
     const train = folds.filter((_, i) => i !== f).flat()
     const fixed = FixedRule.fromTasks(train)
+    const test = opts.seenShapesOnly === true ? folds[f].filter(t => fixed.shapes.has(shapeKey(t.modelId, t.workload))) : folds[f]
+    if (test.length === 0) continue
     const predict = await fit(train)
-    for (const t of folds[f]) {
+    for (const t of test) {
       const perf = perfOf(t)
       const cands = [...perf.keys()].filter(m => Number.isFinite(perf.get(m))).sort()
       const p = predict(t, cands)
@@ -241,6 +243,8 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
     }
   }
   out.folds = folds.length
+  // no held-out task in this situation: no evidence against the issue's rule, none for the learner
+  if (out.tasks === 0) return { ...out, rule: opts.seenShapesOnly === true ? 'per-workload-best' : 'single-best' }
   out.ruleRegret = { 'per-workload-best': fixedSum[0] / out.tasks, 'single-best': fixedSum[1] / out.tasks }
   // per-workload-best only when it is strictly better: on a tie the rule with fewer parameters
   const r = fixedSum[0] < fixedSum[1] - 1e-9 ? 0 : 1
@@ -267,7 +271,8 @@ export interface TrustProfile {
  */
 export async function checkTrustProfile (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { seed?: number, z?: number, folds?: number } = {}): Promise<TrustProfile> {
   const count = (s: Split): number => new Set(tasks.map(t => groupOf(t, s))).size
-  const seen = await checkTrust(tasks, fit, { ...opts, grouping: count('hardware') >= 2 ? 'hardware' : 'random' })
+  // only held-out tasks whose shape the inner training set has reproduce a known-shape query
+  const seen = await checkTrust(tasks, fit, { ...opts, grouping: count('hardware') >= 2 ? 'hardware' : 'random', seenShapesOnly: true })
   const unseen = await checkTrust(tasks, fit, { ...opts, grouping: 'workload' })
   // with no shape in the history a query's shape is unseen: single-best is the only fixed rule
   unseen.rule = 'single-best'
@@ -277,8 +282,9 @@ export async function checkTrustProfile (tasks: readonly Task[], fit: (train: Ta
 
 export interface SafeDefaultJSON {
   fixed: FixedRuleJSON
-  seen: { trusted: boolean, rule: FixedRuleName }
-  unseen: { trusted: boolean, rule: FixedRuleName }
+  /** `tasks`: held-out tasks behind the check (0: no evidence either way) */
+  seen: { trusted: boolean, rule: FixedRuleName, tasks?: number }
+  unseen: { trusted: boolean, rule: FixedRuleName, tasks?: number }
   z: number
 }
 
@@ -295,19 +301,25 @@ export class SafeDefault {
 
   static async train (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { seed?: number, z?: number } = {}): Promise<{ policy: SafeDefault, profile: TrustProfile }> {
     const profile = await checkTrustProfile(tasks, fit, opts)
-    const pick = (c: TrustCheck): SafeDefaultJSON['seen'] => ({ trusted: c.trusted, rule: c.rule })
+    const pick = (c: TrustCheck): SafeDefaultJSON['seen'] => ({ trusted: c.trusted, rule: c.rule, tasks: c.tasks })
     return { policy: new SafeDefault(FixedRule.fromTasks(tasks), pick(profile.seen), pick(profile.unseen), opts.z ?? SAFE_Z), profile }
   }
 
-  /** Decide for one task; `scored` holds the learner's ln-perf predictions of the candidates. */
-  decide (shape: string | undefined, scored: readonly ScoredMethod[]): SafeAnswer {
+  /**
+   * Decide for one task; `scored` holds the learner's ln-perf predictions of the candidates.
+   * `knownHost`: the task's machine is in the history. Without held-out evidence for known
+   * shapes (a history of one machine), per-workload-best is the machine's own measurement for
+   * a known host, but an untested transfer for a new one: single-best there.
+   */
+  decide (shape: string | undefined, scored: readonly ScoredMethod[], knownHost = true): SafeAnswer {
     const known = shape != null && this.fixed.shapes.has(shape)
     const sit = known ? this.seen : this.unseen
     const cands = scored.map(s => s.method)
-    const fixed = this.fixed.choose(shape, cands, sit.rule)
+    const rule: FixedRuleName = known && sit.tasks === 0 && !knownHost ? 'single-best' : sit.rule
+    const fixed = this.fixed.choose(shape, cands, rule)
     if (!sit.trusted) {
       const d = safeDecision(scored, fixed.method, this.z)
-      return { ...d, choice: fixed.method, safe: d.learnerChoice !== fixed.method, rule: fixed.rule, trusted: false, reason: `safe default: ${fixed.rule} → ${fixed.method}; the learner did not beat it on held-out ${known ? 'machines' : 'workload shapes'} of the history` }
+      return { ...d, choice: fixed.method, safe: d.learnerChoice !== fixed.method, rule: fixed.rule, trusted: false, reason: `safe default: ${fixed.rule} → ${fixed.method}; the learner did not beat the fixed rule on held-out tasks of the history (${known ? 'known' : 'unseen'} workload shape)` }
     }
     const d = safeDecision(scored, fixed.method, this.z)
     const reason = d.safe
