@@ -4,7 +4,7 @@ import type { LearnerBackend } from './learner.js'
 import { taskFeatures } from './features.js'
 import { groupOf, relativePerfOf, trainingRows, type Dataset, type ReferenceRule, type Split, type Task } from './dataset.js'
 import { featureVector } from './features.js'
-import { bestOf, FixedRule, Pairwise, perfOf, SafeDefault, shapeKey, type Predictor, type TrustProfile } from './safe-default.js'
+import { bestOf, FixedRule, logPerf, Pairwise, perfOf, SafeDefault, shapeKey, type Predictor, type TrustProfile } from './safe-default.js'
 
 /**
  * Grouped cross-validation of method selectors on a history (the paper's table). Every task with
@@ -53,6 +53,8 @@ export interface EvalResult {
 export const REFERENCE_RULE = 'default-setting (the baseline method) when it ran ok, else median-setting (the ok setting with the median throughput)'
 /** The forest row of the daemon's default backend. */
 export const FOREST_ROW = 'histogram-forest'
+/** The same backend on the pairwise prior's residual (eval only for now: the daemon's speedup forest is the plain one). */
+export const PRIOR_ROW = 'histogram-forest+pairwise-prior'
 /** The row of the daemon's default selector: that forest behind the safe-default rule. */
 export const DEFAULT_SELECTOR_ROW = 'histogram-forest+safe-default'
 
@@ -180,9 +182,42 @@ async function forestPredictor (ds: Dataset, train: readonly Task[], backend: Le
   const forest = await backend.train(idx.map(i => rows.X[i]), idx.map(i => rows.ySpeedup[i]), {
     nTrees: opts.nTrees ?? 30, seed: opts.seed ?? 1, maxFeatures: opts.maxFeatures ?? 1, minSamplesLeaf: opts.minSamplesLeaf ?? 2
   })
-  // the knobs of the setting as measured on this task (they differ per model and machine),
-  // not those of the first record with that method id
   return (t, cands) => forest.predict(cands.map(m => featureVector(t.info, t.cells.get(m)?.knobs ?? ds.methodKnobs[m] ?? {})))
+}
+
+/**
+ * The forest on a pairwise prior (issue 16 "next steps"): score(m) = prior(m) + forest(m), where
+ * prior(m) = mean pairwise advantage of m over the task's other candidates in the training tasks
+ * (what single-best ranks by) and the forest learns the residual ln perf − task mean − prior.
+ * The fixed ranking is the starting point and the trees only learn where tasks depart from it.
+ */
+async function priorPredictor (ds: Dataset, train: readonly Task[], backend: LearnerBackend, opts: EvalOptions): Promise<Predictor> {
+  const pw = new Pairwise(train)
+  const prior = (m: string, cands: string[]): number => {
+    let s = 0
+    let n = 0
+    for (const d of cands) if (d !== m) { s += pw.of(m, d) ?? 0; n++ }
+    return n > 0 ? s / n : 0
+  }
+  const X: number[][] = []
+  const y: number[] = []
+  for (const t of train) {
+    const perf = [...perfOf(t)].filter(([, p]) => Number.isFinite(p))
+    const cands = perf.map(([m]) => m)
+    const lp = perf.map(([, p]) => logPerf(p))
+    const mu = lp.reduce((a, b) => a + b, 0) / lp.length
+    perf.forEach(([m], i) => {
+      const c = t.cells.get(m)
+      if (c == null || c.failed) return
+      X.push(featureVector(t.info, c.knobs))
+      y.push(lp[i] - mu - prior(m, cands))
+    })
+  }
+  const forest = await backend.train(X, y, { nTrees: opts.nTrees ?? 30, seed: opts.seed ?? 1, maxFeatures: opts.maxFeatures ?? 1, minSamplesLeaf: opts.minSamplesLeaf ?? 2 })
+  return (t, cands) => {
+    const p = forest.predict(cands.map(m => featureVector(t.info, t.cells.get(m)?.knobs ?? ds.methodKnobs[m] ?? {})))
+    return { mean: p.mean.map((v, i) => v + prior(cands[i], cands)), std: p.std }
+  }
 }
 
 function argmaxChooser (predict: Predictor): Chooser {
@@ -285,7 +320,7 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
   const { mlForestBackend } = await import('./ml-forest.js')
   const forests: Record<string, LearnerBackend> = { ...(opts.mlRandomForest === false ? {} : { 'random-forest': mlForestBackend }), ...(opts.backends ?? {}) }
   const safeBackend = forests[FOREST_ROW]
-  const names = ['random', 'single-best', 'per-workload-best', 'isac', 'knn', ...Object.keys(forests), ...(safeBackend != null ? [DEFAULT_SELECTOR_ROW] : []), 'oracle']
+  const names = ['random', 'single-best', 'per-workload-best', 'isac', 'knn', ...Object.keys(forests), ...(safeBackend != null ? [PRIOR_ROW, DEFAULT_SELECTOR_ROW] : []), 'oracle']
   const safeStats: SafeDefaultStats = { trustedFolds: { seen: 0, unseen: 0 }, untrusted: 0, gated: 0, learner: 0, checks: [] }
   const acc: Record<string, Acc> = Object.fromEntries(names.map(n => [n, { top1: 0, within: 0, regret: 0, speedup: 0, n: 0 }]))
   const steps = folds.length * Object.keys(forests).length
@@ -298,7 +333,10 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
       choosers[name] = argmaxChooser(await forestPredictor(ds, train, backend, { ...opts, seed: seed + f }))
       opts.onProgress?.(++done, steps, `fold ${f + 1}/${folds.length} ${name}`)
     }
-    if (safeBackend != null) choosers[DEFAULT_SELECTOR_ROW] = await safeChooser(ds, train, safeBackend, { ...opts, seed: seed + f }, safeStats)
+    if (safeBackend != null) {
+      choosers[PRIOR_ROW] = argmaxChooser(await priorPredictor(ds, train, safeBackend, { ...opts, seed: seed + f }))
+      choosers[DEFAULT_SELECTOR_ROW] = await safeChooser(ds, train, safeBackend, { ...opts, seed: seed + f }, safeStats)
+    }
     for (const t of test) {
       const perf = perfOf(t)
       const cands = [...perf.keys()].filter(m => Number.isFinite(perf.get(m))).sort()

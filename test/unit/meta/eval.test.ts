@@ -54,6 +54,7 @@ describe('meta eval (grouped cross-validation)', () => {
     // the daemon's default is the forest behind the safe-default rule, reported with its decisions
     expect(r.rows.find(x => x.selector === 'histogram-forest')!.default).toBeUndefined()
     expect(r.rows.find(x => x.selector === 'histogram-forest+safe-default')!.default).toBe(true)
+    expect(r.rows.find(x => x.selector === 'histogram-forest+pairwise-prior')!.default).toBeUndefined()
     const sd = r.safeDefault!
     expect(sd.checks).toHaveLength(r.folds)
     expect(sd.untrusted + sd.gated + sd.learner).toBeLessThanOrEqual(r.tasks)
