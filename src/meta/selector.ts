@@ -3,8 +3,9 @@ import { SwarmtuneError } from '../util/errors.js'
 import type { SignedRecord } from '../records/types.js'
 import type { ForestOptions, LearnerBackend, RegressionForest } from './learner.js'
 import { FEATURE_SCHEMA_VERSION, featureVector, type FeatureTask } from './features.js'
-import { buildDataset, trainingRows, trainingSetHash, type Dataset, type HistoryBody, type Task } from './dataset.js'
+import { buildDataset, logicalModelId, trainingRows, trainingSetHash, type Dataset, type HistoryBody, type Task } from './dataset.js'
 import { getBackend, ML_RF_BACKEND } from './ml-forest.js'
+import { SafeDefault, shapeKey, type Predictor, type SafeDefaultJSON } from './safe-default.js'
 
 /**
  * The meta-model (paper: offline meta-training) and the selection policy (online, budget-aware).
@@ -40,6 +41,8 @@ export interface MetaModel {
   /** hardware / model ids seen in training (to flag unseen ones in answers) */
   seen: { hardware: string[], models: string[] }
   forests: MetaForests
+  /** the fixed rules and when the speedup forest may override them (absent in older snapshots) */
+  safeDefault?: SafeDefaultJSON
 }
 
 export interface TrainOptions extends Partial<ForestOptions> {
@@ -48,6 +51,8 @@ export interface TrainOptions extends Partial<ForestOptions> {
   now?: number
   /** issue #7: author → trust weight (src/trust); cells become trust-weighted medians, weight-0 authors are left out, unlisted authors weigh 0 */
   authorWeights?: Record<string, number>
+  /** train the safe-default policy (nested checks: about 6 more speedup forests); default true */
+  safeDefault?: boolean
 }
 
 async function resolveBackend (b: LearnerBackend | string | undefined): Promise<LearnerBackend> {
@@ -71,6 +76,7 @@ export async function trainOnTasks (ds: Dataset, tasks: readonly Task[], opts: T
     : null
   const wallMs = await backend.train(rows.X, rows.yWall, { ...fo, seed: (fo.seed ?? 1) + 1 })
   const ttftMs = await backend.train(rows.X, rows.yTtft, { ...fo, seed: (fo.seed ?? 1) + 2 })
+  const safe = opts.safeDefault === false || speedup == null ? undefined : await trainSafeDefault(ds, tasks, backend, fo)
   const seenHw = new Set(tasks.map(t => t.hardwareId))
   const seenModels = new Set(tasks.map(t => t.info.model.id))
   return {
@@ -84,8 +90,22 @@ export async function trainOnTasks (ds: Dataset, tasks: readonly Task[], opts: T
     methodKnobs: ds.methodKnobs,
     baselineMethod: ds.baselineMethod,
     seen: { hardware: [...seenHw].sort(), models: [...seenModels].sort() },
-    forests: { speedup, wallMs, ttftMs }
+    forests: { speedup, wallMs, ttftMs },
+    ...(safe != null ? { safeDefault: safe } : {})
   }
+}
+
+/** The safe-default policy for the speedup forest, checked with forests trained as it is. */
+async function trainSafeDefault (ds: Dataset, tasks: readonly Task[], backend: LearnerBackend, fo: ForestOptions): Promise<SafeDefaultJSON> {
+  const fit = async (train: Task[]): Promise<Predictor> => {
+    const rows = trainingRows(ds, train)
+    const idx = rows.ySpeedup.map((_, i) => i).filter(i => Number.isFinite(rows.ySpeedup[i]))
+    if (idx.length === 0) return (_t, cands) => ({ mean: cands.map(() => 0), std: cands.map(() => 0) })
+    const f = await backend.train(idx.map(i => rows.X[i]), idx.map(i => rows.ySpeedup[i]), fo)
+    return (t, cands) => f.predict(cands.map(m => featureVector(t.info, t.cells.get(m)?.knobs ?? ds.methodKnobs[m] ?? {})))
+  }
+  const { policy } = await SafeDefault.train(tasks, fit, { seed: fo.seed })
+  return policy.toJSON()
 }
 
 /** Train the meta-model on a history (records or bodies). Empty history → E_EMPTY_HISTORY. */
@@ -101,6 +121,8 @@ export async function train (records: ReadonlyArray<SignedRecord | HistoryBody |
 export interface SelectTask extends FeatureTask {
   hardware: FeatureTask['hardware'] & { id?: string, pricePerHour?: number }
   model: FeatureTask['model'] & { id?: string }
+  /** `name`: the workload shape, for the per-workload-best rule (without it: single-best) */
+  workload: FeatureTask['workload'] & { name?: string }
   /** candidate method ids (default: every method the model knows) */
   methods?: string[]
   /** knob vectors for candidates the model has not seen */
@@ -149,6 +171,8 @@ export interface Selection {
   /** parts of the task the model never saw in training (prediction is a zero-shot extrapolation) */
   unseen: string[]
   snapshot?: { trainedAt: number, trainingSetHash: string, rows: number }
+  /** set when a fixed rule decided (safe-default.ts): the learner was not trusted or its gain was within its uncertainty */
+  safeDefault?: { rule: string, learnerChoice: string, reason: string }
 }
 
 /**
@@ -249,13 +273,16 @@ export function selectMethod (model: MetaModel | null, task: SelectTask, opts: S
     return ranked
   })
   rows.sort((a, b) => (Number(b.feasible) - Number(a.feasible)) || (b.score - a.score) || (a.method < b.method ? -1 : 1))
-  const ranking: RankedMethod[] = rows.map(({ score: _s, ...r }) => r)
+  let ranking: RankedMethod[] = rows.map(({ score: _s, ...r }) => r)
+  const safe = objective === 'throughput' && !explore ? safeDefaultOf(model, task, ranking, preds) : undefined
+  if (safe != null) ranking = [...ranking.filter(r => r.method === safe.choice), ...ranking.filter(r => r.method !== safe.choice)]
   const unseen: string[] = []
   if (task.hardware.id != null && !model.seen.hardware.includes(task.hardware.id)) unseen.push('hardware')
   if (task.model.id != null && !model.seen.models.includes(task.model.id)) unseen.push('model')
   let reason: string | undefined
   if (!ranking[0].feasible) reason = `no method meets the constraints; least bad: ${ranking[0].method} (${ranking[0].reason ?? ''})`
   else if (unseen.length > 0) reason = `zero-shot: ${unseen.join(' and ')} not in the history; predicted from features`
+  if (safe?.safeDefault != null) reason = reason == null ? safe.safeDefault.reason : `${safe.safeDefault.reason}; ${reason}`
   return {
     objective,
     choice: ranking[0].method,
@@ -264,8 +291,28 @@ export function selectMethod (model: MetaModel | null, task: SelectTask, opts: S
     explored: explore,
     ...(reason != null ? { reason } : {}),
     unseen,
-    snapshot: { trainedAt: model.trainedAt, trainingSetHash: model.trainingSetHash, rows: model.rows }
+    snapshot: { trainedAt: model.trainedAt, trainingSetHash: model.trainingSetHash, rows: model.rows },
+    ...(safe?.safeDefault != null ? { safeDefault: safe.safeDefault } : {})
   }
+}
+
+/**
+ * The safe-default rule on a throughput ranking (safe-default.ts): among the feasible methods,
+ * the fixed rule's choice stands unless the model's checks trusted the forest and its predicted
+ * gain exceeds its spread. Undefined when the model has no policy (older snapshot, no speedup
+ * forest) or nothing is feasible.
+ */
+function safeDefaultOf (model: MetaModel, task: SelectTask, ranking: RankedMethod[], preds: ReturnType<typeof predictTask>): { choice: string, safeDefault?: Selection['safeDefault'] } | undefined {
+  if (model.safeDefault == null || model.forests.speedup == null || !ranking[0].feasible) return undefined
+  const feasible = new Set(ranking.filter(r => r.feasible).map(r => r.method))
+  const scored = preds.filter(p => feasible.has(p.method) && Number.isFinite(p.logSpeedup)).map(p => ({ method: p.method, mean: p.logSpeedup, std: p.logSpeedupStd }))
+  if (scored.length === 0) return undefined
+  // the history keys shapes by the logical model (dataset.ts): a full descriptor matches it
+  const shape = task.workload.name != null ? shapeKey(logicalModelId(task.model as unknown as Parameters<typeof logicalModelId>[0]), task.workload.name) : undefined
+  const knownHost = task.hardware.id != null && model.seen.hardware.includes(task.hardware.id)
+  const a = SafeDefault.fromJSON(model.safeDefault).decide(shape, scored, knownHost)
+  if (a.trusted && !a.safe) return { choice: a.choice }
+  return { choice: a.choice, safeDefault: { rule: a.rule, learnerChoice: a.learnerChoice, reason: a.reason } }
 }
 
 export interface UncertainCell {
@@ -362,6 +409,16 @@ export async function load (snapshot: unknown): Promise<MetaModel> {
     methodKnobs: o.methodKnobs as Record<string, Record<string, number>>,
     baselineMethod: o.baselineMethod as string,
     seen: o.seen as MetaModel['seen'],
-    forests: { speedup: one(f.speedup), wallMs: one(f.wallMs), ttftMs: one(f.ttftMs) }
+    forests: { speedup: one(f.speedup), wallMs: one(f.wallMs), ttftMs: one(f.ttftMs) },
+    ...(validSafeDefault(o.safeDefault) ? { safeDefault: o.safeDefault } : {})
   }
+}
+
+/** A snapshot's policy is kept only when well formed; otherwise the forest answers alone, as before. */
+function validSafeDefault (v: unknown): v is SafeDefaultJSON {
+  if (v == null || typeof v !== 'object') return false
+  const o = v as Partial<SafeDefaultJSON>
+  const sit = (x: unknown): boolean => x != null && typeof x === 'object' && typeof (x as { trusted?: unknown }).trusted === 'boolean' &&
+    ['per-workload-best', 'single-best'].includes((x as { rule?: string }).rule ?? '')
+  return sit(o.seen) && sit(o.unseen) && typeof o.z === 'number' && o.fixed != null && Array.isArray(o.fixed.shapes) && Array.isArray(o.fixed.global?.pairs)
 }

@@ -90,12 +90,23 @@ export interface RecommendResponse {
   ranking: RankedAnswer[]
   evidence: { records: number, authors: number, snapshot: string | null }
   coldStart: boolean
-  /** what the ranking came from: the meta-model, the committee (cold peer), or the cold-start rule */
-  source: 'meta' | 'committee' | 'cold-start'
+  /** what the ranking came from: the meta-model, a fixed rule the model did not beat (safe-default), the committee (cold peer), or the cold-start rule */
+  source: RecommendSource
   objective: Objective
   taskClass: string
   reason?: string
   committee?: unknown
+}
+
+export const RECOMMEND_SOURCES = ['meta', 'safe-default', 'committee', 'cold-start'] as const
+export type RecommendSource = typeof RECOMMEND_SOURCES[number]
+
+/**
+ * A source read from a peer's answer: a value this release does not know (a newer peer's) reads
+ * as `meta`, the model-based answer, so old and new peers keep talking.
+ */
+export function readSource (v: unknown): RecommendSource {
+  return RECOMMEND_SOURCES.includes(v as RecommendSource) ? v as RecommendSource : 'meta'
 }
 
 export const REQUEST_LIMITS = {
@@ -268,7 +279,8 @@ export function createRecommendService (init: RecommendServiceInit): RecommendSe
 
 /** Ask a peer for a recommendation. Throws RpcError with the server's code on an error response. */
 export async function requestRecommendation (node: Pick<Libp2p, 'dialProtocol'>, target: PeerId | Multiaddr | Multiaddr[], request: Partial<RecommendRequest> | Record<string, unknown>, opts: RpcCallOptions = {}): Promise<RecommendResponse> {
-  return await rpcCall<RecommendResponse>(node, target, RECOMMEND_PROTOCOL, request, opts)
+  const res = await rpcCall<RecommendResponse>(node, target, RECOMMEND_PROTOCOL, request, opts)
+  return res != null && typeof res === 'object' ? { ...res, source: readSource(res.source) } : res
 }
 
 /** Stable text form of a request (cache keys). */

@@ -45,7 +45,7 @@ export interface ServeOutput {
 export interface ServeResult {
   model: string
   method: string
-  /** why this method: meta | committee | cold-start | explore | forced */
+  /** why this method: meta | safe-default | committee | cold-start | explore | forced */
   source: string
   explored: boolean
   taskClass: string

@@ -19,7 +19,8 @@ import type { CommitteeRanking } from './tally.js'
  */
 export const DEFAULT_COLD_OWN_RECORDS = 6
 
-export type AnswerSource = 'meta' | 'committee' | 'cold-start'
+/** `safe-default`: a fixed rule decided, the learner not having shown it beats it (meta/safe-default.ts) */
+export type AnswerSource = 'meta' | 'safe-default' | 'committee' | 'cold-start'
 
 export interface AdviceEntry {
   method: string
@@ -86,7 +87,7 @@ export function advise (input: AdviseInput): Advice {
     objective: sel.objective,
     choice: sel.choice,
     ranking: base,
-    source: sel.coldStart ? 'cold-start' : 'meta',
+    source: sel.coldStart ? 'cold-start' : sel.safeDefault != null ? 'safe-default' : 'meta',
     coldStart: cold || sel.coldStart,
     explored: sel.explored,
     ...(sel.reason != null ? { reason: sel.reason } : {}),

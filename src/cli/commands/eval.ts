@@ -26,7 +26,8 @@ The row marked * (\`"default": true\`) is the learner the daemon uses.
                    per tree for ml-random-forest)
   --no-ml          leave out the ml-random-forest row (rows^2: most of the run time)
   --json           {split, folds, tasks, rows:[{selector, top1, top1Within3pct, regret, speedupOverBaseline,
-                   oracleShare, default?}], reference:{rule, counts}, excluded, grouping}
+                   oracleShare, default?}], reference:{rule, counts}, excluded, grouping,
+                   safeDefault?:{trustedFolds, untrusted, gated, learner, checks}} (the default row's decisions)
 `
 
 const SPLITS: Split[] = ['hardware', 'model', 'workload', 'random']
@@ -79,7 +80,7 @@ export async function run (argv: string[]): Promise<number> {
   })
   if (tty) process.stderr.write('\r\x1b[K')
   if (f.json === true) {
-    printJson({ split: result.split, folds: result.folds, tasks: result.tasks, rows: result.rows, reference: result.reference, excluded: result.excluded, grouping: result.grouping })
+    printJson({ split: result.split, folds: result.folds, tasks: result.tasks, rows: result.rows, reference: result.reference, excluded: result.excluded, grouping: result.grouping, ...(result.safeDefault != null ? { safeDefault: result.safeDefault } : {}) })
   } else {
     process.stdout.write(formatEvalTable(result) + '\n')
   }

@@ -51,7 +51,13 @@ describe('meta eval (grouped cross-validation)', () => {
     const oracle = r.rows.find(x => x.selector === 'oracle')!
     // the median setting is never the best of several distinct throughputs
     expect(oracle.speedupOverBaseline).toBeGreaterThan(1)
-    expect(r.rows.find(x => x.selector === 'histogram-forest')!.default).toBe(true)
+    // the daemon's default is the forest behind the safe-default rule, reported with its decisions
+    expect(r.rows.find(x => x.selector === 'histogram-forest')!.default).toBeUndefined()
+    expect(r.rows.find(x => x.selector === 'histogram-forest+safe-default')!.default).toBe(true)
+    expect(r.rows.find(x => x.selector === 'histogram-forest+pairwise-prior')!.default).toBeUndefined()
+    const sd = r.safeDefault!
+    expect(sd.checks).toHaveLength(r.folds)
+    expect(sd.untrusted + sd.gated + sd.learner).toBeLessThanOrEqual(r.tasks)
   })
 
   it('counts the tasks it cannot score instead of dropping them silently', async () => {

@@ -153,3 +153,44 @@ describe('meta selector', () => {
     await expect(load({ ...json, backend: 'no-such-backend' })).rejects.toMatchObject({ code: 'E_SNAPSHOT_CORRUPT' })
   })
 })
+
+describe('meta selector: safe default', () => {
+  // one machine, five workloads (the shape of the own fixture): too little for the forest to show
+  // it beats the fixed rules, so a fixed rule decides and the answer says which
+  const history = synthHistory({ machines: 1, models: 1, workloads: 5, repeats: 1, failRate: 0, seed: 7 })
+  const ds = buildDataset(history)
+  let model: MetaModel
+
+  beforeAll(async () => {
+    model = await train(history, OPTS)
+  })
+
+  it('answers a known shape with the per-workload best and says so', () => {
+    expect(model.safeDefault).toBeDefined()
+    expect(model.safeDefault!.seen).toMatchObject({ trusted: false, rule: 'per-workload-best', tasks: 0 })
+    for (const t of ds.tasks) {
+      const sel = selectMethod(model, t.info, { objective: 'throughput' })
+      const measuredBest = [...t.cells.values()].reduce((b, c) => (c.throughput > b.throughput ? c : b)).method
+      expect(sel.choice).toBe(measuredBest)
+      expect(sel.ranking[0].method).toBe(sel.choice)
+      expect(sel.safeDefault?.rule).toBe('per-workload-best')
+      expect(sel.reason).toMatch(/^safe default: per-workload-best/)
+    }
+  })
+
+  it('a snapshot keeps the policy; one without it still answers from the forest', async () => {
+    const t = ds.tasks[0].info
+    const back = await load(JSON.stringify(toJSON(model)))
+    expect(selectMethod(back, t).safeDefault).toEqual(selectMethod(model, t).safeDefault)
+    const { safeDefault: _s, ...old } = toJSON(model)
+    const legacy = await load(old)
+    expect(legacy.safeDefault).toBeUndefined()
+    expect(selectMethod(legacy, t).safeDefault).toBeUndefined()
+  })
+
+  it('other objectives and exploration are not gated', () => {
+    const t = ds.tasks[0].info
+    expect(selectMethod(model, t, { objective: 'latency' }).safeDefault).toBeUndefined()
+    expect(selectMethod(model, t, { explore: { rate: 1, rng: createRng(1) } }).safeDefault).toBeUndefined()
+  })
+})

@@ -4,7 +4,7 @@ import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import {
-  parseRecommendRequest, createRecommendService, requestRecommendation, type RecommendRequest, type RecommendResponse
+  parseRecommendRequest, readSource, createRecommendService, requestRecommendation, type RecommendRequest, type RecommendResponse
 } from '../../../src/net/recommend.js'
 import { createClientNode } from '../../../src/net/rpc/client.js'
 import { Counters } from '../../../src/util/counters.js'
@@ -16,6 +16,14 @@ function codeOf (fn: () => unknown): string | undefined {
   try { fn() } catch (err: any) { return err.code }
   return undefined
 }
+
+describe('recommend answer source', () => {
+  it('reads the known sources as they are and a newer peer\'s unknown one as meta', () => {
+    for (const s of ['meta', 'safe-default', 'committee', 'cold-start']) expect(readSource(s)).toBe(s)
+    expect(readSource('future-rule')).toBe('meta')
+    expect(readSource(undefined)).toBe('meta')
+  })
+})
 
 describe('recommend request schema', () => {
   const ok = { model: 'tiny', workload: { features: { requests: 4, promptTokensMean: 100, sharedPrefixRatio: 0.8 } }, objective: 'latency' }

@@ -12,6 +12,15 @@ const committee = tally('k', [
   { author: 'b', seq: 1, timestamp: 1, ranking: [{ method: 'batch-4', score: 1 }, { method: 'prefix-cache', score: 0 }], evidence: { records: 1, authors: 1 } }
 ], () => 1)
 
+describe('advisor: source of a warm answer', () => {
+  it('is safe-default when a fixed rule decided, meta otherwise', () => {
+    const own = { records: 10, methods: 3 }
+    const safe = selection(['baseline', 'batch-4'], { safeDefault: { rule: 'single-best', learnerChoice: 'batch-4', reason: 'safe default: single-best → baseline' } })
+    expect(advise({ selection: safe, classKey: 'k', own }).source).toBe('safe-default')
+    expect(advise({ selection: selection(['batch-4', 'baseline']), classKey: 'k', own }).source).toBe('meta')
+  })
+})
+
 describe('advisor: committee while cold, own model once warm', () => {
   it('uses the committee order when this node is cold for the class', () => {
     const a = advise({ selection: selection(['prefix-cache', 'baseline', 'batch-4']), classKey: 'k', committee, own: { records: 0, methods: 0 } })

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest'
+import { buildDataset, type Task } from '../../../src/meta/dataset.js'
+import { bestOf, checkTrust, checkTrustProfile, FixedRule, Pairwise, perfOf, SafeDefault, safeDecision, shapeKey, type Predictor } from '../../../src/meta/safe-default.js'
+import { synthHistory } from '../../../src/meta/synthetic.js'
+
+type Body = ReturnType<typeof synthHistory>[number]
+
+/** Bodies of one task per (hardware, workload) with the given throughputs per method. */
+function table (rows: Array<{ hw: number, wl: string, perf: Record<string, number> }>): Body[] {
+  const proto = synthHistory({ machines: 3, models: 1, workloads: 1, repeats: 1, seed: 3 })
+  const hws = [...new Map(proto.map(b => [b.hardware.id, b.hardware])).values()]
+  const out: Body[] = []
+  for (const r of rows) {
+    for (const [m, tps] of Object.entries(r.perf)) {
+      const b = proto[0]
+      out.push({ ...b, hardware: hws[r.hw], workload: { ...b.workload, name: r.wl }, method: { id: m, knobs: {} }, result: { ...b.result, ok: true, totalTokensPerSecond: tps, wallMs: 1000 / tps } })
+    }
+  }
+  return out
+}
+
+describe('safe default: fixed rules', () => {
+  it('pairwise scoring does not reward a method for the absence of a stronger one', () => {
+    // b looks best on average (it only ran where c did not), but loses to a wherever both ran
+    const ds = buildDataset(table([
+      { hw: 0, wl: 'w1', perf: { a: 100, b: 90 } },
+      { hw: 1, wl: 'w1', perf: { a: 100, b: 90 } },
+      { hw: 2, wl: 'w1', perf: { a: 10, c: 50 } }
+    ]))
+    const pw = new Pairwise(ds.tasks)
+    expect(pw.of('a', 'b')).toBeGreaterThan(0)
+    expect(bestOf(pw, ['a', 'b'])).toBe('a')
+    // a snapshot of the evidence chooses the same
+    const again = Pairwise.fromJSON(JSON.parse(JSON.stringify(pw.toJSON())))
+    expect(again.of('a', 'b')).toBeCloseTo(pw.of('a', 'b') as number, 12)
+    expect(bestOf(again, ['a', 'b', 'c'])).toBe(bestOf(pw, ['a', 'b', 'c']))
+  })
+
+  it('per-workload-best uses the shape, single-best everywhere else', () => {
+    const ds = buildDataset(table([
+      { hw: 0, wl: 'short', perf: { a: 100, b: 50 } },
+      { hw: 1, wl: 'short', perf: { a: 100, b: 50 } },
+      { hw: 0, wl: 'long', perf: { a: 50, b: 60 } }
+    ]))
+    const rule = FixedRule.fromTasks(ds.tasks)
+    const model = ds.tasks[0].modelId
+    expect(rule.choose(shapeKey(model, 'long'), ['a', 'b'])).toEqual({ method: 'b', rule: 'per-workload-best' })
+    expect(rule.choose(shapeKey(model, 'unseen'), ['a', 'b'])).toEqual({ method: 'a', rule: 'single-best' })
+    expect(rule.choose(shapeKey(model, 'long'), ['a', 'b'], 'single-best')).toEqual({ method: 'a', rule: 'single-best' })
+    const back = FixedRule.fromJSON(JSON.parse(JSON.stringify(rule.toJSON())))
+    expect(back.choose(shapeKey(model, 'long'), ['a', 'b'])).toEqual({ method: 'b', rule: 'per-workload-best' })
+  })
+})
+
+describe('safe default: the per-task gate', () => {
+  it('keeps the fixed choice when the predicted gain is within the spread', () => {
+    const d = safeDecision([{ method: 'a', mean: 0.10, std: 0.2 }, { method: 'b', mean: 0, std: 0.2 }], 'b')
+    expect(d).toMatchObject({ choice: 'b', learnerChoice: 'a', safe: true })
+    expect(d.margin).toBeCloseTo(Math.SQRT2 * 0.2, 12)
+  })
+
+  it('takes the learner choice when the gain exceeds the spread', () => {
+    const d = safeDecision([{ method: 'a', mean: 0.5, std: 0.1 }, { method: 'b', mean: 0, std: 0.1 }], 'b')
+    expect(d).toMatchObject({ choice: 'a', safe: false })
+    expect(d.gain).toBeCloseTo(0.5, 12)
+  })
+
+  it('agreement is not a safe-default answer; z widens the margin', () => {
+    expect(safeDecision([{ method: 'a', mean: 1, std: 0 }, { method: 'b', mean: 0, std: 0 }], 'a')).toMatchObject({ choice: 'a', safe: false })
+    expect(safeDecision([{ method: 'a', mean: 0.5, std: 0.1 }, { method: 'b', mean: 0, std: 0.1 }], 'b', 5)).toMatchObject({ choice: 'b', safe: true })
+  })
+})
+
+describe('safe default: the nested trust check', () => {
+  const ds = buildDataset(synthHistory({ machines: 3, models: 1, workloads: 6, repeats: 1, seed: 5 }))
+  const truth: Predictor = (t: Task, cands) => {
+    const p = perfOf(t)
+    return { mean: cands.map(m => Math.log(Math.max(1e-9, p.get(m) as number))), std: cands.map(() => 0) }
+  }
+  const inverted: Predictor = (t, cands) => { const r = truth(t, cands); return { mean: r.mean.map(x => -x), std: r.std } }
+
+  it('trusts a learner that is right on held-out tasks, not one that is wrong', async () => {
+    const good = await checkTrust(ds.tasks, async () => truth, { grouping: 'hardware' })
+    expect(good.trusted).toBe(true)
+    expect(good.learnerRegret).toBe(0)
+    expect(good.folds).toBe(3)
+    expect(good.tasks).toBe(ds.tasks.length)
+    const bad = await checkTrust(ds.tasks, async () => inverted, { grouping: 'hardware' })
+    expect(bad.trusted).toBe(false)
+    expect(bad.learnerRegret).toBeGreaterThan(bad.fixedRegret)
+  })
+
+  it('a history with one task keeps the fixed rule', async () => {
+    const one = await checkTrust(ds.tasks.slice(0, 1), async () => truth, { grouping: 'random' })
+    expect(one).toMatchObject({ trusted: false, rule: 'single-best', folds: 0 })
+  })
+
+  it('checks known and unseen shapes apart, and the policy applies the matching one', async () => {
+    const p = await checkTrustProfile(ds.tasks, async () => truth)
+    expect(p.seen.grouping).toBe('hardware')
+    expect(p.unseen.grouping).toBe('workload')
+    expect(p.unseen.rule).toBe('single-best')
+    const bad = await SafeDefault.train(ds.tasks, async () => inverted)
+    expect(bad.policy.seen.trusted).toBe(false)
+    const t = ds.tasks[0]
+    const cands = [...t.cells.keys()].sort()
+    const pred = inverted(t, cands)
+    const scored = cands.map((method, i) => ({ method, mean: pred.mean[i], std: 0 }))
+    const a = bad.policy.decide(shapeKey(t.modelId, t.workload), scored)
+    // an untrusted learner never decides: the answer is the fixed rule's, and says so
+    expect(a.choice).toBe(bad.policy.fixed.choose(shapeKey(t.modelId, t.workload), cands, a.rule).method)
+    expect(a.trusted).toBe(false)
+    expect(a.reason).toMatch(/^safe default: /)
+    const good = await SafeDefault.train(ds.tasks, async () => truth)
+    const back = SafeDefault.fromJSON(JSON.parse(JSON.stringify(good.policy.toJSON())))
+    expect(back.seen).toEqual(good.policy.seen)
+    const tp = truth(t, cands)
+    const best = back.decide(shapeKey(t.modelId, t.workload), cands.map((method, i) => ({ method, mean: tp.mean[i], std: 0 })))
+    expect(best.trusted).toBe(true)
+    expect(perfOf(t).get(best.choice)).toBe(Math.max(...cands.map(m => perfOf(t).get(m) as number)))
+  })
+})
