@@ -2,7 +2,7 @@ import type { Objective } from '../contracts/objective.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { SignedRecord } from '../records/types.js'
 import type { ForestOptions, LearnerBackend, RegressionForest } from './learner.js'
-import { FEATURE_SCHEMA_VERSION, featureVector, type FeatureTask } from './features.js'
+import { FEATURE_SCHEMA_VERSION, knobFeatures, taskFeatures, type FeatureTask } from './features.js'
 import { buildDataset, trainingRows, trainingSetHash, type Dataset, type HistoryBody, type Task } from './dataset.js'
 import { getBackend, ML_RF_BACKEND } from './ml-forest.js'
 
@@ -177,11 +177,12 @@ function candidatesOf (model: MetaModel | null, task: SelectTask): { ids: string
 }
 
 /** Predict every candidate's targets for one task (no policy). */
-export function predictTask (model: MetaModel, task: FeatureTask, methods: string[], knobs: Record<string, Record<string, number>> = model.methodKnobs): Array<{ method: string, logSpeedup: number, logSpeedupStd: number, logWall: number, logWallStd: number, logTtft: number, logTtftStd: number }> {
+export function predictTask (model: MetaModel, task: FeatureTask, methods: string[], knobs: Record<string, Record<string, number>> = model.methodKnobs, taskRow = taskFeatures(task)): Array<{ method: string, logSpeedup: number, logSpeedupStd: number, logWall: number, logWallStd: number, logTtft: number, logTtftStd: number }> {
+  // the task columns once, then each method's knob columns (featureVector's layout)
   const X = methods.map(m => {
     const k = knobs[m]
     if (k == null) throw new MetaError('E_UNKNOWN_METHOD', `unknown method "${m}"`)
-    return featureVector(task, k)
+    return taskRow.concat(knobFeatures(k))
   })
   const nan = { mean: X.map(() => NaN), std: X.map(() => NaN) }
   const w = model.forests.wallMs?.predict(X) ?? nan
@@ -212,7 +213,7 @@ export function selectMethod (model: MetaModel | null, task: SelectTask, opts: S
   const price = opts.pricePerHour ?? task.hardware.pricePerHour ?? 0
   const { ids, knobs } = candidatesOf(model, task)
   // validates the task (NaN → E_BAD_FEATURE) even on the cold-start path
-  featureVector(task, {})
+  const taskRow = taskFeatures(task)
   if (model == null || model.rows < (opts.minCells ?? MIN_CELLS)) {
     const cs = coldStartChoice(task, ids, model?.baselineMethod)
     const blank: Prediction = { speedup: null, wallMs: null, ttftMs: null, cost: null }
@@ -220,7 +221,7 @@ export function selectMethod (model: MetaModel | null, task: SelectTask, opts: S
     const why = model == null ? 'no trained model' : `only ${model.rows} cells of history (< ${opts.minCells ?? MIN_CELLS})`
     return { objective, choice: cs.method, ranking, coldStart: true, explored: false, reason: `${cs.reason} (${why})`, unseen: [] }
   }
-  const preds = predictTask(model, task, ids, knobs)
+  const preds = predictTask(model, task, ids, knobs, taskRow)
   const explore = opts.explore != null && opts.explore.rate > 0 && opts.explore.rng() < opts.explore.rate
   const c = opts.explore?.c ?? 1
   const rows = preds.map(p => {
