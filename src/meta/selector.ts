@@ -167,11 +167,16 @@ export function coldStartChoice (task: SelectTask, candidates: string[], baselin
 }
 
 function candidatesOf (model: MetaModel | null, task: SelectTask): { ids: string[], knobs: Record<string, Record<string, number>> } {
-  const knobs: Record<string, Record<string, number>> = { ...(model?.methodKnobs ?? {}), ...(task.methodKnobs ?? {}) }
-  const ids = task.methods ?? model?.methods ?? Object.keys(knobs)
+  const own = model?.methodKnobs ?? {}
+  const given = task.methodKnobs ?? {}
+  const ids = task.methods ?? model?.methods ?? [...new Set([...Object.keys(own), ...Object.keys(given)])]
   if (ids.length === 0) throw new MetaError('E_NO_METHODS', 'no candidate methods: pass task.methods or train on a history')
+  // only the candidates' knobs (the task's win): merging whole catalogs cost more than the forest per answer
+  const knobs: Record<string, Record<string, number>> = {}
   for (const id of ids) {
-    if (model != null && knobs[id] == null) throw new MetaError('E_UNKNOWN_METHOD', `unknown method "${id}": not in the history and no knobs given`)
+    const k = given[id] ?? own[id]
+    if (k != null) knobs[id] = k
+    else if (model != null) throw new MetaError('E_UNKNOWN_METHOD', `unknown method "${id}": not in the history and no knobs given`)
   }
   return { ids, knobs }
 }

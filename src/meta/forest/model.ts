@@ -204,8 +204,11 @@ export class HistogramForest implements RegressionForest {
     const { edges, edgeOffset, edgeCounts } = this
     for (let r = r0, o = 0; r < r1; r++, o += F) {
       const x = X[r]
+      // rows of one recommend share the task's columns: a value equal to the row above's keeps its bin
+      const prev = o > 0 ? X[r - 1] : undefined
       for (let f = 0; f < F; f++) {
         const v = x[f]
+        if (prev !== undefined && prev[f] === v) { xb[o + f] = xb[o - F + f]; continue }
         const lo = edgeOffset[f]
         xb[o + f] = v !== v ? 255 : binOf(edges, lo, lo + edgeCounts[f], v) // eslint-disable-line no-self-compare
       }
