@@ -1,6 +1,6 @@
 import type { Libp2p } from '@libp2p/interface'
 import type { ControlApi } from '../contracts/api.js'
-import type { OwnRecordWriter } from '../contracts/records.js'
+import type { OwnRecordsWriter } from '../contracts/records.js'
 import type { Startable } from '../contracts/service.js'
 import { loadMethods, knobRecord } from '../engine/methods.js'
 import { modelNames } from '../engine/models.js'
@@ -45,7 +45,8 @@ export interface ServingComponents {
   api: ControlApi
   network: { libp2p: Libp2p }
   rejections: Counters
-  ownRecord: OwnRecordWriter
+  /** served batches' records go out in batches, between batches (src/serving/recorder.ts) */
+  ownRecords: OwnRecordsWriter
   /** each batch marks itself busy here, so background benchmarks yield to it */
   activity: Activity
   /** the node's engine, shared with the bench service (default: a llama.cpp engine of its own) */
@@ -103,7 +104,7 @@ export function createServingService (init: ServingInit, components: ServingComp
   })
   const queue = createBatchQueue(init.maxQueue ?? 64)
   const pipeline = createServePipeline({
-    config, record: init.record !== false, catalog, engine, sessions, decide, queue, activity: components.activity, ownRecord: components.ownRecord,
+    config, record: init.record !== false, catalog, engine, sessions, decide, queue, activity: components.activity, ownRecords: components.ownRecords,
     metrics: components.metrics != null ? createServingMetrics(components.metrics, () => queue.depth()) : undefined
   })
   const recommender = createRecommender({
@@ -138,6 +139,7 @@ export function createServingService (init: ServingInit, components: ServingComp
       stopped = true
       await protocols.stop()
       await queue.idle()
+      await pipeline.flushRecords()
       await sessions.closeAll()
       await engine.close()
     }
