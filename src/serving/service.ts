@@ -31,14 +31,14 @@ export type { ServingConfig } from './types.js'
  * while the node is cold for the task's class), runs it on the engine (sessions cached per model
  * and method), returns the outputs with the method and the realized metrics, and stores and
  * gossips the realized performance as a signed `source: serving` record through
- * `ownRecord` — which the next training uses and which scores the voters' reputation.
+ * `ownRecords`, between batches (recorder.ts) — which the next training uses and which scores the voters' reputation.
  *
  * The same service answers `/swarmtune/recommend/1.0.0` (src/net/recommend.ts), serves
  * `/swarmtune/infer/1.0.0` (src/net/infer.ts) and the OpenAI-compatible routes (./openai.ts).
  *
  * This file composes the parts: sessions.ts (engine sessions, model specs), decision.ts (method
  * choice, recommend answers), queue.ts (one batch at a time), serve.ts (one served batch),
- * protocols.ts and routes.ts (how peers and HTTP clients reach it).
+ * recorder.ts (its record, written while no batch runs), protocols.ts and routes.ts (how peers and HTTP clients reach it).
  */
 
 export interface ServingComponents {
