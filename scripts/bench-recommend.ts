@@ -1,6 +1,6 @@
 import '../src/util/polyfill.js'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -34,6 +34,22 @@ const { values: f } = parseArgs({
 const rates = (f.rates ?? '100,250,500').split(',').map(Number)
 const seconds = Number(f.seconds ?? 10)
 
+/** The daemon's CPU seconds so far (Linux /proc; null elsewhere): CPU per request is a figure the
+ * other processes on a shared box do not distort the way they distort latency. */
+function cpuSeconds (pid: number | undefined): number | null {
+  try {
+    const f = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8').split(') ')[1].split(' ')
+    // after the command name: state is field 3, utime 14 and stime 15 (1-based) in clock ticks
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return null
+  }
+}
+
+function loadAverage (): number {
+  return +loadavg()[0].toFixed(2)
+}
+
 function pct (xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)
   return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]
@@ -66,6 +82,8 @@ try {
       const lat: number[] = []
       const errors: Record<string, number> = {}
       const t0 = performance.now() + 20
+      const cpu0 = cpuSeconds(d.proc.pid)
+      const load0 = loadAverage()
       let sent = 0
       const inflight: Array<Promise<void>> = []
       const maxInflight = Number(f.concurrency ?? 32)
@@ -95,9 +113,12 @@ try {
       }
       await Promise.all(inflight)
       const elapsed = (performance.now() - t0) / 1000
-      const row = { mode, rate, phase, requests: n, ok: lat.length, errors, achievedPerSec: Math.round(lat.length / elapsed), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2), maxMs: +Math.max(...lat).toFixed(2) }
+      const cpu1 = cpuSeconds(d.proc.pid)
+      // the daemon's CPU per answered request: what the answer costs, whatever the load
+      const daemonCpuMsPerRequest = cpu0 == null || cpu1 == null ? null : +((cpu1 - cpu0) * 1000 / Math.max(1, lat.length)).toFixed(3)
+      const row = { mode, rate, phase, requests: n, ok: lat.length, errors, achievedPerSec: Math.round(lat.length / elapsed), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2), maxMs: +Math.max(...lat).toFixed(2), daemonCpuMsPerRequest, loadAverage: [load0, loadAverage()] }
       results.push(row)
-      log(`${String(rate).padStart(4)} req/s ${phase.padEnd(6)}  ok ${row.ok}/${n}  p50 ${row.p50Ms} ms  p99 ${row.p99Ms} ms  max ${row.maxMs} ms  errors ${JSON.stringify(errors)}`)
+      log(`${String(rate).padStart(4)} req/s ${phase.padEnd(6)}  ok ${row.ok}/${n}  p50 ${row.p50Ms} ms  p99 ${row.p99Ms} ms  max ${row.maxMs} ms  daemon CPU ${daemonCpuMsPerRequest ?? '?'} ms/req  load ${row.loadAverage.join('-')}  errors ${JSON.stringify(errors)}`)
     }
   }
   await pool.close()

@@ -1,6 +1,6 @@
 import '../src/util/polyfill.js'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createDaemon } from '../src/node/daemon.js'
@@ -20,10 +20,14 @@ import { median } from '../src/util/stats.js'
  * the method serving chose, in alternating order. Exploration is off so both run the same method. Reported: medians of
  * each, the overhead, and serving's own breakdown.
  *
- * --control replaces serve() by a second direct session of the same method: the noise floor of
- * the comparison on this machine (two identical paths should differ by ~0 %).
+ * Every round also runs a third arm, a second direct session of the same method (the control):
+ * its difference from the first direct session is the noise floor of the comparison in the same
+ * run (two identical paths should differ by ~0 %). The direct arms mark the node busy, as a served
+ * batch does, so work the node defers until its engine is idle (the served records) does not land
+ * in them. Means are reported next to the medians: deferred, batched work shows in the mean.
  *
- *   node dist/scripts/bench-serving.js [--rounds 30] [--prompts 4] [--max-tokens 16] [--model tiny] [--control] [--json]
+ *   node dist/scripts/bench-serving.js [--rounds 30] [--prompts 4] [--max-tokens 16] [--model tiny] [--json]
+ * (--control is still accepted: the control arm always runs now)
  *
  * --suite: the node's choices on the built-in workload suite. Benchmarks --methods on every
  * workload family (tiny scale, 1 repeat, `swarmtune bench` standalone), then, leaving each
@@ -118,23 +122,25 @@ try {
   const requests = prompts.map(prompt => ({ prompt, maxTokens }))
   await direct.runBatch(requests)
   for (let i = 0; i < 3; i++) { await serving.serve({ model: modelName, prompts, maxTokens }); await direct.runBatch(requests) }
+  const load0 = +loadavg()[0].toFixed(2)
   const served: number[] = []
   const directMs: number[] = []
   const engineMs: number[] = []
   const selectMs: number[] = []
   const methods = new Set<string>()
-  const control = f.control === true ? await engine.open(await resolveModel(config, modelName, config.dataDir), getMethod(method)) : undefined
-  if (control != null) for (let i = 0; i < 3; i++) await control.runBatch(requests)
+  const control = await engine.open(await resolveModel(config, modelName, config.dataDir), getMethod(method))
+  for (let i = 0; i < 3; i++) await control.runBatch(requests)
+  const controlMs: number[] = []
+  // (an older daemon without the shared tracker defers nothing: then marking is a no-op)
+  const activity = (daemon.services as { activity?: { begin: () => () => void } }).activity ?? { begin: () => () => {} }
+  // a direct run is inference too: deferred work waits for it like for a served batch
+  const busy = async (s: EngineSession, into: number[]): Promise<void> => {
+    const done = activity.begin()
+    const t = performance.now()
+    try { await s.runBatch(requests) } finally { done() }
+    into.push(performance.now() - t)
+  }
   const viaServing = async (): Promise<void> => {
-    if (control != null) {
-      const t = performance.now()
-      const o = await control.runBatch(requests)
-      served.push(performance.now() - t)
-      engineMs.push(o.wallMs)
-      selectMs.push(0)
-      methods.add(method)
-      return
-    }
     const t0 = performance.now()
     const res = await serving.serve({ model: modelName, prompts, maxTokens })
     served.push(performance.now() - t0)
@@ -142,20 +148,17 @@ try {
     selectMs.push(res.timings.selectMs)
     methods.add(res.method)
   }
-  const viaEngine = async (): Promise<void> => {
-    const t1 = performance.now()
-    await direct!.runBatch(requests)
-    directMs.push(performance.now() - t1)
-  }
-  // alternate the order, so neither side always runs right after the other's leftovers
+  const arms = [viaServing, async () => { await busy(direct!, directMs) }, async () => { await busy(control, controlMs) }]
+  // rotate the order, so no arm always runs right after another's leftovers
   for (let r = 0; r < rounds; r++) {
-    if (r % 2 === 0) { await viaServing(); await viaEngine() } else { await viaEngine(); await viaServing() }
+    for (let i = 0; i < arms.length; i++) await arms[(r + i) % arms.length]()
   }
   const ms = median(served)
   const md = median(directMs)
-  await control?.close()
+  const mc = median(controlMs)
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
+  await control.close()
   const out = {
-    control: f.control === true,
     machine: `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`,
     date: new Date().toISOString(),
     model: modelName,
@@ -165,7 +168,16 @@ try {
     methods: [...methods],
     medianServeMs: +ms.toFixed(2),
     medianDirectMs: +md.toFixed(2),
+    medianControlMs: +mc.toFixed(2),
     overheadPct: +((ms / md - 1) * 100).toFixed(2),
+    /** the second direct session against the first: the noise floor of overheadPct, same run */
+    controlPct: +((mc / md - 1) * 100).toFixed(2),
+    meanOverheadPct: +((mean(served) / mean(directMs) - 1) * 100).toFixed(2),
+    meanControlPct: +((mean(controlMs) / mean(directMs) - 1) * 100).toFixed(2),
+    /** serving's own code (serve() outside its engine call) as a share of the direct batch */
+    ownCodePct: +(median(served.map((s, i) => s - engineMs[i])) / md * 100).toFixed(2),
+    recorded: serving.stats().recorded,
+    loadAverage: [load0, +loadavg()[0].toFixed(2)],
     medianServeEngineMs: +median(engineMs).toFixed(2),
     medianSelectMs: +median(selectMs).toFixed(3),
     /** serve() minus its own engine time: what serving adds around the same engine call */

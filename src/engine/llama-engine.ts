@@ -148,6 +148,9 @@ export async function createLlamaEngine (opts: LlamaEngineOptions = {}): Promise
   }
   const info: EngineInfo = { name: 'llama.cpp', version: `node-llama-cpp@${nodeLlamaCppVersion()} llama.cpp ${llama.llamaCppRelease.release}` }
   const defaultThreads = opts.threads ?? 1
+  // os.cpus() reads /proc/cpuinfo (~0.1 ms a call on the 2-core VM) and supports() runs for every
+  // catalog method of every served batch: the core count does not change while the engine lives
+  const cores = cpus().length
   const maxCtx = opts.contextSize ?? 4096
   const models = new Map<string, Promise<LlamaModel>>()
   const sessions = new Set<EngineSession>()
@@ -182,7 +185,7 @@ export async function createLlamaEngine (opts: LlamaEngineOptions = {}): Promise
         return { ok: false, reason: 'llama.cpp needs flash attention for a quantized V cache (kvCacheBits < 16 with flashAttention 0)' }
       }
       const threads = k.threads > 0 ? k.threads : defaultThreads
-      if (backend === 'cpu' && threads > cpus().length) return { ok: false, reason: `${threads} threads requested, this machine has ${cpus().length} cores` }
+      if (backend === 'cpu' && threads > cores) return { ok: false, reason: `${threads} threads requested, this machine has ${cores} cores` }
       return { ok: true }
     } catch (err) {
       return { ok: false, reason: errorMessage(err) }

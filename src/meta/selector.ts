@@ -2,7 +2,7 @@ import type { Objective } from '../contracts/objective.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { SignedRecord } from '../records/types.js'
 import type { ForestOptions, LearnerBackend, RegressionForest } from './learner.js'
-import { FEATURE_SCHEMA_VERSION, featureVector, type FeatureTask } from './features.js'
+import { FEATURE_SCHEMA_VERSION, featureVector, knobFeatures, taskFeatures, type FeatureTask } from './features.js'
 import { buildDataset, logicalModelId, trainingRows, trainingSetHash, type Dataset, type HistoryBody, type Task } from './dataset.js'
 import { getBackend, ML_RF_BACKEND } from './ml-forest.js'
 import { SafeDefault, shapeKey, type Predictor, type SafeDefaultJSON } from './safe-default.js'
@@ -191,21 +191,27 @@ export function coldStartChoice (task: SelectTask, candidates: string[], baselin
 }
 
 function candidatesOf (model: MetaModel | null, task: SelectTask): { ids: string[], knobs: Record<string, Record<string, number>> } {
-  const knobs: Record<string, Record<string, number>> = { ...(model?.methodKnobs ?? {}), ...(task.methodKnobs ?? {}) }
-  const ids = task.methods ?? model?.methods ?? Object.keys(knobs)
+  const own = model?.methodKnobs ?? {}
+  const given = task.methodKnobs ?? {}
+  const ids = task.methods ?? model?.methods ?? [...new Set([...Object.keys(own), ...Object.keys(given)])]
   if (ids.length === 0) throw new MetaError('E_NO_METHODS', 'no candidate methods: pass task.methods or train on a history')
+  // only the candidates' knobs (the task's win): merging whole catalogs cost more than the forest per answer
+  const knobs: Record<string, Record<string, number>> = {}
   for (const id of ids) {
-    if (model != null && knobs[id] == null) throw new MetaError('E_UNKNOWN_METHOD', `unknown method "${id}": not in the history and no knobs given`)
+    const k = given[id] ?? own[id]
+    if (k != null) knobs[id] = k
+    else if (model != null) throw new MetaError('E_UNKNOWN_METHOD', `unknown method "${id}": not in the history and no knobs given`)
   }
   return { ids, knobs }
 }
 
 /** Predict every candidate's targets for one task (no policy). */
-export function predictTask (model: MetaModel, task: FeatureTask, methods: string[], knobs: Record<string, Record<string, number>> = model.methodKnobs): Array<{ method: string, logSpeedup: number, logSpeedupStd: number, logWall: number, logWallStd: number, logTtft: number, logTtftStd: number }> {
+export function predictTask (model: MetaModel, task: FeatureTask, methods: string[], knobs: Record<string, Record<string, number>> = model.methodKnobs, taskRow = taskFeatures(task)): Array<{ method: string, logSpeedup: number, logSpeedupStd: number, logWall: number, logWallStd: number, logTtft: number, logTtftStd: number }> {
+  // the task columns once, then each method's knob columns (featureVector's layout)
   const X = methods.map(m => {
     const k = knobs[m]
     if (k == null) throw new MetaError('E_UNKNOWN_METHOD', `unknown method "${m}"`)
-    return featureVector(task, k)
+    return taskRow.concat(knobFeatures(k))
   })
   const nan = { mean: X.map(() => NaN), std: X.map(() => NaN) }
   const w = model.forests.wallMs?.predict(X) ?? nan
@@ -236,7 +242,7 @@ export function selectMethod (model: MetaModel | null, task: SelectTask, opts: S
   const price = opts.pricePerHour ?? task.hardware.pricePerHour ?? 0
   const { ids, knobs } = candidatesOf(model, task)
   // validates the task (NaN → E_BAD_FEATURE) even on the cold-start path
-  featureVector(task, {})
+  const taskRow = taskFeatures(task)
   if (model == null || model.rows < (opts.minCells ?? MIN_CELLS)) {
     const cs = coldStartChoice(task, ids, model?.baselineMethod)
     const blank: Prediction = { speedup: null, wallMs: null, ttftMs: null, cost: null }
@@ -244,7 +250,7 @@ export function selectMethod (model: MetaModel | null, task: SelectTask, opts: S
     const why = model == null ? 'no trained model' : `only ${model.rows} cells of history (< ${opts.minCells ?? MIN_CELLS})`
     return { objective, choice: cs.method, ranking, coldStart: true, explored: false, reason: `${cs.reason} (${why})`, unseen: [] }
   }
-  const preds = predictTask(model, task, ids, knobs)
+  const preds = predictTask(model, task, ids, knobs, taskRow)
   const explore = opts.explore != null && opts.explore.rate > 0 && opts.explore.rng() < opts.explore.rate
   const c = opts.explore?.c ?? 1
   const rows = preds.map(p => {

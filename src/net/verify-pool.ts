@@ -73,6 +73,34 @@ function retryError (why: string): SwarmtuneError {
   return new SwarmtuneError(VerifyErrorCode.RETRY, why)
 }
 
+/** One transferable buffer for a batch: the wires back to back, `ends[i]` where wire i ends. */
+function packRequest (seq: number, jobs: Job[]): VerifyRequest {
+  let total = 0
+  for (const j of jobs) total += j.wire.length
+  const all = new Uint8Array(total)
+  const ends: number[] = []
+  let at = 0
+  for (const j of jobs) { all.set(j.wire, at); at += j.wire.length; ends.push(at) }
+  return { seq, buf: all.buffer, ends, nows: jobs.map(j => j.now) }
+}
+
+/** Each job gets its own verdict; the record is rebuilt from the bytes the worker checked. */
+function settleJobs (jobs: Job[], reply: VerifyReply): void {
+  const all = new Uint8Array(reply.buf)
+  let start = 0
+  jobs.forEach((job, i) => {
+    const len = job.wire.length
+    const v = reply.verdicts[i]
+    try {
+      if (v.ok) job.resolve(recordFromVerifiedWire(all.subarray(start, start + len), v.id))
+      else job.reject(v.invalid ? new RecordValidationError(v.code as RecordErrorCode, v.message) : new SwarmtuneError(v.code, v.message))
+    } catch (err) {
+      job.reject(retryError(`rebuilding a verified record failed: ${(err as Error)?.message}`))
+    }
+    start += len
+  })
+}
+
 export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
   const size = Math.max(1, Math.floor(opts.size))
   const maxBatch = opts.maxBatch ?? 64
@@ -101,19 +129,7 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
     slot.batch = undefined
     crashStreak = 0
     st.verified += batch.jobs.length
-    const all = new Uint8Array(reply.buf)
-    let start = 0
-    batch.jobs.forEach((job, i) => {
-      const len = job.wire.length
-      const v = reply.verdicts[i]
-      try {
-        if (v.ok) job.resolve(recordFromVerifiedWire(all.subarray(start, start + len), v.id))
-        else job.reject(v.invalid ? new RecordValidationError(v.code as RecordErrorCode, v.message) : new SwarmtuneError(v.code, v.message))
-      } catch (err) {
-        job.reject(retryError(`rebuilding a verified record failed: ${(err as Error)?.message}`))
-      }
-      start += len
-    })
+    settleJobs(batch.jobs, reply)
     pump()
   }
 
@@ -144,13 +160,7 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
   }
 
   const dispatch = (slot: Slot, jobs: Job[]): void => {
-    let total = 0
-    for (const j of jobs) total += j.wire.length
-    const all = new Uint8Array(total)
-    const ends: number[] = []
-    let at = 0
-    for (const j of jobs) { all.set(j.wire, at); at += j.wire.length; ends.push(at) }
-    const req: VerifyRequest = { seq: ++seq, buf: all.buffer, ends, nows: jobs.map(j => j.now) }
+    const req = packRequest(++seq, jobs)
     slot.batch = { seq: req.seq, jobs }
     st.batches++
     try {

@@ -7,7 +7,7 @@ import { RpcErrorCode } from '../net/rpc/errors.js'
 import type { ViolationHook } from '../net/rpc/limits.js'
 import { createServingService, type ServingService } from '../serving/service.js'
 import { createTrustService, type TrustService } from '../trust/service.js'
-import { createActivity } from '../util/activity.js'
+import { createActivity, type Activity } from '../util/activity.js'
 import { errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { createVoteService, type VoteService } from '../vote/service.js'
@@ -23,6 +23,8 @@ export interface NodeServices {
   votes?: VoteService
   bench?: BenchService
   serving?: ServingService
+  /** inference in progress: the sweep and the served-record writes wait for it to end */
+  activity: Activity
   /** in start order (stopped in reverse), with the node's shared engine last to close */
   readonly ordered: Array<[string, Startable]>
 }
@@ -64,7 +66,7 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
     ? createBenchService({ config }, { peerId: core.peerId, store: core.store, api: core.api, ownRecord: core.ownRecord, activity, engine, trust, meta, metrics: core.metrics })
     : undefined
   const serving = on('serving')
-    ? createServingService({ config, ...rpcPeerHooks(core) }, { api: core.api, network: core.network, rejections: core.rejections, ownRecord: core.ownRecord, activity, engine, meta, votes, metrics: core.metrics })
+    ? createServingService({ config, ...rpcPeerHooks(core) }, { api: core.api, network: core.network, rejections: core.rejections, ownRecords: core.ownRecords, activity, engine, meta, votes, metrics: core.metrics })
     : undefined
 
   for (const [name, svc] of [['trust', trust], ['meta', meta], ['vote', votes], ['bench', bench], ['serving', serving]] as const) {
@@ -79,7 +81,7 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
       if (e != null) await (await e.catch(() => undefined))?.close().catch((err: unknown) => { log('services')('engine close: %s', errorMessage(err)) })
     }
   }])
-  return { trust, meta, votes, bench, serving, ordered }
+  return { trust, meta, votes, bench, serving, activity, ordered }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { OwnRecordWriter } from '../contracts/records.js'
+import type { OwnRecordsWriter } from '../contracts/records.js'
 import { knobRecord } from '../engine/methods.js'
 import type { BatchOutcome, Engine, EngineSession, InferenceRequest, Method } from '../engine/types.js'
 import { workloadFeatures } from '../meta/workload-features.js'
@@ -16,6 +16,7 @@ import type { BatchQueue } from './queue.js'
 import type { EngineSessions } from './sessions.js'
 import { DEFAULT_MAX_TOKENS, ServingError, type ServeFn, type ServeOutput, type ServeRequest, type ServeResult, type ServingConfig } from './types.js'
 import type { ServingMetrics } from './metrics.js'
+import { createServedRecorder } from './recorder.js'
 
 export function metricsOf (outcome: { requests: Array<{ promptTokens: number, outputTokens: number, ttftMs: number, latencyMs: number }>, wallMs: number }): ResultMetrics {
   const reqs = outcome.requests
@@ -36,7 +37,7 @@ export function metricsOf (outcome: { requests: Array<{ promptTokens: number, ou
     ttftMsP50: round(percentile(ttfts, 50)),
     ttftMsP95: round(percentile(ttfts, 95)),
     tpotMs: round(tpots.length === 0 ? 0 : tpots.reduce((s, x) => s + x, 0) / tpots.length),
-    peakRssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
+    peakRssMiB: Math.round(process.memoryUsage.rss() / 2 ** 20), // rss() alone: no heap walk per batch
     spread: 0
   }
 }
@@ -87,7 +88,7 @@ export interface ServePipelineInit {
   queue: BatchQueue
   /** each batch marks itself busy here, so background benchmarks yield to it */
   activity: Activity
-  ownRecord: OwnRecordWriter
+  ownRecords: OwnRecordsWriter
   /** Prometheus families (src/serving/metrics.ts), when the node exports metrics */
   metrics?: ServingMetrics
   /** realized vs predicted of each decided batch (the meta service tracks the error) */
@@ -99,6 +100,8 @@ export interface ServePipeline {
   counts: () => { served: number, failed: number, recorded: number, recordErrors: number, explored: number }
   /** served batches by why their method was chosen */
   bySource: () => Record<string, number>
+  /** store the served batches' records still waiting for an idle moment */
+  flushRecords: () => Promise<void>
 }
 
 /**
@@ -214,13 +217,19 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     }
   }
 
+  // signed, stored and gossiped when no batch runs, several at once (issue #19 item 4)
+  const recorder = createServedRecorder({
+    ownRecords: init.ownRecords,
+    activity: init.activity,
+    onWritten: n => { counts.recorded += n },
+    onError: (err, n) => {
+      counts.recordErrors += n
+      logger.error('recording %d served batches failed: %s', n, errorMessage(err))
+    }
+  })
   function recordBatch (body: UnsignedBody): void {
-    // durable + gossiped off the response path: the client does not wait for the fsync
-    init.ownRecord(body).then(() => { counts.recorded++ }, err => {
-      counts.recordErrors++
-      logger.error('recording a served batch failed: %s', errorMessage(err))
-    })
+    recorder.add(body)
   }
 
-  return { serve, counts: () => ({ ...counts }), bySource: () => ({ ...bySource }) }
+  return { serve, counts: () => ({ ...counts }), bySource: () => ({ ...bySource }), flushRecords: recorder.flush }
 }

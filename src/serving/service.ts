@@ -1,6 +1,6 @@
 import type { Libp2p } from '@libp2p/interface'
 import type { ControlApi } from '../contracts/api.js'
-import type { OwnRecordWriter } from '../contracts/records.js'
+import type { OwnRecordsWriter } from '../contracts/records.js'
 import type { Startable } from '../contracts/service.js'
 import { loadMethods, knobRecord } from '../engine/methods.js'
 import { modelNames } from '../engine/models.js'
@@ -31,21 +31,22 @@ export type { ServingConfig } from './types.js'
  * while the node is cold for the task's class), runs it on the engine (sessions cached per model
  * and method), returns the outputs with the method and the realized metrics, and stores and
  * gossips the realized performance as a signed `source: serving` record through
- * `ownRecord` — which the next training uses and which scores the voters' reputation.
+ * `ownRecords`, between batches (recorder.ts) — which the next training uses and which scores the voters' reputation.
  *
  * The same service answers `/swarmtune/recommend/1.0.0` (src/net/recommend.ts), serves
  * `/swarmtune/infer/1.0.0` (src/net/infer.ts) and the OpenAI-compatible routes (./openai.ts).
  *
  * This file composes the parts: sessions.ts (engine sessions, model specs), decision.ts (method
  * choice, recommend answers), queue.ts (one batch at a time), serve.ts (one served batch),
- * protocols.ts and routes.ts (how peers and HTTP clients reach it).
+ * recorder.ts (its record, written while no batch runs), protocols.ts and routes.ts (how peers and HTTP clients reach it).
  */
 
 export interface ServingComponents {
   api: ControlApi
   network: { libp2p: Libp2p }
   rejections: Counters
-  ownRecord: OwnRecordWriter
+  /** served batches' records go out in batches, between batches (src/serving/recorder.ts) */
+  ownRecords: OwnRecordsWriter
   /** each batch marks itself busy here, so background benchmarks yield to it */
   activity: Activity
   /** the node's engine, shared with the bench service (default: a llama.cpp engine of its own) */
@@ -104,7 +105,7 @@ export function createServingService (init: ServingInit, components: ServingComp
   })
   const queue = createBatchQueue(init.maxQueue ?? 64)
   const pipeline = createServePipeline({
-    config, record: init.record !== false, catalog, engine, sessions, decide, queue, activity: components.activity, ownRecord: components.ownRecord,
+    config, record: init.record !== false, catalog, engine, sessions, decide, queue, activity: components.activity, ownRecords: components.ownRecords,
     metrics: components.metrics != null ? createServingMetrics(components.metrics, () => queue.depth()) : undefined,
     onPrediction: (predicted, realized) => components.meta?.observeServed?.(predicted, realized) ?? null
   })
@@ -145,6 +146,7 @@ export function createServingService (init: ServingInit, components: ServingComp
       stopped = true
       await protocols.stop()
       await queue.idle()
+      await pipeline.flushRecords()
       await sessions.closeAll()
       await engine.close()
     }

@@ -117,6 +117,17 @@ const TOUCH_MIN_ROWS = 256
 /** Keeps the touch loads observable, so they are not optimized away. */
 let touchSink = 0
 
+/** Calls of at most this many rows use the memo (a recommend predicts one row per candidate method). */
+const MEMO_MAX_ROWS = 64
+/** Memo entries per forest before it starts over (~100 bytes each). */
+const MEMO_MAX_ENTRIES = 8192
+
+interface BlockAccumulators { leaf: Float64Array, mu: Float64Array, m2: Float64Array }
+function blockAccumulators (n: number): BlockAccumulators {
+  const m = Math.max(1, n)
+  return { leaf: new Float64Array(m), mu: new Float64Array(m), m2: new Float64Array(m) }
+}
+
 export class HistogramForest implements RegressionForest {
   readonly backend = BACKEND_NAME
   readonly nFeatures: number
@@ -135,6 +146,10 @@ export class HistogramForest implements RegressionForest {
   private readonly nodeData: Int32Array
   private readonly values: Float32Array
   private readonly nLeaves: number
+  /** binned row (latin1 string of its bins) → [mean, std], for recommend-sized calls */
+  private readonly memo = new Map<string, [number, number]>()
+  private memoHits = 0
+  private memoMisses = 0
 
   constructor (nFeatures: number, edgeCounts: Int32Array, edges: Float64Array, trees: TreeArrays[], params: Record<string, number | boolean>) {
     this.nFeatures = nFeatures
@@ -189,8 +204,11 @@ export class HistogramForest implements RegressionForest {
     const { edges, edgeOffset, edgeCounts } = this
     for (let r = r0, o = 0; r < r1; r++, o += F) {
       const x = X[r]
+      // rows of one recommend share the task's columns: a value equal to the row above's keeps its bin
+      const prev = o > 0 ? X[r - 1] : undefined
       for (let f = 0; f < F; f++) {
         const v = x[f]
+        if (prev !== undefined && prev[f] === v) { xb[o + f] = xb[o - F + f]; continue }
         const lo = edgeOffset[f]
         xb[o + f] = v !== v ? 255 : binOf(edges, lo, lo + edgeCounts[f], v) // eslint-disable-line no-self-compare
       }
@@ -200,47 +218,93 @@ export class HistogramForest implements RegressionForest {
   /** Mean and spread (population std) of the per-tree predictions. NaN features go right. */
   predict (X: number[][]): ForestPrediction {
     const n = X.length
-    const T = this.nTrees
     const F = this.nFeatures
-    const mean = new Array<number>(n)
-    const std = new Array<number>(n)
     for (let r = 0; r < n; r++) {
       const x = X[r]
       if (!Array.isArray(x) || x.length < F) {
         throw new SwarmtuneError('E_BAD_FEATURES', `predict: row ${r} has ${Array.isArray(x) ? x.length : 0} features, the forest needs ${F}`)
       }
     }
-    const { nodeData: nodes, values, roots } = this
+    if (n <= MEMO_MAX_ROWS) return this.predictMemo(X)
+    const mean = new Array<number>(n)
+    const std = new Array<number>(n)
     // Tree-major over large blocks of rows, so a tree is fetched into cache once per block and
     // then walked by every row of it; per-row running mean and M2 (Welford) instead of a per-tree
     // matrix keep the block's working set (tree + binned rows + accumulators) within L2.
-    const B = Math.max(1, Math.min(PREDICT_BLOCK, n)) // a recommend predicts a handful of rows
+    const B = Math.max(1, Math.min(PREDICT_BLOCK, n))
     const xb = new Uint8Array(B * F)
-    const leaf = new Float64Array(B)
-    const mu = new Float64Array(B)
-    const m2 = new Float64Array(B)
+    const acc = blockAccumulators(B)
     for (let r0 = 0; r0 < n; r0 += B) {
       const r1 = Math.min(n, r0 + B)
-      const nb = r1 - r0
       this.binRows(X, r0, r1, xb)
-      mu.fill(0); m2.fill(0)
-      for (let t = 0; t < T; t++) {
-        if (nb >= TOUCH_MIN_ROWS) touchSink += touchTree(nodes, values, roots[t], roots[t] + this.nodeCounts[t])
-        walkTree(nodes, values, roots[t], xb, F, nb, leaf)
-        const inv = 1 / (t + 1)
-        for (let c = 0; c < nb; c++) {
-          const v = leaf[c]
-          const d = v - mu[c]
-          mu[c] += d * inv
-          m2[c] += d * (v - mu[c])
-        }
-      }
-      for (let c = 0; c < nb; c++) {
-        mean[r0 + c] = mu[c]
-        std[r0 + c] = Math.sqrt(Math.max(0, m2[c]) / T)
+      this.walkBlock(xb, r1 - r0, acc)
+      for (let c = 0; c < r1 - r0; c++) {
+        mean[r0 + c] = acc.mu[c]
+        std[r0 + c] = Math.sqrt(Math.max(0, acc.m2[c]) / this.nTrees)
       }
     }
     return { mean, std }
+  }
+
+  /**
+   * A recommend-sized call (issue #19): a row's prediction depends only on its binned features,
+   * so rows whose bins were seen before are answered from a memo and only the others walk the
+   * trees. Exact (the same walk and arithmetic as an uncached call), and tasks that differ by less
+   * than a bin width (most "new" tasks: bins come from the training history) cost no tree walk.
+   */
+  private predictMemo (X: number[][]): ForestPrediction {
+    const n = X.length
+    const F = this.nFeatures
+    const xb = new Uint8Array(Math.max(1, n) * F)
+    this.binRows(X, 0, n, xb)
+    const mean = new Array<number>(n)
+    const std = new Array<number>(n)
+    const keys: string[] = []
+    const misses: number[] = []
+    const bytes = Buffer.from(xb.buffer, xb.byteOffset, xb.byteLength)
+    for (let r = 0; r < n; r++) {
+      const key = bytes.toString('latin1', r * F, (r + 1) * F)
+      keys.push(key)
+      const hit = this.memo.get(key)
+      if (hit != null) { mean[r] = hit[0]; std[r] = hit[1]; this.memoHits++ } else misses.push(r)
+    }
+    if (misses.length === 0) return { mean, std }
+    this.memoMisses += misses.length
+    const xm = new Uint8Array(misses.length * F)
+    misses.forEach((r, i) => { xm.set(xb.subarray(r * F, (r + 1) * F), i * F) })
+    const acc = blockAccumulators(misses.length)
+    this.walkBlock(xm, misses.length, acc)
+    // a forest never changes, so entries stay valid; the bound only caps memory
+    if (this.memo.size + misses.length > MEMO_MAX_ENTRIES) this.memo.clear()
+    misses.forEach((r, i) => {
+      mean[r] = acc.mu[i]
+      std[r] = Math.sqrt(Math.max(0, acc.m2[i]) / this.nTrees)
+      this.memo.set(keys[r], [mean[r], std[r]])
+    })
+    return { mean, std }
+  }
+
+  /** Every tree over binned rows [0, nb) of xb: per-row running mean and M2 into acc. */
+  private walkBlock (xb: Uint8Array, nb: number, acc: BlockAccumulators): void {
+    const { nodeData: nodes, values, roots } = this
+    const { leaf, mu, m2 } = acc
+    mu.fill(0); m2.fill(0)
+    for (let t = 0; t < this.nTrees; t++) {
+      if (nb >= TOUCH_MIN_ROWS) touchSink += touchTree(nodes, values, roots[t], roots[t] + this.nodeCounts[t])
+      walkTree(nodes, values, roots[t], xb, this.nFeatures, nb, leaf)
+      const inv = 1 / (t + 1)
+      for (let c = 0; c < nb; c++) {
+        const v = leaf[c]
+        const d = v - mu[c]
+        mu[c] += d * inv
+        m2[c] += d * (v - mu[c])
+      }
+    }
+  }
+
+  /** Rows answered from / added to the prediction memo (recommend-sized calls only). */
+  memoStats (): { hits: number, misses: number, entries: number } {
+    return { hits: this.memoHits, misses: this.memoMisses, entries: this.memo.size }
   }
 
   /** Number of nodes over all trees. */

@@ -154,6 +154,25 @@ describe('histogram forest', () => {
     })
   })
 
+  it('answers small calls from a memo of binned rows with exactly what a batch walk gives', async () => {
+    const f = await histogramBackend.train(train.X, train.y, { nTrees: 20, seed: 5 }) as HistogramForest
+    // over 64 rows: the batch path, no memo
+    const batch = f.predict(test.X.slice(0, 100))
+    expect(f.memoStats()).toEqual({ hits: 0, misses: 0, entries: 0 })
+    const rows = test.X.slice(0, 18)
+    const first = f.predict(rows)
+    expect(first.mean).toEqual(batch.mean.slice(0, 18))
+    expect(first.std).toEqual(batch.std.slice(0, 18))
+    expect(f.memoStats()).toMatchObject({ hits: 0, misses: 18 })
+    // a row moved by far less than a bin width bins the same: a hit with the same answer
+    const nudged = rows.map(x => x.map(v => v + 1e-9))
+    expect(f.predict(nudged)).toEqual(first)
+    expect(f.memoStats()).toMatchObject({ hits: 18, misses: 18 })
+    // mixed hits and misses keep each row's own answer
+    const mixed = [test.X[50], rows[3], test.X[60]]
+    expect(f.predict(mixed)).toEqual({ mean: [batch.mean[50], batch.mean[3], batch.mean[60]], std: [batch.std[50], batch.std[3], batch.std[60]] })
+  })
+
   it('round-trips through a JSON snapshot with identical predictions', async () => {
     const f = await histogramBackend.train(train.X, train.y, { nTrees: 25, seed: 11 })
     const snap = JSON.parse(JSON.stringify(f.toJSON()))
