@@ -131,7 +131,7 @@ export function createServingService (init: ServingInit, components: ServingComp
     async start () {
       stopped = false
       await protocols.start()
-      registerServingRoutes(components.api, { serve, recommend, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config) })
+      registerServingRoutes(components.api, { serve, recommend, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config), openai: config.openai })
       components.api.statusContributors.set('serving', () => ({ ...counts(), bySource: pipeline.bySource(), recommend: protocols.recommendStats() }))
     },
     async stop () {
