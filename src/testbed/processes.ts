@@ -47,7 +47,8 @@ export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
   const nodeArgs = (process.env.SWARMTUNE_TESTBED_NODE_ARGS ?? '').split(/\s+/).filter(a => a !== '')
   const proc = spawn(process.execPath, [...nodeArgs, ...args], {
     // many daemons share this box: each verifies inline rather than starting a worker per core
-    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', SWARMTUNE_VERIFY_WORKERS: '0', ...opts.env },
+    // and none writes the default model's files at start unless asked (tests of the first answer do)
+    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', SWARMTUNE_VERIFY_WORKERS: '0', SWARMTUNE__engine__prepareOnStart: 'false', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const errLines: string[] = []
