@@ -51,11 +51,20 @@ export interface RouteOptions {
   public?: boolean
 }
 
+/** What an error answer's JSON is made of, for routes that speak another API's error shape. */
+export interface ErrorInfo { status: number, code: string, message: string, err: unknown }
+export type ErrorShape = (e: ErrorInfo) => unknown
+
 export interface ControlApi {
   start: () => Promise<void>
   stop: () => Promise<void>
-  /** register (or replace) a route; path is exact, e.g. '/v1/chat/completions' */
+  /**
+   * register (or replace) a route; path is exact, e.g. '/v1/chat/completions', or a prefix ending
+   * in '/*' ('/v1/models/*' matches '/v1/models/x'; exact routes win)
+   */
   route: (method: string, path: string, handler: RouteHandler, opts?: RouteOptions) => void
+  /** answer errors on paths under `prefix` (unmatched ones included) in this shape instead of `{ error: { code, message } }` */
+  errorShape: (prefix: string, shape: ErrorShape) => void
   /** http://host:port once started */
   url: () => string
   /** extra top-level fields of GET /status, e.g. statusContributors.set('snapshot', () => ...) */

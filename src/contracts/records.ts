@@ -1,7 +1,7 @@
 import type { SignedRecord, UnsignedBody } from '../records/types.js'
 
 /** How a record reached this node: its own (import, bench, serving) or from a peer. */
-export type RecordVia = 'own' | 'gossip' | 'sync'
+export type RecordVia = 'own' | 'gossip' | 'sync' | 'import'
 export interface RecordEventDetail { record: SignedRecord, via: RecordVia }
 
 /**

@@ -113,4 +113,6 @@ export interface EngineConfig {
   threads: number
   defaultModel: string
   models: ModelConfig[]
+  /** prepare the default model's files while the daemon starts (default true); optional for older configs */
+  prepareOnStart?: boolean
 }

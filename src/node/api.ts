@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { SwarmtuneError, errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
-import { ApiError, type ApiReply, type ApiRequest, type ControlApi, type RouteHandler, type RouteOptions } from '../contracts/api.js'
+import { ApiError, type ApiReply, type ApiRequest, type ControlApi, type ErrorShape, type RouteHandler, type RouteOptions } from '../contracts/api.js'
 import { checkAccess, isLoopbackHost, type AccessPolicy } from './api-access.js'
 
 /**
@@ -69,10 +69,27 @@ function send (res: ServerResponse, reply: ApiReply): void {
   res.end(payload)
 }
 
+/** The registered path that answers `path` for some method: itself, else the longest '/*' prefix route. */
+function patternOf (routeKeys: Iterable<string>, path: string): string | undefined {
+  const paths = [...routeKeys].map(k => k.slice(k.indexOf(' ') + 1))
+  if (paths.includes(path)) return path
+  return paths.filter(p => p.endsWith('/*') && path.length > p.length - 1 && path.startsWith(p.slice(0, -1)))
+    .sort((a, b) => b.length - a.length)[0]
+}
+
+/** An error answer's JSON: the shape registered for the longest matching prefix, else ours. */
+function errorJson (shapes: ReadonlyArray<{ prefix: string, shape: ErrorShape }>, path: string, status: number, err: unknown): unknown {
+  const code = errorCode(err)
+  const message = status === 500 ? 'internal error' : errorMessage(err)
+  const shape = shapes.filter(s => path.startsWith(s.prefix)).sort((a, b) => b.prefix.length - a.prefix.length)[0]
+  return shape != null ? shape.shape({ status, code, message, err }) : { error: { code, message } }
+}
+
 export function createApi (init: ApiInit): ControlApi {
   const logger = log('api')
   const maxBody = init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const routes = new Map<string, { handler: RouteHandler, maxBodyBytes: number, public: boolean }>()
+  const shapes: Array<{ prefix: string, shape: ErrorShape }> = []
   const policy: AccessPolicy = {
     boundHost: init.host,
     allowHosts: init.allowHosts ?? [],
@@ -89,14 +106,15 @@ export function createApi (init: ApiInit): ControlApi {
   async function handle (raw: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(raw.url ?? '/', 'http://localhost')
     const method = (raw.method ?? 'GET').toUpperCase()
+    const pattern = patternOf(routes.keys(), url.pathname)
     if (init.onAnswered != null) {
       const onAnswered = init.onAnswered
       // a label per registered route only: arbitrary paths must not create new series
-      const route = [...routes.keys()].some(k => k.endsWith(` ${url.pathname}`)) ? url.pathname : 'unmatched'
-      res.once('finish', () => { onAnswered(method, route, res.statusCode) })
+      const label = pattern ?? 'unmatched'
+      res.once('finish', () => { onAnswered(method, label, res.statusCode) })
     }
     let body: Promise<Buffer> | undefined
-    const route = routes.get(`${method} ${url.pathname}`)
+    const route = pattern != null ? routes.get(`${method} ${pattern}`) : undefined
     const limit = route?.maxBodyBytes ?? maxBody
     const req: ApiRequest = {
       method,
@@ -119,8 +137,7 @@ export function createApi (init: ApiInit): ControlApi {
       if (route?.public !== true) checkAccess(policy, method, raw.headers, address?.port ?? init.port)
       const handler = route?.handler
       if (handler == null) {
-        const known = [...routes.keys()].some(k => k.endsWith(` ${url.pathname}`))
-        throw known ? new ApiError(405, 'E_METHOD', `${method} is not allowed on ${url.pathname}`) : new ApiError(404, 'E_NOT_FOUND', `no route ${url.pathname}`)
+        throw pattern != null ? new ApiError(405, 'E_METHOD', `${method} is not allowed on ${url.pathname}`) : new ApiError(404, 'E_NOT_FOUND', `no route ${url.pathname}`)
       }
       const reply = await handler(req, res)
       if (reply != null && !res.headersSent) send(res, reply)
@@ -132,7 +149,7 @@ export function createApi (init: ApiInit): ControlApi {
       if (!res.headersSent) {
         // a full queue says when to come back (RFC 9110 Retry-After, seconds)
         const retryAfter = status === 429 ? { 'retry-after': String((err as { retryAfterS?: number }).retryAfterS ?? 1) } : undefined
-        send(res, { status, headers: retryAfter, json: { error: { code: errorCode(err), message: status === 500 ? 'internal error' : errorMessage(err) } } })
+        send(res, { status, headers: retryAfter, json: errorJson(shapes, url.pathname, status, err) })
       } else {
         res.destroy()
       }
@@ -147,6 +164,9 @@ export function createApi (init: ApiInit): ControlApi {
       const m = method.toUpperCase()
       if (opts?.public === true && m !== 'GET') throw new SwarmtuneError('E_PUBLIC_ROUTE', `only GET routes can be public, not ${m} ${path}`)
       routes.set(`${m} ${path}`, { handler, maxBodyBytes: opts?.maxBodyBytes ?? maxBody, public: opts?.public === true })
+    },
+    errorShape (prefix, shape) {
+      shapes.push({ prefix, shape })
     },
     url () {
       if (address == null) throw new SwarmtuneError('E_NOT_STARTED', 'the control API is not listening')

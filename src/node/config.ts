@@ -7,6 +7,7 @@ import type { BenchSettings } from '../bench/prepare.js'
 import type { EngineConfig, ModelConfig } from '../engine/types.js'
 import type { MetaConfig } from '../meta/service.js'
 import type { GossipBudgetConfig, NetConfig } from '../net/types.js'
+import type { OpenAiModelsConfig } from '../serving/types.js'
 import type { TrustConfig } from '../trust/service.js'
 import type { VoteConfig } from '../vote/service.js'
 
@@ -34,6 +35,8 @@ export interface SwarmtuneConfig {
   bench: BenchSettings
   meta: MetaConfig
   vote: VoteConfig
+  /** model names of the OpenAI routes (src/serving/openai.ts); optional for older configs */
+  openai?: OpenAiModelsConfig
   /** issue #7 (src/trust): optional so older config files and tests keep working */
   trust?: TrustConfig & GossipBudgetConfig
 }

@@ -2,6 +2,9 @@ import { StringDecoder } from 'node:string_decoder'
 import { stableId } from '../records/stable-id.js'
 import { recordVersionFor, type UnsignedBody } from '../records/types.js'
 import { validateBody } from '../records/validate.js'
+import { toWire, verifyWire } from '../records/sign.js'
+import type { SignedRecord } from '../records/types.js'
+import type { PutStatus, RecordStore } from '../store/types.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { ApiError } from '../contracts/api.js'
 import type { OwnRecordsWriter } from '../contracts/records.js'
@@ -13,6 +16,11 @@ import type { OwnRecordsWriter } from '../contracts/records.js'
  * listed, the rest counted by code. Each line is keyed by the hash of its canonical body (the
  * key is stored with its record in one batch), so a retried import skips what is stored and
  * counts it in `duplicates` instead of signing it again.
+ *
+ * A line with a `wire` field (base64 of the signed envelope: `swarmtune export`, `history --json`,
+ * test/fixtures/history-*.jsonl) is another peer's (or this node's earlier) signed record: it is
+ * verified like a gossiped one and stored as it is — author, seq and signature kept, nothing
+ * re-signed; a bad signature is that line's error. Stored again, it is a duplicate.
  */
 export const IMPORT_MAX_BODY_BYTES = 16 * 1024 * 1024
 export const MAX_REPORTED_ERRORS = 100
@@ -33,13 +41,22 @@ export interface ImportReport {
   errorsByCode: Record<string, number>
   /** numbered lines (JSONL) or items (array) seen */
   lines: number
+  /** of `imported`: signed records stored as they are (author, seq, signature kept) */
+  signed?: number
+  /** signed records that conflict with a stored one of the same author and seq (kept as evidence) */
+  equivocations?: number
 }
+
+/** How signed records are stored: store.putMany, with the node's record events. */
+export type SignedSink = (records: SignedRecord[]) => Promise<PutStatus[]>
 
 export interface ImportDeps {
   author: string
   ownRecords: OwnRecordsWriter
   /** record ids stored under these keys (store.tagged) */
   tagged?: (keys: string[]) => Promise<Array<string | undefined>>
+  /** where verified signed records go; without it, signed lines are refused */
+  signed?: SignedSink
 }
 
 export interface ImportError { line: number, code: string, message: string }
@@ -84,6 +101,46 @@ export function prepareImport (value: unknown, author: string, now = Date.now())
   return unsigned
 }
 
+/** A line that carries a signed record (`wire`), or an export without one. */
+function signedWire (value: unknown): string | undefined {
+  if (value == null || typeof value !== 'object' || Array.isArray(value)) return undefined
+  const v = value as Record<string, unknown>
+  if (typeof v.wire === 'string') return v.wire
+  // a `history --json` entry of an older version: the body without its signature
+  if (v.body != null && typeof v.body === 'object' && typeof v.author === 'string' && typeof v.seq === 'number') {
+    throw new ApiError(400, 'E_UNSIGNED_EXPORT', 'this entry has no signature (`wire`): export with `swarmtune export` or this version\'s `history --json` to keep records signed')
+  }
+  return undefined
+}
+
+/** Verify one signed line: envelope, schema, signature, and the id when the line states one. */
+export async function verifySignedLine (value: Record<string, unknown>, wire: string, now = Date.now()): Promise<SignedRecord> {
+  const bytes = Buffer.from(wire, 'base64')
+  if (bytes.length === 0 || bytes.toString('base64').replace(/=+$/, '') !== wire.replace(/=+$/, '')) throw new ApiError(400, 'E_MALFORMED', 'wire must be the base64 of a signed record')
+  const record = await verifyWire(new Uint8Array(bytes), now)
+  if (value.id != null && value.id !== record.id) throw new ApiError(400, 'E_ID_MISMATCH', `id ${String(value.id)} is not the record's id ${record.id}`)
+  return record
+}
+
+/** The base64 envelope of a record, as export lines and `history --json` carry it. */
+export function wireOf (record: SignedRecord): string {
+  return Buffer.from(toWire(record)).toString('base64')
+}
+
+/** Signed records into a store as they are: the node's own as own (fsynced, never evicted), the rest as from peers. */
+export function storeSink (store: Pick<RecordStore, 'putMany'>, self: string, onInserted?: (record: SignedRecord) => void): SignedSink {
+  return async (records) => {
+    const own = records.filter(r => r.body.author === self)
+    const other = records.filter(r => r.body.author !== self)
+    const byId = new Map<string, PutStatus>()
+    if (own.length > 0) (await store.putMany(own, { own: true })).forEach((st, i) => byId.set(own[i].id, st))
+    if (other.length > 0) (await store.putMany(other)).forEach((st, i) => byId.set(other[i].id, st))
+    const statuses = records.map(r => byId.get(r.id) ?? 'duplicate')
+    records.forEach((r, i) => { if (statuses[i] === 'inserted') onInserted?.(r) })
+    return statuses
+  }
+}
+
 export function importKey (body: UnsignedBody): string {
   return `import:${stableId(body, 32)}`
 }
@@ -101,6 +158,7 @@ export interface Importer {
 export function createImporter (deps: ImportDeps): Importer {
   const report: ImportReport = { imported: 0, duplicates: 0, ids: [], errors: [], errorCount: 0, errorsByCode: {}, lines: 0 }
   let batch: Array<{ body: UnsignedBody, key: string }> = []
+  let signedBatch: SignedRecord[] = []
   const seen = new Set<string>()
   let sliceStart = Date.now()
 
@@ -111,7 +169,41 @@ export function createImporter (deps: ImportDeps): Importer {
     if (report.errors.length < MAX_REPORTED_ERRORS) report.errors.push({ line, code, message })
   }
 
+  async function flushSigned (): Promise<void> {
+    const todo = signedBatch
+    signedBatch = []
+    if (todo.length === 0 || deps.signed == null) return
+    const statuses = await deps.signed(todo)
+    statuses.forEach((st, i) => {
+      if (st === 'inserted') {
+        report.imported++
+        report.signed = (report.signed ?? 0) + 1
+        report.ids.push(todo[i].id)
+      } else if (st === 'equivocation') {
+        report.equivocations = (report.equivocations ?? 0) + 1
+      } else {
+        report.duplicates++
+      }
+    })
+  }
+
+  async function signedItem (line: number, value: Record<string, unknown>, wire: string): Promise<void> {
+    if (deps.signed == null) { fail(line, 'E_SIGNED_UNSUPPORTED', 'signed records cannot be imported here'); return }
+    let record: SignedRecord
+    try {
+      record = await verifySignedLine(value, wire)
+    } catch (err) {
+      fail(line, errorCode(err), errorMessage(err))
+      return
+    }
+    if (seen.has(record.id)) { report.duplicates++; return }
+    seen.add(record.id)
+    signedBatch.push(record)
+    if (signedBatch.length >= BATCH) await flushSigned()
+  }
+
   async function flush (): Promise<void> {
+    await flushSigned()
     const todo = batch
     batch = []
     if (todo.length === 0) return
@@ -128,6 +220,8 @@ export function createImporter (deps: ImportDeps): Importer {
     report.lines = Math.max(report.lines, line)
     let body: UnsignedBody
     try {
+      const wire = signedWire(value)
+      if (wire != null) { await signedItem(line, value as Record<string, unknown>, wire); return }
       body = prepareImport(value, deps.author)
     } catch (err) {
       fail(line, errorCode(err), errorMessage(err))

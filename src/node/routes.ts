@@ -2,7 +2,7 @@ import { RECORD_SOURCES, type RecordBody, type RecordSource, type SignedRecord }
 import { errorCode, errorMessage } from '../util/errors.js'
 import { ApiError } from '../contracts/api.js'
 import type { CoreComponents } from './types.js'
-import { IMPORT_MAX_BODY_BYTES, importStream, type ImportReport } from './import.js'
+import { IMPORT_MAX_BODY_BYTES, importStream, storeSink, wireOf, type ImportReport } from './import.js'
 
 /** The core control API routes: GET /status, GET /records, POST /import, GET /eventloop, GET /metrics. */
 
@@ -14,10 +14,12 @@ export interface RecordView {
   source: RecordSource
   timestamp: number
   body: RecordBody
+  /** base64 of the signed envelope: what `swarmtune import` verifies and stores as it is */
+  wire: string
 }
 
 export function recordView (r: SignedRecord): RecordView {
-  return { id: r.id, author: r.body.author, seq: r.body.seq, source: r.body.source, timestamp: r.body.timestamp, body: r.body }
+  return { id: r.id, author: r.body.author, seq: r.body.seq, source: r.body.source, timestamp: r.body.timestamp, body: r.body, wire: wireOf(r) }
 }
 
 // the import payload helpers live with the streaming import; re-exported for existing callers
@@ -77,10 +79,14 @@ export function registerCoreRoutes (c: CoreComponents): void {
     return { json: { records: page.records.map(recordView), cursor: page.cursor } }
   })
 
+  // signed records are stored as they are (own ones as own: never evicted), with the record event
+  const author = c.peerId.toString()
+  const signed = storeSink(store, author, record => { c.events.dispatchEvent(new CustomEvent('record', { detail: { record, via: 'import' } })) })
+
   // streamed, batched and yielding; retries skip lines already stored (src/node/import.ts)
   api.route('POST', '/import', async (req) => {
     try {
-      return { json: await importStream(req.stream(), { author: c.peerId.toString(), ownRecords: c.ownRecords, tagged: store.tagged != null ? async keys => await store.tagged!(keys) : undefined }) }
+      return { json: await importStream(req.stream(), { author, ownRecords: c.ownRecords, signed, tagged: store.tagged != null ? async keys => await store.tagged!(keys) : undefined }) }
     } catch (err) {
       const report = (err as { report?: ImportReport }).report
       if (report == null || report.imported + report.duplicates === 0) throw err

@@ -8,7 +8,7 @@ import { classBase, classKeyOf } from '../vote/task-class.js'
 import type { Objective } from '../contracts/objective.js'
 import type { VoteService } from '../vote/service.js'
 import type { ResolvedModel } from './sessions.js'
-import { DEFAULT_MAX_TOKENS } from './types.js'
+import { DEFAULT_MAX_TOKENS, ServingError } from './types.js'
 
 /**
  * Cache key form of workload features: each value on a logarithmic grid of 3 % steps. Tasks
@@ -73,6 +73,25 @@ export interface RecommenderInit {
   modelSpec: (name: string) => Promise<ResolvedModel>
   tokenizerFor: (name: string) => ((text: string) => number[]) | undefined
   hardwareForAdvice: () => HardwareFingerprint
+  /**
+   * how long a recommend waits for a model of this node to be prepared (its files generated or
+   * read) before answering E_STARTING: the exchange has 5 s in all, and a timeout says nothing
+   */
+  modelWaitMs?: number
+}
+
+/** Default of RecommenderInit.modelWaitMs. */
+export const MODEL_WAIT_MS = 1500
+
+/** A model spec, or undefined when it is still being prepared after `ms`. */
+async function within<T> (p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, ms) })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 export interface Recommender {
@@ -93,7 +112,10 @@ export function createRecommender (init: RecommenderInit): Recommender {
     let model = (() => { try { return resolveModel(ref, lookup) } catch { return undefined } })()
     if (model == null && ref.name != null) {
       // a model this node serves but has no record of yet
-      try { model = (await init.modelSpec(ref.name)).descriptor } catch {}
+      let ready: ResolvedModel | undefined | null = null
+      try { ready = await within(init.modelSpec(ref.name), init.modelWaitMs ?? MODEL_WAIT_MS) } catch {}
+      if (ready === undefined) throw new ServingError('E_STARTING', `model "${ref.name}" is still being prepared on this peer (files generated or read on first use): ask again in a few seconds`)
+      model = ready?.descriptor
     }
     return model ?? resolveModel(ref, lookup) // throws E_UNKNOWN_MODEL
   }

@@ -2,8 +2,8 @@ import type { ServerResponse } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { renderChat } from '../engine/chat.js'
 import { REQUEST_LIMITS } from '../net/recommend.js'
-import { ApiError, type ControlApi } from '../contracts/api.js'
-import { ServingError, type ServeFn, type ServeResult } from './types.js'
+import { ApiError, type ControlApi, type ErrorInfo } from '../contracts/api.js'
+import { ServingError, type OpenAiModelsConfig, type ServeFn, type ServeResult } from './types.js'
 
 /**
  * OpenAI-compatible routes on the control API, so existing clients work against a node:
@@ -17,14 +17,46 @@ import { ServingError, type ServeFn, type ServeResult } from './types.js'
  * Differences from OpenAI, by design of the engine: decoding is greedy (temperature, top_p and
  * seed are accepted and ignored), `n` must be 1, there are no logprobs, and the engine has no
  * per-token callback, so a streamed answer's chunks are sent when the batch completes (split at
- * word boundaries). `model` names a configured or embedded model; an unknown or missing name
- * runs the node's default model, and the response's `model` says which one ran.
+ * word boundaries). `model` names a configured or embedded model or an alias of one (config
+ * `openai.aliases`); another name is 404 `model_not_found` as OpenAI answers it, unless
+ * `openai.defaultForUnknown` names the model that answers it; a missing name runs the default
+ * model. The response's `model` says which one ran. `GET /v1/models` and `/v1/models/{id}` list
+ * the names (aliases included), and every error under `/v1/` has OpenAI's shape
+ * `{ error: { message, type, param, code } }`.
  */
 export interface OpenAiInit {
   serve: ServeFn
   defaultModel: string
-  /** names the node can run (others fall back to the default model) */
+  /** names the node can run (default: any name is passed on to serve) */
   knownModels?: () => string[]
+  models?: OpenAiModelsConfig
+  /** `created` of the listed models (unix seconds; default now) */
+  created?: number
+}
+
+/** An error of the OpenAI routes that names the request field at fault (OpenAI's `param`). */
+export class OpenAiError extends ApiError {
+  readonly param: string | null
+  constructor (status: number, code: string, message: string, param: string | null = null) {
+    super(status, code, message)
+    this.param = param
+  }
+}
+
+// our codes that OpenAI has a name for; others keep ours, so clients can still tell them apart
+const OPENAI_CODES: Record<string, string> = { E_UNKNOWN_MODEL: 'model_not_found', E_UNSUPPORTED_VALUE: 'unsupported_value' }
+
+function errorType (status: number): string {
+  if (status === 401) return 'authentication_error'
+  if (status === 403) return 'permission_error'
+  if (status === 429) return 'rate_limit_error'
+  return status >= 500 ? 'server_error' : 'invalid_request_error'
+}
+
+/** OpenAI's error body (what its clients parse into APIError.code/type/param). */
+export function openAiErrorBody (e: ErrorInfo): unknown {
+  const param = e.err instanceof OpenAiError ? e.err.param : null
+  return { error: { message: e.message, type: errorType(e.status), param, code: OPENAI_CODES[e.code] ?? e.code } }
 }
 
 const DEFAULT_MAX_TOKENS = 16
@@ -46,15 +78,33 @@ function maxTokensOf (body: Record<string, unknown>): number {
 }
 
 function commonChecks (body: Record<string, unknown>): void {
-  if (body.n !== undefined && body.n !== 1) bad('only n = 1 is supported')
+  // OpenAI's answer to a value a model does not support
+  if (body.n !== undefined && body.n !== null && body.n !== 1) throw new OpenAiError(400, 'E_UNSUPPORTED_VALUE', `Unsupported value: 'n' does not support ${JSON.stringify(body.n)} with this model. Supported values are: 1.`, 'n')
   if (body.stream !== undefined && typeof body.stream !== 'boolean') bad('stream must be true or false')
 }
 
-function modelOf (body: Record<string, unknown>, init: OpenAiInit): string {
-  const m = body.model
-  if (typeof m !== 'string' || m === '') return init.defaultModel
+function modelNotFound (name: string): OpenAiError {
+  return new OpenAiError(404, 'E_UNKNOWN_MODEL', `The model \`${name}\` does not exist or you do not have access to it.`, 'model')
+}
+
+/** The model that runs for a request's `model` (alias, known name, default-for-unknown) or 404. */
+export function resolveModelName (m: unknown, init: Pick<OpenAiInit, 'defaultModel' | 'knownModels' | 'models'>): string {
+  if (m == null || m === '') return init.defaultModel
+  if (typeof m !== 'string') bad('model must be a string')
   const known = init.knownModels?.()
-  return known == null || known.includes(m) ? m : init.defaultModel
+  if (known == null || known.includes(m)) return m
+  const alias = init.models?.aliases?.[m]
+  if (alias != null && known.includes(alias)) return alias
+  const fallback = init.models?.defaultForUnknown
+  if (fallback != null && known.includes(fallback)) return fallback
+  throw modelNotFound(m)
+}
+
+/** The ids `GET /v1/models` lists: the models, then the aliases whose target exists. */
+export function listedModels (init: Pick<OpenAiInit, 'knownModels' | 'models' | 'defaultModel'>): string[] {
+  const known = init.knownModels?.() ?? [init.defaultModel]
+  const aliases = Object.entries(init.models?.aliases ?? {}).filter(([a, t]) => known.includes(t) && !known.includes(a)).map(([a]) => a)
+  return [...known, ...aliases]
 }
 
 /** Text of a chat message's content: a string or an array of `{ type: 'text', text }` parts. */
@@ -125,10 +175,27 @@ function clientGone (res: ServerResponse): AbortSignal {
 
 const newId = (prefix: string): string => `${prefix}-${randomBytes(12).toString('hex')}`
 
+function registerModelRoutes (api: ControlApi, init: OpenAiInit): void {
+  const created = init.created ?? Math.floor(Date.now() / 1000)
+  const entry = (id: string): Record<string, unknown> => {
+    const target = init.models?.aliases?.[id]
+    return { id, object: 'model', created, owned_by: 'swarmtune', ...(target != null && id !== target ? { swarmtune: { alias_of: target } } : {}) }
+  }
+  api.route('GET', '/v1/models', () => ({ json: { object: 'list', data: listedModels(init).map(entry) } }))
+  api.route('GET', '/v1/models/*', (req) => {
+    let id: string
+    try { id = decodeURIComponent(req.path.slice('/v1/models/'.length)) } catch { bad('the model id is not valid percent-encoding') }
+    if (!listedModels(init).includes(id)) throw modelNotFound(id)
+    return { json: entry(id) }
+  })
+}
+
 export function registerOpenAiRoutes (api: ControlApi, init: OpenAiInit): void {
+  api.errorShape('/v1/', openAiErrorBody)
+  registerModelRoutes(api, init)
   api.route('POST', '/v1/completions', async (req, res) => {
     const body = parseCompletionBody(await req.json())
-    const model = modelOf({ model: body.model }, init)
+    const model = resolveModelName(body.model, init)
     const r = await init.serve({ model, prompts: body.prompts, maxTokens: body.maxTokens, signal: clientGone(res) })
     const id = newId('cmpl')
     const created = Math.floor(Date.now() / 1000)
@@ -159,7 +226,7 @@ export function registerOpenAiRoutes (api: ControlApi, init: OpenAiInit): void {
 
   api.route('POST', '/v1/chat/completions', async (req, res) => {
     const body = parseChatBody(await req.json())
-    const model = modelOf({ model: body.model }, init)
+    const model = resolveModelName(body.model, init)
     const r = await init.serve({ model, prompts: [body.prompt], maxTokens: body.maxTokens, signal: clientGone(res) })
     const o = r.outputs[0]
     const id = newId('chatcmpl')

@@ -2,7 +2,7 @@ import type { ControlApi } from '../contracts/api.js'
 import { parseInferRequest } from '../net/infer.js'
 import { parseRecommendRequest, type RecommendRequest, type RecommendResponse } from '../net/recommend.js'
 import { registerOpenAiRoutes } from './openai.js'
-import { ServingError, type ServeFn } from './types.js'
+import { ServingError, type OpenAiModelsConfig, type ServeFn } from './types.js'
 
 export interface ServingRoutesInit {
   serve: ServeFn
@@ -10,11 +10,13 @@ export interface ServingRoutesInit {
   defaultModel: string
   /** names the node can run (the OpenAI routes run the default model for others) */
   knownModels: () => string[]
+  /** config `openai`: aliases and the default for unknown names */
+  openai?: OpenAiModelsConfig
 }
 
 /** Serving's control-API routes: the OpenAI-compatible ones, `POST /serve` and `POST /recommend`. */
 export function registerServingRoutes (api: ControlApi, init: ServingRoutesInit): void {
-  registerOpenAiRoutes(api, { serve: init.serve, defaultModel: init.defaultModel, knownModels: init.knownModels })
+  registerOpenAiRoutes(api, { serve: init.serve, defaultModel: init.defaultModel, knownModels: init.knownModels, models: init.openai })
   api.route('POST', '/serve', async (r) => {
     const body = await r.json<Record<string, unknown>>()
     if (body == null || typeof body !== 'object' || Array.isArray(body)) throw new ServingError('E_REQ_MALFORMED', 'body must be a JSON object')

@@ -11,6 +11,8 @@ import type { RpcLimits, ViolationHook } from '../net/rpc/limits.js'
 import type { Activity } from '../util/activity.js'
 import type { Counters } from '../util/counters.js'
 import { createRng } from '../util/random.js'
+import { errorMessage } from '../util/errors.js'
+import { log } from '../util/log.js'
 import type { VoteService } from '../vote/service.js'
 import { createMethodDecider, createRecommender } from './decision.js'
 import { createServingEngine } from './engine.js'
@@ -113,6 +115,18 @@ export function createServingService (init: ServingInit, components: ServingComp
     decide, catalogIds: () => catalog.map(x => x.id), meta, votes, modelSpec: sessions.modelSpec, tokenizerFor: sessions.tokenizerFor, hardwareForAdvice: engine.hardwareForAdvice
   })
   let stopped = false
+  // the default model's files are prepared at start, not by the first request (which must answer in time)
+  const prepared: Record<string, 'preparing' | 'ready' | 'failed'> = {}
+  function prepare (name: string): void {
+    if (prepared[name] != null) return
+    prepared[name] = 'preparing'
+    const logger = log('serving')
+    sessions.modelSpec(name).then(() => { prepared[name] = 'ready'; logger('model %s ready', name) }, (err: unknown) => {
+      prepared[name] = 'failed'
+      // not fatal: requests for this model answer the error themselves
+      logger.error('preparing model %s failed: %s', name, errorMessage(err))
+    })
+  }
 
   async function serve (req: ServeRequest): Promise<ServeResult> {
     if (stopped) throw new ServingError('E_UNAVAILABLE', 'node stopping')
@@ -134,13 +148,15 @@ export function createServingService (init: ServingInit, components: ServingComp
     async start () {
       stopped = false
       await protocols.start()
-      registerServingRoutes(components.api, { serve, recommend, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config) })
-      components.api.statusContributors.set('serving', () => ({ ...counts(), bySource: pipeline.bySource(), recommend: protocols.recommendStats(), infer: protocols.inferStats() }))
+      registerServingRoutes(components.api, { serve, recommend, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config), openai: config.openai })
+      components.api.statusContributors.set('serving', () => ({ ...counts(), bySource: pipeline.bySource(), recommend: protocols.recommendStats(), infer: protocols.inferStats(), models: { ...prepared } }))
       // what the dashboard shows as "this node": configured, not loaded (reading it must not start the engine)
       components.api.statusContributors.set('engine', () => {
         const hw = engine.hardwareForAdvice()
         return { gpu: config.engine.gpu, threads: config.engine.threads, defaultModel: config.engine.defaultModel, models: modelNames(config), hardware: { id: hw.id, cpuModel: hw.cpuModel, cores: hw.cores, ramMiB: hw.ramMiB, backend: hw.backend, gpus: hw.gpus } }
       })
+      engine.hardwareForAdvice()
+      if (config.engine.prepareOnStart !== false) prepare(config.engine.defaultModel)
     },
     async stop () {
       stopped = true

@@ -12,6 +12,15 @@ export interface ServingConfig {
   engine: EngineConfig
   hardware: { pricePerHour: number }
   meta: { explorationRate: number }
+  openai?: OpenAiModelsConfig
+}
+
+/** Config `openai`: names OpenAI clients send that are not model names here. */
+export interface OpenAiModelsConfig {
+  /** client name → model name, e.g. { "gpt-4o-mini": "small" } */
+  aliases?: Record<string, string>
+  /** the model that answers any other unknown name; null or absent: 404 model_not_found */
+  defaultForUnknown?: string | null
 }
 
 export interface MetaSource {

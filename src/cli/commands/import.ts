@@ -4,11 +4,18 @@ import { apiPost, apiUrl } from '../../node/api-client.js'
 import { SwarmtuneError, errorCode, errorMessage } from '../../util/errors.js'
 import { MAX_REPORTED_ERRORS, type ImportReport } from '../../node/import.js'
 import type { LlamaBenchImportOptions } from '../../bench/llama-bench-import.js'
+import type { SignedRecord } from '../../records/types.js'
+import type { OwnRecordsWriter } from '../../contracts/records.js'
 
-const HELP = `usage: swarmtune import [--api URL] [--json] [--format jsonl|llama-bench] [host facts] FILE
+const HELP = `usage: swarmtune import [--api URL | --data-dir D [--config F]] [--json] [--format jsonl|llama-bench] [host facts] FILE
 Imports record bodies into a running node, which signs them as their author (source: import) and
 gossips them. FILE holds one JSON body per line (or a JSON array); bad lines are reported by line
-number and skipped, good ones kept. --format llama-bench reads \`llama-bench -o jsonl\` (or -o json)
+number and skipped, good ones kept.
+
+Signed records (lines with \`wire\`: \`swarmtune export\`, \`history --json\`, a backup) are
+verified and stored as they are: authors, seqs and signatures kept, nothing re-signed; a record
+whose signature does not verify is that line's error. --data-dir D imports into a data dir with
+no daemon running (a new one is created: restoring a backup into an empty dir). --format llama-bench reads \`llama-bench -o jsonl\` (or -o json)
 output. Safe to re-run: lines this node imported before are skipped (counted as duplicates), so
 after an interruption the same command imports the rest.
 
@@ -29,6 +36,8 @@ function add (total: ImportReply, reply: Partial<ImportReport>, offset: number):
   total.imported += reply.imported ?? 0
   total.duplicates += reply.duplicates ?? 0
   total.ids.push(...reply.ids ?? [])
+  total.signed = (total.signed ?? 0) + (reply.signed ?? 0)
+  total.equivocations = (total.equivocations ?? 0) + (reply.equivocations ?? 0)
   total.errorCount += reply.errorCount ?? reply.errors?.length ?? 0
   for (const [code, n] of Object.entries(reply.errorsByCode ?? {})) total.errorsByCode[code] = (total.errorsByCode[code] ?? 0) + n
   for (const e of reply.errors ?? []) if (total.errors.length < MAX_REPORTED_ERRORS) total.errors.push({ ...e, line: e.line + offset })
@@ -115,9 +124,47 @@ async function postLlamaBench (base: string, text: string, facts: HostFacts): Pr
   return { ...reply, errorCount: reply.errorCount + errors.length, errors: [...errors, ...reply.errors.map(e => ({ ...e, message: `converted row ${e.line}: ${e.message}` }))] }
 }
 
+/** A JSON array file (`history --json`) as JSON Lines, so it is posted in acknowledged chunks too. */
+export function asJsonLines (text: string): string {
+  if (!text.trimStart().startsWith('[')) return text
+  let arr: unknown
+  try {
+    arr = JSON.parse(text)
+  } catch (err) {
+    throw new SwarmtuneError('E_BAD_JSON', `the file looks like a JSON array but does not parse: ${(err as Error).message}`)
+  }
+  if (!Array.isArray(arr)) throw new SwarmtuneError('E_BAD_JSON', 'the file must hold a JSON array or JSON Lines')
+  return arr.map(v => JSON.stringify(v)).join('\n')
+}
+
+/** Import into a data dir with no daemon: unsigned bodies are signed with the dir's identity. */
+async function intoDataDir (dataDir: string, configFile: string | undefined, text: string): Promise<ImportReply> {
+  const [{ openLocalStore }, { importStream, storeSink }, { createRecord }] = await Promise.all([
+    import('../local-store.js'), import('../../node/import.js'), import('../../records/sign.js')
+  ])
+  const { store, privateKey, author } = await openLocalStore(dataDir, configFile, 'import')
+  try {
+    // the daemon's own-record path in small: next seqs, signed, stored durably as own with the line keys
+    const ownRecords: OwnRecordsWriter = async (bodies, opts = {}) => {
+      let seq = await store.nextSeq(author)
+      const records: SignedRecord[] = []
+      for (const b of bodies) records.push(await createRecord(privateKey, author, seq++, b))
+      await store.putMany(records, { own: true, tags: opts.tags })
+      return records
+    }
+    const tagged = store.tagged?.bind(store)
+    const chunks = (async function * () { yield Buffer.from(asJsonLines(text)) })()
+    return await importStream(chunks, { author, ownRecords, signed: storeSink(store, author), tagged })
+  } finally {
+    await store.stop()
+  }
+}
+
 export async function run (argv: string[]): Promise<number> {
   const { values: f, positionals } = parseFlags(argv, {
     api: { type: 'string' },
+    'data-dir': { type: 'string' },
+    config: { type: 'string' },
     json: { type: 'boolean' },
     format: { type: 'string' },
     'host-json': { type: 'string' },
@@ -141,13 +188,18 @@ export async function run (argv: string[]): Promise<number> {
   }
   const facts = hostFacts(f)
   if (format !== 'llama-bench' && Object.keys(facts).length > 0) throw new SwarmtuneError('E_USAGE', 'host facts apply to --format llama-bench only (JSONL bodies carry their own hardware)')
-  const base = apiUrl(f.api)
-  const reply = format === 'llama-bench' ? await postLlamaBench(base, text, facts) : await postJsonl(base, text)
+  if (f.api != null && f['data-dir'] != null) throw new SwarmtuneError('E_USAGE', '--api and --data-dir exclude each other: the daemon uses its own data dir')
+  if (f['data-dir'] != null && format !== 'jsonl') throw new SwarmtuneError('E_USAGE', '--data-dir imports JSONL records; import llama-bench output through a daemon (--api)')
+  const reply = f['data-dir'] != null
+    ? await intoDataDir(f['data-dir'], f.config, text)
+    : format === 'llama-bench' ? await postLlamaBench(apiUrl(f.api), text, facts) : await postJsonl(apiUrl(f.api), asJsonLines(text))
   reply.errors.sort((a, b) => a.line - b.line)
   if (f.json === true) {
     printJson(reply)
   } else {
-    const out = [`imported ${reply.imported} record${reply.imported === 1 ? '' : 's'}${reply.duplicates > 0 ? ` (${reply.duplicates} already imported, skipped)` : ''}`]
+    const signed = (reply.signed ?? 0) > 0 ? `, ${reply.signed ?? 0} of them signed records kept as they are` : ''
+    const out = [`imported ${reply.imported} record${reply.imported === 1 ? '' : 's'}${signed}${reply.duplicates > 0 ? ` (${reply.duplicates} already stored, skipped)` : ''}`]
+    if ((reply.equivocations ?? 0) > 0) out.push(`${reply.equivocations ?? 0} signed record(s) conflict with a stored one of the same author and seq (kept as evidence)`)
     if (reply.errorCount > 0) out.push(`skipped ${reply.errorCount} bad line${reply.errorCount === 1 ? '' : 's'}${reply.errorCount > reply.errors.length ? ` (the first ${reply.errors.length} listed; by code: ${JSON.stringify(reply.errorsByCode)})` : ''}:`)
     for (const e of reply.errors) out.push(`  line ${e.line}: ${e.code} ${e.message}`)
     process.stdout.write(out.join('\n') + '\n')

@@ -68,3 +68,47 @@ describe('streamed import (issue #18)', () => {
     expect(err.report.imported).toBe(500)
   })
 })
+
+describe('signed lines (issue #20: backup and transfer)', () => {
+  it('stores a verified record as it is, refuses a tampered one and a wrong id by line, counts repeats as duplicates', async () => {
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const { createRecord } = await import('../../../src/records/sign.js')
+    const { wireOf } = await import('../../../src/node/import.js')
+    const key = await generateKeyPair('Ed25519')
+    const author = peerIdFromPrivateKey(key).toString()
+    const [b1, b2] = synthBodies(2, 7)
+    const r1 = await createRecord(key, author, 4, b1)
+    const r2 = await createRecord(key, author, 5, b2)
+    const tampered = Buffer.from(wireOf(r2), 'base64')
+    tampered[10] ^= 1
+    const node = fakeNode()
+    const kept: SignedRecord[] = []
+    node.deps.signed = async records => records.map(r => {
+      if (kept.some(k => k.id === r.id)) return 'duplicate'
+      kept.push(r)
+      return 'inserted'
+    })
+    const payload = [
+      { id: r1.id, author, seq: 4, wire: wireOf(r1) },
+      { id: r1.id, wire: wireOf(r1) },
+      { wire: tampered.toString('base64') },
+      { id: r1.id, wire: wireOf(r2) },
+      { wire: 'not base64 at all!' }
+    ].map(l => JSON.stringify(l)).join('\n')
+    const report = await importStream(chunks(payload, 100), node.deps)
+    expect(report).toMatchObject({ imported: 1, signed: 1, duplicates: 1, errorCount: 3 })
+    expect(report.errors.map(e => [e.line, e.code])).toEqual([[3, 'E_BAD_SIGNATURE'], [4, 'E_ID_MISMATCH'], [5, 'E_MALFORMED']])
+    // kept as signed: same author, seq, bytes and signature; nothing went through the own-record path
+    expect(kept[0].body).toMatchObject({ author, seq: 4 })
+    expect(Buffer.from(kept[0].signature).equals(Buffer.from(r1.signature))).toBe(true)
+    expect(node.stored.size).toBe(0)
+  })
+
+  it('refuses signed lines where no signed sink is given, and says how to export with signatures', async () => {
+    const node = fakeNode()
+    const payload = [JSON.stringify({ wire: 'AAAA' }), JSON.stringify({ id: 'x', author: 'a', seq: 1, body: {} })].join('\n')
+    const report = await importStream(chunks(payload, 64), node.deps)
+    expect(report.errors.map(e => e.code)).toEqual(['E_SIGNED_UNSUPPORTED', 'E_UNSIGNED_EXPORT'])
+  })
+})
