@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { SwarmtuneError } from '../util/errors.js'
 import { packageRoot } from '../util/paths.js'
+import { defaultDataDir } from './data-dir.js'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import type { BenchSettings } from '../bench/prepare.js'
 import type { EngineConfig, ModelConfig } from '../engine/types.js'
@@ -25,6 +26,7 @@ export type { ModelConfig }
  * src/trust/service.ts (+ the gossip budgets of src/net/types.ts).
  */
 export interface SwarmtuneConfig {
+  /** absent in config/default.json: loadConfig fills in the per-user default (src/node/data-dir.ts) */
   dataDir: string
   net: NetConfig
   /** allowHosts, allowOrigins, requireToken: who may drive the API (src/node/api-access.ts); optional for older configs */
@@ -165,6 +167,11 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv
   /** highest precedence: values from CLI flags, as a partial config */
   overrides?: Json
+  /** where the default data dir is looked for (tests); process.cwd() and the home dir otherwise */
+  cwd?: string
+  home?: string
+  /** told when the default data dir is an existing ./.swarmtune of an older version */
+  onLegacyDataDir?: (dir: string) => void
 }
 
 export function loadConfig (opts: LoadConfigOptions = {}): SwarmtuneConfig {
@@ -175,10 +182,17 @@ export function loadConfig (opts: LoadConfigOptions = {}): SwarmtuneConfig {
     if (!isObject(user)) throw new ConfigError('', `config file ${opts.file} must hold a JSON object`)
     merged = deepMerge(merged, user)
   }
-  merged = deepMerge(merged, envOverrides(opts.env ?? process.env))
+  const env = opts.env ?? process.env
+  merged = deepMerge(merged, envOverrides(env))
   if (opts.overrides != null) merged = deepMerge(merged, opts.overrides)
   checkConfig(merged, join(root, 'config', 'schema.json'))
   const cfg = merged as unknown as SwarmtuneConfig
-  cfg.dataDir = resolve(cfg.dataDir)
+  if (cfg.dataDir == null) {
+    const d = defaultDataDir({ env, cwd: opts.cwd, home: opts.home })
+    if (d.legacy) opts.onLegacyDataDir?.(d.dir)
+    cfg.dataDir = d.dir
+  } else {
+    cfg.dataDir = resolve(opts.cwd ?? process.cwd(), cfg.dataDir)
+  }
   return cfg
 }

@@ -5,10 +5,12 @@ import { apiGet } from '../../node/api-client.js'
 import { waitFor } from '../../util/wait.js'
 import { loadConfig } from '../../node/config.js'
 import { createDaemon, stopOnSignals } from '../../node/daemon.js'
+import { legacyNotice } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune start [flags]
   --config FILE          JSON config merged over config/default.json
-  --data-dir DIR         identity key + LevelDB store (default .swarmtune)
+  --data-dir DIR         identity key + LevelDB store (default $XDG_DATA_HOME/swarmtune, else
+                         ~/.local/share/swarmtune; an existing ./.swarmtune is still used)
   --listen MA[,MA...]    libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/4101)
   --bootstrap MA[,MA...] peers to dial at start (with /p2p/<peer id>)
   --bootstrap-api URL    also bootstrap to the node whose control API answers at URL (waits for it;
@@ -58,6 +60,7 @@ export async function run (argv: string[]): Promise<number> {
   if (f['api-host'] != null) api.host = f['api-host']
   const config = loadConfig({
     file: f.config,
+    onLegacyDataDir: dir => process.stderr.write(legacyNotice(dir) + '\n'),
     overrides: { ...(f['data-dir'] != null ? { dataDir: f['data-dir'] } : {}), net, api, ...(f['no-background'] === true ? { bench: { background: { enabled: false } } } : {}) } as never
   })
 
