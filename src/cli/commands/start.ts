@@ -71,7 +71,14 @@ export async function run (argv: string[]): Promise<number> {
   // a file-size limit (ulimit -f, a quota) kills a process on SIGXFSZ by default: handled, the
   // write fails with EFBIG instead and the store reports itself full (E_STORE_FULL) and recovers
   process.on('SIGXFSZ', () => {})
-  await daemon.start()
+  try {
+    await daemon.start()
+  } catch (err) {
+    await daemon.stop().catch(() => {})
+    // a handle libp2p leaves behind after a failed listen kept the process alive: exit anyway
+    setTimeout(() => { process.exit(1) }, 2000).unref()
+    throw err
+  }
   const c = daemon.components
   const info = { peerId: c.peerId.toString(), addresses: c.network.addresses(), api: c.api.url(), dataDir: config.dataDir }
   // the running daemon's real API address, for hints given to other commands on this data dir
