@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { SwarmtuneError } from '../util/errors.js'
 import { packageRoot } from '../util/paths.js'
 import { defaultDataDir } from './data-dir.js'
@@ -177,10 +177,12 @@ export interface LoadConfigOptions {
 export function loadConfig (opts: LoadConfigOptions = {}): SwarmtuneConfig {
   const root = packageRoot()
   let merged = readJson(join(root, 'config', 'default.json'))
+  let fileDir: string | undefined
   if (opts.file != null) {
     const user = readJson(resolve(opts.file))
     if (!isObject(user)) throw new ConfigError('', `config file ${opts.file} must hold a JSON object`)
     merged = deepMerge(merged, user)
+    fileDir = dirname(resolve(opts.file))
   }
   const env = opts.env ?? process.env
   merged = deepMerge(merged, envOverrides(env))
@@ -194,5 +196,26 @@ export function loadConfig (opts: LoadConfigOptions = {}): SwarmtuneConfig {
   } else {
     cfg.dataDir = resolve(opts.cwd ?? process.cwd(), cfg.dataDir)
   }
+  resolveModelPaths(cfg, fileDir, opts.cwd ?? process.cwd())
   return cfg
 }
+
+/**
+ * Relative engine.models paths: one from a config file against that file's folder (where the
+ * user wrote `./models/x.gguf`), one from env or flag against the current directory. Older
+ * configs meant the data dir: that reading is kept when only it names an existing file.
+ */
+function resolveModelPaths (cfg: SwarmtuneConfig, fileDir: string | undefined, cwd: string): void {
+  const fix = (p: string | undefined): string | undefined => {
+    if (p == null || isAbsolute(p)) return p
+    const mine = resolve(fileDir ?? cwd, p)
+    const old = resolve(cfg.dataDir, p)
+    return !existsSync(mine) && existsSync(old) ? old : mine
+  }
+  for (const m of cfg.engine.models) {
+    m.path = fix(m.path) as string
+    if (m.q8Path != null) m.q8Path = fix(m.q8Path)
+    if (m.draftPath != null) m.draftPath = fix(m.draftPath)
+  }
+}
+

@@ -64,3 +64,19 @@ describe('the test suite', () => {
     expect(process.env.XDG_DATA_HOME?.startsWith(join(tmpdir(), 'swarmtune-xdg-'))).toBe(true)
   })
 })
+
+describe('relative model paths', () => {
+  it('resolve against the config file\'s folder, env ones against the current directory, an old data-dir path when only it exists', () => {
+    const conf = join(dir, 'conf')
+    mkdirSync(conf)
+    const file = join(conf, 'c.json')
+    writeFileSync(file, JSON.stringify({ dataDir: join(dir, 'data'), engine: { models: [{ name: 'm', path: './models/x.gguf', draftPath: '/abs/d.gguf' }] } }))
+    const m = loadConfig({ file, env: {}, cwd, home }).engine.models[0]
+    expect(m).toEqual({ name: 'm', path: join(conf, 'models', 'x.gguf'), draftPath: '/abs/d.gguf' })
+    const fromEnv = loadConfig({ env: { SWARMTUNE__engine__models: JSON.stringify([{ name: 'e', path: 'y.gguf' }]) }, cwd, home }).engine.models[0]
+    expect(fromEnv.path).toBe(join(cwd, 'y.gguf'))
+    mkdirSync(join(dir, 'data', 'models'), { recursive: true })
+    writeFileSync(join(dir, 'data', 'models', 'x.gguf'), '')
+    expect(loadConfig({ file, env: {}, cwd, home }).engine.models[0].path).toBe(join(dir, 'data', 'models', 'x.gguf'))
+  })
+})
