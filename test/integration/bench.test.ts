@@ -148,4 +148,17 @@ describe('runner with the real engine', () => {
     const ok = await runBenchmark({ engine, model: tiny, methods: [slow], workloads: [generateWorkload('classify', {}, 'tiny')], repeats: 1 })
     expect(ok[0].body.result.ok).toBe(true)
   })
+  it('--quick runs each cell once (given flags win), and --help says how long a full run takes (issue #20)', () => {
+    const help = cli(['bench', '--help'])
+    expect(help.stdout).toContain('about 12')
+    expect(help.stdout).toContain('--quick')
+    const r = cli(['bench', '--quick', '--data-dir', join(dir, 'quick'), '--methods', 'baseline', '--workloads', 'classify', '--json'])
+    expect(r.status).toBe(0)
+    const out = JSON.parse(r.stdout) as Array<Record<string, any>>
+    expect(out).toHaveLength(1)
+    expect(out[0]).toMatchObject({ method: 'baseline', ok: true, repeats: 1 })
+    // given flags win over --quick's choices
+    const three = JSON.parse(cli(['bench', '--quick', '--repeats', '2', '--data-dir', join(dir, 'quick'), '--methods', 'baseline', '--workloads', 'classify', '--json']).stdout) as Array<Record<string, any>>
+    expect(three[0].repeats).toBe(2)
+  })
 })
