@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -161,4 +161,16 @@ describe('runner with the real engine', () => {
     const three = JSON.parse(cli(['bench', '--quick', '--repeats', '2', '--data-dir', join(dir, 'quick'), '--methods', 'baseline', '--workloads', 'classify', '--json']).stdout) as Array<Record<string, any>>
     expect(three[0].repeats).toBe(2)
   })
+  it('Ctrl-C during a run stores and prints what was measured (issue #20: llama.cpp had reset SIGINT)', async () => {
+    const p = spawn(process.execPath, [cliPath(), 'bench', '--quick', '--data-dir', join(dir, 'interrupted')], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let sent = false
+    p.stdout!.on('data', (b: Buffer) => { stdout += b.toString() })
+    // the first finished run: the engine is loaded and measuring
+    p.stderr!.on('data', (b: Buffer) => { if (!sent && /bench [1-9]\d*\/\d+/.test(b.toString())) { sent = true; p.kill('SIGINT') } })
+    const code = await new Promise(resolve => { p.once('exit', (c, sig) => { resolve(c ?? sig) }) })
+    expect(sent).toBe(true)
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/\d+ results stored as signed records/)
+  }, 120_000)
 })

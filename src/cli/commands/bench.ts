@@ -79,6 +79,10 @@ async function standalone (sel: BenchSelection, dataDir: string | undefined, con
   try {
     const p = await prepareBench(config, sel)
     engine = await llamaEngineFactory(config)
+    // loading llama.cpp reset SIGINT to its default (Ctrl-C killed bench with no summary):
+    // listening anew makes Node install its handler again
+    process.off('SIGINT', onSigint)
+    process.once('SIGINT', onSigint)
     const sign = async (body: UnsignedBody): Promise<SignedRecord> => {
       const now = Date.now()
       const seq = await store.nextSeq(author)
