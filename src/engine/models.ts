@@ -97,7 +97,8 @@ export interface ModelsConfig {
 }
 
 /**
- * Name → ModelSpec. A `config.engine.models` entry with that name wins (paths relative to the
+ * Name → ModelSpec. A `config.engine.models` entry with that name wins (loadConfig made its paths
+ * absolute, against the config file's folder; any still relative here are taken against the
  * data dir); otherwise an embedded model, written on first use. Paths are not validated here:
  * describe()/open() do that with E_MODEL_* errors naming the file.
  */

@@ -62,6 +62,9 @@ class Network implements SwarmNetworkNode {
       this.running = false
       try { await this.node?.stop() } catch {}
       if (err instanceof SwarmtuneError) throw err
+      const busy = busyListenAddrs(err)
+      // libp2p's own message is a multi-line stack with transport-manager advice: say it in one line
+      if (busy.length > 0) throw new SwarmtuneError('E_LISTEN_PORT_IN_USE', `libp2p listen address ${busy.join(', ')} is in use (set --listen, e.g. --listen /ip4/0.0.0.0/tcp/4201)`, { cause: err })
       throw new SwarmtuneError('E_NET_START', `network start failed: ${(err as Error)?.message}`, { cause: err })
     }
   }
@@ -233,3 +236,11 @@ class Network implements SwarmNetworkNode {
 export function createNetwork (components: NetworkComponents, init: NetworkInit = {}): SwarmNetworkNode {
   return new Network(components, resolveLimits(init.limits), init)
 }
+
+/** The listen multiaddrs a libp2p start failure names as EADDRINUSE (its message lists one per line). */
+export function busyListenAddrs (err: unknown): string[] {
+  const text = String((err as Error)?.message ?? err)
+  const found = [...text.matchAll(/^\s*(\/\S+): Error: listen EADDRINUSE/gm)].map(m => m[1])
+  return found.length > 0 || !/EADDRINUSE/.test(text) ? found : ['(one of --listen)']
+}
+

@@ -1,6 +1,6 @@
-import { join } from 'node:path'
 import { SwarmtuneError } from '../util/errors.js'
 import { apiTokenFile, readTokenFile } from './api-token.js'
+import { defaultDataDir } from './data-dir.js'
 
 /** The HTTP client of the control API (src/node/api.ts): used by the CLI and the testbed. */
 export const DEFAULT_API = 'http://127.0.0.1:4100'
@@ -19,13 +19,14 @@ export function setApiToken (token: string | undefined): void {
 
 /**
  * The bearer token the CLI sends: --token, else $SWARMTUNE_API_TOKEN, else the token file the
- * daemon writes ($SWARMTUNE_API_TOKEN_FILE, or api-token in $SWARMTUNE_DATA_DIR or .swarmtune).
+ * daemon writes ($SWARMTUNE_API_TOKEN_FILE, or api-token in $SWARMTUNE_DATA_DIR or the default data dir,
+ * src/node/data-dir.ts).
  * None on a loopback daemon that does not need one.
  */
 export function apiToken (env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (tokenFlag != null && tokenFlag !== '') return tokenFlag
   if (env.SWARMTUNE_API_TOKEN != null && env.SWARMTUNE_API_TOKEN !== '') return env.SWARMTUNE_API_TOKEN
-  return readTokenFile(apiTokenFile(env.SWARMTUNE_DATA_DIR ?? join('.swarmtune'), env))
+  return readTokenFile(apiTokenFile(env.SWARMTUNE_DATA_DIR ?? defaultDataDir({ env }).dir, env))
 }
 
 /** Headers every CLI request carries: the token when there is one. */

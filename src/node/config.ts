@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { SwarmtuneError } from '../util/errors.js'
 import { packageRoot } from '../util/paths.js'
+import { defaultDataDir } from './data-dir.js'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import type { BenchSettings } from '../bench/prepare.js'
 import type { EngineConfig, ModelConfig } from '../engine/types.js'
@@ -25,6 +26,7 @@ export type { ModelConfig }
  * src/trust/service.ts (+ the gossip budgets of src/net/types.ts).
  */
 export interface SwarmtuneConfig {
+  /** absent in config/default.json: loadConfig fills in the per-user default (src/node/data-dir.ts) */
   dataDir: string
   net: NetConfig
   /** allowHosts, allowOrigins, requireToken: who may drive the API (src/node/api-access.ts); optional for older configs */
@@ -165,20 +167,55 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv
   /** highest precedence: values from CLI flags, as a partial config */
   overrides?: Json
+  /** where the default data dir is looked for (tests); process.cwd() and the home dir otherwise */
+  cwd?: string
+  home?: string
+  /** told when the default data dir is an existing ./.swarmtune of an older version */
+  onLegacyDataDir?: (dir: string) => void
 }
 
 export function loadConfig (opts: LoadConfigOptions = {}): SwarmtuneConfig {
   const root = packageRoot()
   let merged = readJson(join(root, 'config', 'default.json'))
+  let fileDir: string | undefined
   if (opts.file != null) {
     const user = readJson(resolve(opts.file))
     if (!isObject(user)) throw new ConfigError('', `config file ${opts.file} must hold a JSON object`)
     merged = deepMerge(merged, user)
+    fileDir = dirname(resolve(opts.file))
   }
-  merged = deepMerge(merged, envOverrides(opts.env ?? process.env))
+  const env = opts.env ?? process.env
+  merged = deepMerge(merged, envOverrides(env))
   if (opts.overrides != null) merged = deepMerge(merged, opts.overrides)
   checkConfig(merged, join(root, 'config', 'schema.json'))
   const cfg = merged as unknown as SwarmtuneConfig
-  cfg.dataDir = resolve(cfg.dataDir)
+  if (cfg.dataDir == null) {
+    const d = defaultDataDir({ env, cwd: opts.cwd, home: opts.home })
+    if (d.legacy) opts.onLegacyDataDir?.(d.dir)
+    cfg.dataDir = d.dir
+  } else {
+    cfg.dataDir = resolve(opts.cwd ?? process.cwd(), cfg.dataDir)
+  }
+  resolveModelPaths(cfg, fileDir, opts.cwd ?? process.cwd())
   return cfg
 }
+
+/**
+ * Relative engine.models paths: one from a config file against that file's folder (where the
+ * user wrote `./models/x.gguf`), one from env or flag against the current directory. Older
+ * configs meant the data dir: that reading is kept when only it names an existing file.
+ */
+function resolveModelPaths (cfg: SwarmtuneConfig, fileDir: string | undefined, cwd: string): void {
+  const fix = (p: string | undefined): string | undefined => {
+    if (p == null || isAbsolute(p)) return p
+    const mine = resolve(fileDir ?? cwd, p)
+    const old = resolve(cfg.dataDir, p)
+    return !existsSync(mine) && existsSync(old) ? old : mine
+  }
+  for (const m of cfg.engine.models) {
+    m.path = fix(m.path) as string
+    if (m.q8Path != null) m.q8Path = fix(m.q8Path)
+    if (m.draftPath != null) m.draftPath = fix(m.draftPath)
+  }
+}
+

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -148,4 +148,29 @@ describe('runner with the real engine', () => {
     const ok = await runBenchmark({ engine, model: tiny, methods: [slow], workloads: [generateWorkload('classify', {}, 'tiny')], repeats: 1 })
     expect(ok[0].body.result.ok).toBe(true)
   })
+  it('--quick runs each cell once (given flags win), and --help says how long a full run takes (issue #20)', () => {
+    const help = cli(['bench', '--help'])
+    expect(help.stdout).toContain('about 12')
+    expect(help.stdout).toContain('--quick')
+    const r = cli(['bench', '--quick', '--data-dir', join(dir, 'quick'), '--methods', 'baseline', '--workloads', 'classify', '--json'])
+    expect(r.status).toBe(0)
+    const out = JSON.parse(r.stdout) as Array<Record<string, any>>
+    expect(out).toHaveLength(1)
+    expect(out[0]).toMatchObject({ method: 'baseline', ok: true, repeats: 1 })
+    // given flags win over --quick's choices
+    const three = JSON.parse(cli(['bench', '--quick', '--repeats', '2', '--data-dir', join(dir, 'quick'), '--methods', 'baseline', '--workloads', 'classify', '--json']).stdout) as Array<Record<string, any>>
+    expect(three[0].repeats).toBe(2)
+  })
+  it('Ctrl-C during a run stores and prints what was measured (issue #20: llama.cpp had reset SIGINT)', async () => {
+    const p = spawn(process.execPath, [cliPath(), 'bench', '--quick', '--data-dir', join(dir, 'interrupted')], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let sent = false
+    p.stdout!.on('data', (b: Buffer) => { stdout += b.toString() })
+    // the first finished run: the engine is loaded and measuring
+    p.stderr!.on('data', (b: Buffer) => { if (!sent && /bench [1-9]\d*\/\d+/.test(b.toString())) { sent = true; p.kill('SIGINT') } })
+    const code = await new Promise(resolve => { p.once('exit', (c, sig) => { resolve(c ?? sig) }) })
+    expect(sent).toBe(true)
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/\d+ results stored as signed records/)
+  }, 120_000)
 })

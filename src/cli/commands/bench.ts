@@ -10,9 +10,13 @@ import { runBenchmark, type BenchProgressEvent } from '../../bench/runner.js'
 import { SCALES, type Scale } from '../../bench/workloads.js'
 import { recordVersionFor, createRecord, validateBody, type SignedRecord, type UnsignedBody } from '../../records/index.js'
 
-const HELP = `usage: swarmtune bench [--model NAME] [--methods a,b] [--workloads x,y] [--repeats N]
+const HELP = `usage: swarmtune bench [--quick] [--model NAME] [--methods a,b] [--workloads x,y] [--repeats N]
                       [--scale tiny|default] [--prompts FILE.jsonl] [--timeout-ms MS] [--json]
                       [--data-dir D [--config F] | --api URL]
+
+Duration: every method on every workload, 3 repeats, with the default model takes about 12
+minutes on 2 CPU cores. --quick (model tiny, scale tiny, 1 repeat; flags given win) takes well under a minute
+(about 20 s on 2 cores).
 
 Benchmarks acceleration methods (config/methods.json) on workload families (chat, docqa,
 summarize, codeedit, classify; --prompts adds real prompts in OpenAI chat JSONL) with llama.cpp
@@ -75,6 +79,10 @@ async function standalone (sel: BenchSelection, dataDir: string | undefined, con
   try {
     const p = await prepareBench(config, sel)
     engine = await llamaEngineFactory(config)
+    // loading llama.cpp reset SIGINT to its default (Ctrl-C killed bench with no summary):
+    // listening anew makes Node install its handler again
+    process.off('SIGINT', onSigint)
+    process.once('SIGINT', onSigint)
     const sign = async (body: UnsignedBody): Promise<SignedRecord> => {
       const now = Date.now()
       const seq = await store.nextSeq(author)
@@ -150,6 +158,7 @@ export async function run (argv: string[]): Promise<number> {
     prompts: { type: 'string' },
     'timeout-ms': { type: 'string' },
     seed: { type: 'string' },
+    quick: { type: 'boolean' },
     json: { type: 'boolean' },
     'data-dir': { type: 'string' },
     config: { type: 'string' },
@@ -159,18 +168,25 @@ export async function run (argv: string[]): Promise<number> {
   if (f.help === true) { process.stdout.write(HELP); return 0 }
   if (f.api != null && f['data-dir'] != null) throw new SwarmtuneError('E_USAGE', '--api and --data-dir exclude each other: the daemon uses its own data dir')
   if (f.scale != null && !SCALES.includes(f.scale as Scale)) throw new SwarmtuneError('E_USAGE', `--scale must be one of ${SCALES.join(', ')}`)
+  // --quick: a first look in a fraction of the full run's time; explicit flags still win
+  const quick = f.quick === true
   const sel: BenchSelection = {
-    model: f.model,
+    model: f.model ?? (quick ? 'tiny' : undefined),
     methods: csv(f.methods),
     workloads: csv(f.workloads),
-    scale: f.scale as Scale | undefined,
+    scale: (f.scale ?? (quick ? 'tiny' : undefined)) as Scale | undefined,
     prompts: f.prompts != null ? resolve(f.prompts) : undefined
   }
   if (f.repeats != null) sel.repeats = intFlag(f.repeats, 'repeats', 3)
+  else if (quick) sel.repeats = 1
   if (f['timeout-ms'] != null) sel.timeoutMs = intFlag(f['timeout-ms'], 'timeout-ms', 120_000)
   if (f.seed != null) sel.seed = intFlag(f.seed, 'seed', 1)
   if (sel.repeats === 0) throw new SwarmtuneError('E_USAGE', '--repeats must be at least 1')
 
+  // the full run is long: say so before it starts, not 12 minutes in
+  if (!quick && f.methods == null && f.workloads == null && f.repeats == null) {
+    process.stderr.write('swarmtune bench: every method × workload, 3 repeats: about 12 minutes on 2 CPU cores (--quick for a first look in well under a minute)\n')
+  }
   const sink = progressSink(false)
   let summaries: BenchSummary[]
   try {

@@ -5,10 +5,12 @@ import { apiGet } from '../../node/api-client.js'
 import { waitFor } from '../../util/wait.js'
 import { loadConfig } from '../../node/config.js'
 import { createDaemon, stopOnSignals } from '../../node/daemon.js'
+import { legacyNotice } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune start [flags]
   --config FILE          JSON config merged over config/default.json
-  --data-dir DIR         identity key + LevelDB store (default .swarmtune)
+  --data-dir DIR         identity key + LevelDB store (default $XDG_DATA_HOME/swarmtune, else
+                         ~/.local/share/swarmtune; an existing ./.swarmtune is still used)
   --listen MA[,MA...]    libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/4101)
   --bootstrap MA[,MA...] peers to dial at start (with /p2p/<peer id>)
   --bootstrap-api URL    also bootstrap to the node whose control API answers at URL (waits for it;
@@ -58,6 +60,7 @@ export async function run (argv: string[]): Promise<number> {
   if (f['api-host'] != null) api.host = f['api-host']
   const config = loadConfig({
     file: f.config,
+    onLegacyDataDir: dir => process.stderr.write(legacyNotice(dir) + '\n'),
     overrides: { ...(f['data-dir'] != null ? { dataDir: f['data-dir'] } : {}), net, api, ...(f['no-background'] === true ? { bench: { background: { enabled: false } } } : {}) } as never
   })
 
@@ -68,7 +71,14 @@ export async function run (argv: string[]): Promise<number> {
   // a file-size limit (ulimit -f, a quota) kills a process on SIGXFSZ by default: handled, the
   // write fails with EFBIG instead and the store reports itself full (E_STORE_FULL) and recovers
   process.on('SIGXFSZ', () => {})
-  await daemon.start()
+  try {
+    await daemon.start()
+  } catch (err) {
+    await daemon.stop().catch(() => {})
+    // a handle libp2p leaves behind after a failed listen kept the process alive: exit anyway
+    setTimeout(() => { process.exit(1) }, 2000).unref()
+    throw err
+  }
   const c = daemon.components
   const info = { peerId: c.peerId.toString(), addresses: c.network.addresses(), api: c.api.url(), dataDir: config.dataDir }
   // the running daemon's real API address, for hints given to other commands on this data dir
