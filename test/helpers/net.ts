@@ -1,9 +1,14 @@
+import { afterEach } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { SwarmtuneConfig } from '../../src/node/config.js'
 import { createRecord, synthBodies, type SignedRecord } from '../../src/records/index.js'
 import type { NetworkInit } from '../../src/net/index.js'
+import { createSwarmLibp2p, type SwarmLibp2p } from '../../src/net/libp2p.js'
+import { resolveLimits } from '../../src/net/limits.js'
 import type { RecordStore } from '../../src/store/types.js'
 import { loopbackConfig, startLoopbackPeer, type LoopbackPeer } from '../../src/testbed/loopback.js'
 import { waitFor } from '../../src/util/wait.js'
@@ -63,4 +68,35 @@ export async function ownRecords (node: Pick<TestNode, 'key' | 'author' | 'store
 /** Wait until every node has `n` peers subscribed to the records topic (mesh ready to gossip). */
 export async function waitForTopicPeers (nodes: TestNode[], n = 1): Promise<void> {
   await waitFor('topic subscriptions', () => nodes.every(x => x.net.stats().gossipTopicPeers >= n))
+}
+
+export type RawPeer = SwarmLibp2p & { author: string, key: Awaited<ReturnType<typeof generateKeyPair>> }
+
+/**
+ * The peers of one test file, stopped after each test: our nodes (`node`) and raw libp2p nodes
+ * built from the same stack without our validator or sync service (`rawPeer`), which publish and
+ * speak the sync protocol however a hostile peer likes.
+ */
+export function testPeers (defaults: Parameters<typeof startNode>[0] = {}): { node: typeof startNode, rawPeer: () => Promise<RawPeer> } {
+  const nodes: TestNode[] = []
+  const raws: SwarmLibp2p[] = []
+  afterEach(async () => {
+    await Promise.all(raws.splice(0).map(async r => { await r.stop() }))
+    await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
+    cleanupTempDirs()
+  })
+  return {
+    async node (opts = {}) {
+      const n = await startNode({ ...defaults, ...opts })
+      nodes.push(n)
+      return n
+    },
+    async rawPeer () {
+      const key = await generateKeyPair('Ed25519')
+      const p = await createSwarmLibp2p({ config: testConfig(), privateKey: key, limits: resolveLimits() })
+      await p.start()
+      raws.push(p)
+      return Object.assign(p, { author: peerIdFromPrivateKey(key).toString(), key })
+    }
+  }
 }

@@ -1,13 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createRecord, synthBodies, toWire } from '../../src/records/index.js'
-import { createSwarmLibp2p, SCORE_THRESHOLDS, type SwarmLibp2p } from '../../src/net/libp2p.js'
-import { resolveLimits } from '../../src/net/limits.js'
+import { SCORE_THRESHOLDS } from '../../src/net/libp2p.js'
 import { RECORDS_TOPIC } from '../../src/net/types.js'
 import { createPeerGuard } from '../../src/net/guard.js'
-import { cleanupTempDirs, startNode, testConfig, type TestNode } from '../helpers/net.js'
+import { testPeers } from '../helpers/net.js'
 import { waitFor } from '../../src/util/wait.js'
 
 /*
@@ -16,27 +13,16 @@ import { waitFor } from '../../src/util/wait.js'
  * graylist threshold, and is then ignored, pruned and hung up on; an honest peer's records keep
  * flowing.
  */
-const nodes: TestNode[] = []
-const raws: SwarmLibp2p[] = []
-afterEach(async () => {
-  await Promise.all(raws.splice(0).map(async r => { await r.stop() }))
-  await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
-  cleanupTempDirs()
-})
+const { node, rawPeer } = testPeers()
 
 describe('flood', () => {
   it('a flooder of valid records is rate-limited, graylisted and pruned; honest gossip still arrives', async () => {
     const guard = createPeerGuard({ gossipPerPeerPerSecond: 20, gossipBurst: 50 })
-    const b = await startNode({ init: { guard } })
-    nodes.push(b)
-    const honest = await startNode({ bootstrap: [b.addr] })
-    nodes.push(honest)
+    const b = await node({ init: { guard } })
+    const honest = await node({ bootstrap: [b.addr] })
 
-    const key = await generateKeyPair('Ed25519')
-    const author = peerIdFromPrivateKey(key).toString()
-    const evil = await createSwarmLibp2p({ config: testConfig(), privateKey: key, limits: resolveLimits() })
-    await evil.start()
-    raws.push(evil)
+    const evil = await rawPeer()
+    const { key, author } = evil
     await evil.dial(multiaddr(b.addr))
     await waitFor('evil sees B subscribed', () => evil.services.pubsub.getSubscribers(RECORDS_TOPIC).length > 0)
 

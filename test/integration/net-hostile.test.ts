@@ -1,15 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import { createRecord, encodeEnvelope, synthBodies, toWire, type SignedRecord } from '../../src/records/index.js'
-import { SCORE_THRESHOLDS, createSwarmLibp2p, type SwarmLibp2p } from '../../src/net/libp2p.js'
-import { resolveLimits } from '../../src/net/limits.js'
+import { SCORE_THRESHOLDS } from '../../src/net/libp2p.js'
 import { FRAME_END, FRAME_HEADS, FRAME_MORE, FRAME_RECORD, encodeHeads, frame } from '../../src/net/sync.js'
 import { RECORDS_TOPIC, SYNC_PROTOCOL } from '../../src/net/types.js'
-import { cleanupTempDirs, ownRecords, startNode, testConfig, waitForMesh, type TestNode } from '../helpers/net.js'
+import { testPeers, ownRecords, waitForMesh, type RawPeer } from '../helpers/net.js'
 import { waitFor } from '../../src/util/wait.js'
 
 /*
@@ -17,27 +15,7 @@ import { waitFor } from '../../src/util/wait.js'
  * sync service: it publishes whatever bytes it likes on the records topic and speaks the sync
  * protocol however it likes.
  */
-const nodes: TestNode[] = []
-const raws: SwarmLibp2p[] = []
-afterEach(async () => {
-  await Promise.all(raws.splice(0).map(async r => { await r.stop() }))
-  await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
-  cleanupTempDirs()
-})
-
-async function node (opts: Parameters<typeof startNode>[0] = {}): Promise<TestNode> {
-  const n = await startNode(opts)
-  nodes.push(n)
-  return n
-}
-
-async function rawPeer (): Promise<SwarmLibp2p & { author: string, key: Awaited<ReturnType<typeof generateKeyPair>> }> {
-  const key = await generateKeyPair('Ed25519')
-  const p = await createSwarmLibp2p({ config: testConfig(), privateKey: key, limits: resolveLimits() })
-  await p.start()
-  raws.push(p)
-  return Object.assign(p, { author: peerIdFromPrivateKey(key).toString(), key })
-}
+const { node, rawPeer } = testPeers()
 
 async function signed (key: Awaited<ReturnType<typeof generateKeyPair>>, author: string, seq: number, seed = 3, timestamp?: number): Promise<SignedRecord> {
   const body = synthBodies(1, seed + seq)[0]
@@ -145,7 +123,7 @@ async function evilServer (script: (stream: Stream, lp: ReturnType<typeof lpStre
 }
 
 describe('hostile sync', () => {
-  async function clientOf (evil: SwarmLibp2p, sync: Parameters<typeof startNode>[0] = {}) {
+  async function clientOf (evil: RawPeer, sync: Parameters<typeof node>[0] = {}) {
     const b = await node({ sync: { timeoutMs: 1000, pageSize: 8, ...sync?.sync }, init: { syncOnConnect: false } })
     await evil.dial(multiaddr(b.addr))
     await waitFor('connected', () => b.net.peerCount() === 1)

@@ -1,14 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createRecord, synthBodies, toWire, type SignedRecord } from '../../src/records/index.js'
-import { createSwarmLibp2p, type SwarmLibp2p } from '../../src/net/libp2p.js'
-import { resolveLimits } from '../../src/net/limits.js'
 import { FRAME_END, FRAME_RECORD, frame } from '../../src/net/sync.js'
 import { RECORDS_TOPIC, SYNC_PROTOCOL } from '../../src/net/types.js'
-import { cleanupTempDirs, ownRecords, startNode, testConfig, type TestNode } from '../helpers/net.js'
+import { testPeers, ownRecords } from '../helpers/net.js'
 import { waitFor } from '../../src/util/wait.js'
 
 /*
@@ -17,27 +14,7 @@ import { waitFor } from '../../src/util/wait.js'
  * gossip path; on the sync path it refuses the session and charges the server, and the next
  * sync with an honest peer completes.
  */
-const nodes: TestNode[] = []
-const raws: SwarmLibp2p[] = []
-afterEach(async () => {
-  await Promise.all(raws.splice(0).map(async r => { await r.stop() }))
-  await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
-  cleanupTempDirs()
-})
-
-async function node (opts: Parameters<typeof startNode>[0] = {}): Promise<TestNode> {
-  const n = await startNode({ verifyWorkers: 2, ...opts })
-  nodes.push(n)
-  return n
-}
-
-async function rawPeer (): Promise<SwarmLibp2p & { author: string, key: Awaited<ReturnType<typeof generateKeyPair>> }> {
-  const key = await generateKeyPair('Ed25519')
-  const p = await createSwarmLibp2p({ config: testConfig(), privateKey: key, limits: resolveLimits() })
-  await p.start()
-  raws.push(p)
-  return Object.assign(p, { author: peerIdFromPrivateKey(key).toString(), key })
-}
+const { node, rawPeer } = testPeers({ verifyWorkers: 2 })
 
 async function signedRun (key: Awaited<ReturnType<typeof generateKeyPair>>, author: string, n: number): Promise<SignedRecord[]> {
   const bodies = synthBodies(n, 11)
