@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { loadConfig, type SwarmtuneConfig } from '../node/config.js'
@@ -5,8 +6,8 @@ import type { RecordStore } from '../store/types.js'
 import { SwarmtuneError, errorCode } from '../util/errors.js'
 
 /**
- * A data dir's store and identity opened by a CLI command itself (no daemon): `import --data-dir`,
- * `export --data-dir`. LevelDB allows one opener, so a running daemon on the same dir is named
+ * A data dir's store and identity opened by a CLI command itself (no daemon): `bench`,
+ * `import --data-dir`, `export --data-dir`. LevelDB allows one opener, so a running daemon on the same dir is named
  * with the flag that goes through it instead.
  */
 export interface LocalStore {
@@ -29,7 +30,10 @@ export async function openLocalStore (dataDir: string | undefined, configFile: s
     await store.start()
   } catch (err) {
     if (errorCode(err) === 'E_DATA_DIR_LOCKED') {
-      throw new SwarmtuneError('E_DATA_DIR_LOCKED', `a swarmtune daemon is running on ${config.dataDir}: run \`swarmtune ${command}\` through it with --api URL (e.g. --api http://${config.api.host}:${config.api.port})`)
+      // the daemon writes its real address at start; this command's config may name another port
+      let url = `http://${config.api.host}:${config.api.port}`
+      try { url = readFileSync(join(config.dataDir, 'api-url'), 'utf8').trim() } catch {}
+      throw new SwarmtuneError('E_DATA_DIR_LOCKED', `a swarmtune daemon is running on ${config.dataDir}: run \`swarmtune ${command}\` through it with --api URL (e.g. --api ${url})`)
     }
     throw err
   }

@@ -1,14 +1,13 @@
-import { readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { intFlag, parseFlags, printJson } from '../args.js'
 import { apiHeaders, apiUrl } from '../../node/api-client.js'
-import { loadConfig } from '../../node/config.js'
-import { SwarmtuneError, errorCode } from '../../util/errors.js'
+import { SwarmtuneError } from '../../util/errors.js'
 import { createProgress, type Progress } from '../../bench/progress.js'
 import { formatSummaries, llamaEngineFactory, prepareBench, summarizeCell, type BenchSelection, type BenchSummary } from '../../bench/prepare.js'
 import { runBenchmark, type BenchProgressEvent } from '../../bench/runner.js'
 import { SCALES, type Scale } from '../../bench/workloads.js'
 import { recordVersionFor, createRecord, validateBody, type SignedRecord, type UnsignedBody } from '../../records/index.js'
+import { openLocalStore } from '../local-store.js'
 
 const HELP = `usage: swarmtune bench [--quick] [--model NAME] [--methods a,b] [--workloads x,y] [--repeats N]
                       [--scale tiny|default] [--prompts FILE.jsonl] [--timeout-ms MS] [--json]
@@ -51,25 +50,7 @@ function progressSink (quiet: boolean): { onEvent: (ev: BenchProgressEvent) => v
 }
 
 async function standalone (sel: BenchSelection, dataDir: string | undefined, configFile: string | undefined, onEvent: (ev: BenchProgressEvent) => void): Promise<BenchSummary[]> {
-  const config = loadConfig({ file: configFile, overrides: dataDir != null ? { dataDir: resolve(dataDir) } : undefined })
-  const [{ loadOrCreateIdentity }, { createRecordStore }] = await Promise.all([
-    import('../../node/identity.js'),
-    import('../../store/record-store.js')
-  ])
-  const { privateKey, peerId } = await loadOrCreateIdentity(config.dataDir)
-  const author = peerId.toString()
-  const store = createRecordStore({ path: join(config.dataDir, 'store'), maxRecords: config.store.maxRecords, ownAuthor: author, dataDir: config.dataDir })
-  try {
-    await store.start()
-  } catch (err) {
-    if (errorCode(err) === 'E_DATA_DIR_LOCKED') {
-      // the daemon writes its real address at start; this command's config may name another port
-      let url = `http://${config.api.host}:${config.api.port}`
-      try { url = readFileSync(join(config.dataDir, 'api-url'), 'utf8').trim() } catch {}
-      throw new SwarmtuneError('E_DATA_DIR_LOCKED', `a swarmtune daemon is running on ${config.dataDir}: run the benchmark through it with --api URL (e.g. --api ${url})`)
-    }
-    throw err
-  }
+  const { config, store, privateKey, author } = await openLocalStore(dataDir, configFile, 'bench')
   const summaries: BenchSummary[] = []
   let engine: Awaited<ReturnType<typeof llamaEngineFactory>> | undefined
   // Ctrl-C: finish the current run as a failed cell and store what was measured
