@@ -1,6 +1,7 @@
 import type { HardwareFingerprint, MethodDescriptor, ModelDescriptor, RecordBody, ResultMetrics, SignedRecord, WorkloadDescriptor } from '../records/types.js'
 import { stableId } from '../records/stable-id.js'
 import { SwarmtuneError } from '../util/errors.js'
+import { createRng } from '../util/random.js'
 import { median } from '../util/stats.js'
 import { featureVector, type FeatureTask } from './features.js'
 import { robustCellValue } from './aggregate.js'
@@ -281,6 +282,32 @@ export function groupOf (task: Task, split: Split): string {
     case 'workload': return task.workload
     case 'random': return task.key
   }
+}
+
+/** Tasks by their group for `split`, groups in sorted order. */
+export function groupTasks (tasks: readonly Task[], split: Split): Map<string, Task[]> {
+  const groups = new Map<string, Task[]>()
+  for (const t of tasks) {
+    const g = groupOf(t, split)
+    let arr = groups.get(g)
+    if (arr == null) groups.set(g, arr = [])
+    arr.push(t)
+  }
+  return new Map([...groups].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+}
+
+/** The groups shuffled with `seed` (Fisher–Yates) and dealt round-robin into at most `k` folds. */
+export function shuffledFolds (groups: ReadonlyMap<string, Task[]>, seed: number, k: number): Task[][] {
+  const keys = [...groups.keys()]
+  const rng = createRng(seed)
+  for (let i = keys.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [keys[i], keys[j]] = [keys[j], keys[i]]
+  }
+  const nf = Math.min(k, keys.length)
+  const folds: Task[][] = Array.from({ length: nf }, () => [])
+  keys.forEach((g, i) => folds[i % nf].push(...(groups.get(g) as Task[])))
+  return folds
 }
 
 /** Strip a signed record to the body the meta-model reads (for feeding the worker thread). */

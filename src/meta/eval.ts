@@ -2,7 +2,7 @@ import { SwarmtuneError } from '../util/errors.js'
 import { createRng } from '../util/random.js'
 import type { LearnerBackend } from './learner.js'
 import { taskFeatures } from './features.js'
-import { groupOf, relativePerfOf, trainingRows, type Dataset, type ReferenceRule, type Split, type Task } from './dataset.js'
+import { groupTasks, shuffledFolds, trainingRows, type Dataset, type ReferenceRule, type Split, type Task } from './dataset.js'
 import { featureVector } from './features.js'
 import { bestOf, FixedRule, logPerf, Pairwise, perfOf, SafeDefault, shapeKey, type Predictor, type TrustProfile } from './safe-default.js'
 
@@ -266,26 +266,11 @@ async function safeChooser (ds: Dataset, train: readonly Task[], backend: Learne
 // ------------------------------------------------------------ folds + scoring
 
 export function makeFolds (tasks: readonly Task[], split: Split, seed: number): Task[][] {
-  const groups = new Map<string, Task[]>()
-  for (const t of tasks) {
-    const g = groupOf(t, split)
-    let arr = groups.get(g)
-    if (arr == null) groups.set(g, arr = [])
-    arr.push(t)
-  }
-  const keys = [...groups.keys()].sort()
-  if (keys.length < 2) throw new SwarmtuneError('E_EVAL_SPLIT', `split "${split}" needs at least 2 groups, the history has ${keys.length}`)
-  if (keys.length <= 10 && split !== 'random') return keys.map(k => groups.get(k) as Task[])
-  const rng = createRng(seed)
-  const shuffled = [...keys]
-  for (let i = shuffled.length - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]]
-  }
-  const nf = Math.min(5, keys.length)
-  const folds: Task[][] = Array.from({ length: nf }, () => [])
-  shuffled.forEach((k, i) => folds[i % nf].push(...(groups.get(k) as Task[])))
-  return folds
+  const groups = groupTasks(tasks, split)
+  if (groups.size < 2) throw new SwarmtuneError('E_EVAL_SPLIT', `split "${split}" needs at least 2 groups, the history has ${groups.size}`)
+  // few natural groups (hosts, models, workloads): one fold each, in sorted order
+  if (groups.size <= 10 && split !== 'random') return [...groups.values()]
+  return shuffledFolds(groups, seed, 5)
 }
 
 interface Acc { top1: number, within: number, regret: number, speedup: number, n: number }

@@ -1,5 +1,4 @@
-import { createRng } from '../util/random.js'
-import { groupOf, relativePerfOf, type Split, type Task } from './dataset.js'
+import { groupOf, groupTasks, relativePerfOf, shuffledFolds, type Split, type Task } from './dataset.js'
 
 /**
  * The safe default (issue 17 item 3): the learned selector may only override the fixed rules
@@ -181,23 +180,7 @@ export interface TrustCheck {
 }
 
 function innerFolds (tasks: readonly Task[], split: Split, seed: number, k: number): Task[][] {
-  const groups = new Map<string, Task[]>()
-  for (const t of tasks) {
-    const g = groupOf(t, split)
-    let arr = groups.get(g)
-    if (arr == null) groups.set(g, arr = [])
-    arr.push(t)
-  }
-  const keys = [...groups.keys()].sort()
-  const rng = createRng(seed)
-  for (let i = keys.length - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [keys[i], keys[j]] = [keys[j], keys[i]]
-  }
-  const nf = Math.min(k, keys.length)
-  const folds: Task[][] = Array.from({ length: nf }, () => [])
-  keys.forEach((g, i) => folds[i % nf].push(...(groups.get(g) as Task[])))
-  return folds
+  return shuffledFolds(groupTasks(tasks, split), seed, k)
 }
 
 /** 1 − perf(choice)/perf(best) on a task. */
