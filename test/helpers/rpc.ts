@@ -6,6 +6,7 @@ import { invalidField } from '../../src/net/rpc/errors.js'
 import type { RpcLimits } from '../../src/net/rpc/limits.js'
 import { createRpcServer, rpcService, type RpcService } from '../../src/net/rpc/server.js'
 import { Counters } from '../../src/util/counters.js'
+import { DEFAULT_RECOMMEND_LIMITS } from '../../src/net/recommend.js'
 
 /**
  * A throwaway protocol on the RPC framework, so the framework's tests do not depend on any real
@@ -17,19 +18,7 @@ export interface TestRequest { text: string, mode?: string }
 export interface TestResponse { echo: string }
 
 /** the recommend protocol's defaults, so the tests exercise realistic numbers */
-export const TEST_LIMITS: RpcLimits = {
-  maxRequestBytes: 64 * 1024,
-  maxResponseBytes: 1024 * 1024,
-  timeoutMs: 5_000,
-  firstFrameMs: 5_000,
-  maxStreamsPerPeer: 32,
-  maxStreamsTotal: 256,
-  reservedStreams: 64,
-  maxPenalties: 20,
-  penaltyWindowMs: 60_000,
-  idleMs: 30_000,
-  maxExchangesPerStream: 100_000
-}
+export const TEST_LIMITS: RpcLimits = { ...DEFAULT_RECOMMEND_LIMITS }
 
 export function parseTestRequest (v: Record<string, unknown>): TestRequest {
   for (const k of Object.keys(v)) if (k !== 'text' && k !== 'mode') invalidField(k, 'unknown field')
