@@ -26,8 +26,11 @@ const snake = (k: string): string => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').to
 /** The core families, read from the components at scrape time. */
 export function registerCoreMetrics (register: Registry, c: Pick<CoreComponents, 'store' | 'network' | 'rejections' | 'startedAt' | 'loop' | 'config'>): void {
   const registers = [register]
+  // one store count per scrape for the four gauges (prom-client collects them concurrently)
+  let counting: ReturnType<typeof c.store.counts> | undefined
+  const counts = async (): ReturnType<typeof c.store.counts> => await (counting ??= c.store.counts().finally(() => { counting = undefined }))
   const storeGauge = (name: string, help: string, pick: (n: Awaited<ReturnType<typeof c.store.counts>>) => number): void => {
-    new Gauge({ name, help, registers, async collect () { this.set(pick(await c.store.counts())) } }) // eslint-disable-line no-new
+    new Gauge({ name, help, registers, async collect () { this.set(pick(await counts())) } }) // eslint-disable-line no-new
   }
   storeGauge('swarmtune_records', 'Records stored', n => n.records)
   storeGauge('swarmtune_own_records', 'Records authored by this node', n => n.own)
