@@ -1,4 +1,4 @@
-import type { Backend, HardwareFingerprint, ModelDescriptor, RecordBody } from '../records/types.js'
+import type { HardwareFingerprint, ModelDescriptor, RecordBody } from '../records/types.js'
 import { classBase } from './task-class.js'
 
 /**
