@@ -188,8 +188,8 @@ function earlyTrigger (firstRecords: number, model: () => MetaModel | null): (ev
 }
 
 /** The in-daemon evaluation over this node's history (learning-curve.ts), off the training path. */
-function learningCurve (meta: MetaConfig, store: RecordStore, logger: ReturnType<typeof log>): LearningCurve {
-  return createLearningCurve({ intervalMs: meta.evalIntervalMs ?? 0, nTrees: Math.min(meta.trees, 30) }, {
+function learningCurve (meta: MetaConfig, store: RecordStore, logger: ReturnType<typeof log>, registry: Registry | undefined): LearningCurve {
+  const curve = createLearningCurve({ intervalMs: meta.evalIntervalMs ?? 0, nTrees: Math.min(meta.trees, 30) }, {
     store,
     dataset: bodies => buildDataset(bodies),
     async history () {
@@ -201,6 +201,8 @@ function learningCurve (meta: MetaConfig, store: RecordStore, logger: ReturnType
     onPoint: p => { logger('evaluated on %d records (%d tasks, %s split)', p.records, p.tasks, p.split) },
     onError: e => { logger.error('evaluation failed: %s', e.message) }
   })
+  if (registry != null) registerEvalGauge(registry, () => defaultRow(curve.state().curve.at(-1)?.rows ?? [])?.regret ?? null)
+  return curve
 }
 
 export function createMetaService (init: MetaServiceInit, components: MetaServiceComponents): MetaService {
@@ -218,8 +220,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
   let lastError: { code: string, message: string } | undefined
   const metrics = components.metrics != null ? createMetaMetrics(components.metrics, () => model?.trainedAt ?? null) : undefined
   const served = createServedErrorTracker()
-  const curve = learningCurve(config.meta, store, logger)
-  if (components.metrics != null) registerEvalGauge(components.metrics, () => defaultRow(curve.state().curve.at(-1)?.rows ?? [])?.regret ?? null)
+  const curve = learningCurve(config.meta, store, logger, components.metrics)
 
   const trainEarly = earlyTrigger(config.meta.firstTrainRecords, () => model)
   const onRecord = (ev: Event): void => {
@@ -278,15 +279,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
     }
   }
 
-  function status (): MetaServiceStatus {
-    return {
-      snapshot: snapshotStatus(model),
-      training: training != null,
-      pendingRecords: pending,
-      ...(lastError != null ? { lastError } : {}),
-      ...served.status()
-    }
-  }
+  const status = (): MetaServiceStatus => ({ snapshot: snapshotStatus(model), training: training != null, pendingRecords: pending, ...(lastError != null ? { lastError } : {}), ...served.status() })
 
   function select (task: SelectTask, opts: SelectOptions = {}): Selection {
     return selectMethod(model, task, { pricePerHour: config.hardware.pricePerHour, ...opts })
