@@ -18,21 +18,25 @@ import { cliPath } from '../src/util/paths.js'
  *
  * Then issue #17's two other goals: (d) a 4th daemon started with an empty data dir (same
  * defaults, bootstrapped to the first) is asked `swarmtune recommend --peer <its address> --json`
- * (the real CLI, every 2 s) until an answer has `source` other than `cold-start` and
- * `evidence.authors` ≥ 3: seconds from its spawn; (e) one chat completion on peer 0
+ * (the real CLI, every 2 s; the task: the workload the most authors measured) until an answer
+ * has `source` other than `cold-start` and `evidence.authors` ≥ 3: seconds from its spawn. It
+ * joins once every snapshot has --min-rows rows (a model the selector answers from) or at the
+ * deadline; (e) one chat completion on peer 0
  * (POST /v1/chat/completions): seconds from the request until its `serving` record is in each
  * other peer's history.
  *
- *   node dist/scripts/bench-loop.js [--peers 3] [--minutes 6] [--model small|tiny] [--json]
+ *   node dist/scripts/bench-loop.js [--peers 3] [--minutes 6] [--model small|tiny] [--min-rows 10] [--json]
  */
-const { values: f } = parseArgs({ options: { peers: { type: 'string' }, minutes: { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean' } } })
+const { values: f } = parseArgs({ options: { peers: { type: 'string' }, minutes: { type: 'string' }, model: { type: 'string' }, 'min-rows': { type: 'string' }, json: { type: 'boolean' } } })
+// the 4th daemon joins once every snapshot has this many rows (10 = MIN_CELLS, below which the selector answers cold-start) or at the deadline
+const minRows = Number(f['min-rows'] ?? 10)
 const peers = Math.max(2, Number(f.peers ?? 3))
 const deadline = Date.now() + Number(f.minutes ?? 6) * 60_000
 const JOIN_LIMIT_S = 120
 const CHAT_LIMIT_S = 120
 
 interface Status { peerId: string, snapshot: { rows: number } | null, bench?: { background?: { cellsDone: number, spentShare: number, phase: string } } }
-interface Page { records: Array<{ author: string }> }
+interface Page { records: Array<{ author: string, body: { model: { name: string }, workload: { name: string, features: Record<string, number> } } }> }
 
 const root = mkdtempSync(join(tmpdir(), 'swarmtune-bench-loop-'))
 const daemons: DaemonProcess[] = []
@@ -48,8 +52,9 @@ try {
   const firstOwn = new Map<string, number>()
   const allAuthors = new Map<string, number>()
   const snapshot = new Map<string, number>()
+  const rowsOf = new Map<string, number>()
   const secs = (): number => Math.round((Date.now() - t0) / 100) / 10
-  while (Date.now() < deadline && (allAuthors.size < peers || snapshot.size < peers)) {
+  while (Date.now() < deadline && (allAuthors.size < peers || snapshot.size < peers || [...rowsOf.values()].some(r => r < minRows))) {
     for (const d of daemons) {
       const id = d.info.peerId
       const holds = await Promise.all(authors.map(async a => (await apiGet<Page>(d.info.api, `/records?author=${a}&source=benchmark&limit=1`)).records.length > 0))
@@ -57,6 +62,7 @@ try {
       if (holds.every(Boolean) && !allAuthors.has(id)) allAuthors.set(id, secs())
       const s = await apiGet<Status>(d.info.api, '/status')
       if (s.snapshot != null && !snapshot.has(id)) snapshot.set(id, secs())
+      rowsOf.set(id, s.snapshot?.rows ?? 0)
     }
     await new Promise(resolve => setTimeout(resolve, 2000))
   }
@@ -97,7 +103,16 @@ async function recommendCli (peer: string, task: string): Promise<RecommendOut |
 /** Goal (d): a 4th fresh daemon joins; seconds from its spawn to a warm recommend on ≥ 3 authors. */
 async function fourthDaemon (first: DaemonProcess, authors: number): Promise<{ startedS: number, answeredS: number | null, source: string | null, authors: number | null, tries: number, last: string }> {
   const task = join(root, 'task.json')
-  writeFileSync(task, JSON.stringify({ model: f.model ?? 'small', workload: { features: { requests: 4, promptTokensMean: 300 } } }))
+  // the workload measured by the most authors (the recommend evidence counts the task's class)
+  const page = await apiGet<Page>(first.info.api, '/records?source=benchmark&limit=1000')
+  const byWorkload = new Map<string, { authors: Set<string>, body: Page['records'][number]['body'] }>()
+  for (const r of page.records) {
+    const e = byWorkload.get(r.body.workload.name) ?? { authors: new Set<string>(), body: r.body }
+    e.authors.add(r.author)
+    byWorkload.set(r.body.workload.name, e)
+  }
+  const pick = [...byWorkload.values()].sort((a, b) => b.authors.size - a.authors.size)[0]
+  writeFileSync(task, JSON.stringify({ model: pick?.body.model.name ?? f.model ?? 'small', workload: { features: pick?.body.workload.features ?? { requests: 4, promptTokensMean: 300 } } }))
   const t = Date.now()
   const d = await spawnDaemon({ dataDir: join(root, `p${daemons.length}`), port: 0, apiPort: 0, env, bootstrap: [loopbackAddr(first.info)], timeoutMs: 120_000 })
   daemons.push(d)

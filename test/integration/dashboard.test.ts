@@ -3,7 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } fr
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { spawnDaemon, type DaemonProcess } from '../../src/testbed/processes.js'
+import { cliPath } from '../../src/util/paths.js'
 import { synthBodies } from '../../src/records/synthetic.js'
 import { stableId } from '../../src/records/stable-id.js'
 import { waitFor } from '../../src/util/wait.js'
@@ -152,6 +155,16 @@ describe.skipIf(!hasChromium)(`dashboard in a real browser (skipped when ${CHROM
     process.stderr.write(`dashboard screenshot: ${shot}\n`)
     await page.close()
   }, 90_000)
+
+  it('`status --eval` prints the evaluation the panels show (JSON and text)', async () => {
+    const ev = await get(d.info.api, '/meta/eval')
+    const json = await promisify(execFile)(process.execPath, [cliPath(), 'status', '--eval', '--json', '--api', d.info.api])
+    expect(JSON.parse(json.stdout)).toEqual(ev)
+    const text = await promisify(execFile)(process.execPath, [cliPath(), 'status', '--eval', '--api', d.info.api])
+    const def = ev.latest.rows.find((r: { default?: true }) => r.default === true)
+    expect(text.stdout).toContain(`${def.selector} *`)
+    expect(text.stdout).toContain(`curve: ${ev.curve.length as number} points`)
+  })
 
   it('shows a bad form value as the API\'s error code and the daemon keeps answering', async () => {
     const page = await browser.newPage()
