@@ -72,7 +72,8 @@ try {
     return { peer: i, firstOwnRecordS: firstOwn.get(id) ?? null, allAuthorsS: allAuthors.get(id) ?? null, snapshotS: snapshot.get(id) ?? null, snapshotRows: s.snapshot?.rows ?? null, background: s.bench?.background ?? null }
   }))
   const loadJoin = loadavg()[0]
-  const join4 = await fourthDaemon(first, authors.length)
+  const joinAtS = secs()
+  const join4 = { atS: joinAtS, ...await fourthDaemon(first, authors.length) }
   const loadChat = loadavg()[0]
   const chat = await chatToServingRecord(daemons)
   const out = { peers, model: f.model ?? 'small (default)', loadavg1Start: load0, loadavg1Join: loadJoin, loadavg1Chat: loadChat, loadavg1End: loadavg()[0], rows, join: join4, chat }
@@ -80,7 +81,7 @@ try {
   else {
     process.stdout.write(`peers ${peers}, model ${out.model}, load ${load0.toFixed(1)} → ${out.loadavg1End.toFixed(1)}\n`)
     for (const r of rows) process.stdout.write(`peer ${r.peer}: first own record ${r.firstOwnRecordS ?? '-'} s, records of all authors ${r.allAuthorsS ?? '-'} s, snapshot ${r.snapshotS ?? '-'} s (${r.snapshotRows ?? '-'} rows), sweep ${JSON.stringify(r.background)}\n`)
-    process.stdout.write(`4th daemon (load ${loadJoin.toFixed(1)}): ${join4.answeredS != null ? `recommend with source ${join4.source} on ${join4.authors} authors ${join4.answeredS} s after its spawn (started in ${join4.startedS} s, ${join4.tries} tries)` : `no such answer within ${JOIN_LIMIT_S} s; last: ${join4.last}`}\n`)
+    process.stdout.write(`4th daemon (spawned at ${joinAtS} s, load ${loadJoin.toFixed(1)}): ${join4.answeredS != null ? `recommend with source ${join4.source} on ${join4.authors} authors ${join4.answeredS} s after its spawn (started in ${join4.startedS} s, ${join4.tries} tries)` : `no such answer within ${JOIN_LIMIT_S} s; last: ${join4.last}`}\n`)
     process.stdout.write(`chat on peer 0 (load ${loadChat.toFixed(1)}): answered in ${chat.answeredS} s; its serving record on peers ${chat.arrivals.map(a => `${a.peer}: ${a.s ?? '-'} s`).join(', ')} after the request\n`)
   }
 } finally {
