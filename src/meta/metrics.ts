@@ -27,3 +27,20 @@ export function createMetaMetrics (register: Registry, trainedAt: () => number |
     })
   }
 }
+
+/**
+ * `swarmtune_meta_eval_default_regret`: the default selector's regret in the node's latest
+ * in-daemon evaluation (learning-curve.ts); absent before the first.
+ */
+export function registerEvalGauge (register: Registry, regret: () => number | null): Gauge {
+  return new Gauge({
+    name: 'swarmtune_meta_eval_default_regret',
+    help: 'Regret (mean 1 - perf(choice)/perf(best)) of the default selector in the latest in-daemon evaluation on held-out folds of this node\'s history',
+    registers: [register],
+    collect () {
+      const r = regret()
+      if (r == null) this.reset()
+      else this.set(r)
+    }
+  })
+}

@@ -15,10 +15,12 @@ import { FEATURE_SCHEMA_VERSION } from './features.js'
 import { load, MetaError, MIN_CELLS, selectMethod, type MetaModel, type SelectOptions, type SelectTask, type Selection } from './selector.js'
 import type { TrainReply, TrainRequest } from './train-worker.js'
 import type { Registry } from 'prom-client'
-import { createMetaMetrics } from './metrics.js'
+import { createMetaMetrics, registerEvalGauge } from './metrics.js'
 import { createServedErrorTracker } from './served-error.js'
 import { createEarlyTrainingState, shouldTrainEarly } from './early-training.js'
 import type { RecordEventDetail } from '../contracts/records.js'
+import { buildDataset } from './dataset.js'
+import { createLearningCurve, defaultRow, type LearningCurve, type LearningCurveState } from './learning-curve.js'
 
 /**
  * The meta-model inside the daemon: loads the persisted snapshot at start, retrains in a worker
@@ -40,6 +42,8 @@ export interface MetaConfig {
    * (then doubling) while the model is young; 0 = only the periodic thresholds above
    */
   firstTrainRecords: number
+  /** issue #17/#20: least ms between two in-daemon evaluations of the selectors (learning-curve.ts); 0 = off */
+  evalIntervalMs: number
 }
 
 export interface MetaServiceInit {
@@ -86,6 +90,8 @@ export interface MetaService extends Startable {
   status: () => MetaServiceStatus
   /** a served task's predicted and realized wall time (same tokens: the throughput error); returns |ln error| or null */
   observeServed: (predictedWallMs: number | null | undefined, realizedWallMs: number) => number | null
+  /** the latest in-daemon evaluation and the learning curve (GET /meta/eval) */
+  evalState: () => LearningCurveState
 }
 
 function workerPath (): string {
@@ -155,8 +161,9 @@ function toPersisted (model: MetaModel, snapshot: unknown): PersistedSnapshot {
   return { version: model.schemaVersion, trainingSetHash: model.trainingSetHash, trainedAt: model.trainedAt, rows: model.rows, backend: model.backend, model: snapshot }
 }
 
-/** GET /status contributions and POST /meta/select. */
-function registerRoutes (api: ControlApi, config: MetaConfig, rng: () => number, service: Pick<MetaService, 'status' | 'select'>): void {
+/** GET /status contributions, POST /meta/select and GET /meta/eval. */
+function registerRoutes (api: ControlApi, config: MetaConfig, rng: () => number, service: Pick<MetaService, 'status' | 'select' | 'evalState'>): void {
+  api.route('GET', '/meta/eval', () => ({ json: service.evalState() }))
   api.statusContributors.set('snapshot', () => service.status().snapshot)
   api.statusContributors.set('meta', () => { const { snapshot: _s, ...rest } = service.status(); return rest })
   api.route('POST', '/meta/select', async (req) => {
@@ -180,6 +187,24 @@ function earlyTrigger (firstRecords: number, model: () => MetaModel | null): (ev
   }
 }
 
+/** The in-daemon evaluation over this node's history (learning-curve.ts), off the training path. */
+function learningCurve (meta: MetaConfig, store: RecordStore, logger: ReturnType<typeof log>, registry: Registry | undefined): LearningCurve {
+  const curve = createLearningCurve({ intervalMs: meta.evalIntervalMs ?? 0, nTrees: Math.min(meta.trees, 30) }, {
+    store,
+    dataset: bodies => buildDataset(bodies),
+    async history () {
+      const bodies: HistoryBody[] = []
+      const authors = new Set<string>()
+      for await (const r of store.all()) { bodies.push(r.body); authors.add(r.body.author) }
+      return { bodies, authors: authors.size }
+    },
+    onPoint: p => { logger('evaluated on %d records (%d tasks, %s split)', p.records, p.tasks, p.split) },
+    onError: e => { logger.error('evaluation failed: %s', e.message) }
+  })
+  if (registry != null) registerEvalGauge(registry, () => defaultRow(curve.state().curve.at(-1)?.rows ?? [])?.regret ?? null)
+  return curve
+}
+
 export function createMetaService (init: MetaServiceInit, components: MetaServiceComponents): MetaService {
   const { config } = init
   const { store, events, api } = components
@@ -195,6 +220,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
   let lastError: { code: string, message: string } | undefined
   const metrics = components.metrics != null ? createMetaMetrics(components.metrics, () => model?.trainedAt ?? null) : undefined
   const served = createServedErrorTracker()
+  const curve = learningCurve(config.meta, store, logger, components.metrics)
 
   const trainEarly = earlyTrigger(config.meta.firstTrainRecords, () => model)
   const onRecord = (ev: Event): void => {
@@ -223,6 +249,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
     pending = Math.max(0, pending - arrived)
     lastError = undefined
     logger('retrained on %d records: %d rows, hash %s', bodies.length, next.rows, next.trainingSetHash)
+    curve.trained()
     return next
   }
 
@@ -252,15 +279,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
     }
   }
 
-  function status (): MetaServiceStatus {
-    return {
-      snapshot: snapshotStatus(model),
-      training: training != null,
-      pendingRecords: pending,
-      ...(lastError != null ? { lastError } : {}),
-      ...served.status()
-    }
-  }
+  const status = (): MetaServiceStatus => ({ snapshot: snapshotStatus(model), training: training != null, pendingRecords: pending, ...(lastError != null ? { lastError } : {}), ...served.status() })
 
   function select (task: SelectTask, opts: SelectOptions = {}): Selection {
     return selectMethod(model, task, { pricePerHour: config.hardware.pricePerHour, ...opts })
@@ -269,6 +288,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
   return {
     async start () {
       stopped = false
+      await curve.load()
       const restored = await restoreSnapshot(store)
       if ('model' in restored) {
         model = restored.model
@@ -283,11 +303,12 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
         if (pending > 0 || model == null) void retrainSafe()
       }, config.meta.retrainIntervalMs)
       timer.unref()
-      if (api != null) registerRoutes(api, config.meta, rng, { status, select })
+      if (api != null) registerRoutes(api, config.meta, rng, { status, select, evalState: curve.state })
       if (model == null || pending > 0) void retrainSafe()
     },
     async stop () {
       stopped = true
+      curve.stop()
       events.removeEventListener('record', onRecord)
       if (timer != null) clearInterval(timer)
       await trainer.terminate()
@@ -297,6 +318,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
     select,
     retrain,
     status,
-    observeServed: (predicted, realized) => served.observe(predicted, realized)
+    observeServed: (predicted, realized) => served.observe(predicted, realized),
+    evalState: curve.state
   }
 }

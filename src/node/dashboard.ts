@@ -6,7 +6,7 @@ import { ApiError, type ApiReply, type ControlApi } from '../contracts/api.js'
 
 /**
  * The dashboard (issue #20): a static page on the control port, `GET /`, whose plain ES-module
- * script polls the API (/status, /records, /trust, /committee, /metrics, POST /recommend) from
+ * script polls the API (/status, /records, /trust, /committee, /metrics, /meta/eval, POST /recommend) from
  * the browser. No build step: the files in src/node/dashboard/ are served as they are, read
  * relative to the package root so the same files serve from src/ (tests) and dist/ (compiled),
  * and Chart.js comes from the installed package, so nothing is fetched from the network.
@@ -28,6 +28,7 @@ function assetFiles (): Record<string, string> {
     '/': join(dir, 'index.html'),
     '/dashboard/app.js': join(dir, 'app.js'),
     '/dashboard/data.js': join(dir, 'data.js'),
+    '/dashboard/quality.js': join(dir, 'quality.js'),
     '/dashboard/style.css': join(dir, 'style.css'),
     '/dashboard/chart.umd.js': chart
   }

@@ -37,8 +37,9 @@ export function loopbackConfig (o: LoopbackConfigOptions): SwarmtuneConfig {
     env: {},
     overrides: {
       dataDir: o.dataDir,
-      // loopback peers measure nothing in the background (tests and benchmarks stay quiet)
+      // loopback peers measure and evaluate nothing in the background (tests and benchmarks stay quiet)
       bench: { background: { enabled: false } },
+      meta: { evalIntervalMs: 0 },
       net: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: o.bootstrap ?? [], localTestbed: true, denyPeers: o.denyPeers ?? [], sync, verifyWorkers: o.verifyWorkers ?? 0 }
     }
   })

@@ -56,7 +56,7 @@ export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
   const proc = spawn(cmd[0], cmd.slice(1), {
     // many daemons share this box: each verifies inline rather than starting a worker per core
     // and none writes the default model's files at start unless asked (tests of the first answer do)
-    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', SWARMTUNE_VERIFY_WORKERS: '0', SWARMTUNE__bench__background__enabled: 'false', SWARMTUNE__engine__prepareOnStart: 'false', ...opts.env },
+    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', SWARMTUNE_VERIFY_WORKERS: '0', SWARMTUNE__bench__background__enabled: 'false', SWARMTUNE__meta__evalIntervalMs: '0', SWARMTUNE__engine__prepareOnStart: 'false', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const errLines: string[] = []

@@ -3,7 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } fr
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { spawnDaemon, type DaemonProcess } from '../../src/testbed/processes.js'
+import { cliPath } from '../../src/util/paths.js'
 import { synthBodies } from '../../src/records/synthetic.js'
 import { stableId } from '../../src/records/stable-id.js'
 import { waitFor } from '../../src/util/wait.js'
@@ -58,7 +61,8 @@ async function polls (page: Page, n: number): Promise<void> {
 describe.skipIf(!hasChromium)(`dashboard in a real browser (skipped when ${CHROMIUM} is missing: .ci/run installs Debian's chromium)`, () => {
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'swarmtune-dashboard-'))
-    d = await spawnDaemon({ dataDir: join(root, 'a'), port: 0, apiPort: 0 })
+    // the node evaluates its selectors after training (learning curve panels; off by default in the testbed)
+    d = await spawnDaemon({ dataDir: join(root, 'a'), port: 0, apiPort: 0, env: { SWARMTUNE__meta__evalIntervalMs: '1000' } })
     const report = await post(d.info.api, '/import', 'application/x-ndjson', payload())
     expect(report).toMatchObject({ imported: 306, errorCount: 0 })
     // the same snapshot answers the page and the test's own recommend
@@ -66,8 +70,9 @@ describe.skipIf(!hasChromium)(`dashboard in a real browser (skipped when ${CHROM
       const s = await get(d.info.api, '/status')
       return s.meta?.training === false && s.meta?.pendingRecords === 0 && s.snapshot != null
     }, 60_000, 200)
+    await waitFor('the node evaluated its selectors', async () => (await get(d.info.api, '/meta/eval')).curve.length > 0, 90_000, 300)
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless'] })
-  }, 120_000)
+  }, 180_000)
 
   afterAll(async () => {
     await browser?.close()
@@ -90,10 +95,10 @@ describe.skipIf(!hasChromium)(`dashboard in a real browser (skipped when ${CHROM
     const seen = watch(page)
     await page.goto(`${d.info.api}/?poll=300`)
     await polls(page, 6)
-    for (const id of ['node', 'swarm', 'knows', 'serving']) expect(await page.isVisible(`#${id}`), id).toBe(true)
+    for (const id of ['node', 'swarm', 'knows', 'serving', 'eval-quality']) expect(await page.isVisible(`#${id}`), id).toBe(true)
     expect(await page.textContent('#node-facts')).toContain(d.info.peerId)
     // charts were drawn: the canvases hold pixels and the series hold polled rates
-    const drawn = await page.evaluate(() => ['rates-chart', 'authors-chart', 'tokens-chart'].map(id => {
+    const drawn = await page.evaluate(() => ['rates-chart', 'authors-chart', 'tokens-chart', 'curve-chart'].map(id => {
       const c = document.getElementById(id) as HTMLCanvasElement
       const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data
       let inked = 0
@@ -108,6 +113,19 @@ describe.skipIf(!hasChromium)(`dashboard in a real browser (skipped when ${CHROM
     expect(series.rates.length).toBeGreaterThanOrEqual(2)
     expect(series.rates.every(v => typeof v === 'number')).toBe(true)
     expect(series.authors).toEqual([306])
+    // the eval table and the learning curve: the node's own evaluation, as GET /meta/eval gives it
+    const ev = await get(d.info.api, '/meta/eval')
+    const evalRows = await page.$$eval('#eval-table tbody tr', trs => trs.map(tr => [...tr.querySelectorAll('td')].map(td => td.textContent)))
+    expect(evalRows.map(r => r[0])).toEqual(ev.latest.rows.map((r: { selector: string, default?: true }) => r.selector + (r.default === true ? ' *' : '')))
+    const def = ev.latest.rows.find((r: { default?: true }) => r.default === true)
+    expect(evalRows.find(r => r[0]?.endsWith(' *'))?.[2]).toBe(def.regret.toFixed(3))
+    const curve = await page.evaluate(() => {
+      const w = window as unknown as { Chart: { getChart: (id: string) => { data: { datasets: Array<{ label: string, data: unknown[] }> } } } }
+      return w.Chart.getChart('curve-chart').data.datasets.map(x => ({ label: x.label, data: x.data }))
+    })
+    type Pt = { rows: Array<{ selector: string, regret: number, default?: true }> }
+    expect(curve[0]).toEqual({ label: def.selector, data: ev.curve.map((p: Pt) => p.rows.find(r => r.default === true)?.regret) })
+    expect(curve[1]).toEqual({ label: 'single-best', data: ev.curve.map((p: Pt) => p.rows.find(r => r.selector === 'single-best')?.regret) })
     // the heatmap: speedups of the most-measured model by workload family
     const cells = await page.$$eval('#speedup tbody td', tds => tds.map(td => td.textContent))
     expect(cells.filter(t => t?.endsWith('×')).length).toBeGreaterThan(3)
@@ -137,6 +155,16 @@ describe.skipIf(!hasChromium)(`dashboard in a real browser (skipped when ${CHROM
     process.stderr.write(`dashboard screenshot: ${shot}\n`)
     await page.close()
   }, 90_000)
+
+  it('`status --eval` prints the evaluation the panels show (JSON and text)', async () => {
+    const ev = await get(d.info.api, '/meta/eval')
+    const json = await promisify(execFile)(process.execPath, [cliPath(), 'status', '--eval', '--json', '--api', d.info.api])
+    expect(JSON.parse(json.stdout)).toEqual(ev)
+    const text = await promisify(execFile)(process.execPath, [cliPath(), 'status', '--eval', '--api', d.info.api])
+    const def = ev.latest.rows.find((r: { default?: true }) => r.default === true)
+    expect(text.stdout).toContain(`${def.selector} *`)
+    expect(text.stdout).toContain(`curve: ${ev.curve.length as number} points`)
+  })
 
   it('shows a bad form value as the API\'s error code and the daemon keeps answering', async () => {
     const page = await browser.newPage()

@@ -11,6 +11,8 @@ import { loadConfig, type SwarmtuneConfig } from '../../src/node/config.js'
 import { createMetaService, SNAPSHOT_KEY, type PersistedSnapshot } from '../../src/meta/service.js'
 import { synthHistory } from '../../src/meta/synthetic.js'
 import { FEATURE_SCHEMA_VERSION } from '../../src/meta/features.js'
+import { CURVE_KEY, type LearningCurveState } from '../../src/meta/learning-curve.js'
+import { waitFor } from '../../src/util/wait.js'
 
 // Real LevelDB store, real worker thread (dist/src/meta/train-worker.js: `npm test` builds first).
 let dir: string
@@ -95,5 +97,33 @@ describe('meta service', () => {
     expect(svc.current()?.rows).toBe(records.length)
     expect(svc.status().lastError).toBeUndefined()
     await svc.stop()
+  }, 120_000)
+
+  it('evaluates its selectors after a training (worker thread), appends a curve point and keeps it over a restart', async () => {
+    const events = new EventTarget()
+    const cfg = { ...config, meta: { ...config.meta, evalIntervalMs: 60_000 } }
+    const svc = createMetaService({ config: cfg }, { store, events })
+    await svc.start()
+    expect(svc.evalState()).toEqual({ latest: null, curve: [] })
+    const records = await signedHistory({ machines: 2, models: 1, workloads: 3 })
+    for (const r of records) await store.put(r)
+    await svc.retrain()
+    await waitFor('a learning-curve point', () => svc.evalState().curve.length === 1, 60_000)
+    const { latest, curve } = svc.evalState()
+    expect(latest?.split).toBe('hardware')
+    expect(latest?.rows.filter(r => r.default === true)).toHaveLength(1)
+    expect(curve[0]).toMatchObject({ records: records.length, authors: 1, tasks: latest?.tasks, split: 'hardware' })
+    const def = curve[0].rows.find(r => r.default === true)
+    expect(def?.regret).toBeGreaterThanOrEqual(0)
+    expect(curve[0].rows.map(r => r.selector)).toEqual(expect.arrayContaining(['single-best', 'per-workload-best']))
+    // a second training within the interval evaluates nothing now
+    await svc.retrain()
+    expect(svc.evalState().curve).toHaveLength(1)
+    await svc.stop()
+    expect((await store.getMeta<LearningCurveState>(CURVE_KEY))?.curve).toHaveLength(1)
+    const again = createMetaService({ config: cfg }, { store, events: new EventTarget() })
+    await again.start()
+    expect(again.evalState().curve).toEqual(curve)
+    await again.stop()
   }, 120_000)
 })

@@ -1,9 +1,13 @@
 import { parseFlags, printJson } from '../args.js'
 import { apiGet, apiUrl } from '../../node/api-client.js'
 
-const HELP = `usage: swarmtune status [--api URL] [--json]
+const HELP = `usage: swarmtune status [--api URL] [--json] [--eval]
 Shows a running node's peer id, addresses, peers, record counts, rejection counters and the
 meta-model snapshot it chooses with.
+  --eval   instead: how good the node's choices are, from its own evaluation after each training
+           (GET /meta/eval): the latest table on held-out folds of its history and the learning
+           curve. --json: {latest: {split, folds, tasks, rows, grouping} | null,
+           curve: [{at, records, authors, tasks, split, rows: [{selector, top1, regret, default?}]}]}
 `
 
 interface Status {
@@ -52,9 +56,38 @@ function servedErrorLine (meta: { servedPredictionError?: number | null, servedP
   return [`served     prediction error ${e.toFixed(3)} (mean |ln predicted/realized| throughput, ×${Math.exp(e).toFixed(2)})`]
 }
 
+interface EvalView {
+  latest: { split: string, folds: number, tasks: number, grouping: string, rows: Array<{ selector: string, top1: number, regret: number, default?: true }> } | null
+  curve: Array<{ at: number, records: number, authors: number, rows: Array<{ selector: string, regret: number, default?: true }> }>
+}
+
+/** `status --eval` as text: the latest table, then the curve's first and last points. */
+export function evalLines (e: EvalView, now = Date.now()): string[] {
+  if (e.latest == null) return ['no evaluation yet (it follows a training once the history has enough tasks with a choice)']
+  const l = e.latest
+  const point = (p: EvalView['curve'][number]): string => {
+    const def = p.rows.find(r => r.default === true)
+    const sb = p.rows.find(r => r.selector === 'single-best')
+    return `${duration(Math.max(0, Math.round((now - p.at) / 1000)))} ago: ${p.records} records, ${p.authors} authors, default regret ${def?.regret.toFixed(3) ?? '-'}, single-best ${sb?.regret.toFixed(3) ?? '-'}`
+  }
+  return [
+    `split ${l.split} (held out by ${l.grouping}, ${l.folds} folds, ${l.tasks} tasks)`,
+    ...l.rows.map(r => `  ${(r.selector + (r.default === true ? ' *' : '')).padEnd(34)} top1 ${r.top1.toFixed(3)}  regret ${r.regret.toFixed(3)}`),
+    `curve: ${e.curve.length} points`,
+    ...(e.curve.length > 1 ? [`  first ${point(e.curve[0])}`] : []),
+    ...(e.curve.length > 0 ? [`  last  ${point(e.curve[e.curve.length - 1])}`] : [])
+  ]
+}
+
 export async function run (argv: string[]): Promise<number> {
-  const { values: f } = parseFlags(argv, { api: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } })
+  const { values: f } = parseFlags(argv, { api: { type: 'string' }, json: { type: 'boolean' }, eval: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } })
   if (f.help === true) { process.stdout.write(HELP); return 0 }
+  if (f.eval === true) {
+    const e = await apiGet<EvalView>(apiUrl(f.api), '/meta/eval')
+    if (f.json === true) printJson(e)
+    else process.stdout.write(evalLines(e).join('\n') + '\n')
+    return 0
+  }
   const s = await apiGet<Status>(apiUrl(f.api), '/status')
   if (f.json === true) { printJson(s); return 0 }
   const rejected = Object.entries(s.rejected)

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { intFlag, parseFlags } from '../args.js'
@@ -8,6 +8,7 @@ import { waitFor } from '../../util/wait.js'
 import { synthBodies } from '../../records/synthetic.js'
 import { SwarmtuneError } from '../../util/errors.js'
 import { ATTACKS, DEFAULT_ATTACK_OPTIONS, runAttack, type Attack, type AttackReport } from '../../testbed/attack-harness.js'
+import { DEFAULT_LEARN_OPTIONS, runLearn, samplesCsv } from '../../testbed/learn.js'
 
 const HELP = `usage: swarmtune testbed [--peers N] [--base-port P] [--json] [--exit]
 Starts N daemons as separate processes on 127.0.0.1, each with its own temporary data dir,
@@ -23,6 +24,14 @@ Attack mode (issue #7, docs/SECURITY.md):
 Honest daemons hold a history (FILE.jsonl of record bodies, else the structured synthetic one),
 each task on R honest peers; the attack runs; prints honest top-1/regret against the history's
 truth before and under attack, rejections, graylisted peers and recommend p99 during the attack.
+
+Learning curve (issue #17 item 6, as the daemons measure it):
+  swarmtune testbed --scenario learn [--peers 3] [--minutes 8] [--model tiny] [--sample-seconds 10]
+    [--eval-seconds 30] [--share 0.5] [--out FILE.json] [--csv FILE.csv] [--json]
+Starts N fresh daemons with the background sweep on, each evaluating its own selectors on
+held-out folds of its history after training (GET /meta/eval); samples every daemon's /status
+and latest curve point: (t, peer, records, authors, default-row regret, single-best regret).
+--json prints {peers, model, minutes, startedAt, loadavg1, samples, curves}.
 `
 
 interface Status { peerId: string, peers: number, records: number }
@@ -45,10 +54,22 @@ export async function run (argv: string[]): Promise<number> {
     sybils: { type: 'string' },
     'flood-rate': { type: 'string' },
     'flood-seconds': { type: 'string' },
-    'publish-rate': { type: 'string' }
+    'publish-rate': { type: 'string' },
+    scenario: { type: 'string' },
+    minutes: { type: 'string' },
+    model: { type: 'string' },
+    'sample-seconds': { type: 'string' },
+    'eval-seconds': { type: 'string' },
+    share: { type: 'string' },
+    out: { type: 'string' },
+    csv: { type: 'string' }
   })
   if (f.help === true) { process.stdout.write(HELP); return 0 }
   if (f.attack != null) return await attackMode(f as Record<string, string | boolean | undefined>)
+  if (f.scenario != null) {
+    if (f.scenario !== 'learn') throw new SwarmtuneError('E_USAGE', '--scenario must be learn')
+    return await learnMode(f as Record<string, string | boolean | undefined>)
+  }
   const n = intFlag(f.peers, 'peers', 3)
   if (n < 2) throw new SwarmtuneError('E_USAGE', '--peers must be at least 2')
   const base = intFlag(f['base-port'], 'base-port', 0)
@@ -142,6 +163,29 @@ async function attackMode (f: Record<string, string | boolean | undefined>): Pro
   })
   if (json) process.stdout.write(JSON.stringify(report) + '\n')
   else process.stdout.write(formatReport(report))
+  return 0
+}
+
+async function learnMode (f: Record<string, string | boolean | undefined>): Promise<number> {
+  const d = DEFAULT_LEARN_OPTIONS
+  const json = f.json === true
+  const peers = intFlag(f.peers as string | undefined, 'peers', d.peers)
+  if (peers < 2) throw new SwarmtuneError('E_USAGE', '--peers must be at least 2')
+  const share = numFlag(f.share, 'share', d.share)
+  if (share <= 0 || share > 1) throw new SwarmtuneError('E_USAGE', '--share must be in (0, 1]')
+  const report = await runLearn({
+    peers,
+    minutes: numFlag(f.minutes, 'minutes', d.minutes),
+    model: (f.model as string | undefined) ?? d.model,
+    sampleMs: Math.max(1000, numFlag(f['sample-seconds'], 'sample-seconds', d.sampleMs / 1000) * 1000),
+    evalIntervalMs: Math.max(1000, numFlag(f['eval-seconds'], 'eval-seconds', d.evalIntervalMs / 1000) * 1000),
+    share,
+    progress: line => { if (!json) process.stdout.write(line + '\n') }
+  })
+  if (typeof f.out === 'string') writeFileSync(f.out, JSON.stringify(report, null, 1) + '\n')
+  if (typeof f.csv === 'string') writeFileSync(f.csv, samplesCsv(report.samples))
+  if (json) process.stdout.write(JSON.stringify(report) + '\n')
+  else process.stdout.write(`${report.samples.length} samples of ${report.peers} peers; load ${report.loadavg1.start.toFixed(1)} → ${report.loadavg1.end.toFixed(1)}\n`)
   return 0
 }
 

@@ -2,6 +2,7 @@
 // panels. Every string from the API (peer ids, model names, error messages) reaches the page
 // through textContent, option text or canvas text, never as HTML.
 import { parseMetrics, sumOf, rate, modelsOf, authorCounts, speedupTable, speedupColor } from './data.js'
+import { renderQuality } from './quality.js'
 
 const TOKEN_KEY = 'swarmtune-api-token'
 const POLL_MS = Math.max(250, Number(new URLSearchParams(location.search).get('poll')) || 2000)
@@ -205,11 +206,12 @@ async function poll () {
   state.samples.push({ t: Date.now(), samples: parseMetrics(metrics) })
   if (state.samples.length > HISTORY) state.samples.shift()
   if (state.polls % RECORDS_EVERY === 0) {
-    const [records, trust, committee] = await Promise.all([call(`/records?order=desc&limit=${RECORDS_LIMIT}`), optional('/trust'), optional('/committee')])
+    const [records, trust, committee, evaluation] = await Promise.all([call(`/records?order=desc&limit=${RECORDS_LIMIT}`), optional('/trust'), optional('/committee'), optional('/meta/eval')])
     state.records = records.records
     state.trust = trust
     state.committee = committee
     renderKnows()
+    renderQuality(evaluation, { section: 'eval-quality', table: 'eval-table', note: 'eval-note', chart: 'curve-chart', curveNote: 'curve-note' }, chart)
   }
   renderNode()
   renderSwarm()
