@@ -102,6 +102,12 @@ export function createApi (init: ApiInit): ControlApi {
   }
   let server: Server | undefined
   let address: AddressInfo | undefined
+  /** requests not yet answered, for a drain at shutdown */
+  let inFlight = 0
+  let draining = false
+  let onIdle: (() => void) | undefined
+  /** the listener's close, once a drain began it */
+  let closed: Promise<void> | undefined
 
   async function handle (raw: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(raw.url ?? '/', 'http://localhost')
@@ -174,7 +180,13 @@ export function createApi (init: ApiInit): ControlApi {
       return `http://${host}:${address.port}`
     },
     async start () {
-      const s = createServer((req, res) => { void handle(req, res) })
+      const s = createServer((req, res) => {
+        inFlight++
+        // a request that arrived on a kept-alive connection while draining: no further ones on it
+        if (draining) res.setHeader('connection', 'close')
+        res.once('close', () => { if (--inFlight === 0) onIdle?.() })
+        void handle(req, res)
+      })
       s.on('clientError', (_err, socket) => { socket.destroy() })
       await new Promise<void>((resolve, reject) => {
         s.once('error', (err: NodeJS.ErrnoException) => {
@@ -188,12 +200,27 @@ export function createApi (init: ApiInit): ControlApi {
       address = s.address() as AddressInfo
       logger('listening on %s', this.url())
     },
+    async drain (graceMs) {
+      const s = server
+      if (s == null || draining) return
+      draining = true
+      // new connections are refused from here on; the listener is gone once stop closes the rest
+      closed = new Promise<void>(resolve => { s.close(() => { resolve() }) })
+      s.closeIdleConnections()
+      if (inFlight === 0) return
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, graceMs)
+        timer.unref()
+        onIdle = () => { clearTimeout(timer); resolve() }
+      })
+      logger('drained: %d requests still in flight', inFlight)
+    },
     async stop () {
       const s = server
       server = undefined
       if (s == null) return
       s.closeAllConnections()
-      await new Promise<void>(resolve => { s.close(() => { resolve() }) })
+      await (closed ?? new Promise<void>(resolve => { s.close(() => { resolve() }) }))
     }
   }
 }

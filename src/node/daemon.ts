@@ -46,7 +46,12 @@ export interface DaemonOptions {
   /** extra services built on the core, started after the node's own (tests, embedders) */
   extraServices?: Array<(core: CoreComponents) => Startable>
   network?: NetworkInit
+  /** how long a stop waits for the control API's requests in flight (default SHUTDOWN_GRACE_MS) */
+  shutdownGraceMs?: number
 }
+
+/** At most this long for in-flight requests at shutdown (issue #18: exit within 1 s plus in-flight work, at most 10 s). */
+export const SHUTDOWN_GRACE_MS = 10_000
 
 export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {}): Daemon {
   const logger = log('daemon')
@@ -57,10 +62,16 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
   let apiAccess: { required: boolean, token: ApiToken } | undefined
 
   async function stop (): Promise<void> {
+    // stop accepting at once, let the requests in flight finish (bounded), then stop the rest
+    const drainStarted = performance.now()
+    await components?.api.drain?.(opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS)
+    if (components != null) logger('api drained in %d ms', Math.round(performance.now() - drainStarted))
     while (running.length > 0) {
       const s = running.pop()!
+      const t0 = performance.now()
       try {
         await s.stop()
+        logger('stopped %s in %d ms', s.name, Math.round(performance.now() - t0))
       } catch (err) {
         logger.error('stopping %s failed: %s', s.name, (err as Error).message)
       }
