@@ -102,12 +102,7 @@ export function createApi (init: ApiInit): ControlApi {
   }
   let server: Server | undefined
   let address: AddressInfo | undefined
-  /** requests not yet answered, for a drain at shutdown */
-  let inFlight = 0
-  let draining = false
-  let onIdle: (() => void) | undefined
-  /** the listener's close, once a drain began it */
-  let closed: Promise<void> | undefined
+  const drainer = createDrainer()
 
   async function handle (raw: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(raw.url ?? '/', 'http://localhost')
@@ -180,13 +175,7 @@ export function createApi (init: ApiInit): ControlApi {
       return `http://${host}:${address.port}`
     },
     async start () {
-      const s = createServer((req, res) => {
-        inFlight++
-        // a request that arrived on a kept-alive connection while draining: no further ones on it
-        if (draining) res.setHeader('connection', 'close')
-        res.once('close', () => { if (--inFlight === 0) onIdle?.() })
-        void handle(req, res)
-      })
+      const s = createServer((req, res) => { void handle(req, drainer.track(res)) })
       s.on('clientError', (_err, socket) => { socket.destroy() })
       await new Promise<void>((resolve, reject) => {
         s.once('error', (err: NodeJS.ErrnoException) => {
@@ -201,26 +190,53 @@ export function createApi (init: ApiInit): ControlApi {
       logger('listening on %s', this.url())
     },
     async drain (graceMs) {
-      const s = server
-      if (s == null || draining) return
-      draining = true
-      // new connections are refused from here on; the listener is gone once stop closes the rest
-      closed = new Promise<void>(resolve => { s.close(() => { resolve() }) })
-      s.closeIdleConnections()
-      if (inFlight === 0) return
-      await new Promise<void>(resolve => {
-        const timer = setTimeout(resolve, graceMs)
-        timer.unref()
-        onIdle = () => { clearTimeout(timer); resolve() }
-      })
-      logger('drained: %d requests still in flight', inFlight)
+      if (server == null) return
+      const left = await drainer.drain(server, graceMs)
+      if (left > 0) logger('drained: %d requests still in flight', left)
     },
     async stop () {
       const s = server
       server = undefined
       if (s == null) return
       s.closeAllConnections()
-      await (closed ?? new Promise<void>(resolve => { s.close(() => { resolve() }) }))
+      await drainer.closed(s)
     }
+  }
+}
+
+/**
+ * Shutdown without cutting answers short (issue #18): count the requests in flight; a drain
+ * closes the listener (new connections refused at once) and idle keep-alive connections, then
+ * waits for the requests in flight, at most `graceMs`. Returns how many were still running.
+ */
+function createDrainer (): { track: (res: ServerResponse) => ServerResponse, drain: (s: Server, graceMs: number) => Promise<number>, closed: (s: Server) => Promise<void> } {
+  let inFlight = 0
+  let draining = false
+  let onIdle: (() => void) | undefined
+  /** the listener's close, once a drain began it (a second close would never call back) */
+  let closing: Promise<void> | undefined
+  const close = (s: Server): Promise<void> => (closing ??= new Promise<void>(resolve => { s.close(() => { resolve() }) }))
+  return {
+    track (res) {
+      inFlight++
+      // a request that came on a kept-alive connection while draining: none after it on that connection
+      if (draining) res.setHeader('connection', 'close')
+      res.once('close', () => { if (--inFlight === 0) onIdle?.() })
+      return res
+    },
+    async drain (s, graceMs) {
+      if (draining) return inFlight
+      draining = true
+      void close(s)
+      s.closeIdleConnections()
+      if (inFlight > 0) {
+        await new Promise<void>(resolve => {
+          const timer = setTimeout(resolve, graceMs)
+          onIdle = () => { clearTimeout(timer); resolve() }
+        })
+      }
+      return inFlight
+    },
+    closed: close
   }
 }
