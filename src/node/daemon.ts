@@ -3,6 +3,7 @@ import { createRecord } from '../records/sign.js'
 import { recordVersionFor, type SignedRecord, type UnsignedBody } from '../records/types.js'
 import { validateBody } from '../records/validate.js'
 import { createRecordStore } from '../store/record-store.js'
+import { removeStaleModelTemps } from '../engine/models.js'
 import { createNetwork } from '../net/index.js'
 import { createPeerGuard, createTokenBucket, DEFAULT_GUARD } from '../net/guard.js'
 import type { NetworkInit, SwarmNetwork } from '../net/types.js'
@@ -98,6 +99,8 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     running.push({ name: 'loop-monitor', stop: () => { loop.stop() } })
     await store.start()
     running.push({ name: 'store', stop: async () => { await store.stop() } })
+    // the data dir is ours now (the store's lock): drop model temp files a killed writer left
+    await reportStaleModelTemps(config.dataDir, logger)
     try {
       // flood control and allow/deny lists (src/net/guard.ts), unless the caller brings its own guard
       const peerGuard = opts.network?.guard == null
@@ -161,6 +164,17 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
       if (apiAccess == null) throw new SwarmtuneError('E_NOT_STARTED', 'the daemon is not started')
       return apiAccess
     }
+  }
+}
+
+/** Remove stale `*.gguf.tmp-*` files (issue #18); one line on stderr when any were removed. */
+async function reportStaleModelTemps (dataDir: string, logger: ReturnType<typeof log>): Promise<void> {
+  try {
+    const t = await removeStaleModelTemps(dataDir)
+    if (t.removed > 0) process.stderr.write(`swarmtune: removed ${t.removed} stale model temp file(s) (${t.bytes} bytes) left in ${join(dataDir, 'models')} by a writer that was killed\n`)
+  } catch (err) {
+    // a cleanup that fails must not keep the node from starting
+    logger.error('cleaning model temp files failed: %s', (err as Error).message)
   }
 }
 
