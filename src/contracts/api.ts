@@ -59,6 +59,12 @@ export interface ControlApi {
   start: () => Promise<void>
   stop: () => Promise<void>
   /**
+   * Stop accepting (shutdown, issue #18): close the listener and idle keep-alive connections at
+   * once, then resolve when the requests in flight have been answered or after `graceMs`; `stop`
+   * then closes whatever is left.
+   */
+  drain?: (graceMs: number) => Promise<void>
+  /**
    * register (or replace) a route; path is exact, e.g. '/v1/chat/completions', or a prefix ending
    * in '/*' ('/v1/models/*' matches '/v1/models/x'; exact routes win)
    */

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import type { ModelDescriptor } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
@@ -90,6 +90,58 @@ export async function ensureEmbeddedModel (name: string, dataDir: string): Promi
   if (e.q8 != null) spec.q8Path = await ensureFile(dir, e.q8)
   if (e.draft != null) spec.draftPath = await ensureFile(dir, EMBEDDED_MODELS[e.draft].main)
   return spec
+}
+
+/** `<name>.gguf.tmp-<pid>-<ms>`: what writeGguf (gguf-writer.ts) writes before its rename */
+const MODEL_TEMP = /\.gguf\.tmp-(\d+)-(\d+)$/
+
+export interface StaleTempsOptions {
+  /** files modified since then are left alone (default: this process's start) */
+  startedAt?: number
+  /** whether a process with this pid runs (default: signal 0) */
+  isAlive?: (pid: number) => boolean
+}
+
+export interface StaleTemps { removed: number, bytes: number, kept: number }
+
+function pidAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    // EPERM: it runs, as another user
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Remove the temp files a writer killed mid-way (kill -9 during model generation) left in
+ * <dataDir>/models (issue #18). Only files named like ours, only those last modified before this
+ * process started, and only when the writer named in the file (its pid) no longer runs; our own
+ * pid counts as gone for files older than our start (a container's pid 1 is reused on restart).
+ */
+export async function removeStaleModelTemps (dataDir: string, opts: StaleTempsOptions = {}): Promise<StaleTemps> {
+  const dir = join(dataDir, 'models')
+  const startedAt = opts.startedAt ?? performance.timeOrigin
+  const isAlive = opts.isAlive ?? pidAlive
+  const out: StaleTemps = { removed: 0, bytes: 0, kept: 0 }
+  let names: string[]
+  try { names = await readdir(dir) } catch { return out }
+  for (const name of names) {
+    const m = MODEL_TEMP.exec(name)
+    if (m == null) continue
+    const pid = Number(m[1])
+    const path = join(dir, name)
+    const st = await stat(path).catch(() => undefined)
+    if (st == null || !st.isFile()) continue
+    const writerGone = pid === process.pid || !isAlive(pid)
+    if (st.mtimeMs >= startedAt || !writerGone) { out.kept++; continue }
+    await rm(path, { force: true })
+    out.removed++
+    out.bytes += st.size
+  }
+  if (out.removed + out.kept > 0) log_('model temp files in %s: removed %d stale (%d bytes), kept %d of live writers', dir, out.removed, out.bytes, out.kept)
+  return out
 }
 
 export interface ModelsConfig {

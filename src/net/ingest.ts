@@ -25,8 +25,11 @@ export type IngestOutcome =
   /** invalid input: drop, count, penalize the sender */
   | { kind: 'rejected', code: string }
 
-/** Codes that are not proof of a misbehaving sender (the record may become valid later). */
-const IGNORABLE = new Set<string>([RecordErrorCode.FUTURE_TIMESTAMP, VerifyErrorCode.RETRY, VerifyErrorCode.BUSY])
+/**
+ * Codes that are not proof of a misbehaving sender (the record may become valid later; or, for
+ * E_IMPLAUSIBLE_SMALL, a rule newer than v1 peers, which still accept and relay such records).
+ */
+const IGNORABLE = new Set<string>([RecordErrorCode.FUTURE_TIMESTAMP, RecordErrorCode.IMPLAUSIBLE_SMALL, VerifyErrorCode.RETRY, VerifyErrorCode.BUSY])
 
 /** Pure: classify a verifyWire()/check failure. Unknown (non-validation) errors are ours → ignored. */
 export function classifyError (err: unknown): IngestOutcome & { kind: 'ignored' | 'rejected' } {

@@ -102,6 +102,7 @@ export function createApi (init: ApiInit): ControlApi {
   }
   let server: Server | undefined
   let address: AddressInfo | undefined
+  const drainer = createDrainer()
 
   async function handle (raw: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(raw.url ?? '/', 'http://localhost')
@@ -174,7 +175,7 @@ export function createApi (init: ApiInit): ControlApi {
       return `http://${host}:${address.port}`
     },
     async start () {
-      const s = createServer((req, res) => { void handle(req, res) })
+      const s = createServer((req, res) => { void handle(req, drainer.track(res)) })
       s.on('clientError', (_err, socket) => { socket.destroy() })
       await new Promise<void>((resolve, reject) => {
         s.once('error', (err: NodeJS.ErrnoException) => {
@@ -188,12 +189,54 @@ export function createApi (init: ApiInit): ControlApi {
       address = s.address() as AddressInfo
       logger('listening on %s', this.url())
     },
+    async drain (graceMs) {
+      if (server == null) return
+      const left = await drainer.drain(server, graceMs)
+      if (left > 0) logger('drained: %d requests still in flight', left)
+    },
     async stop () {
       const s = server
       server = undefined
       if (s == null) return
       s.closeAllConnections()
-      await new Promise<void>(resolve => { s.close(() => { resolve() }) })
+      await drainer.closed(s)
     }
+  }
+}
+
+/**
+ * Shutdown without cutting answers short (issue #18): count the requests in flight; a drain
+ * closes the listener (new connections refused at once) and idle keep-alive connections, then
+ * waits for the requests in flight, at most `graceMs`. Returns how many were still running.
+ */
+function createDrainer (): { track: (res: ServerResponse) => ServerResponse, drain: (s: Server, graceMs: number) => Promise<number>, closed: (s: Server) => Promise<void> } {
+  let inFlight = 0
+  let draining = false
+  let onIdle: (() => void) | undefined
+  /** the listener's close, once a drain began it (a second close would never call back) */
+  let closing: Promise<void> | undefined
+  const close = (s: Server): Promise<void> => (closing ??= new Promise<void>(resolve => { s.close(() => { resolve() }) }))
+  return {
+    track (res) {
+      inFlight++
+      // a request that came on a kept-alive connection while draining: none after it on that connection
+      if (draining) res.setHeader('connection', 'close')
+      res.once('close', () => { if (--inFlight === 0) onIdle?.() })
+      return res
+    },
+    async drain (s, graceMs) {
+      if (draining) return inFlight
+      draining = true
+      void close(s)
+      s.closeIdleConnections()
+      if (inFlight > 0) {
+        await new Promise<void>(resolve => {
+          const timer = setTimeout(resolve, graceMs)
+          onIdle = () => { clearTimeout(timer); resolve() }
+        })
+      }
+      return inFlight
+    },
+    closed: close
   }
 }

@@ -3,6 +3,7 @@ import { createRecord } from '../records/sign.js'
 import { recordVersionFor, type SignedRecord, type UnsignedBody } from '../records/types.js'
 import { validateBody } from '../records/validate.js'
 import { createRecordStore } from '../store/record-store.js'
+import { removeStaleModelTemps } from '../engine/models.js'
 import { createNetwork } from '../net/index.js'
 import { createPeerGuard, createTokenBucket, DEFAULT_GUARD } from '../net/guard.js'
 import type { NetworkInit, SwarmNetwork } from '../net/types.js'
@@ -46,7 +47,12 @@ export interface DaemonOptions {
   /** extra services built on the core, started after the node's own (tests, embedders) */
   extraServices?: Array<(core: CoreComponents) => Startable>
   network?: NetworkInit
+  /** how long a stop waits for the control API's requests in flight (default SHUTDOWN_GRACE_MS) */
+  shutdownGraceMs?: number
 }
+
+/** At most this long for in-flight requests at shutdown (issue #18: exit within 1 s plus in-flight work, at most 10 s). */
+export const SHUTDOWN_GRACE_MS = 10_000
 
 export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {}): Daemon {
   const logger = log('daemon')
@@ -57,10 +63,16 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
   let apiAccess: { required: boolean, token: ApiToken } | undefined
 
   async function stop (): Promise<void> {
+    // stop accepting at once, let the requests in flight finish (bounded), then stop the rest
+    const drainStarted = performance.now()
+    await components?.api.drain?.(opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS)
+    if (components != null) logger('api drained in %d ms', Math.round(performance.now() - drainStarted))
     while (running.length > 0) {
       const s = running.pop()!
+      const t0 = performance.now()
       try {
         await s.stop()
+        logger('stopped %s in %d ms', s.name, Math.round(performance.now() - t0))
       } catch (err) {
         logger.error('stopping %s failed: %s', s.name, (err as Error).message)
       }
@@ -87,6 +99,8 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     running.push({ name: 'loop-monitor', stop: () => { loop.stop() } })
     await store.start()
     running.push({ name: 'store', stop: async () => { await store.stop() } })
+    // the data dir is ours now (the store's lock): drop model temp files a killed writer left
+    await reportStaleModelTemps(config.dataDir, logger)
     try {
       // flood control and allow/deny lists (src/net/guard.ts), unless the caller brings its own guard
       const peerGuard = opts.network?.guard == null
@@ -150,6 +164,17 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
       if (apiAccess == null) throw new SwarmtuneError('E_NOT_STARTED', 'the daemon is not started')
       return apiAccess
     }
+  }
+}
+
+/** Remove stale `*.gguf.tmp-*` files (issue #18); one line on stderr when any were removed. */
+async function reportStaleModelTemps (dataDir: string, logger: ReturnType<typeof log>): Promise<void> {
+  try {
+    const t = await removeStaleModelTemps(dataDir)
+    if (t.removed > 0) process.stderr.write(`swarmtune: removed ${t.removed} stale model temp file(s) (${t.bytes} bytes) left in ${join(dataDir, 'models')} by a writer that was killed\n`)
+  } catch (err) {
+    // a cleanup that fails must not keep the node from starting
+    logger.error('cleaning model temp files failed: %s', (err as Error).message)
   }
 }
 

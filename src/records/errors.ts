@@ -11,6 +11,8 @@ export const RecordErrorCode = {
   BAD_SIGNATURE: 'E_BAD_SIGNATURE',
   BAD_METRIC: 'E_BAD_METRIC',
   IMPLAUSIBLE: 'E_IMPLAUSIBLE',
+  /** subnormal, negative zero, or non-zero below a plausibility floor (issue #18; gossip: Ignore) */
+  IMPLAUSIBLE_SMALL: 'E_IMPLAUSIBLE_SMALL',
   FUTURE_TIMESTAMP: 'E_FUTURE_TIMESTAMP',
   MALFORMED_ID: 'E_MALFORMED_ID'
 } as const

@@ -1,6 +1,6 @@
 import { RECORD_VERSION, RECORD_SOURCES, V1_BACKENDS, BACKEND_NAME_RE, SUPPORTED_RECORD_VERSIONS, type RecordBody, type ResultMetrics } from './types.js'
 import { RecordErrorCode as C, RecordValidationError } from './errors.js'
-import { CEILINGS, MAX_CLOCK_SKEW_MS, MAX_GPUS, MAX_MAP_ENTRIES, MAX_STRING, MIN_TIMESTAMP_MS } from './limits.js'
+import { CEILINGS, FLOORS, MIN_NORMAL, MAX_CLOCK_SKEW_MS, MAX_GPUS, MAX_MAP_ENTRIES, MAX_STRING, MIN_TIMESTAMP_MS } from './limits.js'
 
 /*
  * Pure validation of a record body (no crypto, no I/O). Each rule is its own small function so
@@ -28,13 +28,19 @@ function str (v: unknown, path: string, max = MAX_STRING): string {
   return v
 }
 
-/** A finite, non-negative number: the shape of every metric and hardware quantity. */
-export function checkMetric (v: unknown, path: string, ceiling?: number): number {
+/**
+ * A finite, non-negative number: the shape of every metric and hardware quantity. Neither
+ * negative zero nor subnormal (5e-324 is no measurement), and when non-zero at least `floor`.
+ */
+export function checkMetric (v: unknown, path: string, ceiling?: number, floor?: number): number {
   if (v === undefined || v === null) fail(C.BAD_METRIC, 'missing', path)
   if (typeof v !== 'number') fail(C.BAD_METRIC, 'must be a number', path)
   if (!Number.isFinite(v)) fail(C.BAD_METRIC, 'must be finite', path)
   if (v < 0) fail(C.BAD_METRIC, 'must not be negative', path)
   if (ceiling !== undefined && v > ceiling) fail(C.IMPLAUSIBLE, `${v} exceeds the plausible ceiling ${ceiling}`, path)
+  if (Object.is(v, -0)) fail(C.IMPLAUSIBLE_SMALL, 'negative zero', path)
+  if (v !== 0 && v < MIN_NORMAL) fail(C.IMPLAUSIBLE_SMALL, `${v} is subnormal`, path)
+  if (floor !== undefined && v !== 0 && v < floor) fail(C.IMPLAUSIBLE_SMALL, `${v} is below the plausible floor ${floor} (0 when unknown)`, path)
   return v
 }
 
@@ -89,7 +95,7 @@ export function checkResult (v: unknown): ResultMetrics {
   if (r.error !== undefined) str(r.error, 'result.error', 1024)
   if (r.diverged !== undefined && typeof r.diverged !== 'boolean') fail(C.MALFORMED, 'must be a boolean', 'result.diverged')
   for (const k of Object.keys(CEILINGS) as Array<keyof typeof CEILINGS>) {
-    checkMetric(r[k], `result.${k}`, CEILINGS[k])
+    checkMetric(r[k], `result.${k}`, CEILINGS[k], (FLOORS as Partial<Record<string, number>>)[k])
   }
   if (r.ok && (r.repeats as number) < 1) fail(C.BAD_METRIC, 'a successful result needs at least one repeat', 'result.repeats')
   if (r.ok && (r.wallMs as number) <= 0) fail(C.BAD_METRIC, 'a successful result needs a positive wall time', 'result.wallMs')

@@ -17,6 +17,7 @@ import type { EngineSessions } from './sessions.js'
 import { DEFAULT_MAX_TOKENS, ServingError, type ServeFn, type ServeOutput, type ServeRequest, type ServeResult, type ServingConfig } from './types.js'
 import type { ServingMetrics } from './metrics.js'
 import { createServedRecorder } from './recorder.js'
+import { tokenizePrompts } from './tokenize.js'
 
 export function metricsOf (outcome: { requests: Array<{ promptTokens: number, outputTokens: number, ttftMs: number, latencyMs: number }>, wallMs: number }): ResultMetrics {
   const reqs = outcome.requests
@@ -109,8 +110,10 @@ export interface ServePipeline {
  * run on the engine, and the realized performance stored and gossiped as a serving record.
  */
 /**
- * Most prompt characters per batch. Tokenizing runs on the main thread (about 1.7 s per MB on
- * the 2-core machine), and 256 Ki characters are more tokens than any context served here holds.
+ * Most prompt characters per batch, refused before any tokenizing. Tokenizing runs on the main
+ * thread (about 1.7 s per MB on the 2-core machine): below this bound it goes in slices with
+ * yields and stops at the context (tokenize.ts); 256 Ki characters are more tokens than any
+ * context served here holds.
  */
 export const MAX_PROMPT_CHARS = 256 * 1024
 
@@ -157,7 +160,8 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     if (supported.length === 0) throw new ServingError('E_NO_METHODS', `no method of the catalog runs model ${name} here`)
     // tokens come from the model's own tokenizer: open (or reuse) a baseline session for it
     const tokSession = await sessions.open(name, spec, supported.find(m => m.id === 'baseline') ?? supported[0])
-    const tokens = req.prompts.map(p => tokSession.tokenize(p))
+    // in slices with yields, refused early when over the context (src/serving/tokenize.ts)
+    const tokens = await tokenizePrompts(p => tokSession.tokenize(p), req.prompts, descriptor.ctx > 0 ? descriptor.ctx : Infinity)
     const features = workloadFeatures({ prompts: tokens, maxTokens: caps, concurrency: req.prompts.length })
     const objective = req.objective ?? 'throughput'
     const taskClass = classKeyOf(classBase(descriptor.id, features, hw.backend), objective)

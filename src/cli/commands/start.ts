@@ -4,7 +4,7 @@ import { intFlag, parseFlags } from '../args.js'
 import { apiGet } from '../../node/api-client.js'
 import { waitFor } from '../../util/wait.js'
 import { loadConfig } from '../../node/config.js'
-import { createDaemon, stopOnSignals } from '../../node/daemon.js'
+import { createDaemon, SHUTDOWN_GRACE_MS, stopOnSignals } from '../../node/daemon.js'
 import { legacyNotice } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune start [flags]
@@ -24,6 +24,9 @@ const HELP = `usage: swarmtune start [flags]
   --json                 print one JSON line {peerId, addresses, api, dataDir} once started
 Environment: SWARMTUNE_DATA_DIR, SWARMTUNE_LISTEN, SWARMTUNE_BOOTSTRAP, SWARMTUNE_API_PORT, ...
 `
+
+/** how long the rest of a stop may take after the in-flight grace, before the watchdog exits */
+const STOP_SLACK_MS = 5000
 
 const csv = (s: string): string[] => s.split(',').map(x => x.trim()).filter(x => x !== '')
 
@@ -68,6 +71,16 @@ export async function run (argv: string[]): Promise<number> {
 
   const daemon = createDaemon(config)
   const stopped = stopOnSignals(daemon)
+  // a stop that hangs (a stuck handle) must not keep the process forever: in-flight work gets
+  // SHUTDOWN_GRACE_MS, the rest of the stop a few seconds more
+  const watchdog = (): void => {
+    setTimeout(() => {
+      process.stderr.write(`swarmtune: stop did not finish within ${SHUTDOWN_GRACE_MS + STOP_SLACK_MS} ms; exiting [E_STOP_TIMEOUT]\n`)
+      process.exit(1)
+    }, SHUTDOWN_GRACE_MS + STOP_SLACK_MS).unref()
+  }
+  process.once('SIGTERM', watchdog)
+  process.once('SIGINT', watchdog)
   // a file-size limit (ulimit -f, a quota) kills a process on SIGXFSZ by default: handled, the
   // write fails with EFBIG instead and the store reports itself full (E_STORE_FULL) and recovers
   process.on('SIGXFSZ', () => {})
@@ -101,5 +114,9 @@ export async function run (argv: string[]): Promise<number> {
   const signal = await stopped
   rmSync(join(config.dataDir, 'api-url'), { force: true })
   if (f.json !== true) process.stdout.write(`stopped (${signal})\n`)
+  // everything of ours is closed (store flushed, network stopped), but libp2p leaves timers behind
+  // (gossipsub's next heartbeat, the address manager's 1 s debounce) that held the process ~1 s
+  // more: exit once main has set the exit code, without waiting for them
+  setTimeout(() => { process.exit() }, 0).unref()
   return 0
 }
