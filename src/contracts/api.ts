@@ -71,6 +71,11 @@ export interface ControlApi {
   route: (method: string, path: string, handler: RouteHandler, opts?: RouteOptions) => void
   /** answer errors on paths under `prefix` (unmatched ones included) in this shape instead of `{ error: { code, message } }` */
   errorShape: (prefix: string, shape: ErrorShape) => void
+  /**
+   * Every service has registered its routes (issue #18): until then a path with no route answers
+   * 503 `E_STARTING` with Retry-After instead of 404, since its route may be seconds away.
+   */
+  ready?: () => void
   /** http://host:port once started */
   url: () => string
   /** extra top-level fields of GET /status, e.g. statusContributors.set('snapshot', () => ...) */

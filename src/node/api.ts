@@ -102,6 +102,7 @@ export function createApi (init: ApiInit): ControlApi {
   }
   let server: Server | undefined
   let address: AddressInfo | undefined
+  let servicesReady = false
   const drainer = createDrainer()
 
   async function handle (raw: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -138,6 +139,7 @@ export function createApi (init: ApiInit): ControlApi {
       if (route?.public !== true) checkAccess(policy, method, raw.headers, address?.port ?? init.port)
       const handler = route?.handler
       if (handler == null) {
+        if (pattern == null && !servicesReady) throw new ApiError(503, 'E_STARTING', `${url.pathname} is not served yet: the daemon is still starting its services, ask again in a moment`)
         throw pattern != null ? new ApiError(405, 'E_METHOD', `${method} is not allowed on ${url.pathname}`) : new ApiError(404, 'E_NOT_FOUND', `no route ${url.pathname}`)
       }
       const reply = await handler(req, res)
@@ -145,11 +147,11 @@ export function createApi (init: ApiInit): ControlApi {
     } catch (err) {
       const status = err instanceof ApiError ? err.status : err instanceof SwarmtuneError ? STATUS_OF_CODE[err.code] ?? 400 : 500
       // 5xx are the operator's business: one line on stderr even without DEBUG
-      if (status >= 500) process.stderr.write(`swarmtune: ${method} ${url.pathname} failed (${status} ${errorCode(err)}): ${errorMessage(err)}\n`)
+      if (status >= 500 && errorCode(err) !== 'E_STARTING') process.stderr.write(`swarmtune: ${method} ${url.pathname} failed (${status} ${errorCode(err)}): ${errorMessage(err)}\n`)
       if (status === 500) logger.error('%s %s failed: %s', method, url.pathname, (err as Error)?.stack ?? err)
       if (!res.headersSent) {
         // a full queue says when to come back (RFC 9110 Retry-After, seconds)
-        const retryAfter = status === 429 ? { 'retry-after': String((err as { retryAfterS?: number }).retryAfterS ?? 1) } : undefined
+        const retryAfter = status === 429 || (status === 503 && errorCode(err) === 'E_STARTING') ? { 'retry-after': String((err as { retryAfterS?: number }).retryAfterS ?? 1) } : undefined
         send(res, { status, headers: retryAfter, json: errorJson(shapes, url.pathname, status, err) })
       } else {
         res.destroy()
@@ -165,6 +167,9 @@ export function createApi (init: ApiInit): ControlApi {
       const m = method.toUpperCase()
       if (opts?.public === true && m !== 'GET') throw new SwarmtuneError('E_PUBLIC_ROUTE', `only GET routes can be public, not ${m} ${path}`)
       routes.set(`${m} ${path}`, { handler, maxBodyBytes: opts?.maxBodyBytes ?? maxBody, public: opts?.public === true })
+    },
+    ready () {
+      servicesReady = true
     },
     errorShape (prefix, shape) {
       shapes.push({ prefix, shape })

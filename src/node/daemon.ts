@@ -142,6 +142,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
         await svc.start()
         running.push({ name, stop: async () => { await svc.stop() } })
       }
+      components.api.ready?.()
       logger('started %s', author)
     } catch (err) {
       await stop()

@@ -169,6 +169,27 @@ describe('control API', () => {
     expect((await get('/status')).status).toBe(200)
   })
 
+  it('answers 503 E_STARTING with Retry-After for a path with no route until the services are ready, then 404', async () => {
+    // /v1/* used to answer 404 for ~1.3 s after /status was up (issue #18): a client must be told to retry
+    const api: ControlApi = createApi({ host: '127.0.0.1', port: 0 })
+    api.route('GET', '/early', async () => ({ json: { ok: true } }))
+    await api.start()
+    try {
+      const early = await fetch(`${api.url()}/early`)
+      expect(await early.json()).toEqual({ ok: true })
+      const starting = await fetch(`${api.url()}/v1/models`)
+      expect(starting.status).toBe(503)
+      expect(starting.headers.get('retry-after')).toBe('1')
+      expect((await starting.json()).error.code).toBe('E_STARTING')
+      api.ready?.()
+      const missing = await fetch(`${api.url()}/v1/models`)
+      expect(missing.status).toBe(404)
+      expect((await missing.json()).error.code).toBe('E_NOT_FOUND')
+    } finally {
+      await api.stop()
+    }
+  })
+
   it('refuses request bodies over the limit (413) and keeps serving', async () => {
     const api: ControlApi = createApi({ host: '127.0.0.1', port: 0, maxBodyBytes: 1024 })
     api.route('POST', '/sink', async req => ({ json: { size: (await req.body()).length } }))

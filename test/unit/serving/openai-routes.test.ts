@@ -12,6 +12,8 @@ async function serveWith (serve: (req: ServeRequest) => Promise<ServeResult>): P
   api = createApi({ host: '127.0.0.1', port: 0 })
   registerOpenAiRoutes(api, { serve, defaultModel: 'tiny', knownModels: () => ['tiny'], models: { aliases: { 'gpt-4o': 'tiny' } }, created: 1700000000 })
   await api.start()
+  // as the daemon does once every service has registered its routes
+  api.ready?.()
   return api.url()
 }
 const chat = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true })
