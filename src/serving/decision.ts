@@ -9,6 +9,7 @@ import type { Objective } from '../contracts/objective.js'
 import type { VoteService } from '../vote/service.js'
 import type { ResolvedModel } from './sessions.js'
 import { DEFAULT_MAX_TOKENS, ServingError } from './types.js'
+import { tokenizeForFeatures } from './tokenize.js'
 
 /**
  * Cache key form of workload features: each value on a logarithmic grid of 3 % steps. Tasks
@@ -120,11 +121,14 @@ export function createRecommender (init: RecommenderInit): Recommender {
     return model ?? resolveModel(ref, lookup) // throws E_UNKNOWN_MODEL
   }
 
-  /** Features of the request's prompts, on the model's own tokenizer when a session of it is open. */
-  function promptFeatures (req: RecommendRequest): Record<string, number> {
+  /**
+   * Features of the request's prompts, on the model's own tokenizer when a session of it is open;
+   * bounded and sliced like serving's own tokenizing (issue #18: a 4 MiB query held the loop seconds).
+   */
+  async function promptFeatures (req: RecommendRequest): Promise<Record<string, number>> {
     const prompts = req.prompts ?? []
     const tok = (req.model.name != null ? init.tokenizerFor(req.model.name) : undefined) ?? approximateTokenize
-    return workloadFeatures({ prompts: prompts.map(p => tok(p)), maxTokens: prompts.map(() => req.maxTokens ?? DEFAULT_MAX_TOKENS), concurrency: Math.max(1, prompts.length) })
+    return workloadFeatures({ prompts: await tokenizeForFeatures(tok, prompts), maxTokens: prompts.map(() => req.maxTokens ?? DEFAULT_MAX_TOKENS), concurrency: Math.max(1, prompts.length) })
   }
 
   async function recommend (req: RecommendRequest): Promise<RecommendResponse> {
@@ -135,7 +139,7 @@ export function createRecommender (init: RecommenderInit): Recommender {
     const hw = req.hardware != null
       ? { ...req.hardware, pricePerHour: req.hardware.pricePerHour ?? 0 }
       : init.hardwareForAdvice()
-    const features = req.features ?? promptFeatures(req)
+    const features = req.features ?? await promptFeatures(req)
     const m = init.meta()
     const snapshot = m != null ? m.trainingSetHash.slice(0, 16) : null
     const base = classBase(modelId, features, hw.backend)

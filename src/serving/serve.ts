@@ -17,7 +17,7 @@ import type { EngineSessions } from './sessions.js'
 import { DEFAULT_MAX_TOKENS, ServingError, type ServeFn, type ServeOutput, type ServeRequest, type ServeResult, type ServingConfig } from './types.js'
 import type { ServingMetrics } from './metrics.js'
 import { createServedRecorder } from './recorder.js'
-import { tokenizePrompts } from './tokenize.js'
+import { checkPromptChars, tokenizePrompts } from './tokenize.js'
 
 export function metricsOf (outcome: { requests: Array<{ promptTokens: number, outputTokens: number, ttftMs: number, latencyMs: number }>, wallMs: number }): ResultMetrics {
   const reqs = outcome.requests
@@ -109,14 +109,6 @@ export interface ServePipeline {
  * One served batch: features from the model's own tokens, the method (forced or decided), the
  * run on the engine, and the realized performance stored and gossiped as a serving record.
  */
-/**
- * Most prompt characters per batch, refused before any tokenizing. Tokenizing runs on the main
- * thread (about 1.7 s per MB on the 2-core machine): below this bound it goes in slices with
- * yields and stops at the context (tokenize.ts); 256 Ki characters are more tokens than any
- * context served here holds.
- */
-export const MAX_PROMPT_CHARS = 256 * 1024
-
 export function createServePipeline (init: ServePipelineInit): ServePipeline {
   const { catalog, engine, sessions } = init
   const logger = log('serving')
@@ -124,9 +116,7 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
   const bySource: Record<string, number> = {}
 
   async function serve (req: ServeRequest): Promise<ServeResult> {
-    // a cheap bound before any tokenization (which runs on the main thread): issue #18
-    const chars = req.prompts.reduce((n, p) => n + p.length, 0)
-    if (chars > MAX_PROMPT_CHARS) throw new ServingError('E_PROMPT_TOO_LONG', `prompts hold ${chars} characters, over the ${MAX_PROMPT_CHARS} this node tokenizes`)
+    checkPromptChars(req.prompts)
     const t0 = performance.now()
     const name = req.model ?? init.config.engine.defaultModel
     const caps = outputCaps(req)

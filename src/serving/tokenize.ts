@@ -16,6 +16,19 @@ import { ServingError } from './types.js'
  */
 export const CHUNK_CHARS = 16 * 1024
 
+/**
+ * Most prompt characters per batch (or recommend query), refused before any tokenizing: below
+ * this bound tokenizing goes in slices with yields; 256 Ki characters are more tokens than any
+ * context served here holds.
+ */
+export const MAX_PROMPT_CHARS = 256 * 1024
+
+/** The cheap bound checked before any tokenization (issue #18): E_PROMPT_TOO_LONG over MAX_PROMPT_CHARS. */
+export function checkPromptChars (prompts: readonly string[]): void {
+  const chars = prompts.reduce((n, p) => n + p.length, 0)
+  if (chars > MAX_PROMPT_CHARS) throw new ServingError('E_PROMPT_TOO_LONG', `prompts hold ${chars} characters, over the ${MAX_PROMPT_CHARS} this node tokenizes`)
+}
+
 export type Tokenize = (text: string) => number[]
 
 /** Cut `text` into pieces of at most `max` characters, each cut before a whitespace when there is one. */
@@ -55,6 +68,29 @@ export async function tokenizePrompts (tokenize: Tokenize, prompts: readonly str
     }
     await yieldToLoop()
     out.push(tokenize(p))
+  }
+  return out
+}
+
+/**
+ * Tokens of each prompt for workload features, cut in slices with a yield between them: the
+ * features need counts, prefixes and n-grams, which a cut at whitespace changes by at most a
+ * token or two, so no exact whole pass follows (unlike tokenizePrompts, whose tokens are run).
+ */
+export async function tokenizeForFeatures (tokenize: Tokenize, prompts: readonly string[]): Promise<number[][]> {
+  checkPromptChars(prompts)
+  const out: number[][] = []
+  for (const p of prompts) {
+    if (p.length <= CHUNK_CHARS) {
+      out.push(tokenize(p))
+      continue
+    }
+    const tokens: number[] = []
+    for (const c of chunksOf(p)) {
+      await yieldToLoop()
+      for (const t of tokenize(c)) tokens.push(t)
+    }
+    out.push(tokens)
   }
   return out
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { CHUNK_CHARS, chunksOf, tokenizePrompts } from '../../../src/serving/tokenize.js'
+import { CHUNK_CHARS, MAX_PROMPT_CHARS, chunksOf, tokenizeForFeatures, tokenizePrompts } from '../../../src/serving/tokenize.js'
 
 /* Issue #18: prompts are tokenized in slices with yields, and refused at the context without tokenizing all of them. */
 const words = (n: number): string => Array.from({ length: n }, (_, i) => `w${i % 97}`).join(' ')
@@ -51,5 +51,23 @@ describe('tokenizePrompts', () => {
     clearInterval(timer)
     expect(t.calls()).toBeGreaterThan(3)
     expect(ticks).toBeGreaterThan(0)
+  })
+})
+
+describe('tokenizeForFeatures', () => {
+  it('gives the tokens of a long prompt slice by slice, each slice a separate call, with the same words', async () => {
+    const t = fakeTokenizer()
+    const long = words(20_000)
+    const [short, sliced] = await tokenizeForFeatures(t.tokenize, ['a bb', long])
+    expect(short).toEqual([1, 2])
+    // one token per word, as whole tokenizing gives: a cut at whitespace splits no word
+    expect(sliced).toEqual(fakeTokenizer().tokenize(long))
+    expect(t.calls()).toBe(1 + chunksOf(long).length)
+  })
+
+  it('refuses prompts over MAX_PROMPT_CHARS before tokenizing anything', async () => {
+    const t = fakeTokenizer()
+    await expect(tokenizeForFeatures(t.tokenize, ['x'.repeat(MAX_PROMPT_CHARS), 'y'])).rejects.toMatchObject({ code: 'E_PROMPT_TOO_LONG' })
+    expect(t.calls()).toBe(0)
   })
 })
