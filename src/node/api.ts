@@ -85,6 +85,28 @@ function errorJson (shapes: ReadonlyArray<{ prefix: string, shape: ErrorShape }>
   return shape != null ? shape.shape({ status, code, message, err }) : { error: { code, message } }
 }
 
+/** The request as handlers see it: the body read once on demand, within the route's limit. */
+function apiRequest (raw: IncomingMessage, url: URL, method: string, limit: number): ApiRequest {
+  let body: Promise<Buffer> | undefined
+  const req: ApiRequest = {
+    method,
+    path: url.pathname,
+    query: url.searchParams,
+    raw,
+    body: async () => await (body ??= readBody(raw, limit)),
+    stream: () => streamBody(raw, limit),
+    json: async <T>() => {
+      const buf = await req.body()
+      try {
+        return JSON.parse(buf.toString('utf8')) as T
+      } catch (err) {
+        throw new ApiError(400, 'E_BAD_JSON', `request body is not JSON: ${errorMessage(err)}`)
+      }
+    }
+  }
+  return req
+}
+
 export function createApi (init: ApiInit): ControlApi {
   const logger = log('api')
   const maxBody = init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
@@ -115,25 +137,8 @@ export function createApi (init: ApiInit): ControlApi {
       const label = pattern ?? 'unmatched'
       res.once('finish', () => { onAnswered(method, label, res.statusCode) })
     }
-    let body: Promise<Buffer> | undefined
     const route = pattern != null ? routes.get(`${method} ${pattern}`) : undefined
-    const limit = route?.maxBodyBytes ?? maxBody
-    const req: ApiRequest = {
-      method,
-      path: url.pathname,
-      query: url.searchParams,
-      raw,
-      body: async () => await (body ??= readBody(raw, limit)),
-      stream: () => streamBody(raw, limit),
-      json: async <T>() => {
-        const buf = await req.body()
-        try {
-          return JSON.parse(buf.toString('utf8')) as T
-        } catch (err) {
-          throw new ApiError(400, 'E_BAD_JSON', `request body is not JSON: ${errorMessage(err)}`)
-        }
-      }
-    }
+    const req = apiRequest(raw, url, method, route?.maxBodyBytes ?? maxBody)
     try {
       // static page files carry no node data: the page must load before it can ask for the token
       if (route?.public !== true) checkAccess(policy, method, raw.headers, address?.port ?? init.port)
