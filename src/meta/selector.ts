@@ -344,10 +344,15 @@ function safeDefaultOf (model: MetaModel, task: SelectTask, ranking: RankedMetho
   const matched = shapeOf(model, task)
   const shape = matched != null ? shapeKey(matched.model, matched.workload) : undefined
   const knownHost = task.hardware.id != null && model.seen.hardware.includes(task.hardware.id)
-  const a = SafeDefault.fromJSON(model.safeDefault).decide(shape, scored, knownHost)
+  const a = SafeDefault.fromJSON(model.safeDefault).decide(shape, scored, knownHost, matched?.model ?? modelIdOf(task))
   const shapeNote = matched?.distance != null ? `; workload matched to shape ${matched.workload} (distance ${matched.distance.toFixed(2)})` : ''
   if (a.trusted && !a.safe) return { choice: a.choice }
   return { choice: a.choice, safeDefault: { rule: a.rule, learnerChoice: a.learnerChoice, reason: a.reason + shapeNote, ...(matched != null ? { shape: matched.workload } : {}) } }
+}
+
+function modelIdOf (task: SelectTask): string | undefined {
+  const m = task.model as unknown as Parameters<typeof logicalModelId>[0]
+  return m.name == null ? undefined : logicalModelId(m)
 }
 
 /**
@@ -492,5 +497,5 @@ function validSafeDefault (v: unknown): v is SafeDefaultJSON {
   const o = v as Partial<SafeDefaultJSON>
   const sit = (x: unknown): boolean => x != null && typeof x === 'object' && typeof (x as { trusted?: unknown }).trusted === 'boolean' &&
     ['per-workload-best', 'single-best'].includes((x as { rule?: string }).rule ?? '')
-  return sit(o.seen) && sit(o.unseen) && typeof o.z === 'number' && o.fixed != null && Array.isArray(o.fixed.shapes) && Array.isArray(o.fixed.global?.pairs)
+  return sit(o.seen) && sit(o.unseen) && (o.newModel === undefined || sit(o.newModel)) && typeof o.z === 'number' && o.fixed != null && Array.isArray(o.fixed.shapes) && Array.isArray(o.fixed.global?.pairs)
 }
