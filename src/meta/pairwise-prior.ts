@@ -7,11 +7,14 @@ import { logPerf, Pairwise, perfOf, type PairwiseJSON, type Predictor } from './
  * The daemon's learner (issues 16 and 17): a forest on a pairwise prior. One implementation,
  * shared by the meta service (selector.ts trains it into the snapshot) and `eval` (its rows).
  *
- * score(m | candidates) = prior(m) + forest(m), where prior(m) is the mean pairwise advantage
- * ln(perf m / perf d) of m over the task's other candidates d, from the training tasks that
- * measured both (what single-best ranks by; a pair never measured together counts 0, which
- * shrinks a method with little evidence towards the average), and the forest learns the
- * residual ln perf − task mean − prior. The fixed ranking is the starting point and the trees
+ * score(m | candidates) = prior(m) + forest(m), where prior(m) = Σ over the task's other
+ * candidates d of pw(m, d) / (number of candidates), pw(m, d) = mean ln(perf m / perf d) over
+ * the training tasks that measured both (what single-best ranks by; a pair never measured
+ * together counts 0, which shrinks a method with little evidence towards the average), and the
+ * forest learns the residual ln perf − task mean − prior. Dividing by the number of candidates
+ * (not of the others) puts the prior on the scale of the target: ln perf(m) − the task's mean
+ * of ln perf = Σ_d (ln perf m − ln perf d) / n, so where one ranking holds exactly the residual
+ * is 0 and the trees have nothing to undo. The fixed ranking is the starting point and the trees
  * only learn where tasks depart from it: on data where one ranking holds everywhere the
  * residuals are small and the learner stays close to single-best; where the winner depends on
  * hardware or workload the trees pick that up. The spread of the trees' residual predictions is
@@ -32,12 +35,11 @@ export type KnobsOf = (task: Task, method: string) => Record<string, number>
 export class PairwisePriorModel {
   constructor (readonly pairwise: Pairwise, readonly forest: RegressionForest | null) {}
 
-  /** mean pairwise advantage of m over the other candidates (0 for pairs never measured together) */
+  /** pairwise advantage of m summed over the other candidates / the number of candidates (0 for pairs never measured together) */
   prior (m: string, candidates: readonly string[]): number {
     let s = 0
-    let n = 0
-    for (const d of candidates) if (d !== m) { s += this.pairwise.of(m, d) ?? 0; n++ }
-    return n > 0 ? s / n : 0
+    for (const d of candidates) if (d !== m) s += this.pairwise.of(m, d) ?? 0
+    return candidates.length > 0 ? s / candidates.length : 0
   }
 
   /**
