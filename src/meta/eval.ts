@@ -1,10 +1,11 @@
 import { SwarmtuneError } from '../util/errors.js'
 import { createRng } from '../util/random.js'
-import type { LearnerBackend } from './learner.js'
+import type { ForestOptions, LearnerBackend } from './learner.js'
+import { priorPredictorOf, trainPairwisePrior } from './pairwise-prior.js'
 import { taskFeatures } from './features.js'
 import { groupTasks, shuffledFolds, trainingRows, type Dataset, type ReferenceRule, type Split, type Task } from './dataset.js'
 import { featureVector } from './features.js'
-import { bestOf, FixedRule, logPerf, Pairwise, perfOf, SafeDefault, shapeKey, type Predictor, type TrustProfile } from './safe-default.js'
+import { bestOf, FixedRule, Pairwise, perfOf, SafeDefault, shapeKey, type Predictor, type TrustProfile } from './safe-default.js'
 
 /**
  * Grouped cross-validation of method selectors on a history (the paper's table). Every task with
@@ -53,10 +54,12 @@ export interface EvalResult {
 export const REFERENCE_RULE = 'default-setting (the baseline method) when it ran ok, else median-setting (the ok setting with the median throughput)'
 /** The forest row of the daemon's default backend. */
 export const FOREST_ROW = 'histogram-forest'
-/** The same backend on the pairwise prior's residual (eval only for now: the daemon's speedup forest is the plain one). */
+/** The same backend on the pairwise prior's residual: the daemon's learner (pairwise-prior.ts), alone. */
 export const PRIOR_ROW = 'histogram-forest+pairwise-prior'
-/** The row of the daemon's default selector: that forest behind the safe-default rule. */
-export const DEFAULT_SELECTOR_ROW = 'histogram-forest+safe-default'
+/** The plain forest behind the safe-default rule: the daemon's selector before the pairwise prior (kept as the "before" row). */
+export const PLAIN_SAFE_ROW = 'histogram-forest+safe-default'
+/** The row of the daemon's default selector: the pairwise-prior learner behind the safe-default rule. */
+export const DEFAULT_SELECTOR_ROW = 'histogram-forest+pairwise-prior+safe-default'
 
 export interface EvalOptions {
   split?: Split
@@ -179,45 +182,18 @@ function knn (train: readonly Task[], k = 3): Chooser {
 async function forestPredictor (ds: Dataset, train: readonly Task[], backend: LearnerBackend, opts: EvalOptions): Promise<Predictor> {
   const rows = trainingRows(ds, train.filter(t => t.reference != null), { useReference: true })
   const idx = rows.ySpeedup.map((_, i) => i).filter(i => Number.isFinite(rows.ySpeedup[i]))
-  const forest = await backend.train(idx.map(i => rows.X[i]), idx.map(i => rows.ySpeedup[i]), {
-    nTrees: opts.nTrees ?? 30, seed: opts.seed ?? 1, maxFeatures: opts.maxFeatures ?? 1, minSamplesLeaf: opts.minSamplesLeaf ?? 2
-  })
+  const forest = await backend.train(idx.map(i => rows.X[i]), idx.map(i => rows.ySpeedup[i]), forestOptions(opts))
   return (t, cands) => forest.predict(cands.map(m => featureVector(t.info, t.cells.get(m)?.knobs ?? ds.methodKnobs[m] ?? {})))
 }
 
-/**
- * The forest on a pairwise prior (issue 16 "next steps"): score(m) = prior(m) + forest(m), where
- * prior(m) = mean pairwise advantage of m over the task's other candidates in the training tasks
- * (what single-best ranks by) and the forest learns the residual ln perf − task mean − prior.
- * The fixed ranking is the starting point and the trees only learn where tasks depart from it.
- */
+/** The daemon's learner (pairwise-prior.ts) trained on the training folds. */
 async function priorPredictor (ds: Dataset, train: readonly Task[], backend: LearnerBackend, opts: EvalOptions): Promise<Predictor> {
-  const pw = new Pairwise(train)
-  const prior = (m: string, cands: string[]): number => {
-    let s = 0
-    let n = 0
-    for (const d of cands) if (d !== m) { s += pw.of(m, d) ?? 0; n++ }
-    return n > 0 ? s / n : 0
-  }
-  const X: number[][] = []
-  const y: number[] = []
-  for (const t of train) {
-    const perf = [...perfOf(t)].filter(([, p]) => Number.isFinite(p))
-    const cands = perf.map(([m]) => m)
-    const lp = perf.map(([, p]) => logPerf(p))
-    const mu = lp.reduce((a, b) => a + b, 0) / lp.length
-    perf.forEach(([m], i) => {
-      const c = t.cells.get(m)
-      if (c == null || c.failed) return
-      X.push(featureVector(t.info, c.knobs))
-      y.push(lp[i] - mu - prior(m, cands))
-    })
-  }
-  const forest = await backend.train(X, y, { nTrees: opts.nTrees ?? 30, seed: opts.seed ?? 1, maxFeatures: opts.maxFeatures ?? 1, minSamplesLeaf: opts.minSamplesLeaf ?? 2 })
-  return (t, cands) => {
-    const p = forest.predict(cands.map(m => featureVector(t.info, t.cells.get(m)?.knobs ?? ds.methodKnobs[m] ?? {})))
-    return { mean: p.mean.map((v, i) => v + prior(cands[i], cands)), std: p.std }
-  }
+  const model = await trainPairwisePrior(train, backend, forestOptions(opts))
+  return priorPredictorOf(model, ds.methodKnobs)
+}
+
+function forestOptions (opts: EvalOptions): ForestOptions {
+  return { nTrees: opts.nTrees ?? 30, seed: opts.seed ?? 1, maxFeatures: opts.maxFeatures ?? 1, minSamplesLeaf: opts.minSamplesLeaf ?? 2 }
 }
 
 function argmaxChooser (predict: Predictor): Chooser {
@@ -232,8 +208,8 @@ function argmaxChooser (predict: Predictor): Chooser {
 
 /** Counts of how the safe-default selector decided over the test tasks. */
 export interface SafeDefaultStats {
-  /** outer folds whose inner checks trusted the learner: for known shapes, for unseen shapes */
-  trustedFolds: { seen: number, unseen: number }
+  /** outer folds whose inner checks trusted the learner: for known shapes, for unseen shapes, for models not in the training folds */
+  trustedFolds: { seen: number, unseen: number, newModel: number }
   /** test tasks answered by the fixed rule because the learner was not trusted for them */
   untrusted: number
   /** test tasks where a trusted learner's different choice was within its uncertainty */
@@ -244,14 +220,14 @@ export interface SafeDefaultStats {
   checks: TrustProfile[]
 }
 
-/** The daemon's default selector: the learner behind the safe-default rule (safe-default.ts). */
-async function safeChooser (ds: Dataset, train: readonly Task[], backend: LearnerBackend, opts: EvalOptions, stats: SafeDefaultStats): Promise<Chooser> {
-  const fit = async (tr: Task[]): Promise<Predictor> => await forestPredictor(ds, tr, backend, opts)
+/** A learner behind the safe-default rule (safe-default.ts); `fit` trains the learner on some tasks. */
+async function safeChooser (train: readonly Task[], fit: (tr: Task[]) => Promise<Predictor>, opts: EvalOptions, stats: SafeDefaultStats): Promise<Chooser> {
   const { policy, profile } = await SafeDefault.train(train, fit, { seed: opts.seed })
   stats.checks.push(profile)
   if (profile.seen.trusted) stats.trustedFolds.seen++
   if (profile.unseen.trusted) stats.trustedFolds.unseen++
-  const predict = profile.seen.trusted || profile.unseen.trusted ? await fit([...train]) : null
+  if (profile.newModel.trusted) stats.trustedFolds.newModel++
+  const predict = profile.seen.trusted || profile.unseen.trusted || profile.newModel.trusted ? await fit([...train]) : null
   const hosts = new Set(train.map(t => t.hardwareId))
   return (t, cands) => {
     const p = predict?.(t, cands) ?? { mean: cands.map(() => 0), std: cands.map(() => 0) }
@@ -305,8 +281,10 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
   const { mlForestBackend } = await import('./ml-forest.js')
   const forests: Record<string, LearnerBackend> = { ...(opts.mlRandomForest === false ? {} : { 'random-forest': mlForestBackend }), ...(opts.backends ?? {}) }
   const safeBackend = forests[FOREST_ROW]
-  const names = ['random', 'single-best', 'per-workload-best', 'isac', 'knn', ...Object.keys(forests), ...(safeBackend != null ? [PRIOR_ROW, DEFAULT_SELECTOR_ROW] : []), 'oracle']
-  const safeStats: SafeDefaultStats = { trustedFolds: { seen: 0, unseen: 0 }, untrusted: 0, gated: 0, learner: 0, checks: [] }
+  const names = ['random', 'single-best', 'per-workload-best', 'isac', 'knn', ...Object.keys(forests), ...(safeBackend != null ? [PRIOR_ROW, PLAIN_SAFE_ROW, DEFAULT_SELECTOR_ROW] : []), 'oracle']
+  const newStats = (): SafeDefaultStats => ({ trustedFolds: { seen: 0, unseen: 0, newModel: 0 }, untrusted: 0, gated: 0, learner: 0, checks: [] })
+  const safeStats = newStats()
+  const plainStats = newStats()
   const acc: Record<string, Acc> = Object.fromEntries(names.map(n => [n, { top1: 0, within: 0, regret: 0, speedup: 0, n: 0 }]))
   const steps = folds.length * Object.keys(forests).length
   let done = 0
@@ -319,8 +297,10 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
       opts.onProgress?.(++done, steps, `fold ${f + 1}/${folds.length} ${name}`)
     }
     if (safeBackend != null) {
-      choosers[PRIOR_ROW] = argmaxChooser(await priorPredictor(ds, train, safeBackend, { ...opts, seed: seed + f }))
-      choosers[DEFAULT_SELECTOR_ROW] = await safeChooser(ds, train, safeBackend, { ...opts, seed: seed + f }, safeStats)
+      const fo = { ...opts, seed: seed + f }
+      choosers[PRIOR_ROW] = argmaxChooser(await priorPredictor(ds, train, safeBackend, fo))
+      choosers[PLAIN_SAFE_ROW] = await safeChooser(train, async tr => await forestPredictor(ds, tr, safeBackend, fo), fo, plainStats)
+      choosers[DEFAULT_SELECTOR_ROW] = await safeChooser(train, async tr => await priorPredictor(ds, tr, safeBackend, fo), fo, safeStats)
     }
     for (const t of test) {
       const perf = perfOf(t)
@@ -385,5 +365,5 @@ export function formatEvalTable (r: EvalResult): string {
 function safeLine (s: SafeDefaultStats): string {
   const folds = s.checks.length
   const pwb = s.checks.filter(c => c.seen.rule === 'per-workload-best').length
-  return `* safe-default over ${folds} folds (inner checks): for known shapes per-workload-best on ${pwb}, single-best on ${folds - pwb}, learner trusted on ${s.trustedFolds.seen}; for unseen shapes learner trusted on ${s.trustedFolds.unseen}. Test tasks answered by the fixed rule: learner untrusted ${s.untrusted}, within uncertainty ${s.gated}; by the learner ${s.learner}`
+  return `* safe-default over ${folds} folds (inner checks): for known shapes per-workload-best on ${pwb}, single-best on ${folds - pwb}, learner trusted on ${s.trustedFolds.seen}; for unseen shapes learner trusted on ${s.trustedFolds.unseen}; for unseen models on ${s.trustedFolds.newModel}. Test tasks answered by the fixed rule: learner untrusted ${s.untrusted}, within uncertainty ${s.gated}; by the learner ${s.learner}`
 }

@@ -239,18 +239,23 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
   return out
 }
 
-/** The trust checks for the two situations a query can be in. */
+/** The trust checks for the three situations a query can be in. */
 export interface TrustProfile {
   /** the task's model and workload shape are in the history (inner folds hold out hosts) */
   seen: TrustCheck
-  /** they are not (inner folds hold out workload shapes; the fixed rule is single-best) */
+  /** the model is, the shape is not (inner folds hold out workload shapes; the fixed rule is single-best) */
   unseen: TrustCheck
+  /** the model is not (inner folds hold out models; single-best; untrusted when the history has one model) */
+  newModel: TrustCheck
 }
 
 /**
  * A learner can be better than per-workload-best on a new machine for a known shape and still
- * worse than single-best on a shape nobody measured, or the reverse: each situation is checked
- * on inner folds that reproduce it (by host, else by task; by workload shape).
+ * worse than single-best on a shape nobody measured, or on a model nobody measured, or the
+ * reverse: each situation is checked on inner folds that reproduce it (by host, else by task; by
+ * workload shape; by model). Holding out workload names leaves every model in the inner
+ * training set, so that check says nothing about a new model (measured: a learner trusted by
+ * it lost to single-best leaving a model out of the framework table, docs/BENCHMARKS.md).
  */
 export async function checkTrustProfile (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { seed?: number, z?: number, folds?: number } = {}): Promise<TrustProfile> {
   const count = (s: Split): number => new Set(tasks.map(t => groupOf(t, s))).size
@@ -260,7 +265,13 @@ export async function checkTrustProfile (tasks: readonly Task[], fit: (train: Ta
   // with no shape in the history a query's shape is unseen: single-best is the only fixed rule
   unseen.rule = 'single-best'
   unseen.fixedRegret = unseen.ruleRegret['single-best']
-  return { seen, unseen }
+  const newModel = count('model') >= 2
+    ? await checkTrust(tasks, fit, { ...opts, grouping: 'model' })
+    : { trusted: false, rule: 'single-best' as const, learnerRegret: NaN, fixedRegret: NaN, ruleRegret: { 'per-workload-best': NaN, 'single-best': NaN }, folds: 0, grouping: 'model' as const, tasks: 0 }
+  // a held-out model's shapes are not in the inner training set: both fixed rules are single-best
+  newModel.rule = 'single-best'
+  newModel.fixedRegret = newModel.ruleRegret['single-best']
+  return { seen, unseen, newModel }
 }
 
 export interface SafeDefaultJSON {
@@ -268,6 +279,8 @@ export interface SafeDefaultJSON {
   /** `tasks`: held-out tasks behind the check (0: no evidence either way) */
   seen: { trusted: boolean, rule: FixedRuleName, tasks?: number }
   unseen: { trusted: boolean, rule: FixedRuleName, tasks?: number }
+  /** a model the history does not hold; absent in older snapshots (then `unseen` applies) */
+  newModel?: { trusted: boolean, rule: FixedRuleName, tasks?: number }
   z: number
 }
 
@@ -280,29 +293,37 @@ export interface SafeAnswer extends SafeDecision {
 
 /** The trained safe-default policy: fixed rules, per-situation trust, the gate. */
 export class SafeDefault {
-  constructor (readonly fixed: FixedRule, readonly seen: SafeDefaultJSON['seen'], readonly unseen: SafeDefaultJSON['unseen'], readonly z = SAFE_Z) {}
+  private readonly models: Set<string>
+  constructor (readonly fixed: FixedRule, readonly seen: SafeDefaultJSON['seen'], readonly unseen: SafeDefaultJSON['unseen'], readonly z = SAFE_Z, readonly newModel?: SafeDefaultJSON['unseen']) {
+    this.models = new Set([...fixed.shapes.keys()].map(k => k.slice(0, k.indexOf('|'))))
+  }
 
   static async train (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { seed?: number, z?: number } = {}): Promise<{ policy: SafeDefault, profile: TrustProfile }> {
     const profile = await checkTrustProfile(tasks, fit, opts)
     const pick = (c: TrustCheck): SafeDefaultJSON['seen'] => ({ trusted: c.trusted, rule: c.rule, tasks: c.tasks })
-    return { policy: new SafeDefault(FixedRule.fromTasks(tasks), pick(profile.seen), pick(profile.unseen), opts.z ?? SAFE_Z), profile }
+    return { policy: new SafeDefault(FixedRule.fromTasks(tasks), pick(profile.seen), pick(profile.unseen), opts.z ?? SAFE_Z, pick(profile.newModel)), profile }
   }
 
   /**
    * Decide for one task; `scored` holds the learner's ln-perf predictions of the candidates.
    * `knownHost`: the task's machine is in the history. Without held-out evidence for known
    * shapes (a history of one machine), per-workload-best is the machine's own measurement for
-   * a known host, but an untested transfer for a new one: single-best there.
+   * a known host, but an untested transfer for a new one: single-best there. `model`: the
+   * task's logical model id when `shape` is undefined (else read from the shape key).
    */
-  decide (shape: string | undefined, scored: readonly ScoredMethod[], knownHost = true): SafeAnswer {
+  decide (shape: string | undefined, scored: readonly ScoredMethod[], knownHost = true, model?: string): SafeAnswer {
     const known = shape != null && this.fixed.shapes.has(shape)
-    const sit = known ? this.seen : this.unseen
+    const m = shape != null ? shape.slice(0, shape.indexOf('|')) : model
+    const newModel = !known && this.newModel != null && m != null && !this.models.has(m)
+    const sit = known ? this.seen : newModel ? this.newModel as SafeDefaultJSON['unseen'] : this.unseen
+    const what = known ? 'known workload shape' : newModel ? 'model not in the history' : 'unseen workload shape'
+
     const cands = scored.map(s => s.method)
     const rule: FixedRuleName = known && sit.tasks === 0 && !knownHost ? 'single-best' : sit.rule
     const fixed = this.fixed.choose(shape, cands, rule)
     if (!sit.trusted) {
       const d = safeDecision(scored, fixed.method, this.z)
-      return { ...d, choice: fixed.method, safe: d.learnerChoice !== fixed.method, rule: fixed.rule, trusted: false, reason: `safe default: ${fixed.rule} → ${fixed.method}; the learner did not beat the fixed rule on held-out tasks of the history (${known ? 'known' : 'unseen'} workload shape)` }
+      return { ...d, choice: fixed.method, safe: d.learnerChoice !== fixed.method, rule: fixed.rule, trusted: false, reason: `safe default: ${fixed.rule} → ${fixed.method}; the learner did not beat the fixed rule on held-out tasks of the history (${what})` }
     }
     const d = safeDecision(scored, fixed.method, this.z)
     const reason = d.safe
@@ -312,10 +333,10 @@ export class SafeDefault {
   }
 
   toJSON (): SafeDefaultJSON {
-    return { fixed: this.fixed.toJSON(), seen: this.seen, unseen: this.unseen, z: this.z }
+    return { fixed: this.fixed.toJSON(), seen: this.seen, unseen: this.unseen, ...(this.newModel != null ? { newModel: this.newModel } : {}), z: this.z }
   }
 
   static fromJSON (j: SafeDefaultJSON): SafeDefault {
-    return new SafeDefault(FixedRule.fromJSON(j.fixed), j.seen, j.unseen, j.z)
+    return new SafeDefault(FixedRule.fromJSON(j.fixed), j.seen, j.unseen, j.z, j.newModel)
   }
 }

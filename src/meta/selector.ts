@@ -5,7 +5,9 @@ import type { ForestOptions, LearnerBackend, RegressionForest } from './learner.
 import { FEATURE_SCHEMA_VERSION, featureVector, knobFeatures, taskFeatures, type FeatureTask } from './features.js'
 import { buildDataset, logicalModelId, trainingRows, trainingSetHash, type Dataset, type HistoryBody, type Task } from './dataset.js'
 import { getBackend, ML_RF_BACKEND } from './ml-forest.js'
-import { SafeDefault, shapeKey, type Predictor, type SafeDefaultJSON } from './safe-default.js'
+import { SafeDefault, shapeKey, type SafeDefaultJSON } from './safe-default.js'
+import { isPairwisePriorJSON, PAIRWISE_PRIOR_LEARNER, PairwisePriorModel, priorPredictorOf, trainPairwisePrior, type PairwisePriorJSON } from './pairwise-prior.js'
+import { knownShapes, matchShape, validShapes, type KnownShape } from './shape-match.js'
 
 /**
  * The meta-model (paper: offline meta-training) and the selection policy (online, budget-aware).
@@ -19,7 +21,7 @@ export const MIN_CELLS = 10
 export class MetaError extends SwarmtuneError {}
 
 export interface MetaForests {
-  /** ln(speedup over baseline); null when no task in the history had an ok baseline */
+  /** ln(speedup over baseline): snapshots before the pairwise-prior learner; null since (`MetaModel.prior` ranks) */
   speedup: RegressionForest | null
   /** ln(wallMs) */
   wallMs: RegressionForest | null
@@ -41,7 +43,14 @@ export interface MetaModel {
   /** hardware / model ids seen in training (to flag unseen ones in answers) */
   seen: { hardware: string[], models: string[] }
   forests: MetaForests
-  /** the fixed rules and when the speedup forest may override them (absent in older snapshots) */
+  /** the throughput learner (pairwise-prior.ts): `learner` names it; snapshots of another learner are retrained */
+  learner: typeof PAIRWISE_PRIOR_LEARNER
+  prior: PairwisePriorModel | null
+  /** the history's workload shapes, to match a query to one (shape-match.ts) */
+  shapes: KnownShape[]
+  /** logical model id → the settings (method ids) the history holds for it, sorted */
+  modelMethods: Record<string, string[]>
+  /** the fixed rules and when the learner may override them (absent in older snapshots) */
   safeDefault?: SafeDefaultJSON
 }
 
@@ -70,13 +79,11 @@ export async function trainOnTasks (ds: Dataset, tasks: readonly Task[], opts: T
   const rows = trainingRows(ds, tasks)
   if (rows.X.length === 0) throw new MetaError('E_EMPTY_HISTORY', 'no successful measurement to train on')
   const fo = forestOpts(opts)
-  const withBase = rows.ySpeedup.map((y, i) => i).filter(i => Number.isFinite(rows.ySpeedup[i]))
-  const speedup = withBase.length > 0
-    ? await backend.train(withBase.map(i => rows.X[i]), withBase.map(i => rows.ySpeedup[i]), fo)
-    : null
+  const scorable = tasks.filter(t => t.reference != null)
+  const prior = scorable.length > 0 ? await trainPairwisePrior(scorable, backend, fo) : null
   const wallMs = await backend.train(rows.X, rows.yWall, { ...fo, seed: (fo.seed ?? 1) + 1 })
   const ttftMs = await backend.train(rows.X, rows.yTtft, { ...fo, seed: (fo.seed ?? 1) + 2 })
-  const safe = opts.safeDefault === false || speedup == null ? undefined : await trainSafeDefault(ds, tasks, backend, fo)
+  const safe = opts.safeDefault === false || prior == null ? undefined : await trainSafeDefault(ds, tasks, backend, fo)
   const seenHw = new Set(tasks.map(t => t.hardwareId))
   const seenModels = new Set(tasks.map(t => t.info.model.id))
   return {
@@ -90,22 +97,31 @@ export async function trainOnTasks (ds: Dataset, tasks: readonly Task[], opts: T
     methodKnobs: ds.methodKnobs,
     baselineMethod: ds.baselineMethod,
     seen: { hardware: [...seenHw].sort(), models: [...seenModels].sort() },
-    forests: { speedup, wallMs, ttftMs },
+    forests: { speedup: null, wallMs, ttftMs },
+    learner: PAIRWISE_PRIOR_LEARNER,
+    prior,
+    shapes: knownShapes(tasks),
+    modelMethods: methodsByModel(tasks),
     ...(safe != null ? { safeDefault: safe } : {})
   }
 }
 
-/** The safe-default policy for the speedup forest, checked with forests trained as it is. */
+/** The safe-default policy for the learner, checked with learners trained as it is (eval does the same). */
 async function trainSafeDefault (ds: Dataset, tasks: readonly Task[], backend: LearnerBackend, fo: ForestOptions): Promise<SafeDefaultJSON> {
-  const fit = async (train: Task[]): Promise<Predictor> => {
-    const rows = trainingRows(ds, train)
-    const idx = rows.ySpeedup.map((_, i) => i).filter(i => Number.isFinite(rows.ySpeedup[i]))
-    if (idx.length === 0) return (_t, cands) => ({ mean: cands.map(() => 0), std: cands.map(() => 0) })
-    const f = await backend.train(idx.map(i => rows.X[i]), idx.map(i => rows.ySpeedup[i]), fo)
-    return (t, cands) => f.predict(cands.map(m => featureVector(t.info, t.cells.get(m)?.knobs ?? ds.methodKnobs[m] ?? {})))
-  }
+  const fit = async (train: Task[]): Promise<ReturnType<typeof priorPredictorOf>> => priorPredictorOf(await trainPairwisePrior(train, backend, fo), ds.methodKnobs)
   const { policy } = await SafeDefault.train(tasks, fit, { seed: fo.seed })
   return policy.toJSON()
+}
+
+/** Logical model id → the method ids measured on it (recommend ranks them, not only the catalog). */
+function methodsByModel (tasks: readonly Task[]): Record<string, string[]> {
+  const by = new Map<string, Set<string>>()
+  for (const t of tasks) {
+    let set = by.get(t.modelId)
+    if (set == null) by.set(t.modelId, set = new Set())
+    for (const m of t.cells.keys()) set.add(m)
+  }
+  return Object.fromEntries([...by].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, v]) => [k, [...v].sort()]))
 }
 
 /** Train the meta-model on a history (records or bodies). Empty history → E_EMPTY_HISTORY. */
@@ -172,7 +188,7 @@ export interface Selection {
   unseen: string[]
   snapshot?: { trainedAt: number, trainingSetHash: string, rows: number }
   /** set when a fixed rule decided (safe-default.ts): the learner was not trusted or its gain was within its uncertainty */
-  safeDefault?: { rule: string, learnerChoice: string, reason: string }
+  safeDefault?: { rule: string, learnerChoice: string, reason: string, shape?: string }
 }
 
 /**
@@ -216,7 +232,7 @@ export function predictTask (model: MetaModel, task: FeatureTask, methods: strin
   const nan = { mean: X.map(() => NaN), std: X.map(() => NaN) }
   const w = model.forests.wallMs?.predict(X) ?? nan
   const t = model.forests.ttftMs?.predict(X) ?? nan
-  let s = model.forests.speedup?.predict(X)
+  let s = model.prior != null ? priorSpeedups(model.prior, X, methods, model.baselineMethod) : model.forests.speedup?.predict(X)
   if (s == null) {
     // no baseline in the history: within one task throughput ∝ 1/wall (same tokens), so rank
     // by predicted wall time relative to the baseline's prediction
@@ -225,6 +241,18 @@ export function predictTask (model: MetaModel, task: FeatureTask, methods: strin
     s = { mean: w.mean.map(v => ref - v), std: w.std }
   }
   return methods.map((method, i) => ({ method, logSpeedup: s.mean[i], logSpeedupStd: s.std[i], logWall: w.mean[i], logWallStd: w.std[i], logTtft: t.mean[i], logTtftStd: t.std[i] }))
+}
+
+/**
+ * The learner's scores as ln speedups: relative to the baseline's score when the baseline is a
+ * candidate, else to the candidates' mean (the learner ranks within a task; differences are
+ * what it predicts).
+ */
+function priorSpeedups (prior: PairwisePriorModel, X: number[][], methods: string[], baseline: string): { mean: number[], std: number[] } {
+  const p = prior.predictRows(X, methods)
+  const bi = methods.indexOf(baseline)
+  const ref = bi >= 0 ? p.mean[bi] : 0
+  return { mean: p.mean.map(v => v - ref), std: p.std }
 }
 
 function finiteOrNull (x: number): number | null {
@@ -309,16 +337,36 @@ export function selectMethod (model: MetaModel | null, task: SelectTask, opts: S
  * forest) or nothing is feasible.
  */
 function safeDefaultOf (model: MetaModel, task: SelectTask, ranking: RankedMethod[], preds: ReturnType<typeof predictTask>): { choice: string, safeDefault?: Selection['safeDefault'] } | undefined {
-  if (model.safeDefault == null || model.forests.speedup == null || !ranking[0].feasible) return undefined
+  if (model.safeDefault == null || (model.prior == null && model.forests.speedup == null) || !ranking[0].feasible) return undefined
   const feasible = new Set(ranking.filter(r => r.feasible).map(r => r.method))
   const scored = preds.filter(p => feasible.has(p.method) && Number.isFinite(p.logSpeedup)).map(p => ({ method: p.method, mean: p.logSpeedup, std: p.logSpeedupStd }))
   if (scored.length === 0) return undefined
-  // the history keys shapes by the logical model (dataset.ts): a full descriptor matches it
-  const shape = task.workload.name != null ? shapeKey(logicalModelId(task.model as unknown as Parameters<typeof logicalModelId>[0]), task.workload.name) : undefined
+  const matched = shapeOf(model, task)
+  const shape = matched != null ? shapeKey(matched.model, matched.workload) : undefined
   const knownHost = task.hardware.id != null && model.seen.hardware.includes(task.hardware.id)
-  const a = SafeDefault.fromJSON(model.safeDefault).decide(shape, scored, knownHost)
+  const a = SafeDefault.fromJSON(model.safeDefault).decide(shape, scored, knownHost, matched?.model ?? modelIdOf(task))
+  const shapeNote = matched?.distance != null ? `; workload matched to shape ${matched.workload} (distance ${matched.distance.toFixed(2)})` : ''
   if (a.trusted && !a.safe) return { choice: a.choice }
-  return { choice: a.choice, safeDefault: { rule: a.rule, learnerChoice: a.learnerChoice, reason: a.reason } }
+  return { choice: a.choice, safeDefault: { rule: a.rule, learnerChoice: a.learnerChoice, reason: a.reason + shapeNote, ...(matched != null ? { shape: matched.workload } : {}) } }
+}
+
+function modelIdOf (task: SelectTask): string | undefined {
+  const m = task.model as unknown as Parameters<typeof logicalModelId>[0]
+  return m.name == null ? undefined : logicalModelId(m)
+}
+
+/**
+ * The task's workload shape in the history: its name when it has one, else the nearest known
+ * shape of the same logical model by the workload features (shape-match.ts, within its bound).
+ */
+export function shapeOf (model: Pick<MetaModel, 'shapes'>, task: SelectTask): { model: string, workload: string, distance?: number } | undefined {
+  // the history keys shapes by the logical model (dataset.ts): a full descriptor matches it
+  const m = task.model as unknown as Parameters<typeof logicalModelId>[0]
+  if (task.workload.name == null && (model.shapes.length === 0 || m.name == null)) return undefined
+  const id = logicalModelId(m)
+  if (task.workload.name != null) return { model: id, workload: task.workload.name }
+  const hit = matchShape(model.shapes, id, task.workload.features ?? {})
+  return hit != null ? { model: id, workload: hit.workload, distance: hit.distance } : undefined
 }
 
 export interface UncertainCell {
@@ -351,17 +399,19 @@ export function mostUncertainCells (model: MetaModel, candidateTasks: readonly S
 // ---------------------------------------------------------------- snapshots
 
 /** A MetaModel as JSON: the forests become their backends' snapshots. */
-export interface MetaSnapshot extends Omit<MetaModel, 'forests'> {
+export interface MetaSnapshot extends Omit<MetaModel, 'forests' | 'prior'> {
   format: typeof SNAPSHOT_FORMAT
   forests: { speedup: unknown, wallMs: unknown, ttftMs: unknown }
+  prior: PairwisePriorJSON | null
 }
 
 export function toJSON (model: MetaModel): MetaSnapshot {
-  const { forests, ...rest } = model
+  const { forests, prior, ...rest } = model
   return {
     format: SNAPSHOT_FORMAT,
     ...rest,
-    forests: { speedup: forests.speedup?.toJSON() ?? null, wallMs: forests.wallMs?.toJSON() ?? null, ttftMs: forests.ttftMs?.toJSON() ?? null }
+    forests: { speedup: forests.speedup?.toJSON() ?? null, wallMs: forests.wallMs?.toJSON() ?? null, ttftMs: forests.ttftMs?.toJSON() ?? null },
+    prior: prior?.toJSON() ?? null
   }
 }
 
@@ -389,6 +439,11 @@ export async function load (snapshot: unknown): Promise<MetaModel> {
     typeof o.baselineMethod === 'string' && o.forests != null && typeof o.forests === 'object' &&
     o.seen != null && Array.isArray(o.seen.hardware) && Array.isArray(o.seen.models)
   if (!okShape) throw new MetaError('E_SNAPSHOT_CORRUPT', 'snapshot is missing fields')
+  // a snapshot of another learner (before the pairwise prior: none named) ranks differently: retrain
+  if (o.learner !== PAIRWISE_PRIOR_LEARNER) {
+    throw new MetaError('E_SNAPSHOT_LEARNER', `snapshot was trained with learner ${JSON.stringify(o.learner ?? 'speedup-forest')}, this node uses ${PAIRWISE_PRIOR_LEARNER}: retrain`)
+  }
+  if (o.prior != null && !isPairwisePriorJSON(o.prior)) throw new MetaError('E_SNAPSHOT_CORRUPT', 'snapshot learner is malformed')
   let backend: LearnerBackend
   try {
     backend = await getBackend(o.backend as string)
@@ -416,8 +471,24 @@ export async function load (snapshot: unknown): Promise<MetaModel> {
     baselineMethod: o.baselineMethod as string,
     seen: o.seen as MetaModel['seen'],
     forests: { speedup: one(f.speedup), wallMs: one(f.wallMs), ttftMs: one(f.ttftMs) },
+    learner: PAIRWISE_PRIOR_LEARNER,
+    prior: o.prior == null ? null : loadPrior(o.prior, backend),
+    shapes: validShapes(o.shapes) ? o.shapes : [],
+    modelMethods: validModelMethods(o.modelMethods) ? o.modelMethods : {},
     ...(validSafeDefault(o.safeDefault) ? { safeDefault: o.safeDefault } : {})
   }
+}
+
+function loadPrior (j: PairwisePriorJSON, backend: LearnerBackend): PairwisePriorModel {
+  try {
+    return PairwisePriorModel.load(j, backend)
+  } catch (err) {
+    throw new MetaError('E_SNAPSHOT_CORRUPT', `snapshot learner does not load: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+function validModelMethods (v: unknown): v is Record<string, string[]> {
+  return v != null && typeof v === 'object' && Object.values(v).every(x => Array.isArray(x) && x.every(y => typeof y === 'string'))
 }
 
 /** A snapshot's policy is kept only when well formed; otherwise the forest answers alone, as before. */
@@ -426,5 +497,5 @@ function validSafeDefault (v: unknown): v is SafeDefaultJSON {
   const o = v as Partial<SafeDefaultJSON>
   const sit = (x: unknown): boolean => x != null && typeof x === 'object' && typeof (x as { trusted?: unknown }).trusted === 'boolean' &&
     ['per-workload-best', 'single-best'].includes((x as { rule?: string }).rule ?? '')
-  return sit(o.seen) && sit(o.unseen) && typeof o.z === 'number' && o.fixed != null && Array.isArray(o.fixed.shapes) && Array.isArray(o.fixed.global?.pairs)
+  return sit(o.seen) && sit(o.unseen) && (o.newModel === undefined || sit(o.newModel)) && typeof o.z === 'number' && o.fixed != null && Array.isArray(o.fixed.shapes) && Array.isArray(o.fixed.global?.pairs)
 }

@@ -84,9 +84,20 @@ export interface RankedAnswer {
   uncertainty: number
   feasible?: boolean
   reason?: string
+  /**
+   * answer v2: false for a setting of the history (e.g. an imported `llama-bench:...` id) that the
+   * answering peer's engine cannot run: advice, never chosen for local serving. Absent = runnable
+   * (v1 answers never carry it).
+   */
+  runnable?: boolean
 }
 
+/** Version of the recommend answer: 2 adds `RankedAnswer.runnable` (history settings ranked as advice). */
+export const RECOMMEND_ANSWER_VERSION = 2
+
 export interface RecommendResponse {
+  /** answer version (RECOMMEND_ANSWER_VERSION); absent in v1 answers. Older peers ignore it and the fields it adds */
+  v?: number
   ranking: RankedAnswer[]
   evidence: { records: number, authors: number, snapshot: string | null }
   coldStart: boolean
@@ -280,7 +291,24 @@ export function createRecommendService (init: RecommendServiceInit): RecommendSe
 /** Ask a peer for a recommendation. Throws RpcError with the server's code on an error response. */
 export async function requestRecommendation (node: Pick<Libp2p, 'dialProtocol'>, target: PeerId | Multiaddr | Multiaddr[], request: Partial<RecommendRequest> | Record<string, unknown>, opts: RpcCallOptions = {}): Promise<RecommendResponse> {
   const res = await rpcCall<RecommendResponse>(node, target, RECOMMEND_PROTOCOL, request, opts)
-  return res != null && typeof res === 'object' ? { ...res, source: readSource(res.source) } : res
+  return readRecommendResponse(res)
+}
+
+/**
+ * A peer's answer as this release reads it: an unknown `source` reads as `meta`; a v1 answer (no
+ * `v`) is v1 and all its entries runnable; a `runnable` that is not a boolean is dropped (read as
+ * runnable, as v1 did), so answers of older and newer peers both parse.
+ */
+export function readRecommendResponse (res: RecommendResponse): RecommendResponse {
+  if (res == null || typeof res !== 'object') return res
+  const ranking = Array.isArray(res.ranking)
+    ? res.ranking.map(r => {
+      if (r == null || typeof r !== 'object' || r.runnable === undefined || typeof r.runnable === 'boolean') return r
+      const { runnable: _r, ...rest } = r
+      return rest
+    })
+    : res.ranking
+  return { ...res, v: typeof res.v === 'number' && Number.isInteger(res.v) && res.v >= 1 ? res.v : 1, source: readSource(res.source), ranking }
 }
 
 /** Stable text form of a request (cache keys). */

@@ -1,7 +1,8 @@
 import { workloadFeatures } from '../meta/workload-features.js'
 import type { MetaModel, SelectTask, Selection } from '../meta/selector.js'
 import { selectMethod } from '../meta/selector.js'
-import type { ModelRef, RecommendRequest, RecommendResponse } from '../net/recommend.js'
+import { logicalModelId } from '../meta/dataset.js'
+import { RECOMMEND_ANSWER_VERSION, type ModelRef, type RecommendRequest, type RecommendResponse } from '../net/recommend.js'
 import type { HardwareFingerprint, ModelDescriptor } from '../records/types.js'
 import { advise, approximateTokenize, hardwareTask, resolveModel, type Advice, type HardwareLike, type ModelLike } from '../vote/advisor.js'
 import { classBase, classKeyOf } from '../vote/task-class.js'
@@ -148,8 +149,9 @@ export function createRecommender (init: RecommenderInit): Recommender {
     const stateVersion = `${snapshot ?? '-'}|${v?.version() ?? 0}|${own.records}|${own.methods}`
     const cacheKey = JSON.stringify([modelId, req.objective, req.budget ?? null, req.slo ?? null, req.hardware ?? null, req.methods ?? null, quantizeFeatures(features)])
     let d = decisionCache.get(cacheKey)
+    const catalog = init.catalogIds()
     if (d == null || d.version !== stateVersion) {
-      const methods = req.methods ?? init.catalogIds()
+      const methods = req.methods ?? withHistorySettings(catalog, m, model)
       d = { version: stateVersion, advice: init.decide(model, modelId, hw, features, { objective: req.objective, budget: req.budget, sloTtftMs: req.slo?.ttftMs, methods, explore: false }) }
       if (decisionCache.size >= DECISION_CACHE_MAX) decisionCache.clear()
       decisionCache.set(cacheKey, d)
@@ -157,16 +159,39 @@ export function createRecommender (init: RecommenderInit): Recommender {
       counts.recommendCacheHits++
     }
     const ev = v?.index.evidence(base) ?? { records: 0, authors: 0 }
-    return recommendResponse(req, d.advice, { records: ev.records, authors: ev.authors, snapshot }, v)
+    return recommendResponse(req, d.advice, { records: ev.records, authors: ev.authors, snapshot }, v, new Set(catalog))
   }
 
   return { recommend, counts: () => ({ ...counts }) }
 }
 
+/** At most this many settings of the history join the catalog as recommend candidates (best prior first). */
+export const MAX_HISTORY_SETTINGS = 64
+
+/**
+ * Recommend candidates: the catalog plus the settings the history holds for the model (issue 16
+ * item 4: imported `llama-bench:...` ids too), so a setting measured faster elsewhere is ranked
+ * even when this peer's engine cannot run it (the answer flags it `runnable: false`). More than
+ * MAX_HISTORY_SETTINGS: those with the best pairwise prior over the model's settings.
+ */
+export function withHistorySettings (catalog: readonly string[], meta: MetaModel | null, model: ModelLike): string[] {
+  if (meta == null || model.name == null) return [...catalog]
+  const known = new Set(catalog)
+  const all = meta.modelMethods[logicalModelId(model as unknown as Parameters<typeof logicalModelId>[0])] ?? []
+  let extra = all.filter(x => !known.has(x))
+  if (extra.length > MAX_HISTORY_SETTINGS) {
+    const prior = meta.prior
+    const score = new Map(extra.map(x => [x, prior?.prior(x, all) ?? 0]))
+    extra = extra.sort((a, b) => (score.get(b) as number) - (score.get(a) as number) || (a < b ? -1 : 1)).slice(0, MAX_HISTORY_SETTINGS)
+  }
+  return [...catalog, ...extra]
+}
+
 /** The wire form of an advice (optional fields only when set; the committee view when asked for). */
-function recommendResponse (req: RecommendRequest, advice: Advice, evidence: RecommendResponse['evidence'], votes: VoteService | undefined): RecommendResponse {
+function recommendResponse (req: RecommendRequest, advice: Advice, evidence: RecommendResponse['evidence'], votes: VoteService | undefined, runnable: ReadonlySet<string>): RecommendResponse {
   return {
-    ranking: advice.ranking.map(r => ({ method: r.method, predicted: r.predicted, uncertainty: r.uncertainty, feasible: r.feasible, ...(r.reason != null ? { reason: r.reason } : {}), ...(r.committeeScore != null ? { committeeScore: r.committeeScore } : {}) })),
+    v: RECOMMEND_ANSWER_VERSION,
+    ranking: advice.ranking.map(r => ({ method: r.method, predicted: r.predicted, uncertainty: r.uncertainty, feasible: r.feasible, ...(r.reason != null ? { reason: r.reason } : {}), ...(r.committeeScore != null ? { committeeScore: r.committeeScore } : {}), ...(runnable.has(r.method) ? {} : { runnable: false }) })),
     evidence,
     coldStart: advice.coldStart,
     source: advice.source,

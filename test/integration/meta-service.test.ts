@@ -86,6 +86,28 @@ describe('meta service', () => {
     await svc.stop()
   }, 120_000)
 
+  it('retrains on start, without crashing, when the stored snapshot is of an older learner or feature schema', async () => {
+    const records = await signedHistory({ machines: 1, models: 1, workloads: 2 })
+    for (const r of records) await store.put(r)
+    // a snapshot as the release before the pairwise-prior learner wrote it: no learner named
+    const { toJSON, train } = await import('../../src/meta/selector.js')
+    const { learner: _l, prior: _p, ...oldModel } = toJSON(await train(records, { nTrees: 2, backend: 'histogram' })) as unknown as Record<string, unknown>
+    for (const [version, model, code] of [[FEATURE_SCHEMA_VERSION, oldModel, 'E_SNAPSHOT_LEARNER'], [FEATURE_SCHEMA_VERSION - 1, { ...oldModel, schemaVersion: FEATURE_SCHEMA_VERSION - 1 }, 'E_SNAPSHOT_SCHEMA']] as const) {
+      await store.putMeta(SNAPSHOT_KEY, { version, trainingSetHash: 'old', trainedAt: 1, rows: records.length, backend: 'histogram', model })
+      const svc = createMetaService({ config }, { store, events: new EventTarget() })
+      await svc.start()
+      expect(svc.status().lastError?.code).toBe(code)
+      // start() retrains in the background: wait for the new snapshot without timing thresholds
+      for (let i = 0; i < 600 && svc.current() == null; i++) await new Promise(resolve => setTimeout(resolve, 100))
+      expect(svc.current()?.learner).toBe('pairwise-prior')
+      expect(svc.current()?.rows).toBe(records.length)
+      expect(svc.select(records[0].body).coldStart).toBe(false)
+      const saved = await store.getMeta<PersistedSnapshot>(SNAPSHOT_KEY)
+      expect((saved?.model as { learner?: string }).learner).toBe('pairwise-prior')
+      await svc.stop()
+    }
+  }, 120_000)
+
   it('ignores a corrupt stored snapshot and retrains instead of crashing', async () => {
     await store.putMeta(SNAPSHOT_KEY, { version: FEATURE_SCHEMA_VERSION, model: { format: 'swarmtune-meta', garbage: true } })
     const records = await signedHistory({ machines: 1, models: 1, workloads: 2 })

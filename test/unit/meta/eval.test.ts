@@ -51,9 +51,10 @@ describe('meta eval (grouped cross-validation)', () => {
     const oracle = r.rows.find(x => x.selector === 'oracle')!
     // the median setting is never the best of several distinct throughputs
     expect(oracle.speedupOverBaseline).toBeGreaterThan(1)
-    // the daemon's default is the forest behind the safe-default rule, reported with its decisions
+    // the daemon's default is the pairwise-prior learner behind the safe-default rule, reported with its decisions
+    expect(r.rows.filter(x => x.default === true).map(x => x.selector)).toEqual(['histogram-forest+pairwise-prior+safe-default'])
     expect(r.rows.find(x => x.selector === 'histogram-forest')!.default).toBeUndefined()
-    expect(r.rows.find(x => x.selector === 'histogram-forest+safe-default')!.default).toBe(true)
+    expect(r.rows.find(x => x.selector === 'histogram-forest+safe-default')!.default).toBeUndefined()
     expect(r.rows.find(x => x.selector === 'histogram-forest+pairwise-prior')!.default).toBeUndefined()
     const sd = r.safeDefault!
     expect(sd.checks).toHaveLength(r.folds)

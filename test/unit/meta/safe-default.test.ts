@@ -119,4 +119,28 @@ describe('safe default: the nested trust check', () => {
     expect(best.trusted).toBe(true)
     expect(perfOf(t).get(best.choice)).toBe(Math.max(...cands.map(m => perfOf(t).get(m) as number)))
   })
+
+  it('a model the history does not hold is its own situation: checked by holding out models, untrusted with one model', async () => {
+    const p = await checkTrustProfile(ds.tasks, async () => truth)
+    // one model in this history: no evidence for a new model, the learner is not trusted there
+    expect(p.newModel).toMatchObject({ trusted: false, rule: 'single-best', tasks: 0, grouping: 'model' })
+    const good = await SafeDefault.train(ds.tasks, async () => truth)
+    expect(good.policy.unseen.trusted).toBe(true)
+    expect(good.policy.newModel?.trusted).toBe(false)
+    const t = ds.tasks[0]
+    const cands = [...t.cells.keys()].sort()
+    const inv = inverted(t, cands)
+    const scored = cands.map((method, i) => ({ method, mean: inv.mean[i], std: 0 }))
+    // an unseen shape of a known model: the (trusted) learner decides
+    expect(good.policy.decide(shapeKey(t.modelId, 'no-such-shape'), scored).trusted).toBe(true)
+    // any shape of another model, or no shape with another model id: the fixed rule, saying why
+    for (const a of [good.policy.decide(shapeKey('other-model', t.workload), scored), good.policy.decide(undefined, scored, true, 'other-model')]) {
+      expect(a.trusted).toBe(false)
+      expect(a.choice).toBe(good.policy.fixed.choose(undefined, cands).method)
+      expect(a.reason).toMatch(/model not in the history/)
+    }
+    // older snapshots (no newModel) keep answering by the unseen-shape check
+    const { newModel: _n, ...old } = good.policy.toJSON()
+    expect(SafeDefault.fromJSON(old).decide(shapeKey('other-model', t.workload), scored).trusted).toBe(true)
+  })
 })

@@ -18,11 +18,17 @@ describe('meta selector', () => {
     model = await train(history, OPTS)
   })
 
-  it('trains three forests and records the snapshot metadata', () => {
+  it('trains the pairwise-prior learner and two forests, and records the snapshot metadata', () => {
     expect(model.schemaVersion).toBe(FEATURE_SCHEMA_VERSION)
     expect(model.rows).toBe(ds.cells.length)
     expect(model.methods).toEqual(ds.methods)
-    expect(model.forests.speedup).not.toBeNull()
+    expect(model.learner).toBe('pairwise-prior')
+    expect(model.prior?.forest).not.toBeNull()
+    expect(model.forests.speedup).toBeNull()
+    expect(model.forests.wallMs).not.toBeNull()
+    // every (model, workload) shape of the history, and the settings measured per model
+    expect(model.shapes).toHaveLength(new Set(ds.tasks.map(t => t.modelId + '|' + t.workload)).size)
+    expect(Object.keys(model.modelMethods).sort()).toEqual([...new Set(ds.tasks.map(t => t.modelId))].sort())
     expect(model.trainedAt).toBe(OPTS.now)
     expect(model.trainingSetHash).toMatch(/^[0-9a-f]{32}$/)
   })
@@ -151,6 +157,13 @@ describe('meta selector', () => {
     await expect(load({ ...json, rows: undefined })).rejects.toMatchObject({ code: 'E_SNAPSHOT_CORRUPT' })
     await expect(load({ ...json, forests: { ...json.forests, wallMs: { backend: 'ml-random-forest', width: 3, constant: 0, trees: [{ name: 'junk' }] } } })).rejects.toMatchObject({ code: 'E_SNAPSHOT_CORRUPT' })
     await expect(load({ ...json, backend: 'no-such-backend' })).rejects.toMatchObject({ code: 'E_SNAPSHOT_CORRUPT' })
+    await expect(load({ ...json, prior: { learner: 'pairwise-prior', pairwise: {} } })).rejects.toMatchObject({ code: 'E_SNAPSHOT_CORRUPT' })
+  })
+
+  it('refuses a snapshot of the learner before the pairwise prior (no learner named) with E_SNAPSHOT_LEARNER', async () => {
+    const { learner: _l, prior: _p, ...old } = JSON.parse(JSON.stringify(toJSON(model)))
+    await expect(load(old)).rejects.toMatchObject({ code: 'E_SNAPSHOT_LEARNER' })
+    await expect(load({ ...old, learner: 'some-future-learner' })).rejects.toMatchObject({ code: 'E_SNAPSHOT_LEARNER' })
   })
 })
 
@@ -186,6 +199,19 @@ describe('meta selector: safe default', () => {
     const legacy = await load(old)
     expect(legacy.safeDefault).toBeUndefined()
     expect(selectMethod(legacy, t).safeDefault).toBeUndefined()
+  })
+
+  it('a query without a workload name is matched to the nearest known shape of its model', () => {
+    const t = ds.tasks[1]
+    const { name: _n, ...rest } = t.info.workload
+    // features within the bound (every count × 1.2): the shape's per-workload best answers
+    const near = Object.fromEntries(Object.entries(t.info.workload.features).map(([k, v]) => [k, /Ratio|Overlap/.test(k) ? v : v * 1.2]))
+    const sel = selectMethod(model, { ...t.info, workload: { ...rest, features: near } })
+    const measuredBest = [...t.cells.values()].reduce((b, c) => (c.throughput > b.throughput ? c : b)).method
+    expect(sel.safeDefault?.shape).toBe(t.workload)
+    expect(sel.safeDefault?.rule).toBe('per-workload-best')
+    expect(sel.choice).toBe(measuredBest)
+    expect(sel.reason).toMatch(/workload matched to shape/)
   })
 
   it('other objectives and exploration are not gated', () => {

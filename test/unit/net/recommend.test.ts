@@ -4,7 +4,7 @@ import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import {
-  parseRecommendRequest, readSource, createRecommendService, requestRecommendation, type RecommendRequest, type RecommendResponse
+  parseRecommendRequest, readSource, readRecommendResponse, createRecommendService, requestRecommendation, type RecommendRequest, type RecommendResponse
 } from '../../../src/net/recommend.js'
 import { createClientNode } from '../../../src/net/rpc/client.js'
 import { Counters } from '../../../src/util/counters.js'
@@ -22,6 +22,25 @@ describe('recommend answer source', () => {
     for (const s of ['meta', 'safe-default', 'committee', 'cold-start']) expect(readSource(s)).toBe(s)
     expect(readSource('future-rule')).toBe('meta')
     expect(readSource(undefined)).toBe('meta')
+  })
+})
+
+describe('recommend answer versions', () => {
+  const entry = { method: 'baseline', predicted: { speedup: 1 }, uncertainty: 0 }
+  const answer = { ranking: [entry], evidence: { records: 1, authors: 1, snapshot: null }, coldStart: false, source: 'meta', objective: 'throughput', taskClass: 'c' } as unknown as RecommendResponse
+  it('reads a v1 answer (no v, no runnable) as v1 with every entry runnable', () => {
+    const r = readRecommendResponse(answer)
+    expect(r.v).toBe(1)
+    expect(r.ranking[0].runnable).toBeUndefined()
+  })
+
+  it('keeps a v2 answer\'s runnable flags and drops a malformed one instead of rejecting the answer', () => {
+    const r = readRecommendResponse({ ...answer, v: 2, source: 'future' as never, ranking: [{ ...entry, method: 'llama-bench:x', runnable: false }, { ...entry, runnable: 'no' as never }] })
+    expect(r.v).toBe(2)
+    expect(r.source).toBe('meta')
+    expect(r.ranking[0].runnable).toBe(false)
+    expect('runnable' in r.ranking[1]).toBe(false)
+    expect(readRecommendResponse({ ...answer, v: 'x' as never }).v).toBe(1)
   })
 })
 

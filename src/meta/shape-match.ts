@@ -1,0 +1,87 @@
+import { WORKLOAD_FEATURES } from './features.js'
+
+/**
+ * Matching a query's workload to a workload shape of the history (issue 17: per-workload-best in
+ * the daemon). A served batch or a recommend request carries workload features computed from its
+ * tokens, not the name of a benchmark workload; the per-workload-best rule needs that name. The
+ * query takes the nearest shape of the same (logical) model, when it is within the bound. Pure.
+ *
+ * Distance: the largest per-feature difference over the workload features both sides have
+ * (features.ts WORKLOAD_FEATURES), each on its own scale:
+ * - ratios in [0, 1] (prefix shares, n-gram overlap): |a − b| / RATIO_STEP;
+ * - counts and lengths (tokens, requests, concurrency, context depth): |ln((1 + a)/(1 + b))| / ln 2.
+ * A distance ≤ 1 (SHAPE_MATCH_BOUND) means: no length or count differs by more than a factor of 2
+ * and no ratio by more than 0.25. Why these: which method wins is set by the balance of prefill
+ * and decode and by how much of the prompt is reusable; within a factor of 2 of every length that
+ * balance moves little, while across several factors (a 40-token chat turn vs a 2,000-token
+ * document) the winner does change, and the learner, not a fixed rule of another shape, should
+ * answer. The bound is a property of the features, not fitted to any data set. The maximum, not
+ * a sum, so a query far off in one feature never matches however close the others are.
+ */
+export const SHAPE_MATCH_BOUND = 1
+/** a ratio feature's difference that counts as distance 1 */
+export const RATIO_STEP = 0.25
+
+const RATIO_KEYS = new Set(['sharedPrefixRatio', 'reusablePrefixRatio', 'ngramOverlap'])
+const KEYS = WORKLOAD_FEATURES.map(f => f.key)
+
+/** A workload shape of the history: the model it ran on, its name, its features. */
+export interface KnownShape {
+  /** the logical model id (dataset.ts logicalModelId) */
+  model: string
+  workload: string
+  features: Record<string, number>
+}
+
+export interface ShapeMatch {
+  workload: string
+  distance: number
+}
+
+function usable (v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0
+}
+
+/** Distance of two workloads' features (see above); undefined when they share no feature. */
+export function shapeDistance (a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): number | undefined {
+  let d = -1
+  for (const k of KEYS) {
+    const x = a[k]
+    const y = b[k]
+    if (!usable(x) || !usable(y)) continue
+    const one = RATIO_KEYS.has(k) ? Math.abs(x - y) / RATIO_STEP : Math.abs(Math.log((1 + x) / (1 + y))) / Math.LN2
+    if (one > d) d = one
+  }
+  return d < 0 ? undefined : d
+}
+
+/**
+ * The nearest known shape of `model` to `features`, when its distance is ≤ `bound`; ties go to
+ * the smaller workload name (deterministic on every peer).
+ */
+export function matchShape (shapes: readonly KnownShape[], model: string, features: Readonly<Record<string, number>>, bound = SHAPE_MATCH_BOUND): ShapeMatch | undefined {
+  let best: ShapeMatch | undefined
+  for (const s of shapes) {
+    if (s.model !== model) continue
+    const d = shapeDistance(features, s.features)
+    if (d == null || d > bound) continue
+    if (best == null || d < best.distance || (d === best.distance && s.workload < best.workload)) best = { workload: s.workload, distance: d }
+  }
+  return best
+}
+
+/** The history's shapes, one per (model, workload name), from the first task that has it. */
+export function knownShapes (tasks: ReadonlyArray<{ modelId: string, workload: string, info: { workload: { features?: Record<string, number> } } }>): KnownShape[] {
+  const out = new Map<string, KnownShape>()
+  for (const t of tasks) {
+    const k = t.modelId + '|' + t.workload
+    if (!out.has(k)) out.set(k, { model: t.modelId, workload: t.workload, features: { ...(t.info.workload.features ?? {}) } })
+  }
+  return [...out.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0))
+}
+
+/** Whether a snapshot's shape list is well formed (it comes from disk). */
+export function validShapes (v: unknown): v is KnownShape[] {
+  return Array.isArray(v) && v.every(s => s != null && typeof s === 'object' && typeof s.model === 'string' && typeof s.workload === 'string' &&
+    s.features != null && typeof s.features === 'object' && Object.values(s.features as Record<string, unknown>).every(x => typeof x === 'number'))
+}
