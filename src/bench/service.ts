@@ -30,6 +30,9 @@ import { standardWorkloads } from './workloads.js'
  *     {"event":"result", ...BenchSummary}            (one per cell, with the record id)
  *     {"event":"done", "results":[BenchSummary...]}  or  {"event":"error", code, message}
  *   One benchmark at a time (409 E_BENCH_BUSY otherwise). A client that disconnects cancels it.
+ * - `DELETE /bench` stops the running benchmark as Ctrl-C does the standalone one: the cell under
+ *   way ends, what was measured stays stored, and the stream still ends with its `done` event
+ *   (so `bench --api` can print the summary). `{ cancelled: false }` when none runs.
  * - the background sweep (config.bench.background), paused whenever inference or a foreground
  *   benchmark runs.
  * The daemon wires it in src/node/services.ts.
@@ -127,6 +130,11 @@ export function createBenchService (init: BenchServiceInit, c: BenchComponents):
   }
 
   c.api.route('POST', '/bench', handleBench)
+  c.api.route('DELETE', '/bench', async () => {
+    const running = foreground != null
+    foreground?.abort()
+    return { json: { cancelled: running } }
+  })
 
   const bg = config.bench.background
   const sweep = bg.enabled ? createSweep(config, c, getEngine) : undefined
