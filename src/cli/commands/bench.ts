@@ -8,6 +8,7 @@ import { runBenchmark, type BenchProgressEvent } from '../../bench/runner.js'
 import { SCALES, type Scale } from '../../bench/workloads.js'
 import { recordVersionFor, createRecord, validateBody, type SignedRecord, type UnsignedBody } from '../../records/index.js'
 import { openLocalStore } from '../local-store.js'
+import { DATA_DIR_HELP } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune bench [--quick] [--model NAME] [--methods a,b] [--workloads x,y] [--repeats N]
                       [--scale tiny|default] [--prompts FILE.jsonl] [--timeout-ms MS] [--json]
@@ -30,7 +31,7 @@ unsupported methods and failed runs are recorded with their reason.
   --json:    a JSON array, one object per (method, workload): method, workload, family, ok,
              outputTokensPerSecond, totalTokensPerSecond, ttftMsP50, wallMs, spread, repeats,
              id, and diverged / error / skipped when present.
-`
+${DATA_DIR_HELP}`
 
 const csv = (s?: string): string[] | undefined => s == null ? undefined : s.split(',').map(x => x.trim()).filter(x => x !== '')
 

@@ -6,6 +6,7 @@ import { MAX_REPORTED_ERRORS, type ImportReport } from '../../node/import.js'
 import type { LlamaBenchImportOptions } from '../../bench/llama-bench-import.js'
 import type { SignedRecord } from '../../records/types.js'
 import type { OwnRecordsWriter } from '../../contracts/records.js'
+import { DATA_DIR_HELP } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune import [--api URL | --data-dir D [--config F]] [--json] [--format jsonl|llama-bench] [host facts] FILE
 Imports record bodies into a running node, which signs them as their author (source: import) and
@@ -25,7 +26,7 @@ Host facts (llama-bench only: it prints neither RAM, VRAM nor core count):
   --cpu NAME  --cores N  --ram-mib N  --os NAME  --price USD_PER_HOUR
   --gpu NAME[:VRAM_MIB]   repeat once per device; replaces the file's gpu_info
 Flags override the JSON file.
-`
+${DATA_DIR_HELP}`
 
 type ImportReply = ImportReport & { interrupted?: { code: string, message: string, linesAcknowledged: number } }
 

@@ -6,6 +6,7 @@ import { EMBEDDED_MODELS, describeGguf, embeddedFileName, resolveModel } from '.
 import { SwarmtuneError } from '../../util/errors.js'
 import { addModel } from '../models-add.js'
 import type { ModelSpec } from '../../engine/types.js'
+import { DATA_DIR_HELP } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune models [list | probe NAME | add NAME PATH] [--config F] [--data-dir D] [--json]
   list (default)  the configured models (engine.models) and the built-in generated ones: file,
@@ -21,7 +22,7 @@ const HELP = `usage: swarmtune models [list | probe NAME | add NAME PATH] [--con
 Built-in models (tiny, small and their drafts) are random-weight test models: they answer with
 gibberish by design. Select a model with --model (bench, infer), the OpenAI "model" field, or
 engine.defaultModel.
-`
+${DATA_DIR_HELP}`
 
 interface ModelRow {
   name: string
