@@ -28,6 +28,7 @@ function assetFiles (): Record<string, string> {
     '/': join(dir, 'index.html'),
     '/dashboard/app.js': join(dir, 'app.js'),
     '/dashboard/data.js': join(dir, 'data.js'),
+    '/dashboard/choices.js': join(dir, 'choices.js'),
     '/dashboard/style.css': join(dir, 'style.css'),
     '/dashboard/chart.umd.js': chart
   }

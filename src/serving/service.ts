@@ -148,7 +148,7 @@ export function createServingService (init: ServingInit, components: ServingComp
     async start () {
       stopped = false
       await protocols.start()
-      registerServingRoutes(components.api, { serve, recommend, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config), openai: config.openai })
+      registerServingRoutes(components.api, { serve, recommend, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config), openai: config.openai, recentChoices: pipeline.recentChoices })
       components.api.statusContributors.set('serving', () => ({ ...counts(), bySource: pipeline.bySource(), recommend: protocols.recommendStats(), infer: protocols.inferStats(), models: { ...prepared } }))
       // what the dashboard shows as "this node": configured, not loaded (reading it must not start the engine)
       components.api.statusContributors.set('engine', () => {

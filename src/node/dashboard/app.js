@@ -2,6 +2,7 @@
 // panels. Every string from the API (peer ids, model names, error messages) reaches the page
 // through textContent, option text or canvas text, never as HTML.
 import { parseMetrics, sumOf, rate, modelsOf, authorCounts, speedupTable, speedupColor } from './data.js'
+import { updateChoices } from './choices.js'
 
 const TOKEN_KEY = 'swarmtune-api-token'
 const POLL_MS = Math.max(250, Number(new URLSearchParams(location.search).get('poll')) || 2000)
@@ -214,6 +215,7 @@ async function poll () {
   renderNode()
   renderSwarm()
   renderServing()
+  await updateChoices(call, status)
   state.polls++
   document.body.dataset.polls = String(state.polls)
 }
