@@ -149,8 +149,19 @@ export function featuresOfPrompts (prompts: string[], maxTokens: number | number
   return workloadFeatures({ prompts: toks, maxTokens: caps, concurrency: Math.max(1, prompts.length) })
 }
 
-export interface HardwareLike { id?: string, cores: number, threads: number, ramMiB: number, gpus: Array<{ vramMiB: number }>, backend: string, pricePerHour?: number }
+export interface HardwareLike { id?: string, cpuModel?: string, cores: number, threads: number, ramMiB: number, gpus: Array<{ vramMiB: number, name?: string }>, backend: string, pricePerHour?: number, measured?: { memBwGBs: number, computeTflops: number } }
 
+/** The task's hardware as the features read it: names too (the spec table's capability columns), and a measured capability when attached. */
 export function hardwareTask (hw: HardwareLike): SelectTask['hardware'] {
-  return { id: hw.id, cores: hw.cores, threads: hw.threads, ramMiB: hw.ramMiB, gpus: hw.gpus.map(g => ({ vramMiB: g.vramMiB })), backend: hw.backend, pricePerHour: hw.pricePerHour }
+  return {
+    id: hw.id,
+    ...(hw.cpuModel != null ? { cpuModel: hw.cpuModel } : {}),
+    cores: hw.cores,
+    threads: hw.threads,
+    ramMiB: hw.ramMiB,
+    gpus: hw.gpus.map(g => ({ vramMiB: g.vramMiB, ...(g.name != null ? { name: g.name } : {}) })),
+    backend: hw.backend,
+    pricePerHour: hw.pricePerHour,
+    ...(hw.measured != null ? { measured: hw.measured } : {})
+  }
 }
