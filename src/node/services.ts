@@ -57,6 +57,7 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
   let ownCapability: OwnCapability | undefined
   const capability: Startable = {
     start () {
+      if ((config.engine.capabilityProbe ?? config.engine.prepareOnStart) === false) return
       const probe = systemProbe()
       void loadOrMeasureCapability(config.dataDir, probe, { budgetMs: 800 }).then(c => {
         ownCapability = { probe, measured: c }

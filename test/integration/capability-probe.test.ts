@@ -40,7 +40,8 @@ describe('capability probe', () => {
 
   it('a daemon started through the CLI probes once, shows it in status and keeps it in its data dir', async () => {
     const dataDir = join(root, 'daemon')
-    const d = await spawnDaemon({ dataDir, port: 0, apiPort: 0 })
+    // the testbed turns start-up preparation off; this test turns the probe back on
+    const d = await spawnDaemon({ dataDir, port: 0, apiPort: 0, env: { SWARMTUNE__engine__capabilityProbe: 'true' } })
     try {
       const cap = await waitFor('the capability in status', async () => {
         const s = await (await fetch(`${d.info.api}/status`)).json() as { capability?: { memBwGBs: number, computeTflops: number, measuredAt: number } }
