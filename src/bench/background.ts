@@ -23,6 +23,8 @@ export { cellKey } from './schedule.js'
 
 export interface SweepCell { method: Method, workload: Workload, firstPass?: boolean }
 
+export interface SweepPlan { engine: Engine, model: ModelSpec, cells: SweepCell[], baseline: Method }
+
 /** The cell with the fewest records; ties go to catalog order (pure). */
 export function nextCell (cells: readonly SweepCell[], counts: ReadonlyMap<string, number>): SweepCell | undefined {
   let best: SweepCell | undefined
@@ -49,7 +51,13 @@ export interface BackgroundSweepInit {
   /** inference and foreground benchmarks mark themselves busy here; the sweep yields to them */
   activity: Activity
   /** engine + model to sweep, created on first use (the caller owns and closes the engine) */
-  prepare: () => Promise<{ engine: Engine, model: ModelSpec, cells: SweepCell[], baseline: Method }>
+  prepare: () => Promise<SweepPlan>
+  /**
+   * issue #17: a quick first pass on another, small model, swept before `prepare` is even called
+   * while any of its first-pass cells is unmeasured (undefined: none, e.g. the default model is
+   * already small). Its failure skips it, never the sweep.
+   */
+  prepareQuick?: () => Promise<SweepPlan | undefined>
   /** existing record counts per cellKey for this model and hardware */
   counts: (modelId: string, hardwareId: string) => Promise<Map<string, number>>
   /** a measured task per workload name (for predictions after a restart) */
@@ -95,8 +103,8 @@ export interface BackgroundSweep {
 }
 
 /** The engine, model and cells, with this node's existing records of them. */
-async function prepareSweep (init: BackgroundSweepInit): Promise<Prepared> {
-  const p = await init.prepare()
+async function prepareSweep (init: BackgroundSweepInit, plan: SweepPlan): Promise<Prepared> {
+  const p = plan
   const d = await p.engine.describe(p.model)
   // the hardware id does not depend on threads or price
   const hw = hardwareFingerprint({ backend: p.engine.backend, gpus: p.engine.gpus, threads: 1 })
@@ -173,6 +181,47 @@ async function recordResults (init: BackgroundSweepInit, p: Prepared, book: Retu
 
 interface Prepared { engine: Engine, model: ModelSpec, cells: SweepCell[], baseline: Method, modelId: string, hardwareId: string, counts: Map<string, number>, tasks: Map<string, FeatureTask> }
 
+/** The sweep's plans: the quick first pass (prepared once; null when there is none or it failed) and the default model's. */
+interface Plans {
+  main: Prepared | undefined
+  quick: () => Promise<Prepared | null>
+  /** the quick plan while its first pass is left, else the default model's (prepared on first use; throws when it cannot be) */
+  active: (blocked: (key: string) => boolean) => Promise<Prepared>
+  firstPass: (blocked: (key: string) => boolean) => boolean
+  reset: () => void
+}
+
+function createPlans (init: BackgroundSweepInit, onQuickFailed: (err: unknown) => void): Plans {
+  let quick: Prepared | null | undefined
+  return {
+    main: undefined,
+    async quick () {
+      if (quick !== undefined || init.prepareQuick == null) return quick ?? null
+      try {
+        const plan = await init.prepareQuick()
+        quick = plan != null ? await prepareSweep(init, plan) : null
+      } catch (err) {
+        quick = null
+        onQuickFailed(err)
+      }
+      return quick
+    },
+    async active (blocked) {
+      const q = await this.quick()
+      if (q != null && firstPassLeft(q, blocked)) return q
+      this.main ??= await prepareSweep(init, await init.prepare())
+      return this.main
+    },
+    firstPass (blocked) {
+      return this.main == null || firstPassLeft(this.main, blocked) || (quick != null && firstPassLeft(quick, blocked))
+    },
+    reset () {
+      this.main = undefined
+      quick = undefined
+    }
+  }
+}
+
 export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSweep {
   const logger = log('bench:background')
   const activity = init.activity
@@ -185,7 +234,7 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
   let current: AbortController | undefined
   let notBefore = 0
   let startedAt: number | undefined
-  let prepared: Prepared | undefined
+  const plans = createPlans(init, (err) => { logger('quick first pass skipped: %s', errorMessage(err)) })
   let prepareFailures = 0
   let stoppedBy: { code: string, message: string } | undefined
   let cell: SweepStatus['cell'] = null
@@ -228,18 +277,16 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
       let share = init.share
       let outcome: TickResult = 'error'
       try {
-        if (prepared == null) {
-          try {
-            prepared = await prepareSweep(init)
-            prepareFailures = 0
-          } catch (err) {
-            // a model that fails to load: retry later, with a growing pause
-            prepareFailures++
-            notBefore = now() + failureBackoffMs(prepareFailures, 60_000, backoff.max)
-            return (outcome = onError(err))
-          }
+        let p: Prepared
+        try {
+          p = await plans.active(blocked)
+          prepareFailures = 0
+        } catch (err) {
+          // a model that fails to load: retry later, with a growing pause
+          prepareFailures++
+          notBefore = now() + failureBackoffMs(prepareFailures, 60_000, backoff.max)
+          return (outcome = onError(err))
         }
-        const p = prepared
         if (firstPassLeft(p, blocked)) share = init.firstPassShare ?? init.share
         const chosen = pickCell(init, p, blocked)
         if (chosen == null) return (outcome = 'nothing')
@@ -279,14 +326,14 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
       current?.abort()
       await running?.catch(() => {})
       // the engine belongs to whoever prepared it (the bench service shares it)
-      prepared = undefined
+      plans.reset()
     },
     tick,
     stats: () => ({ ...stats }),
     status: () => ({
       running: cell != null,
       cell,
-      phase: stoppedBy != null ? 'stopped' : prepared == null || firstPassLeft(prepared, blocked) ? 'first-pass' : 'explore',
+      phase: stoppedBy != null ? 'stopped' : plans.firstPass(blocked) ? 'first-pass' : 'explore',
       spentShare: spentShare(stats.busyMs, now() - (startedAt ?? now())),
       cellsDone: stats.cells,
       lastError

@@ -54,6 +54,12 @@ export interface BenchSettings {
     firstPassShare: number
     /** methods of the first pass (on the tiny-scale workloads, baseline first) */
     firstPassMethods: string[]
+    /**
+     * issue #17: the model of a first pass that runs before the default model's sweep when the
+     * default model must still be generated or is large (default "tiny"; null: none), so a fresh
+     * peer publishes its first records sooner. Optional for older configs.
+     */
+    firstPassModel?: string | null
     intervalMs: number
   }
 }

@@ -112,3 +112,17 @@ export function failureBackoffMs (failures: number, baseMs: number, maxMs: numbe
   if (failures <= 0) return 0
   return Math.min(maxMs, baseMs * 2 ** Math.min(30, failures - 1))
 }
+
+/** A default model file at least this large gets the quick first pass on a small model first. */
+export const QUICK_FIRST_PASS_MIN_BYTES = 64 * 1024 * 1024
+
+/**
+ * Issue #17: whether the sweep starts with a first pass on `quickModel` (pure): when one is
+ * configured, differs from the default model, and the default model must still be generated or
+ * downloaded (no file yet) or is large. Once the quick cells are measured, the sweep skips them
+ * by its own counts, so a restart costs nothing.
+ */
+export function needsQuickFirstPass (o: { defaultModel: string, quickModel: string | null | undefined, file: { exists: boolean, bytes: number } | undefined }): boolean {
+  if (o.quickModel == null || o.quickModel === o.defaultModel || o.file == null) return false
+  return !o.file.exists || o.file.bytes >= QUICK_FIRST_PASS_MIN_BYTES
+}

@@ -1,5 +1,8 @@
 import type { ServerResponse } from 'node:http'
+import { statSync } from 'node:fs'
 import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { EMBEDDED_MODELS, embeddedFileName } from '../engine/models.js'
 import type { Engine } from '../engine/types.js'
 import type { PeerId } from '@libp2p/interface'
 import { ApiError, type ApiRequest, type ControlApi } from '../contracts/api.js'
@@ -15,7 +18,7 @@ import { createBackgroundSweep, cellKey, type BackgroundSweep } from './backgrou
 import type { FeatureTask } from '../meta/features.js'
 import { predictTask, type MetaModel } from '../meta/selector.js'
 import { knobRecord } from '../engine/methods.js'
-import type { CellPrediction } from './schedule.js'
+import { needsQuickFirstPass, type CellPrediction } from './schedule.js'
 import { checkSelection, llamaEngineFactory, prepareBench, summarizeCell, type BenchConfig, type BenchSelection, type BenchSummary } from './prepare.js'
 import { runBenchmark } from './runner.js'
 import { standardWorkloads } from './workloads.js'
@@ -30,6 +33,9 @@ import { standardWorkloads } from './workloads.js'
  *     {"event":"result", ...BenchSummary}            (one per cell, with the record id)
  *     {"event":"done", "results":[BenchSummary...]}  or  {"event":"error", code, message}
  *   One benchmark at a time (409 E_BENCH_BUSY otherwise). A client that disconnects cancels it.
+ * - `DELETE /bench` stops the running benchmark as Ctrl-C does the standalone one: the cell under
+ *   way ends, what was measured stays stored, and the stream still ends with its `done` event
+ *   (so `bench --api` can print the summary). `{ cancelled: false }` when none runs.
  * - the background sweep (config.bench.background), paused whenever inference or a foreground
  *   benchmark runs.
  * The daemon wires it in src/node/services.ts.
@@ -127,6 +133,11 @@ export function createBenchService (init: BenchServiceInit, c: BenchComponents):
   }
 
   c.api.route('POST', '/bench', handleBench)
+  c.api.route('DELETE', '/bench', async () => {
+    const running = foreground != null
+    foreground?.abort()
+    return { json: { cancelled: running } }
+  })
 
   const bg = config.bench.background
   const sweep = bg.enabled ? createSweep(config, c, getEngine) : undefined
@@ -209,11 +220,32 @@ function createSweep (config: BenchServiceInit['config'], c: BenchComponents, ge
       }
       return tasks
     },
+    prepareQuick: async () => {
+      const quickModel = bg.firstPassModel === undefined ? 'tiny' : bg.firstPassModel
+      if (!needsQuickFirstPass({ defaultModel: config.engine.defaultModel, quickModel, file: defaultModelFile(config) })) return undefined
+      const p = await prepareBench(config, { model: quickModel as string, methods: bg.firstPassMethods })
+      const cells = p.methods.flatMap(method => standardWorkloads('tiny').map(workload => ({ method, workload, firstPass: true })))
+      return { engine: await getEngine(), model: p.model, baseline: p.baseline, cells }
+    },
     predict: (task, methods) => predictCells(c.meta?.current() ?? null, task, methods, knobs),
     record: async body => { await c.ownRecord(body) },
     // issue #7: re-measure other authors' most influential claims (src/trust spot checks)
     prefer: (modelId, hardwareId) => config.trust?.spotChecks === false ? [] : c.trust?.spotChecks(modelId, hardwareId) ?? []
   })
+}
+
+/** The default model's file as it is now, without generating it: configured, or where a built-in one will be written. */
+function defaultModelFile (config: BenchServiceInit['config']): { exists: boolean, bytes: number } | undefined {
+  const name = config.engine.defaultModel
+  const configured = config.engine.models.find(m => m.name === name)
+  const entry = EMBEDDED_MODELS[name]
+  const path = configured?.path ?? (entry != null ? join(config.dataDir, 'models', embeddedFileName(entry.main)) : undefined)
+  if (path == null) return undefined
+  try {
+    return { exists: true, bytes: statSync(path).size }
+  } catch {
+    return { exists: false, bytes: 0 }
+  }
 }
 
 /** ln(speedup) predictions of the meta-model for one task, or undefined (no model, a method it cannot place). */

@@ -49,7 +49,27 @@ export const TABLE_PRESETS: Record<string, TableMapping> = {
 }
 
 export interface TableLineError { line: number, code: string, message: string }
-export interface TableImport { bodies: UnsignedBody[], errors: TableLineError[], repaired: number }
+export interface TableImport {
+  bodies: UnsignedBody[]
+  /** the 1-based file line of each body (bodyLines[i] is bodies[i]'s) */
+  bodyLines: number[]
+  errors: TableLineError[]
+  repaired: number
+}
+
+/**
+ * What the table does not say about the machines (`swarmtune import --cpu … --gpu NAME:VRAM`):
+ * applied to every row; a `gpus` entry whose name equals a row's device (case-insensitive)
+ * gives that device its VRAM. Changes the hardware id as it would for a measured machine.
+ */
+export interface TableHostFacts {
+  cpuModel?: string
+  cores?: number
+  ramMiB?: number
+  os?: string
+  pricePerHour?: number
+  gpus?: Array<{ name: string, vramMiB: number }>
+}
 
 export class TableImportError extends SwarmtuneError {}
 
@@ -91,9 +111,23 @@ function slug (s: string): string {
 
 const DUMMY_AUTHOR = '12D3KooW' + 'A'.repeat(44)
 
-export function importTable (text: string, mapping: TableMapping): TableImport {
+function hostOf (device: string, devices: number, host: TableHostFacts): { cpuModel: string, cores: number, ramMiB: number, gpus: Array<{ name: string, vramMiB: number }>, backend: Backend, os: string } {
+  const vram = host.gpus?.find(g => g.name.toLowerCase() === device.toLowerCase())?.vramMiB ?? 0
+  return {
+    cpuModel: host.cpuModel ?? 'unknown CPU',
+    cores: host.cores ?? 1,
+    ramMiB: host.ramMiB ?? 0,
+    gpus: Array.from({ length: Math.min(devices, 16) }, () => ({ name: device, vramMiB: vram })),
+    backend: backendOfDevice(device),
+    os: host.os ?? 'unknown'
+  }
+}
+
+// Long by design: one row's checks and its body in the order a reader checks them against the table
+export function importTable (text: string, mapping: TableMapping, host: TableHostFacts = {}): TableImport {
   const lines = text.split(/\r?\n/)
   const bodies: UnsignedBody[] = []
+  const bodyLines: number[] = []
   const errors: TableLineError[] = []
   let repaired = 0
   const header = csvFields(lines[0] ?? '')
@@ -140,11 +174,11 @@ export function importTable (text: string, mapping: TableMapping): TableImport {
       const key = `${device}|${devices}|${model}|${inLen}|${outLen}|${batch}|${methodValue}|${tps}`
       if (seen.has(key)) throw new TableImportError('E_TABLE_DUPLICATE', 'the same row appeared earlier')
       seen.add(key)
-      const hwBase = { cpuModel: 'unknown CPU', cores: 1, ramMiB: 0, gpus: Array.from({ length: Math.min(devices, 16) }, () => ({ name: device, vramMiB: 0 })), backend: backendOfDevice(device), os: 'unknown' }
+      const hwBase = hostOf(device, devices, host)
       const params = paramsFromName(model)
       const body: UnsignedBody = {
         source: 'import',
-        hardware: { id: hardwareId(hwBase), ...hwBase, threads: 1, pricePerHour: 0 },
+        hardware: { id: hardwareId(hwBase), ...hwBase, threads: 1, pricePerHour: host.pricePerHour ?? 0 },
         engine: { name: methodValue.slice(0, 200), version: 'published table' },
         model: { id: stableId({ model, params }), name: model.slice(0, 200), architecture: 'unknown', params, layers: 0, embd: 0, heads: 0, kvHeads: 0, ff: 0, vocab: 0, ctx: 0, weightBits: 16, fileType: 'unknown' },
         workload: {
@@ -172,9 +206,10 @@ export function importTable (text: string, mapping: TableMapping): TableImport {
       }
       validateBody({ ...body, v: recordVersionFor(body), author: DUMMY_AUTHOR, seq: 1, timestamp: Date.now() })
       bodies.push(body)
+      bodyLines.push(line)
     } catch (err) {
       errors.push({ line, code: errorCode(err), message: errorMessage(err) })
     }
   }
-  return { bodies, errors, repaired }
+  return { bodies, bodyLines, errors, repaired }
 }

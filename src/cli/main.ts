@@ -17,7 +17,7 @@ const COMMANDS: Record<string, string> = {
   synth: 'print synthetic record bodies for load tests',
   testbed: 'run a local multi-peer swarm on loopback',
   bench: 'benchmark acceleration methods on this machine',
-  models: 'list the configured and built-in models, or probe one (size, architecture, quantization)',
+  models: 'list the configured and built-in models, probe one (size, architecture, quantization), or add one to a config file',
   eval: 'cross-validate the meta-model on the local history',
   'eval-aslib': 'evaluate the selector on an ASlib scenario',
   recommend: 'ask a peer which method to use for a task',

@@ -109,11 +109,16 @@ export interface Capability {
  * Capability of a machine from its names. GPUs run the model when there are any and the
  * backend is not `cpu`; else the CPU does (its DRAM bandwidth).
  */
-export function capabilityOf (hw: { cpuModel: string, backend: string, gpus: ReadonlyArray<{ name: string }> }): Capability {
+export function capabilityOf (hw: { cpuModel: string, backend: string, gpus: ReadonlyArray<{ name: string }> }, measured?: { memBwGBs: number, computeTflops: number }): Capability {
   const useGpus = hw.gpus.length > 0 && hw.backend !== 'cpu'
   const names = useGpus ? hw.gpus.map(g => g.name) : [hw.cpuModel]
   const specs = names.map(lookupDevice)
   const found = specs.filter((s): s is DeviceSpec => s != null)
+  // no spec row: this node's own probe of its own CPU machine (capability-probe.ts), if it ran;
+  // specKnown stays 0, as the figures are measured lower bounds, not a spec sheet's
+  if (found.length === 0 && measured != null && !useGpus) {
+    return { memBwGBs: measured.memBwGBs, memBwTotalGBs: measured.memBwGBs, fp16Tflops: measured.computeTflops, memMiB: 0, known: 0, unified: 0 }
+  }
   if (found.length === 0) return { memBwGBs: 0, memBwTotalGBs: 0, fp16Tflops: 0, memMiB: 0, known: 0, unified: 0 }
   return {
     memBwGBs: Math.max(...found.map(s => s.memBwGBs)),

@@ -115,4 +115,9 @@ export interface EngineConfig {
   models: ModelConfig[]
   /** prepare the default model's files while the daemon starts (default true); optional for older configs */
   prepareOnStart?: boolean
+  /**
+   * measure this machine's capability at start when it is not cached (engine/capability-probe.ts,
+   * about a second); default: as prepareOnStart (the testbed turns both off). Optional for older configs.
+   */
+  capabilityProbe?: boolean
 }

@@ -16,7 +16,8 @@ export const DEFAULT_BASELINE = 'baseline'
 
 /** The part of a record body the meta-model reads. */
 export interface HistoryBody {
-  hardware: HardwareFingerprint
+  /** `measured`: in memory only, this node's capability probe on its own machine's records (meta/service.ts) */
+  hardware: HardwareFingerprint & { measured?: { memBwGBs: number, computeTflops: number } }
   model: ModelDescriptor
   workload: WorkloadDescriptor
   method: MethodDescriptor

@@ -14,7 +14,11 @@ export class FeatureError extends SwarmtuneError {}
 
 /** The task half of a record body: what the meta-model conditions on. */
 export interface FeatureTask {
-  hardware: { cpuModel?: string, cores: number, threads: number, ramMiB: number, gpus: Array<{ vramMiB: number, name?: string }>, backend: Backend | string }
+  /**
+   * `measured`: this node's own capability probe (engine/capability-probe.ts), attached in memory
+   * to its own machine's rows only, never part of a record; used where the spec table knows nothing
+   */
+  hardware: { cpuModel?: string, cores: number, threads: number, ramMiB: number, gpus: Array<{ vramMiB: number, name?: string }>, backend: Backend | string, measured?: { memBwGBs: number, computeTflops: number } }
   model: { params: number, layers: number, embd: number, heads: number, kvHeads: number, weightBits: number, ctx: number }
   workload: { features: Record<string, number> }
 }
@@ -95,7 +99,7 @@ export function taskFeatures (task: FeatureTask): number[] {
   const reported = gpus.reduce((s, g) => s + num(g.vramMiB, 'hw.gpus[].vramMiB'), 0)
   const backend = featureBackend({ backend: String(hw.backend), gpus })
   // spec-sheet capability by device name (engine/device-specs.ts); 0 and specKnown 0 when unknown
-  const cap = capabilityOf({ cpuModel: hw.cpuModel ?? '', backend, gpus: gpus.map(g => ({ name: g.name ?? '' })) })
+  const cap = capabilityOf({ cpuModel: hw.cpuModel ?? '', backend, gpus: gpus.map(g => ({ name: g.name ?? '' })) }, hw.measured)
   // imported records often carry VRAM 0: the spec table knows it
   const vram = reported > 0 || gpus.length === 0 ? reported : cap.memMiB
   const params = num(m.params, 'model.params')

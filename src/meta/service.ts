@@ -21,6 +21,7 @@ import { createEarlyTrainingState, shouldTrainEarly } from './early-training.js'
 import type { RecordEventDetail } from '../contracts/records.js'
 import { buildDataset } from './dataset.js'
 import { createLearningCurve, defaultRow, type LearningCurve, type LearningCurveState } from './learning-curve.js'
+import { measuredFor, type OwnCapability } from '../engine/capability-probe.js'
 
 /**
  * The meta-model inside the daemon: loads the persisted snapshot at start, retrains in a worker
@@ -58,6 +59,8 @@ export interface MetaServiceComponents {
   trust?: { weights: () => Record<string, number> }
   /** the node's Prometheus registry (src/node/metrics.ts) */
   metrics?: Registry
+  /** issue #16: this machine's measured capability (engine/capability-probe.ts), once probed: its own records' rows use it where the spec table knows nothing */
+  ownCapability?: () => OwnCapability | undefined
 }
 
 export interface SnapshotStatus { version: number, rows: number, trainedAt: number, hash: string, backend: string }
@@ -130,6 +133,16 @@ class TrainWorker {
   async terminate (): Promise<void> {
     await this.current?.terminate()
   }
+}
+
+/** The training history; this machine's own rows get its measured capability, in memory only (the stored records are unchanged). */
+async function historyBodies (store: RecordStore, own: OwnCapability | undefined): Promise<HistoryBody[]> {
+  const bodies: HistoryBody[] = []
+  for await (const r of store.all()) {
+    const measured = measuredFor(r.body.hardware, own)
+    bodies.push(measured != null ? { ...r.body, hardware: { ...r.body.hardware, measured } } : r.body)
+  }
+  return bodies
 }
 
 function trainRequest (meta: MetaConfig, bodies: HistoryBody[], authorWeights: Record<string, number> | undefined): TrainRequest {
@@ -230,8 +243,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
 
   async function doRetrain (): Promise<MetaModel | null> {
     const arrived = pending
-    const bodies: HistoryBody[] = []
-    for await (const r of store.all()) bodies.push(r.body)
+    const bodies = await historyBodies(store, components.ownCapability?.())
     if (bodies.length === 0) {
       pending = Math.max(0, pending - arrived)
       metrics?.trainings.inc({ outcome: 'empty' })

@@ -29,6 +29,7 @@ function assetFiles (): Record<string, string> {
     '/dashboard/app.js': join(dir, 'app.js'),
     '/dashboard/data.js': join(dir, 'data.js'),
     '/dashboard/quality.js': join(dir, 'quality.js'),
+    '/dashboard/choices.js': join(dir, 'choices.js'),
     '/dashboard/style.css': join(dir, 'style.css'),
     '/dashboard/chart.umd.js': chart
   }

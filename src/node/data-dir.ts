@@ -21,6 +21,15 @@ export interface DataDirEnv {
 
 export const LEGACY_DATA_DIR = '.swarmtune'
 
+/** The default as users read it: every command's help and notice says it with these words, none copies them. */
+export const DEFAULT_DATA_DIR_TEXT = '$XDG_DATA_HOME/swarmtune, else ~/.local/share/swarmtune'
+
+/** The line each command's --help ends with when it takes --data-dir. */
+export const DATA_DIR_HELP = `Data dir (--data-dir D, SWARMTUNE_DATA_DIR, or dataDir in --config F), by default
+  ${DEFAULT_DATA_DIR_TEXT}
+  (an existing ./${LEGACY_DATA_DIR} holding identity.key from an older version is still used).
+`
+
 export function defaultDataDir (opts: DataDirEnv = {}): DefaultDataDir {
   const env = opts.env ?? process.env
   const cwd = opts.cwd ?? process.cwd()
@@ -35,5 +44,5 @@ export function defaultDataDir (opts: DataDirEnv = {}): DefaultDataDir {
 
 /** The one-line notice `start` prints when the old ./.swarmtune is kept. */
 export function legacyNotice (dir: string): string {
-  return `swarmtune: using the existing data dir ${dir} (the default is now $XDG_DATA_HOME/swarmtune or ~/.local/share/swarmtune; move it there or pass --data-dir to silence this)`
+  return `swarmtune: using the existing data dir ${dir} (the default is now ${DEFAULT_DATA_DIR_TEXT}; move it there or pass --data-dir to silence this)`
 }

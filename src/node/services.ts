@@ -2,6 +2,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Startable } from '../contracts/service.js'
 import { createBenchService, type BenchService } from '../bench/service.js'
 import type { Engine } from '../engine/types.js'
+import { loadOrMeasureCapability, type OwnCapability } from '../engine/capability-probe.js'
+import { systemProbe } from '../engine/hardware.js'
 import { createMetaService, type MetaService } from '../meta/service.js'
 import { RpcErrorCode } from '../net/rpc/errors.js'
 import type { ViolationHook } from '../net/rpc/limits.js'
@@ -51,11 +53,26 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
     return await enginePromise
   }
 
+  // issue #16: this machine's measured capability (cached in the data dir), for its own feature rows
+  let ownCapability: OwnCapability | undefined
+  const capability: Startable = {
+    start () {
+      if ((config.engine.capabilityProbe ?? config.engine.prepareOnStart) === false) return
+      const probe = systemProbe()
+      void loadOrMeasureCapability(config.dataDir, probe, { budgetMs: 800 }).then(c => {
+        ownCapability = { probe, measured: c }
+        core.api.statusContributors.set('capability', () => ({ memBwGBs: c.memBwGBs, computeTflops: c.computeTflops, measuredAt: c.measuredAt, probeMs: c.probeMs, source: c.source }))
+      }, (err: unknown) => { log('node:services').error('capability probe failed: %s', errorMessage(err)) })
+    },
+    stop () {}
+  }
+  ordered.push(['capability', capability])
+
   const trust = on('trust')
     ? createTrustService({ config: config.trust }, { peerId: core.peerId, store: core.store, events: core.events, api: core.api, network: core.network, peerGuard: core.peerGuard })
     : undefined
   const meta = on('meta')
-    ? createMetaService({ config }, { store: core.store, events: core.events, api: core.api, trust, metrics: core.metrics })
+    ? createMetaService({ config }, { store: core.store, events: core.events, api: core.api, trust, metrics: core.metrics, ownCapability: () => ownCapability })
     : undefined
   const votes = on('vote')
     ? createVoteService({ config: config.vote }, {
@@ -66,7 +83,7 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
     ? createBenchService({ config }, { peerId: core.peerId, store: core.store, api: core.api, ownRecord: core.ownRecord, activity, engine, trust, meta, metrics: core.metrics })
     : undefined
   const serving = on('serving')
-    ? createServingService({ config, ...rpcPeerHooks(core) }, { api: core.api, network: core.network, rejections: core.rejections, ownRecords: core.ownRecords, activity, engine, meta, votes, metrics: core.metrics })
+    ? createServingService({ config, ...rpcPeerHooks(core) }, { api: core.api, network: core.network, rejections: core.rejections, ownRecords: core.ownRecords, activity, engine, meta, votes, metrics: core.metrics, ownCapability: () => ownCapability })
     : undefined
 
   for (const [name, svc] of [['trust', trust], ['meta', meta], ['vote', votes], ['bench', bench], ['serving', serving]] as const) {

@@ -11,6 +11,7 @@ import type { VoteService } from '../vote/service.js'
 import type { ResolvedModel } from './sessions.js'
 import { DEFAULT_MAX_TOKENS, ServingError } from './types.js'
 import { tokenizeForFeatures } from './tokenize.js'
+import { measuredFor, type OwnCapability } from '../engine/capability-probe.js'
 
 /**
  * Cache key form of workload features: each value on a logarithmic grid of 3 % steps. Tasks
@@ -38,13 +39,16 @@ export interface MethodDeciderInit {
   methodKnobs: Record<string, Record<string, number>>
   meta: () => MetaModel | null
   votes: () => VoteService | undefined
+  /** issue #16: this machine's measured capability, for its own hardware's feature row */
+  ownCapability?: () => OwnCapability | undefined
 }
 
 /** Decide: meta-model selection → committee while cold → exploration. Pure apart from the rng. */
 export function createMethodDecider (init: MethodDeciderInit): DecideFn {
   const { explorationRate, rng } = init
   return function decide (model, modelId, hw, features, opts) {
-    const task: SelectTask = { hardware: hardwareTask(hw), model, workload: { features }, methods: opts.methods, methodKnobs: init.methodKnobs }
+    const measured = measuredFor(hw, init.ownCapability?.())
+    const task: SelectTask = { hardware: hardwareTask(measured != null ? { ...hw, measured } : hw), model, workload: { features }, methods: opts.methods, methodKnobs: init.methodKnobs }
     const explore = opts.explore && explorationRate > 0 ? { rate: explorationRate, rng } : undefined
     const selection = selectMethod(init.meta(), task, { objective: opts.objective, budget: opts.budget, sloTtftMs: opts.sloTtftMs, pricePerHour: hw.pricePerHour ?? init.pricePerHour, explore })
     const key = classKeyOf(classBase(modelId, features, hw.backend), opts.objective)

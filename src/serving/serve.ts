@@ -18,6 +18,7 @@ import { DEFAULT_MAX_TOKENS, ServingError, type ServeFn, type ServeOutput, type 
 import type { ServingMetrics } from './metrics.js'
 import { createServedRecorder } from './recorder.js'
 import { checkPromptChars, tokenizePrompts } from './tokenize.js'
+import { createServedLog, type ServedLog } from './served-log.js'
 
 export function metricsOf (outcome: { requests: Array<{ promptTokens: number, outputTokens: number, ttftMs: number, latencyMs: number }>, wallMs: number }): ResultMetrics {
   const reqs = outcome.requests
@@ -103,17 +104,31 @@ export interface ServePipeline {
   bySource: () => Record<string, number>
   /** store the served batches' records still waiting for an idle moment */
   flushRecords: () => Promise<void>
+  /** the last chosen (not forced) methods, predicted vs realized (GET /serving/choices) */
+  recentChoices: ServedLog['recent']
 }
 
 /**
  * One served batch: features from the model's own tokens, the method (forced or decided), the
  * run on the engine, and the realized performance stored and gossiped as a serving record.
  */
+/** A decided batch's realized vs predicted: the served-choices log, the meta service's error, the metric. */
+function realizedVsPredicted (init: ServePipelineInit, choices: ServedLog, model: string, choice: MethodChoice, metrics: ResultMetrics): void {
+  if (choice.source !== 'forced') {
+    choices.add({ at: Date.now(), model, method: choice.method.id, source: choice.source, taskClass: choice.taskClass, predictedWallMs: choice.predictedWallMs, realizedWallMs: metrics.wallMs, tokens: metrics.promptTokens + metrics.outputTokens })
+  }
+  if (choice.predictedWallMs == null) return
+  init.onPrediction?.(choice.predictedWallMs, metrics.wallMs)
+  const err = absLogError(choice.predictedWallMs, metrics.wallMs)
+  if (err != null) init.metrics?.predictionAbsLogError.observe(err)
+}
+
 export function createServePipeline (init: ServePipelineInit): ServePipeline {
   const { catalog, engine, sessions } = init
   const logger = log('serving')
   const counts = { served: 0, failed: 0, recorded: 0, recordErrors: 0, explored: 0 }
   const bySource: Record<string, number> = {}
+  const choices = createServedLog()
 
   async function serve (req: ServeRequest): Promise<ServeResult> {
     checkPromptChars(req.prompts)
@@ -168,11 +183,7 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     if (choice.explored) counts.explored++
     bySource[choice.source] = (bySource[choice.source] ?? 0) + 1
     if (init.record) recordBatch(servedRecordBody(hw, e, s, choice.method, features, metrics))
-    if (choice.predictedWallMs != null) {
-      init.onPrediction?.(choice.predictedWallMs, metrics.wallMs)
-      const err = absLogError(choice.predictedWallMs, metrics.wallMs)
-      if (err != null) init.metrics?.predictionAbsLogError.observe(err)
-    }
+    realizedVsPredicted(init, choices, name, choice, metrics)
     return {
       model: name,
       method: choice.method.id,
@@ -225,5 +236,5 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     recorder.add(body)
   }
 
-  return { serve, counts: () => ({ ...counts }), bySource: () => ({ ...bySource }), flushRecords: recorder.flush }
+  return { serve, counts: () => ({ ...counts }), bySource: () => ({ ...bySource }), flushRecords: recorder.flush, recentChoices: choices.recent }
 }

@@ -24,6 +24,7 @@ import { createServingMetrics } from './metrics.js'
 import type { Registry } from 'prom-client'
 import { createEngineSessions } from './sessions.js'
 import { ServingError, type MetaSource, type ServeRequest, type ServeResult, type ServingConfig } from './types.js'
+import type { OwnCapability } from '../engine/capability-probe.js'
 
 export type { ServingConfig } from './types.js'
 
@@ -59,6 +60,8 @@ export interface ServingComponents {
   votes?: VoteService
   /** the node's Prometheus registry (src/node/metrics.ts) */
   metrics?: Registry
+  /** issue #16: this machine's measured capability (engine/capability-probe.ts), once probed */
+  ownCapability?: () => OwnCapability | undefined
 }
 
 export interface ServingInit {
@@ -103,7 +106,8 @@ export function createServingService (init: ServingInit, components: ServingComp
     rng: createRng(init.seed ?? (Date.now() >>> 0)),
     methodKnobs: Object.fromEntries(catalog.map(m => [m.id, knobRecord(m.knobs)])),
     meta,
-    votes
+    votes,
+    ownCapability: components.ownCapability
   })
   const queue = createBatchQueue(init.maxQueue ?? 64)
   const pipeline = createServePipeline({
@@ -148,7 +152,7 @@ export function createServingService (init: ServingInit, components: ServingComp
     async start () {
       stopped = false
       await protocols.start()
-      registerServingRoutes(components.api, { serve, recommend, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config), openai: config.openai })
+      registerServingRoutes(components.api, { serve, recommend, defaultModel: config.engine.defaultModel, knownModels: () => modelNames(config), openai: config.openai, recentChoices: pipeline.recentChoices })
       components.api.statusContributors.set('serving', () => ({ ...counts(), bySource: pipeline.bySource(), recommend: protocols.recommendStats(), infer: protocols.inferStats(), models: { ...prepared } }))
       // what the dashboard shows as "this node": configured, not loaded (reading it must not start the engine)
       components.api.statusContributors.set('engine', () => {

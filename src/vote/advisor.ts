@@ -149,9 +149,9 @@ export function featuresOfPrompts (prompts: string[], maxTokens: number | number
   return workloadFeatures({ prompts: toks, maxTokens: caps, concurrency: Math.max(1, prompts.length) })
 }
 
-export interface HardwareLike { id?: string, cpuModel?: string, cores: number, threads: number, ramMiB: number, gpus: Array<{ vramMiB: number, name?: string }>, backend: string, pricePerHour?: number }
+export interface HardwareLike { id?: string, cpuModel?: string, cores: number, threads: number, ramMiB: number, gpus: Array<{ vramMiB: number, name?: string }>, backend: string, pricePerHour?: number, measured?: { memBwGBs: number, computeTflops: number } }
 
-/** The device names travel too: the capability features (features.ts, device-specs.ts) are looked up by name, as in training. */
+/** The task's hardware as the features read it: names too (the spec table's capability columns), and a measured capability when attached. */
 export function hardwareTask (hw: HardwareLike): SelectTask['hardware'] {
   return {
     id: hw.id,
@@ -161,6 +161,7 @@ export function hardwareTask (hw: HardwareLike): SelectTask['hardware'] {
     ramMiB: hw.ramMiB,
     gpus: hw.gpus.map(g => ({ vramMiB: g.vramMiB, ...(g.name != null ? { name: g.name } : {}) })),
     backend: hw.backend,
-    pricePerHour: hw.pricePerHour
+    pricePerHour: hw.pricePerHour,
+    ...(hw.measured != null ? { measured: hw.measured } : {})
   }
 }

@@ -89,6 +89,31 @@ describe('swarmtune start + swarmtune bench --api', () => {
     expect(locked.stderr).toContain('--api')
   })
 
+  it('Ctrl-C during bench --api stops the daemon\'s run and prints what it stored (issue #20)', async () => {
+    const d = await start('interrupt')
+    const child = spawn(process.execPath, [cliPath(), 'bench', '--api', d.info.api, '--quick', '--json'], { env: { ...process.env } })
+    let stdout = ''
+    let total = 0
+    child.stdout.on('data', b => { stdout += String(b) })
+    child.stderr.on('data', b => { const m = /bench \d+\/(\d+)/.exec(String(b)); if (m != null) total = Number(m[1]) })
+    const exited = new Promise(resolve => { child.once('exit', (c, sig) => { resolve(c ?? sig) }) })
+    // the first stored cell: the daemon's engine is loaded and measuring
+    await waitFor('a first stored benchmark record', async () => (await records(d.info.api, d.info.peerId)).some(r => r.source === 'benchmark'), 60_000, 100)
+    child.kill('SIGINT')
+    const code = await exited
+    expect(code).toBe(0)
+    const out = JSON.parse(stdout) as Array<{ id: string, method: string }>
+    expect(out.length).toBeGreaterThan(0)
+    expect(out.length).toBeLessThan(total)
+    // every printed result is a record the daemon stored, and the daemon's run has stopped
+    const stored = new Set((await records(d.info.api, d.info.peerId)).map(r => r.id))
+    for (const o of out) expect(stored.has(o.id)).toBe(true)
+    await waitFor('the daemon\'s run to stop', async () => ((await (await fetch(`${d.info.api}/status`)).json()) as { bench: { running: boolean } }).bench.running === false, 30_000, 200)
+    // nothing after the interruption: the stored benchmark records are the ones printed
+    const after = (await records(d.info.api, d.info.peerId)).filter(r => r.source === 'benchmark')
+    expect(after.length).toBe(out.length)
+  })
+
   it('bench.background.enabled: an idle daemon measures itself and stores own benchmark records', async () => {
     const c = await start('c', {
       env: {

@@ -165,6 +165,38 @@ describe.skipIf(!hasChromium)(`dashboard in a real browser (skipped when ${CHROM
     expect(text.stdout).toContain(`${def.selector} *`)
     expect(text.stdout).toContain(`curve: ${ev.curve.length as number} points`)
   })
+  it('shows a served chat request in the served-choices panel, realized vs predicted', async () => {
+    const chat = await post(d.info.api, '/v1/chat/completions', 'application/json', JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 4 }))
+    expect(chat.choices).toHaveLength(1)
+    const { choices } = await get(d.info.api, '/serving/choices?limit=5')
+    expect(choices).toHaveLength(1)
+    expect(choices[0]).toMatchObject({ model: 'tiny' })
+    expect(choices[0].realizedTokensPerSecond).toBeGreaterThan(0)
+    expect((await fetch(`${d.info.api}/serving/choices?limit=0`)).status).toBe(400)
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } })
+    const seen = watch(page)
+    await page.goto(`${d.info.api}/?poll=300`)
+    await polls(page, 2)
+    expect(await page.isVisible('#choices')).toBe(true)
+    const rows = await page.$$eval('#choices-table tbody tr', trs => trs.map(tr => ({ method: (tr as HTMLElement).dataset.method, cells: [...tr.children].map(td => td.textContent) })))
+    expect(rows).toHaveLength(1)
+    expect(rows[0].method).toBe(choices[0].method)
+    expect(rows[0].cells[4]).toBe(choices[0].realizedTokensPerSecond.toFixed(1))
+    expect(await page.textContent('#choices-summary')).toMatch(/^1 recent served tasks/)
+    // the chart holds the task when it had a prediction; the realized = predicted line is drawn either way
+    const points = await page.evaluate(() => (window as unknown as { Chart: { getChart: (id: string) => { data: { datasets: Array<{ data: Array<{ x: number, y: number }> }> } } } }).Chart.getChart('choices-chart').data.datasets[0].data)
+    expect(points).toEqual(choices[0].predictedTokensPerSecond != null ? [{ x: choices[0].predictedTokensPerSecond, y: choices[0].realizedTokensPerSecond }] : [])
+    const inked = await page.evaluate(() => {
+      const c = document.getElementById('choices-chart') as HTMLCanvasElement
+      const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data
+      let n = 0
+      for (let i = 3; i < px.length; i += 4) if (px[i] > 0) n++
+      return n
+    })
+    expect(inked).toBeGreaterThan(100)
+    expect(seen).toEqual({ errors: [], dialogs: [] })
+    await page.close()
+  }, 90_000)
 
   it('shows a bad form value as the API\'s error code and the daemon keeps answering', async () => {
     const page = await browser.newPage()

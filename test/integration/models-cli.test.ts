@@ -1,6 +1,6 @@
 import { describe, it, expect, afterAll } from 'vitest'
 import { execFile } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -44,5 +44,42 @@ describe('swarmtune models', () => {
     expect(gone.stderr).toContain('[E_MODEL_NOT_FOUND]')
     const bad = await cli(['models', 'frobnicate'])
     expect(bad.stderr).toContain('[E_USAGE]')
+  }, 120_000)
+
+  it('adds a GGUF to a config file the daemon reads, and refuses a missing file, a non-GGUF and a taken name', async () => {
+    const dataDir = join(root, 'data-add')
+    const probe = await cli(['models', 'probe', 'tiny', '--data-dir', dataDir, '--json'])
+    const [tiny] = JSON.parse(probe.stdout) as Array<{ path: string }>
+    const confDir = join(root, 'conf-add')
+    mkdirSync(join(confDir, 'models'), { recursive: true })
+    copyFileSync(tiny.path, join(confDir, 'models', 'own.gguf'))
+    writeFileSync(join(confDir, 'models', 'notes.gguf'), 'not a model at all')
+    const conf = join(confDir, 'swarmtune.json')
+    writeFileSync(conf, JSON.stringify({ dataDir, api: { port: 0 } }))
+
+    // PATH as typed in the shell: relative to the current directory (root), written relative to the config's folder
+    const added = await cli(['models', 'add', 'own', join('conf-add', 'models', 'own.gguf'), '--config', conf, '--default', '--json'])
+    expect(added.stderr).toBe('')
+    expect(added.code).toBe(0)
+    expect(JSON.parse(added.stdout)).toMatchObject({ name: 'own', architecture: 'llama', defaultModel: true, resolvedPath: join(confDir, 'models', 'own.gguf') })
+    const written = JSON.parse(readFileSync(conf, 'utf8'))
+    expect(written.api).toEqual({ port: 0 })
+    expect(written.engine).toEqual({ models: [{ name: 'own', path: './models/own.gguf' }], defaultModel: 'own' })
+    const list = await cli(['models', 'list', '--config', conf, '--json'])
+    expect(JSON.parse(list.stdout).find((r: { name: string }) => r.name === 'own')).toMatchObject({ exists: true, source: 'config', path: join(confDir, 'models', 'own.gguf') })
+
+    const dup = await cli(['models', 'add', 'own', join(confDir, 'models', 'own.gguf'), '--config', conf])
+    expect(dup.code).toBe(1)
+    expect(dup.stderr).toContain('[E_MODEL_EXISTS]')
+    const missing = await cli(['models', 'add', 'other', join(confDir, 'models', 'nope.gguf'), '--config', conf, '--json'])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain('[E_MODEL_NOT_FOUND]')
+    const notGguf = await cli(['models', 'add', 'notes', join(confDir, 'models', 'notes.gguf'), '--config', conf])
+    expect(notGguf.code).toBe(1)
+    expect(notGguf.stderr).toContain('[E_MODEL_NOT_GGUF]')
+    const noConfig = await cli(['models', 'add', 'x', join(confDir, 'models', 'own.gguf')])
+    expect(noConfig.stderr).toContain('[E_USAGE]')
+    // nothing of the failed adds reached the file
+    expect(JSON.parse(readFileSync(conf, 'utf8')).engine.models).toHaveLength(1)
   }, 120_000)
 })

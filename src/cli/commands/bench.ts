@@ -8,6 +8,7 @@ import { runBenchmark, type BenchProgressEvent } from '../../bench/runner.js'
 import { SCALES, type Scale } from '../../bench/workloads.js'
 import { recordVersionFor, createRecord, validateBody, type SignedRecord, type UnsignedBody } from '../../records/index.js'
 import { openLocalStore } from '../local-store.js'
+import { DATA_DIR_HELP } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune bench [--quick] [--model NAME] [--methods a,b] [--workloads x,y] [--repeats N]
                       [--scale tiny|default] [--prompts FILE.jsonl] [--timeout-ms MS] [--json]
@@ -25,10 +26,12 @@ unsupported methods and failed runs are recorded with their reason.
   standalone (default, or --data-dir D): signs with the node identity in D and stores the
              records in D's store; refused while a daemon holds D (use --api then).
   --api URL: the running daemon at URL runs the benchmark, signs, stores and gossips.
+  Ctrl-C:    stops the run (with --api, the daemon's run: DELETE /bench) and prints the summary
+             of what was stored so far.
   --json:    a JSON array, one object per (method, workload): method, workload, family, ok,
              outputTokensPerSecond, totalTokensPerSecond, ttftMsP50, wallMs, spread, repeats,
              id, and diverged / error / skipped when present.
-`
+${DATA_DIR_HELP}`
 
 const csv = (s?: string): string[] | undefined => s == null ? undefined : s.split(',').map(x => x.trim()).filter(x => x !== '')
 
@@ -89,12 +92,49 @@ async function standalone (sel: BenchSelection, dataDir: string | undefined, con
   return summaries
 }
 
+/**
+ * Ctrl-C during `bench --api`: the first asks the daemon to stop its run (DELETE /bench), whose
+ * stream then ends with what it stored; a second, or a daemon without that route, stops waiting
+ * (closing the stream also cancels the daemon's run) and keeps the results received so far.
+ */
+function interruptApiRun (base: string): { signal: AbortSignal, interrupted: () => boolean, dispose: () => void } {
+  const ac = new AbortController()
+  let count = 0
+  const onSigint = (): void => {
+    count++
+    if (count > 1) { ac.abort(); return }
+    process.stderr.write('\nswarmtune bench: stopping the daemon\'s benchmark; the summary follows (Ctrl-C again to stop waiting)\n')
+    fetch(`${base}/bench`, { method: 'DELETE', headers: apiHeaders() })
+      .then(async r => { await r.body?.cancel(); if (!r.ok) ac.abort() }, () => { ac.abort() })
+  }
+  process.on('SIGINT', onSigint)
+  return { signal: ac.signal, interrupted: () => count > 0, dispose: () => { process.off('SIGINT', onSigint) } }
+}
+
 /** POST /bench on the daemon and follow its NDJSON event stream. */
 async function viaApi (base: string, sel: BenchSelection, onEvent: (ev: BenchProgressEvent) => void): Promise<BenchSummary[]> {
+  const stop = interruptApiRun(base)
+  try {
+    return await followApiRun(base, sel, onEvent, stop.signal)
+  } catch (err) {
+    if (stop.interrupted() && err instanceof PartialRun) return err.results
+    throw err instanceof PartialRun ? err.cause : err
+  } finally {
+    stop.dispose()
+  }
+}
+
+/** A run cut short: the results received before `cause`. */
+class PartialRun extends Error {
+  constructor (readonly results: BenchSummary[], override readonly cause: unknown) { super('partial run') }
+}
+
+async function followApiRun (base: string, sel: BenchSelection, onEvent: (ev: BenchProgressEvent) => void, signal: AbortSignal): Promise<BenchSummary[]> {
   let res: Response
   try {
-    res = await fetch(`${base}/bench`, { method: 'POST', body: JSON.stringify(sel), headers: { ...apiHeaders(), 'content-type': 'application/json' } })
+    res = await fetch(`${base}/bench`, { method: 'POST', body: JSON.stringify(sel), headers: { ...apiHeaders(), 'content-type': 'application/json' }, signal })
   } catch (err) {
+    if (signal.aborted) throw new PartialRun([], err)
     const reason = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).name
     throw new SwarmtuneError('E_API_UNREACHABLE', `no swarmtune daemon answers at ${base} (${reason}); start one with \`swarmtune start\` or run standalone with --data-dir`)
   }
@@ -116,16 +156,20 @@ async function viaApi (base: string, sel: BenchSelection, onEvent: (ev: BenchPro
     else if (ev.event === 'done') final = ev.results as BenchSummary[]
     else if (ev.event === 'error') throw new SwarmtuneError(String(ev.code ?? 'E_API'), `the daemon's benchmark failed: ${String(ev.message)}`)
   }
-  for await (const chunk of res.body) {
-    buf += decoder.decode(chunk as Uint8Array, { stream: true })
-    let nl: number
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      handle(buf.slice(0, nl))
-      buf = buf.slice(nl + 1)
+  try {
+    for await (const chunk of res.body) {
+      buf += decoder.decode(chunk as Uint8Array, { stream: true })
+      let nl: number
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        handle(buf.slice(0, nl))
+        buf = buf.slice(nl + 1)
+      }
     }
+    handle(buf)
+  } catch (err) {
+    throw new PartialRun(results, err)
   }
-  handle(buf)
-  if (final == null) throw new SwarmtuneError('E_API', `${base}/bench: the event stream ended early (${results.length} results received)`)
+  if (final == null) throw new PartialRun(results, new SwarmtuneError('E_API', `${base}/bench: the event stream ended early (${results.length} results received)`))
   return final
 }
 

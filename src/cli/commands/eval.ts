@@ -6,6 +6,7 @@ import { evaluate, formatEvalTable } from '../../meta/eval.js'
 import { getBackend } from '../../meta/ml-forest.js'
 import { readHistoryApi, readHistoryDataDir, readHistoryFile } from '../history-source.js'
 import type { LearnerBackend } from '../../meta/learner.js'
+import { DATA_DIR_HELP } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune eval [--split hardware|model|workload|random] [--history FILE.jsonl | --data-dir D | --api URL]
                       [--trees N] [--seed S] [--min-leaf N] [--max-features F]
@@ -28,7 +29,7 @@ The row marked * (\`"default": true\`) is the learner the daemon uses.
   --json           {split, folds, tasks, rows:[{selector, top1, top1Within3pct, regret, speedupOverBaseline,
                    oracleShare, default?}], reference:{rule, counts}, excluded, grouping,
                    safeDefault?:{trustedFolds, untrusted, gated, learner, checks}} (the default row's decisions)
-`
+${DATA_DIR_HELP}`
 
 const SPLITS: Split[] = ['hardware', 'model', 'workload', 'random']
 

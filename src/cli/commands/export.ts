@@ -4,6 +4,7 @@ import { parseFlags } from '../args.js'
 import { apiGet, apiUrl } from '../../node/api-client.js'
 import type { RecordView } from '../../node/routes.js'
 import { SwarmtuneError } from '../../util/errors.js'
+import { DATA_DIR_HELP } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune export [--api URL | --data-dir D [--config F]] [--out FILE] [--json]
 Writes every stored record as JSON Lines {id, author, seq, wire}: \`wire\` is the signed record
@@ -11,7 +12,7 @@ Writes every stored record as JSON Lines {id, author, seq, wire}: \`wire\` is th
 (authors, seqs and signatures kept). A backup: export --data-dir D (daemon stopped) or --api URL
 (daemon running); restore: swarmtune import --data-dir NEW FILE.
 --out FILE writes there (default stdout); the count goes to stderr (--json: as {"records": N}).
-`
+${DATA_DIR_HELP}`
 
 interface Line { id: string, author: string, seq: number, wire: string }
 

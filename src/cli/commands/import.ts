@@ -6,8 +6,13 @@ import { MAX_REPORTED_ERRORS, type ImportReport } from '../../node/import.js'
 import type { LlamaBenchImportOptions } from '../../bench/llama-bench-import.js'
 import type { SignedRecord } from '../../records/types.js'
 import type { OwnRecordsWriter } from '../../contracts/records.js'
+import { DATA_DIR_HELP } from '../../node/data-dir.js'
+import { TABLE_PRESETS, TableImportError, type TableMapping } from '../../bench/table-import.js'
 
-const HELP = `usage: swarmtune import [--api URL | --data-dir D [--config F]] [--json] [--format jsonl|llama-bench] [host facts] FILE
+const PRESETS = Object.keys(TABLE_PRESETS).join(', ')
+
+const HELP = `usage: swarmtune import [--api URL | --data-dir D [--config F]] [--json] [--format jsonl|llama-bench|csv] [host facts] FILE
+       swarmtune import --format csv (--map MAPPING.json | --preset NAME) [host facts] [--api URL | --data-dir D] FILE
 Imports record bodies into a running node, which signs them as their author (source: import) and
 gossips them. FILE holds one JSON body per line (or a JSON array); bad lines are reported by line
 number and skipped, good ones kept.
@@ -19,13 +24,24 @@ no daemon running (a new one is created: restoring a backup into an empty dir). 
 output. Safe to re-run: lines this node imported before are skipped (counted as duplicates), so
 after an interruption the same command imports the rest.
 
-Host facts (llama-bench only: it prints neither RAM, VRAM nor core count):
+--format csv reads a published results table (src/bench/table-import.ts): --map MAPPING.json names
+the columns (hardware, devices, model, inputLength, outputLength, batch, method [..], throughput,
+latencySeconds, synonyms, joinExtraComma, knobs), or --preset is one of
+${PRESETS}. Each good row becomes a body (source: import),
+signed by the node (--api) or the data dir's identity (--data-dir); each bad row is an error with
+its 1-based line in FILE, and nothing of it is stored.
+
+--json: {imported, duplicates, errors: [{line, code, message}] (the first ${MAX_REPORTED_ERRORS}), errorCounts: {CODE: n}, ...}.
+Exit code: 0 when every line was imported or already stored, 1 when some failed, 2 on a usage error.
+
+Host facts (llama-bench and csv: neither gives RAM or core count; for csv, --gpu NAME:VRAM gives
+the VRAM of the rows whose device is NAME):
   --host-json FILE   {"cpu": "...", "cores": 96, "ramMiB": 786432, "os": "linux-x64",
                      "pricePerHour": 2.5, "gpus": [{"name": "NVIDIA H100 80GB HBM3", "vramMiB": 81559}]}
   --cpu NAME  --cores N  --ram-mib N  --os NAME  --price USD_PER_HOUR
   --gpu NAME[:VRAM_MIB]   repeat once per device; replaces the file's gpu_info
 Flags override the JSON file.
-`
+${DATA_DIR_HELP}`
 
 type ImportReply = ImportReport & { interrupted?: { code: string, message: string, linesAcknowledged: number } }
 
@@ -160,7 +176,66 @@ async function intoDataDir (dataDir: string, configFile: string | undefined, tex
   }
 }
 
+/** --map FILE or --preset NAME → the table mapping (usage errors: exit 2). */
+function tableMapping (map: string | undefined, preset: string | undefined): TableMapping {
+  if ((map == null) === (preset == null)) throw new SwarmtuneError('E_USAGE', `--format csv needs exactly one of --map MAPPING.json or --preset NAME (${PRESETS})`)
+  if (preset != null) {
+    const m = TABLE_PRESETS[preset]
+    if (m == null) throw new SwarmtuneError('E_USAGE', `unknown --preset "${preset}" (known: ${PRESETS})`)
+    return m
+  }
+  let m: unknown
+  try {
+    m = JSON.parse(readFileSync(map as string, 'utf8'))
+  } catch (err) {
+    throw new SwarmtuneError('E_USAGE', `cannot read --map ${String(map)}: ${(err as Error).message}`)
+  }
+  const o = m as Partial<TableMapping> | null
+  const str = (v: unknown): boolean => typeof v === 'string' && v !== ''
+  if (o == null || typeof o !== 'object' || Array.isArray(o) || !str(o.hardware) || !str(o.model) || !str(o.inputLength) || !str(o.throughput) ||
+    !Array.isArray(o.method) || o.method.length === 0 || !o.method.every(str)) {
+    throw new SwarmtuneError('E_USAGE', `--map ${String(map)} must be a JSON object with string columns hardware, model, inputLength, throughput and a non-empty array method`)
+  }
+  for (const k of ['devices', 'outputLength', 'batch', 'latencySeconds', 'joinExtraComma'] as const) {
+    if (o[k] !== undefined && !str(o[k])) throw new SwarmtuneError('E_USAGE', `--map ${String(map)}: ${k} must name a column`)
+  }
+  return o as TableMapping
+}
+
+/**
+ * A CSV table converted here (src/bench), then imported as bodies through the daemon or into the
+ * data dir; the import's per-body errors are mapped back to the table's lines.
+ */
+async function importCsv (text: string, mapping: TableMapping, facts: HostFacts, into: (jsonl: string) => Promise<ImportReply>): Promise<ImportReply> {
+  const { importTable } = await import('../../bench/table-import.js')
+  const t = importTable(text, mapping, facts)
+  const total: ImportReply = { imported: 0, duplicates: 0, ids: [], errors: [], errorCount: 0, errorsByCode: {}, lines: text.split(/\r?\n/).length }
+  for (const e of t.errors) {
+    total.errorCount++
+    total.errorsByCode[e.code] = (total.errorsByCode[e.code] ?? 0) + 1
+    if (total.errors.length < MAX_REPORTED_ERRORS) total.errors.push(e)
+  }
+  if (t.bodies.length === 0) return total
+  const reply = await into(t.bodies.map(b => JSON.stringify(b)).join('\n'))
+  add(total, { ...reply, errors: [] }, 0)
+  for (const e of reply.errors) if (total.errors.length < MAX_REPORTED_ERRORS) total.errors.push({ ...e, line: t.bodyLines[e.line - 1] ?? e.line })
+  if (reply.interrupted != null) total.interrupted = { ...reply.interrupted, linesAcknowledged: t.bodyLines[reply.interrupted.linesAcknowledged - 1] ?? 0 }
+  return total
+}
+
+/** Usage errors (flags, unreadable files, a mapping that names missing columns) exit 2, as #16 asks. */
 export async function run (argv: string[]): Promise<number> {
+  try {
+    return await runImport(argv)
+  } catch (err) {
+    const code = errorCode(err)
+    if (code !== 'E_USAGE' && code !== 'E_TABLE_MAPPING' && !(err instanceof TableImportError)) throw err
+    process.stderr.write(`swarmtune: ${errorMessage(err)} [${code}]\n`)
+    return 2
+  }
+}
+
+async function runImport (argv: string[]): Promise<number> {
   const { values: f, positionals } = parseFlags(argv, {
     api: { type: 'string' },
     'data-dir': { type: 'string' },
@@ -174,12 +249,16 @@ export async function run (argv: string[]): Promise<number> {
     os: { type: 'string' },
     price: { type: 'string' },
     gpu: { type: 'string', multiple: true },
+    map: { type: 'string' },
+    preset: { type: 'string' },
     help: { type: 'boolean', short: 'h' }
   }, true)
   if (f.help === true) { process.stdout.write(HELP); return 0 }
   if (positionals.length !== 1) throw new SwarmtuneError('E_USAGE', 'import needs exactly one FILE (swarmtune import --help)')
   const format = f.format ?? 'jsonl'
-  if (format !== 'jsonl' && format !== 'llama-bench') throw new SwarmtuneError('E_USAGE', `--format must be jsonl or llama-bench, got "${format}"`)
+  if (format !== 'jsonl' && format !== 'llama-bench' && format !== 'csv') throw new SwarmtuneError('E_USAGE', `--format must be jsonl, llama-bench or csv, got "${format}"`)
+  if (format !== 'csv' && (f.map != null || f.preset != null)) throw new SwarmtuneError('E_USAGE', '--map and --preset apply to --format csv only')
+  const mapping = format === 'csv' ? tableMapping(f.map, f.preset) : undefined
   let text: string
   try {
     text = readFileSync(positionals[0], 'utf8')
@@ -187,15 +266,18 @@ export async function run (argv: string[]): Promise<number> {
     throw new SwarmtuneError('E_USAGE', `cannot read ${positionals[0]}: ${(err as Error).message}`)
   }
   const facts = hostFacts(f)
-  if (format !== 'llama-bench' && Object.keys(facts).length > 0) throw new SwarmtuneError('E_USAGE', 'host facts apply to --format llama-bench only (JSONL bodies carry their own hardware)')
+  if (format === 'jsonl' && Object.keys(facts).length > 0) throw new SwarmtuneError('E_USAGE', 'host facts apply to --format llama-bench and csv only (JSONL bodies carry their own hardware)')
   if (f.api != null && f['data-dir'] != null) throw new SwarmtuneError('E_USAGE', '--api and --data-dir exclude each other: the daemon uses its own data dir')
-  if (f['data-dir'] != null && format !== 'jsonl') throw new SwarmtuneError('E_USAGE', '--data-dir imports JSONL records; import llama-bench output through a daemon (--api)')
-  const reply = f['data-dir'] != null
-    ? await intoDataDir(f['data-dir'], f.config, text)
-    : format === 'llama-bench' ? await postLlamaBench(apiUrl(f.api), text, facts) : await postJsonl(apiUrl(f.api), asJsonLines(text))
+  if (f['data-dir'] != null && format === 'llama-bench') throw new SwarmtuneError('E_USAGE', '--data-dir imports JSONL records and CSV tables; import llama-bench output through a daemon (--api)')
+  const dataDir = f['data-dir']
+  const into = async (jsonl: string): Promise<ImportReply> => dataDir != null ? await intoDataDir(dataDir, f.config, jsonl) : await postJsonl(apiUrl(f.api), jsonl)
+  const reply = mapping != null
+    ? await importCsv(text, mapping, facts, into)
+    : format === 'llama-bench' ? await postLlamaBench(apiUrl(f.api), text, facts) : await into(asJsonLines(text))
   reply.errors.sort((a, b) => a.line - b.line)
   if (f.json === true) {
-    printJson(reply)
+    // errorCounts: the name #16's machine-readable report gives errorsByCode
+    printJson({ ...reply, errorCounts: reply.errorsByCode })
   } else {
     const signed = (reply.signed ?? 0) > 0 ? `, ${reply.signed ?? 0} of them signed records kept as they are` : ''
     const out = [`imported ${reply.imported} record${reply.imported === 1 ? '' : 's'}${signed}${reply.duplicates > 0 ? ` (${reply.duplicates} already stored, skipped)` : ''}`]

@@ -4,17 +4,25 @@ import { parseFlags, printJson } from '../args.js'
 import { loadConfig } from '../../node/config.js'
 import { EMBEDDED_MODELS, describeGguf, embeddedFileName, resolveModel } from '../../engine/models.js'
 import { SwarmtuneError } from '../../util/errors.js'
+import { addModel } from '../models-add.js'
 import type { ModelSpec } from '../../engine/types.js'
+import { DATA_DIR_HELP } from '../../node/data-dir.js'
 
-const HELP = `usage: swarmtune models [list | probe NAME] [--config F] [--data-dir D] [--json]
+const HELP = `usage: swarmtune models [list | probe NAME | add NAME PATH] [--config F] [--data-dir D] [--json]
   list (default)  the configured models (engine.models) and the built-in generated ones: file,
                   size, architecture, quantization, whether q8Path / draftPath are there
   probe NAME      resolve NAME as the daemon would (writes a built-in model's files on first use)
                   and read its GGUF metadata; a bad file fails with its E_MODEL_* code
+  add NAME PATH --config F [--q8 PATH] [--draft PATH] [--default]
+                  check that PATH is a GGUF model and add it to engine.models of the config file F
+                  (created when missing), the file the daemon is started with (start --config F).
+                  PATH is relative to the current directory; it is written relative to F's folder
+                  when inside it, else absolute. Errors: E_MODEL_NOT_FOUND, E_MODEL_NOT_GGUF,
+                  E_MODEL_TRUNCATED, E_MODEL_EXISTS (name taken); a running daemon reads it on restart
 Built-in models (tiny, small and their drafts) are random-weight test models: they answer with
 gibberish by design. Select a model with --model (bench, infer), the OpenAI "model" field, or
 engine.defaultModel.
-`
+${DATA_DIR_HELP}`
 
 interface ModelRow {
   name: string
@@ -82,15 +90,30 @@ function human (rows: ModelRow[], defaultModel: string): string {
   ].join('\n')).join('\n\n') + '\n'
 }
 
+function add (name: string | undefined, rest: string[], f: { config?: string, q8?: string, draft?: string, default?: boolean, json?: boolean, 'data-dir'?: string }): number {
+  const [path, ...extra] = rest
+  if (name == null || path == null || extra.length > 0) throw new SwarmtuneError('E_USAGE', 'usage: swarmtune models add NAME PATH --config F [--q8 PATH] [--draft PATH] [--default]')
+  if (f.config == null) throw new SwarmtuneError('E_USAGE', 'swarmtune models add needs --config F: the config file the daemon is started with (swarmtune start --config F); it is created when missing')
+  if (f['data-dir'] != null) throw new SwarmtuneError('E_USAGE', 'swarmtune models add writes the config file (--config), not the data dir')
+  const added = addModel({ configFile: f.config, name, path, q8Path: f.q8, draftPath: f.draft, makeDefault: f.default })
+  if (f.json === true) printJson(added)
+  else process.stdout.write(`added model "${added.name}" (${added.architecture}, ${added.quantization}, ${added.params} parameters) to ${added.configFile} as ${added.entry.path}${added.defaultModel ? ' (default model)' : ''}; restart the daemon with --config ${added.configFile} to use it\n`)
+  return 0
+}
+
 export async function run (argv: string[]): Promise<number> {
   const { values: f, positionals } = parseFlags(argv, {
     config: { type: 'string' },
     'data-dir': { type: 'string' },
     json: { type: 'boolean' },
+    q8: { type: 'string' },
+    draft: { type: 'string' },
+    default: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' }
   }, true)
   if (f.help === true) { process.stdout.write(HELP); return 0 }
   const [sub = 'list', name, ...extra] = positionals
+  if (sub === 'add') return add(name, extra, f)
   if (extra.length > 0 || !['list', 'probe'].includes(sub)) throw new SwarmtuneError('E_USAGE', `usage: swarmtune models [list | probe NAME] [--json] (got "${positionals.join(' ')}")`)
   const config = loadConfig({ file: f.config, overrides: f['data-dir'] != null ? { dataDir: f['data-dir'] } : undefined })
   let rows: ModelRow[]

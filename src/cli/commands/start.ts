@@ -5,12 +5,11 @@ import { apiGet } from '../../node/api-client.js'
 import { waitFor } from '../../util/wait.js'
 import { loadConfig } from '../../node/config.js'
 import { createDaemon, SHUTDOWN_GRACE_MS, stopOnSignals } from '../../node/daemon.js'
-import { legacyNotice } from '../../node/data-dir.js'
+import { DATA_DIR_HELP, legacyNotice } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune start [flags]
   --config FILE          JSON config merged over config/default.json
-  --data-dir DIR         identity key + LevelDB store (default $XDG_DATA_HOME/swarmtune, else
-                         ~/.local/share/swarmtune; an existing ./.swarmtune is still used)
+  --data-dir DIR         identity key + LevelDB store (default below)
   --listen MA[,MA...]    libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/4101)
   --bootstrap MA[,MA...] peers to dial at start (with /p2p/<peer id>)
   --bootstrap-api URL    also bootstrap to the node whose control API answers at URL (waits for it;
@@ -23,7 +22,7 @@ const HELP = `usage: swarmtune start [flags]
                          on by default: a quick first pass, then ~10 % of wall time while idle)
   --json                 print one JSON line {peerId, addresses, api, dataDir} once started
 Environment: SWARMTUNE_DATA_DIR, SWARMTUNE_LISTEN, SWARMTUNE_BOOTSTRAP, SWARMTUNE_API_PORT, ...
-`
+${DATA_DIR_HELP}`
 
 /** how long the rest of a stop may take after the in-flight grace, before the watchdog exits */
 const STOP_SLACK_MS = 5000

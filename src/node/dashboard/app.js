@@ -3,6 +3,7 @@
 // through textContent, option text or canvas text, never as HTML.
 import { parseMetrics, sumOf, rate, modelsOf, authorCounts, speedupTable, speedupColor } from './data.js'
 import { renderQuality } from './quality.js'
+import { updateChoices } from './choices.js'
 
 const TOKEN_KEY = 'swarmtune-api-token'
 const POLL_MS = Math.max(250, Number(new URLSearchParams(location.search).get('poll')) || 2000)
@@ -216,6 +217,7 @@ async function poll () {
   renderNode()
   renderSwarm()
   renderServing()
+  await updateChoices(call, status)
   state.polls++
   document.body.dataset.polls = String(state.polls)
 }

@@ -74,6 +74,45 @@ describe('background sweep', () => {
     await sweep.stop()
   })
 
+  it('a quick first pass on a small model runs before the default model is even prepared, then the default model (issue #17)', async () => {
+    let clock = 1000
+    const recorded: string[] = []
+    let mainPrepared = 0
+    const quickCells: SweepCell[] = [method('baseline'), method('prefix-cache')].map(m => ({ method: m, workload: w1, firstPass: true }))
+    const sweep = createBackgroundSweep({
+      share: 1, intervalMs: 1000, activity: createActivity(), repeats: 1, timeoutMs: 1000, defaultThreads: 1, pricePerHour: 0,
+      now: () => clock,
+      prepareQuick: async () => ({ engine: engine(), model: { name: 'tiny', path: 'tiny' }, cells: quickCells, baseline: method('baseline') }),
+      prepare: async () => { mainPrepared++; return { engine: engine(), model: { name: 'big', path: 'big' }, cells, baseline: method('baseline') } },
+      counts: async () => new Map(),
+      record: async b => { recorded.push(`${b.method.id}/${b.workload.family}`); clock += 10 }
+    })
+    expect(sweep.status().phase).toBe('first-pass')
+    expect(await sweep.tick()).toBe('ran')
+    expect(await sweep.tick()).toBe('ran')
+    expect(recorded).toEqual(['baseline/classify', 'prefix-cache/classify'])
+    expect(mainPrepared).toBe(0)
+    expect(await sweep.tick()).toBe('ran')
+    expect(mainPrepared).toBe(1)
+    expect(recorded.length).toBe(3)
+    await sweep.stop()
+
+    // a quick plan that fails to prepare is skipped; none (undefined) goes straight to the default model
+    for (const prepareQuick of [async () => { throw new Error('no tiny') }, async () => undefined]) {
+      const got: string[] = []
+      const s2 = createBackgroundSweep({
+        share: 1, intervalMs: 1000, activity: createActivity(), repeats: 1, timeoutMs: 1000, defaultThreads: 1, pricePerHour: 0,
+        prepareQuick,
+        prepare: async () => ({ engine: engine(), model: { name: 'big', path: 'big' }, cells, baseline: method('baseline') }),
+        counts: async () => new Map(),
+        record: async b => { got.push(b.method.id) }
+      })
+      expect(await s2.tick()).toBe('ran')
+      expect(got).toEqual(['baseline'])
+      await s2.stop()
+    }
+  })
+
   it('never starts while a task runs, and an arriving task aborts the cell without recording it', async () => {
     const activity = createActivity()
     let release!: () => void

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { cellKey, failureBackoffMs, scheduleNext, type CellPrediction, type ScheduleCell } from '../../../src/bench/schedule.js'
+import { QUICK_FIRST_PASS_MIN_BYTES, cellKey, failureBackoffMs, needsQuickFirstPass, scheduleNext, type CellPrediction, type ScheduleCell } from '../../../src/bench/schedule.js'
 
 const methods = ['baseline', 'prefix-cache', 'batch-4']
 const workloads = ['chat', 'rag']
@@ -76,5 +76,15 @@ describe('failureBackoffMs', () => {
     expect(failureBackoffMs(1, 1000, 10_000)).toBe(1000)
     expect(failureBackoffMs(3, 1000, 10_000)).toBe(4000)
     expect(failureBackoffMs(50, 1000, 10_000)).toBe(10_000)
+  })
+
+  it('a quick first pass only when the default model is not the quick one and must be generated or is large (issue #17)', () => {
+    const big = { exists: true, bytes: QUICK_FIRST_PASS_MIN_BYTES }
+    expect(needsQuickFirstPass({ defaultModel: 'small', quickModel: 'tiny', file: { exists: false, bytes: 0 } })).toBe(true)
+    expect(needsQuickFirstPass({ defaultModel: 'small', quickModel: 'tiny', file: big })).toBe(true)
+    expect(needsQuickFirstPass({ defaultModel: 'small', quickModel: 'tiny', file: { exists: true, bytes: 1024 } })).toBe(false)
+    expect(needsQuickFirstPass({ defaultModel: 'tiny', quickModel: 'tiny', file: { exists: false, bytes: 0 } })).toBe(false)
+    expect(needsQuickFirstPass({ defaultModel: 'small', quickModel: null, file: big })).toBe(false)
+    expect(needsQuickFirstPass({ defaultModel: 'nope', quickModel: 'tiny', file: undefined })).toBe(false)
   })
 })

@@ -41,4 +41,13 @@ describe('table import', () => {
     expect(paramsFromName('bigscience/bloom-7b1')).toBe(7e9)
     expect(paramsFromName('gpt2')).toBe(0)
   })
+
+  it('host facts describe every row\'s machine; a named GPU gets its VRAM; the hardware id changes with them', () => {
+    const plain = importTable(QUANT, TABLE_PRESETS['llm-inference-bench-quantization'])
+    const r = importTable(QUANT, TABLE_PRESETS['llm-inference-bench-quantization'], { cpuModel: 'AMD EPYC 9654', cores: 96, ramMiB: 1024, pricePerHour: 2.5, gpus: [{ name: 'nvidia h100 gpu', vramMiB: 81559 }] })
+    expect(r.bodyLines).toEqual([2, 3])
+    expect(r.bodies[0].hardware).toMatchObject({ cpuModel: 'AMD EPYC 9654', cores: 96, ramMiB: 1024, pricePerHour: 2.5, gpus: [{ name: 'Nvidia H100 GPU', vramMiB: 81559 }] })
+    expect(r.bodies[0].hardware.id).not.toBe(plain.bodies[0].hardware.id)
+    expect(plain.bodies[0].hardware).toMatchObject({ cpuModel: 'unknown CPU', cores: 1, ramMiB: 0, pricePerHour: 0 })
+  })
 })
