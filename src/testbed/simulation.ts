@@ -4,6 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { createNetwork, RECORDS_TOPIC, type NetworkLimits, type SwarmNetworkNode } from '../net/index.js'
 import { loadConfig, type SwarmtuneConfig } from '../node/config.js'
+import { createMetricsRegistry } from '../node/metrics.js'
 import { createRecord, synthBodies, toWire, type SignedRecord, type UnsignedBody } from '../records/index.js'
 import type { RecordStore } from '../store/types.js'
 import { Counters } from '../util/counters.js'
@@ -37,6 +38,8 @@ export interface SimulationOptions {
   /** nodes started at once */
   startBatch?: number
   limits?: Partial<NetworkLimits>
+  /** export libp2p's and gossipsub's metrics on a registry per node, as a daemon does */
+  metrics?: boolean
   /** a run-unique prefix of the /memory/ addresses (two swarms in one process must differ) */
   name?: string
   log?: (line: string) => void
@@ -119,7 +122,7 @@ export class Swarm {
       store,
       rejections,
       onRecord: (r) => { this.onStored(author, r) }
-    }, { limits: { bootstrapIntervalMs: 5000, ...this.o.limits } })
+    }, { limits: { ...this.o.limits }, ...(this.o.metrics === true ? { metrics: createMetricsRegistry() } : {}) })
     await net.start()
     this.hook(net, author, traffic)
     const peer: SimPeer = { net, store, key, author, rejections, addr, traffic }
