@@ -1,7 +1,9 @@
 import '../src/util/polyfill.js'
 import { fork, type ChildProcess } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { createRecord, synthBodies } from '../src/records/index.js'
+import { createMetricsRegistry } from '../src/node/metrics.js'
 import { meshPeers, startLoopbackPeer } from '../src/testbed/loopback.js'
 import { percentile } from '../src/util/stats.js'
 
@@ -12,7 +14,11 @@ import { percentile } from '../src/util/stats.js'
  * the wall-clock moment the record was stored (gossip validator → store.put). Reported: latency
  * from publish to "stored on all peers", p50 / p99 over the rounds, and per-delivery percentiles.
  *
- *   node dist/scripts/bench-propagation.js [--peers 10,30] [--rounds 50] [--json]
+ * `--metrics off,on` runs each size once per mode, in that order (issue #19: the cost of
+ * libp2p's and gossipsub's metrics, which a daemon always exports; loopback peers have none
+ * unless asked, so the default `off` is the figure measured before).
+ *
+ *   node dist/scripts/bench-propagation.js [--peers 10,30] [--rounds 50] [--metrics off|on|off,on,...] [--json]
  */
 const now = (): number => performance.timeOrigin + performance.now()
 
@@ -24,7 +30,8 @@ async function worker (): Promise<void> {
   const peer = await startLoopbackPeer({
     bootstrap,
     onRecord: (r, via) => { send({ type: 'stored', id: r.id, t: now(), via }) },
-    init: { limits: { bootstrapIntervalMs: 1000 } }
+    // as a daemon does (src/node/daemon.ts): one registry per node, libp2p and gossipsub metrics on it
+    init: { limits: { bootstrapIntervalMs: 1000 }, ...(process.env.BENCH_METRICS === 'on' ? { metrics: createMetricsRegistry() } : {}) }
   })
   const { net, store, key, author } = peer
   // never outlive the orchestrator
@@ -56,8 +63,8 @@ class Peer {
   readonly child: ChildProcess
   private waiters: Array<(m: WorkerMsg) => boolean> = []
   onStored?: (m: WorkerMsg) => void
-  constructor (script: string, bootstrap: string) {
-    this.child = fork(script, ['--worker'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, BENCH_BOOTSTRAP: bootstrap } })
+  constructor (script: string, bootstrap: string, metrics: string) {
+    this.child = fork(script, ['--worker'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, BENCH_BOOTSTRAP: bootstrap, BENCH_METRICS: metrics } })
     this.child.on('message', (m: WorkerMsg) => {
       if (m.type === 'stored') { this.onStored?.(m); return }
       if (m.type === 'error') process.stderr.write(`worker ${this.child.pid}: ${String(m.message)}\n`)
@@ -85,15 +92,15 @@ class Peer {
 
 const pct = (xs: number[], p: number): number => percentile(xs, p, 'nearest-rank')
 
-async function run (n: number, rounds: number, log: (s: string) => void): Promise<Record<string, number>> {
+async function run (n: number, rounds: number, metrics: string, log: (s: string) => void): Promise<Record<string, number | string>> {
   const script = fileURLToPath(import.meta.url)
   const t0 = Date.now()
-  const first = new Peer(script, '')
+  const first = new Peer(script, '', metrics)
   const boot = (await first.next('ready')).addr as string
   const peers = [first]
   // start the rest a few at a time: 2 shared cores, and libp2p start-up is CPU-heavy
   for (let i = 1; i < n; i += 5) {
-    const batch = Array.from({ length: Math.min(5, n - i) }, () => new Peer(script, boot))
+    const batch = Array.from({ length: Math.min(5, n - i) }, () => new Peer(script, boot, metrics))
     await Promise.all(batch.map(async p => await p.next('ready')))
     peers.push(...batch)
   }
@@ -140,6 +147,7 @@ async function run (n: number, rounds: number, log: (s: string) => void): Promis
   return {
     peers: n,
     rounds,
+    metrics,
     allStoredP50Ms: pct(all, 50),
     allStoredP99Ms: pct(all, 99),
     allStoredMaxMs: Math.max(...all),
@@ -149,7 +157,8 @@ async function run (n: number, rounds: number, log: (s: string) => void): Promis
     deliveredViaSync: viaSync,
     meshMin: Math.min(...meshSizes),
     meshMax: Math.max(...meshSizes),
-    lowestPeerScore: minScore
+    lowestPeerScore: minScore,
+    loadAvg1: loadavg()[0]
   }
 }
 
@@ -159,13 +168,15 @@ async function main (): Promise<void> {
   const arg = (name: string, dflt: string): string => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : dflt }
   const sizes = arg('peers', '10,30').split(',').map(Number)
   const rounds = Number(arg('rounds', '50'))
+  const modes = arg('metrics', 'off').split(',')
+  if (modes.some(m => m !== 'on' && m !== 'off')) throw new Error(`--metrics takes on/off values (got ${modes.join(',')})`)
   const json = argv.includes('--json')
   const log = (s: string): void => { if (!json) process.stdout.write(s + '\n') }
   const results = []
-  for (const n of sizes) {
-    const r = await run(n, rounds, log)
+  for (const n of sizes) for (const mode of modes) {
+    const r = await run(n, rounds, mode, log) as Record<string, number>
     results.push(r)
-    log(`peers=${n}: publish → stored on all p50 ${r.allStoredP50Ms.toFixed(1)} ms, p99 ${r.allStoredP99Ms.toFixed(1)} ms ` +
+    log(`peers=${n}, metrics ${mode}, load ${loadavg()[0].toFixed(2)}: publish → stored on all p50 ${r.allStoredP50Ms.toFixed(1)} ms, p99 ${r.allStoredP99Ms.toFixed(1)} ms ` +
       `(per delivery p50 ${r.deliveryP50Ms.toFixed(1)} ms, p99 ${r.deliveryP99Ms.toFixed(1)} ms; missing ${r.missingDeliveries}, via sync ${r.deliveredViaSync}; ` +
       `mesh ${r.meshMin}-${r.meshMax} at the end, lowest peer score ${r.lowestPeerScore.toFixed(1)})`)
   }

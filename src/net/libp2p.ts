@@ -3,6 +3,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
+import { memory } from '@libp2p/memory'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -70,10 +71,21 @@ export function recordsTopicScoreParams (limits: NetworkLimits): Record<string, 
   }
 }
 
-/** Build (not start) the libp2p node: TCP + noise + yamux + identify + gossipsub 17. */
+/**
+ * The transport follows the addresses: `/memory/<name>` listen or bootstrap addresses select
+ * @libp2p/memory (in-process, for the 1,000-peer simulation in src/testbed/simulation.ts: the
+ * same node, gossipsub settings and validators as a daemon, only the wire differs); else TCP.
+ */
+export function usesMemoryTransport (net: Pick<NetworkConfig['net'], 'listen' | 'bootstrap'>): boolean {
+  return [...net.listen, ...net.bootstrap].some(a => a.startsWith('/memory/'))
+}
+
+/** Build (not start) the libp2p node: TCP (or memory) + noise + yamux + identify + gossipsub 17. */
 export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<SwarmLibp2p> {
-  const { config, privateKey, limits, guard, metrics } = opts
+  const { config, privateKey, limits, guard } = opts
   const net = config.net
+  // net.metrics: false leaves libp2p's and gossipsub's metrics off (the registry keeps the node's own)
+  const metrics = net.metrics === false ? undefined : opts.metrics
   const deny = new Set(net.denyPeers)
   // issue #7: a non-empty allow list admits only the peers it names (deny still wins)
   const allow = new Set(net.allowPeers ?? [])
@@ -86,7 +98,7 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
       // a separate registry per node (not prom-client's global one): several nodes may share a process
       ...(metrics != null ? { metrics: prometheusMetrics({ registry: metrics }) } : {}),
       addresses: { listen: net.listen, announce: net.announce },
-      transports: [tcp()],
+      transports: usesMemoryTransport(net) ? [memory()] : [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: local

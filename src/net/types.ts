@@ -32,6 +32,8 @@ export interface NetConfig {
    * daemons on one box)
    */
   verifyWorkers?: number | 'auto'
+  /** libp2p's and gossipsub's metrics on /metrics (default true; false measures their cost, #19) */
+  metrics?: boolean
 }
 
 /** The gossip budgets of the `trust` config section that the network enforces (src/net/guard.ts). */

@@ -1,0 +1,245 @@
+import { createHash } from 'node:crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { createNetwork, RECORDS_TOPIC, type NetworkLimits, type SwarmNetworkNode } from '../net/index.js'
+import { loadConfig, type SwarmtuneConfig } from '../node/config.js'
+import { createMetricsRegistry } from '../node/metrics.js'
+import { createRecord, synthBodies, toWire, type SignedRecord, type UnsignedBody } from '../records/index.js'
+import type { RecordStore } from '../store/types.js'
+import { Counters } from '../util/counters.js'
+import { SwarmtuneError } from '../util/errors.js'
+import { createRng } from '../util/random.js'
+import { percentile } from '../util/stats.js'
+import { createMemoryStore } from './memory-store.js'
+
+/**
+ * An in-process swarm (issue #19 item 5): up to ~1,000 swarmtune network nodes in one Node
+ * process over @libp2p/memory. Each node is the real one (createNetwork: the same libp2p
+ * options, noise, yamux, gossipsub parameters and scoring, records validator, ingest with real
+ * ed25519 verification inline, sync, peer exchange); only the wire (memory instead of TCP,
+ * chosen by the `/memory/` addresses, see usesMemoryTransport) and the store (the in-memory
+ * RecordStore: a LevelDB per node costs file handles and caches that 1,000 nodes cannot afford)
+ * differ. Links have no added latency: @libp2p/memory's `latency` delays every chunk in turn
+ * (a per-link throughput cap, not a delay), so times here are processing times; hop counts are
+ * reported so a link latency can be added on top (docs/BENCHMARKS.md).
+ *
+ * Measurement hooks (counting only, nothing changes what gossipsub does): every node's pubsub
+ * `decodeRpc` counts RPC bytes in, `handleReceivedMessage` counts records-topic messages in
+ * (first deliveries and duplicates; the sender of the first copy is the delivery's source, which
+ * gives each delivery's hop count), and `gossipsub:message` counts first deliveries.
+ */
+
+export interface SimulationOptions {
+  peers: number
+  /** each node bootstraps to this many random earlier nodes (peer exchange adds more, up to limits.targetPeers) */
+  bootstrapDegree?: number
+  seed?: number
+  /** nodes started at once */
+  startBatch?: number
+  limits?: Partial<NetworkLimits>
+  /** export libp2p's and gossipsub's metrics on a registry per node, as a daemon does */
+  metrics?: boolean
+  /** a run-unique prefix of the /memory/ addresses (two swarms in one process must differ) */
+  name?: string
+  log?: (line: string) => void
+}
+
+export interface SimPeer {
+  net: SwarmNetworkNode
+  store: RecordStore
+  key: PrivateKey
+  author: string
+  rejections: Counters
+  addr: string
+  /** RPC bytes and RPCs in, records-topic messages in, first deliveries (all since start) */
+  traffic: { bytesIn: number, rpcsIn: number, recordMsgsIn: number, firstDeliveries: number }
+}
+
+/** One publish's outcome across the swarm. */
+export interface Propagation {
+  id: string
+  /** ms from publish to each other peer storing it (peers that never did are `missing`) */
+  delays: number[]
+  missing: number
+  /** hop count of each delivery (1 = straight from the publisher) */
+  hops: number[]
+}
+
+interface Pending { t0: number, publisher: string, msgHex: string, stored: Map<string, number>, source: Map<string, string> }
+
+type Hookable = Record<string, (...args: any[]) => any>
+
+export class SimulationError extends SwarmtuneError {}
+
+const now = (): number => performance.timeOrigin + performance.now()
+const msgHex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex')
+
+export class Swarm {
+  readonly peers: SimPeer[] = []
+  private readonly pending = new Map<string, Pending>()
+  private readonly byMsg = new Map<string, Pending>()
+  private readonly rng: () => number
+  private readonly seqs = new Map<string, number>()
+  private readonly bodies: UnsignedBody[]
+  private started = 0
+
+  constructor (private readonly o: SimulationOptions) {
+    this.rng = createRng(o.seed ?? 1)
+    this.bodies = synthBodies(500, o.seed ?? 1)
+  }
+
+  private config (addr: string, bootstrap: string[]): SwarmtuneConfig {
+    return loadConfig({
+      env: {},
+      overrides: {
+        dataDir: '/nonexistent-simulation',
+        bench: { background: { enabled: false } },
+        // verification inline (one process hosts every node), periodic sync off (sync runs on connect)
+        net: { listen: [addr], bootstrap, localTestbed: true, denyPeers: [], sync: { intervalMs: 3_600_000 }, verifyWorkers: 0 }
+      }
+    })
+  }
+
+  /** Start one more node, bootstrapped to `degree` random running nodes. */
+  async addPeer (degree = this.o.bootstrapDegree ?? 4): Promise<SimPeer> {
+    const key = await generateKeyPair('Ed25519')
+    const author = peerIdFromPrivateKey(key).toString()
+    const addr = `/memory/${this.o.name ?? 'sim'}-${this.started++}`
+    const boot = new Set<string>()
+    const live = this.peers.length
+    while (boot.size < Math.min(degree, live)) {
+      const p = this.peers[Math.floor(this.rng() * live)]
+      boot.add(`${p.addr}/p2p/${p.author}`)
+    }
+    const store = createMemoryStore()
+    await store.start()
+    const rejections = new Counters()
+    const traffic = { bytesIn: 0, rpcsIn: 0, recordMsgsIn: 0, firstDeliveries: 0 }
+    const net = createNetwork({
+      config: this.config(addr, [...boot]),
+      privateKey: key,
+      store,
+      rejections,
+      onRecord: (r) => { this.onStored(author, r) }
+    }, { limits: { ...this.o.limits }, ...(this.o.metrics === true ? { metrics: createMetricsRegistry() } : {}) })
+    await net.start()
+    this.hook(net, author, traffic)
+    const peer: SimPeer = { net, store, key, author, rejections, addr, traffic }
+    this.peers.push(peer)
+    return peer
+  }
+
+  /** Count traffic and first-delivery sources on a started node (wrappers call the originals). */
+  private hook (net: SwarmNetworkNode, author: string, t: SimPeer['traffic']): void {
+    const ps = net.libp2p.services.pubsub as unknown as Hookable
+    const decode = ps.decodeRpc.bind(ps)
+    ps.decodeRpc = (bytes: Uint8Array) => { t.bytesIn += bytes.length; t.rpcsIn++; return decode(bytes) }
+    const handle = ps.handleReceivedMessage.bind(ps)
+    ps.handleReceivedMessage = async (from: { toString: () => string }, msg: { topic: string, data?: Uint8Array }) => {
+      if (msg.topic === RECORDS_TOPIC) {
+        t.recordMsgsIn++
+        // the first copy received is the one validated (later copies are duplicates): its sender is the delivery's source
+        const p = this.byMsg.size > 0 && msg.data != null ? this.byMsg.get(msgHex(msg.data)) : undefined
+        if (p != null && !p.source.has(author)) p.source.set(author, from.toString())
+      }
+      return await handle(from, msg)
+    }
+    net.libp2p.services.pubsub.addEventListener('gossipsub:message', (evt) => {
+      if (evt.detail.msg.topic === RECORDS_TOPIC) t.firstDeliveries++
+    })
+  }
+
+  /** Start `peers` nodes, `startBatch` at a time. */
+  async start (): Promise<void> {
+    const batch = this.o.startBatch ?? 10
+    // the first few alone, so later ones have somewhere to bootstrap
+    while (this.peers.length < Math.min(this.o.peers, batch)) await this.addPeer()
+    while (this.peers.length < this.o.peers) {
+      const n = Math.min(batch, this.o.peers - this.peers.length)
+      await Promise.all(Array.from({ length: n }, async () => await this.addPeer()))
+      if (this.peers.length % 100 === 0) this.o.log?.(`  ${this.peers.length}/${this.o.peers} nodes started`)
+    }
+  }
+
+  /** Records-topic mesh sizes of every node. */
+  meshSizes (): number[] {
+    return this.peers.map(p => (p.net.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }).getMeshPeers(RECORDS_TOPIC).length)
+  }
+
+  /** A new signed record of `peer`, stored as its own (not yet published). */
+  async ownRecord (peer: SimPeer): Promise<SignedRecord> {
+    const seq = (this.seqs.get(peer.author) ?? 0) + 1
+    this.seqs.set(peer.author, seq)
+    const rec = await createRecord(peer.key, peer.author, seq, this.bodies[(seq * 7 + this.peers.indexOf(peer)) % this.bodies.length])
+    await peer.store.put(rec, { own: true })
+    return rec
+  }
+
+  /** Publish a new record from `peer` and wait until every other node stored it (or `timeoutMs`). */
+  async propagate (peer: SimPeer, timeoutMs = 30_000): Promise<Propagation> {
+    const rec = await this.ownRecord(peer)
+    const p: Pending = { t0: 0, publisher: peer.author, msgHex: msgHex(toWire(rec)), stored: new Map(), source: new Map() }
+    this.pending.set(rec.id, p)
+    this.byMsg.set(p.msgHex, p)
+    p.t0 = now()
+    await peer.net.publishRecord(rec)
+    const want = this.peers.length - 1
+    const deadline = Date.now() + timeoutMs
+    while (p.stored.size < want && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5))
+    this.pending.delete(rec.id)
+    this.byMsg.delete(p.msgHex)
+    return { id: rec.id, delays: [...p.stored.values()].map(t => t - p.t0), missing: want - p.stored.size, hops: this.hops(p) }
+  }
+
+  private onStored (author: string, r: SignedRecord): void {
+    const p = this.pending.get(r.id)
+    if (p != null && !p.stored.has(author)) p.stored.set(author, now())
+  }
+
+  /** Depth of each receiver in the first-delivery tree rooted at the publisher. */
+  private hops (p: Pending): number[] {
+    const depth = new Map<string, number>([[p.publisher, 0]])
+    const of = (peer: string, guard: number): number => {
+      const known = depth.get(peer)
+      if (known != null) return known
+      const src = p.source.get(peer)
+      // delivered by sync, or its source not traced: count it as one hop beyond nothing known
+      const d = src == null || guard > this.peers.length ? 1 : of(src, guard + 1) + 1
+      depth.set(peer, d)
+      return d
+    }
+    return [...p.stored.keys()].map(a => of(a, 0))
+  }
+
+  /** Sum of every node's traffic counters. */
+  traffic (): SimPeer['traffic'] {
+    const t = { bytesIn: 0, rpcsIn: 0, recordMsgsIn: 0, firstDeliveries: 0 }
+    for (const p of this.peers) { t.bytesIn += p.traffic.bytesIn; t.rpcsIn += p.traffic.rpcsIn; t.recordMsgsIn += p.traffic.recordMsgsIn; t.firstDeliveries += p.traffic.firstDeliveries }
+    return t
+  }
+
+  async stop (): Promise<void> {
+    const all = this.peers.splice(0)
+    for (let i = 0; i < all.length; i += 50) {
+      await Promise.all(all.slice(i, i + 50).map(async p => { await p.net.stop(); await p.store.stop() }))
+    }
+  }
+}
+
+/** Nearest-rank percentile, 0 for no samples. */
+export function pct (xs: number[], p: number): number {
+  return xs.length === 0 ? 0 : percentile(xs, p, 'nearest-rank')
+}
+
+export async function startSwarm (o: SimulationOptions): Promise<Swarm> {
+  if (!Number.isInteger(o.peers) || o.peers < 2) throw new SimulationError('E_SIM_PEERS', `a swarm needs at least 2 peers (got ${o.peers})`)
+  const swarm = new Swarm(o)
+  try {
+    await swarm.start()
+  } catch (err) {
+    await swarm.stop()
+    throw err
+  }
+  return swarm
+}
