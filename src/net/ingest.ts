@@ -44,7 +44,8 @@ export interface IngestComponents {
   rejections: Counters
   stats: Counters
   log: Logger
-  onRecord?: (record: SignedRecord, via: IngestVia) => void
+  /** `attested`: a sync 2.0.0 record checked through its author's log head, not on its own */
+  onRecord?: (record: SignedRecord, via: IngestVia, attested?: boolean) => void
   /** time-slices verification (src/net/pacer.ts) so a burst cannot hold the event loop */
   pacer?: Pacer
   /**
@@ -81,7 +82,8 @@ export interface Ingest {
    * each record as it arrives and hands the promises to verifyMany when its page ends
    */
   begin: (wire: Uint8Array, opts?: IngestOptions) => Promise<SignedRecord>
-  commit: (records: SignedRecord[], via: IngestVia) => Promise<IngestOutcome[]>
+  /** store verified records; `attested`: checked through a signed log head (sync 2.0.0), see onRecord */
+  commit: (records: SignedRecord[], via: IngestVia, opts?: { attested?: boolean }) => Promise<IngestOutcome[]>
 }
 
 export function createIngest (c: IngestComponents): Ingest {
@@ -133,7 +135,7 @@ export function createIngest (c: IngestComponents): Ingest {
     })
   }
 
-  const commit = async (records: SignedRecord[], via: IngestVia): Promise<IngestOutcome[]> => {
+  const commit = async (records: SignedRecord[], via: IngestVia, opts: { attested?: boolean } = {}): Promise<IngestOutcome[]> => {
     if (records.length === 0) return []
     let statuses
     try {
@@ -149,7 +151,7 @@ export function createIngest (c: IngestComponents): Ingest {
       switch (statuses[i]) {
         case 'inserted':
           c.stats.inc(`${via}Accepted`)
-          try { c.onRecord?.(record, via) } catch (err) { c.log.error('onRecord threw: %s', (err as Error)?.message) }
+          try { c.onRecord?.(record, via, opts.attested) } catch (err) { c.log.error('onRecord threw: %s', (err as Error)?.message) }
           return { kind: 'inserted', record }
         case 'equivocation':
           c.stats.inc(`${via}Equivocations`)
