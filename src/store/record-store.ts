@@ -442,7 +442,9 @@ class LevelRecordStore implements RecordStore {
     if (limit <= 0) return out
     for await (const [, id] of this.logs.iterator({ gt: logKey(author, afterSeq), lt: `${author}!~` })) {
       if (id.startsWith('-')) continue
-      const wire = await this.rec.get(id)
+      // synchronous: sync pages read hundreds of records in a row, mostly from the block cache,
+      // and a thread-pool round trip per record made the server the slow side of a catch-up
+      const wire = this.rec.getSync(id)
       if (wire != null) out.push(decodeStored(id, wire))
       if (out.length >= limit) break
     }
