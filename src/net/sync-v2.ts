@@ -41,7 +41,7 @@ export interface RunSource extends PageSource { logHeads?: RecordStore['logHeads
  * whose records 1..length this server holds without a hole (contiguous head, nothing evicted).
  */
 export async function openRun (src: RunSource, cur: RunCursor, contiguous: number, maxRun: number): Promise<{ head: LogHead, wires: Uint8Array[] } | undefined> {
-  cur.heads ??= (await src.logHeads?.(cur.author)) ?? []
+  cur.heads ??= (await src.logHeads?.(cur.author, cur.after)) ?? []
   for (let i = cur.heads.length - 1; i >= 0; i--) {
     const n = cur.heads[i].body.length
     if (n <= cur.after) break
@@ -110,8 +110,7 @@ export async function ensureOwnHead (store: RecordStore, self: OwnHeadSigner | u
   if (self == null || store.frontier == null || store.putLogHead == null || store.logHeads == null) return
   const head = (await store.heads()).get(self.author) ?? 0
   if (head === 0) return
-  const heads = await store.logHeads(self.author)
-  if (heads.length > 0 && heads[heads.length - 1].body.length >= head) return
+  if ((await store.logHeads(self.author, head - 1)).length > 0) return
   const f = await store.frontier(self.author)
   if (f == null || f.length !== head) return
   await store.putLogHead(await self.sign(head, frontierRoot(f)))
@@ -133,7 +132,8 @@ export class RunTracker {
   /** every record's position step, in arrival order */
   private chain: Promise<unknown> = Promise.resolve()
 
-  constructor (private readonly c: SyncServiceComponents, private readonly declared: Map<string, number>, private readonly peer: string, private readonly clock: Clock) {}
+  /** `check`: the 1.0.0 receive check (nothing at or below the declared head, no going back), on every record */
+  constructor (private readonly c: SyncServiceComponents, private readonly declared: Map<string, number>, private readonly peer: string, private readonly clock: Clock, private readonly check: (r: SignedRecord) => void = () => {}) {}
 
   get active (): boolean { return this.run != null }
 
@@ -173,11 +173,11 @@ export class RunTracker {
   }
 
   /** A record outside runs: verified on its own (1.0.0), then it moves its author's position. */
-  loose (wire: Uint8Array, check: (r: SignedRecord) => void): Promise<SignedRecord> {
+  loose (wire: Uint8Array): Promise<SignedRecord> {
     const started = this.c.ingest.begin(wire)
     const checked = this.chain.then(async () => {
       const r = await started
-      check(r)
+      this.check(r)
       const st = await this.state(r.body.author)
       if (st.frontier != null && r.body.seq === st.seq + 1) appendLeafInPlace(st.frontier, leafHash(wire))
       else if (r.body.seq > st.seq) st.frontier = null
@@ -214,6 +214,7 @@ export class RunTracker {
   /** Root check and one signature; record by record when the root cannot be or is not matched. */
   private async finish (run: OpenRun): Promise<RunOutcome> {
     const { head, records } = run
+    for (const r of records) this.check(r)
     const st = await this.state(head.body.author)
     let f: Frontier | null = null
     if (st.frontier != null && records[0].body.seq === st.seq + 1) {
@@ -278,7 +279,7 @@ export async function fetchV2 (stream: Stream, s: FetchV2): Promise<void> {
   const hello = encodeHeads({ pageSize, maxPageBytes: limits.maxPageBytes, heads: await c.store.heads() }, limits.maxHeadsAuthors, 2)
   const declared = decodeHeads(hello.subarray(1), limits, 2).heads
   const check = createReceiveCheck(declared)
-  const runs = new RunTracker(c, declared, res.peer, clock)
+  const runs = new RunTracker(c, declared, res.peer, clock, check)
   await lp.write(hello, { signal })
   let loose: Array<Promise<SignedRecord>> = []
   let done: Array<Promise<RunOutcome>> = []
@@ -321,10 +322,11 @@ export async function fetchV2 (stream: Stream, s: FetchV2): Promise<void> {
         if (runs.active) {
           const finished = runs.add(wire)
           if (finished != null) done.push(finished)
-        } else loose.push(runs.loose(wire, check))
+        } else loose.push(runs.loose(wire))
       } else if (type === FRAME_END && buf.length === 2) {
         res.pages++
         inPage = 0
+        if (buf[1] !== 1 && runs.active) throw new SyncViolation(SyncErrorCode.PROOF, 'the session ended inside a run')
         if (buf[1] === 1) await lp.write(frame(FRAME_MORE), { signal })
         const page = loose
         const finished = done

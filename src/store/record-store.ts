@@ -542,10 +542,10 @@ class LevelRecordStore implements RecordStore {
     return 'inserted'
   }
 
-  async logHeads (author: string): Promise<LogHead[]> {
+  async logHeads (author: string, afterLength = 0): Promise<LogHead[]> {
     const out: LogHead[] = []
     // stored heads were checked (signature, root) before they were put
-    for await (const wire of this.lhd.values({ gt: `${author}!`, lt: `${author}!~` })) out.push(decodeLogHead(wire))
+    for await (const wire of this.lhd.values({ gt: `${author}!${pad(afterLength)}`, lt: `${author}!~` })) out.push(decodeLogHead(wire))
     return out
   }
 

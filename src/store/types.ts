@@ -106,8 +106,8 @@ export interface RecordStore {
    * another root is kept as evidence ('equivocation')
    */
   putLogHead?(head: LogHead): Promise<PutStatus>
-  /** the author's stored log heads, ascending by length */
-  logHeads?(author: string): Promise<LogHead[]>
+  /** the author's stored log heads longer than `afterLength` (default 0), ascending by length */
+  logHeads?(author: string, afterLength?: number): Promise<LogHead[]>
   /** keep a checked head that contradicts records the author signed, as evidence against the author */
   putLogHeadEvidence?(head: LogHead): Promise<void>
   /** heads kept as evidence (conflicting heads, heads contradicting signed records) */

@@ -6,6 +6,7 @@ import {
   createRecord, encodeBody, encodeEnvelope, leafHash, merkleRoot, signLogHead, synthBodies, toWire, type LogHead, type SignedRecord
 } from '../../../src/records/index.js'
 import { createIngest } from '../../../src/net/ingest.js'
+import { createReceiveCheck } from '../../../src/net/sync-wire.js'
 import { FRAME_RECORD, type SyncServiceComponents } from '../../../src/net/sync.js'
 import { FRAME_LOG_HEAD, RunTracker, fillPageV2, openRun, type RunCursor, type RunSource } from '../../../src/net/sync-v2.js'
 import { resolveLimits } from '../../../src/net/limits.js'
@@ -153,6 +154,18 @@ describe('sync 2.0.0 client: checking a run', () => {
     expect(() => { t3.open(good.wire) }).toThrow(expect.objectContaining({ code: 'E_SYNC_PROOF' }))
     const other = (await signedLog(b, 1))[0]
     expect(() => t3.add(toWire(other))).toThrow(expect.objectContaining({ code: 'E_SYNC_PROOF' }))
+  })
+
+  it('a run holding records at or below the declared head is unsolicited, as in 1.0.0', async () => {
+    const a = await author()
+    const recs = await signedLog(a, 6)
+    const head = await signLogHead(a.key, a.id, 6, rootOf(recs))
+    const declared = new Map([[a.id, 3]])
+    const t = new RunTracker(components([]), declared, 'server', clock(), createReceiveCheck(declared))
+    t.open(head.wire)
+    let out
+    for (const r of recs.slice(1)) out = t.add(toWire(r))
+    await expect(out).rejects.toMatchObject({ code: 'E_SYNC_UNSOLICITED' })
   })
 
   it('a valid head over other records than the valid ones received is evidence against the author, not the server', async () => {
