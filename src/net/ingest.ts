@@ -1,4 +1,4 @@
-import { verifyWire } from '../records/sign.js'
+import { decodeWireUnverified, verifyWire } from '../records/sign.js'
 import { RecordErrorCode, RecordValidationError } from '../records/errors.js'
 import type { SignedRecord } from '../records/types.js'
 import type { RecordStore } from '../store/types.js'
@@ -56,7 +56,11 @@ export interface IngestComponents {
 }
 
 /** verifyWire() done elsewhere: resolves with the record or throws what verifyWire throws. */
-export interface RecordVerifier { verify: (wire: Uint8Array, now?: number) => Promise<SignedRecord> }
+export interface RecordVerifier {
+  verify: (wire: Uint8Array, now?: number) => Promise<SignedRecord>
+  /** every check but the signature (sync 2.0.0 run records); optional for test verifiers */
+  check?: (wire: Uint8Array, now?: number) => Promise<SignedRecord>
+}
 
 export interface IngestOptions {
   /** extra check between verification and storage; throw a SyncViolation to refuse */
@@ -82,6 +86,11 @@ export interface Ingest {
    * each record as it arrives and hands the promises to verifyMany when its page ends
    */
   begin: (wire: Uint8Array, opts?: IngestOptions) => Promise<SignedRecord>
+  /**
+   * every check but the signature, uncounted, on the pool when there is one: only for sync 2.0.0
+   * run records, whose bytes a log head vouches for (src/net/sync-v2.ts)
+   */
+  checkBody: (wire: Uint8Array) => Promise<SignedRecord>
   /** store verified records; `attested`: checked through a signed log head (sync 2.0.0), see onRecord */
   commit: (records: SignedRecord[], via: IngestVia, opts?: { attested?: boolean }) => Promise<IngestOutcome[]>
 }
@@ -117,6 +126,12 @@ export function createIngest (c: IngestComponents): Ingest {
       ? verifier.verify(wire, opts.now)
       : c.pacer != null ? c.pacer.run(async () => await verifyWire(wire, opts.now)) : verifyWire(wire, opts.now)
     // the caller may look at it only later (verifyMany): no unhandled rejection meanwhile
+    p.catch(() => {})
+    return p
+  }
+
+  const checkBody = (wire: Uint8Array): Promise<SignedRecord> => {
+    const p = c.verifier?.check != null ? c.verifier.check(wire) : Promise.resolve().then(() => decodeWireUnverified(wire))
     p.catch(() => {})
     return p
   }
@@ -168,5 +183,5 @@ export function createIngest (c: IngestComponents): Ingest {
     if (v.kind !== 'verified') return v
     return (await commit([v.record], via))[0]
   }
-  return Object.assign(ingest, { verify, verifyMany, begin, commit })
+  return Object.assign(ingest, { verify, verifyMany, begin, checkBody, commit })
 }

@@ -2,20 +2,19 @@ import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { decodeLogHead, verifyLogHeadSignature, type LogHead } from '../records/log-head.js'
 import { appendLeafInPlace, frontierRoot, leafHash, toHex, type Frontier } from '../records/merkle.js'
-import { decodeWireUnverified, toWire } from '../records/sign.js'
 import type { SignedRecord } from '../records/types.js'
 import type { RecordStore } from '../store/types.js'
 import { errorCode } from '../util/errors.js'
 import { SyncViolation, classifyError, type Verified } from './ingest.js'
-import { CountedViolation, FRAME_END, FRAME_MORE, FRAME_RECORD, SyncErrorCode, createReceiveCheck, decodeHeads, encodeHeads, frame, type Cursor, type PageSource, type SyncResult, type SyncServiceComponents } from './sync-wire.js'
+import { CountedViolation, FRAME_END, FRAME_MORE, FRAME_RECORD, SyncErrorCode, createReceiveCheck, decodeHeads, encodeHeads, frame, readWires, type Cursor, type PageSource, type SyncResult, type SyncServiceComponents } from './sync-wire.js'
 
 /*
  * Catch-up sync 2.0.0, /swarmtune/sync/2.0.0 (docs/records.md, "Sync 2.0.0"). The 1.0.0 frames
  * plus one:
  *
  *   client → server  HEADS     as 1.0.0 with "v":2
- *   server → client  LOG_HEAD  a signed log head of author A, length n: the RECORD frames that
- *                              follow, up to seq n, are a *run* of A's records (client head+1 .. n)
+ *   server → client  LOG_HEAD  count (u32 BE) ‖ a signed log head of author A, length n: the
+ *                              next `count` RECORD frames are a *run*: A's records n-count+1 .. n
  *   server → client  RECORD / END, client → server MORE, as 1.0.0
  *
  * The client checks a run with one signature: it appends the run's leaves to its own Merkle
@@ -46,12 +45,20 @@ export async function openRun (src: RunSource, cur: RunCursor, contiguous: numbe
     const n = cur.heads[i].body.length
     if (n <= cur.after) break
     if (n > contiguous || n - cur.after > maxRun) continue
-    const recs = await src.bySeq(cur.author, cur.after, n - cur.after)
-    if (recs.length === n - cur.after && recs.every((r, k) => r.body.seq === cur.after + 1 + k)) return { head: cur.heads[i], wires: recs.map(toWire) }
+    const recs = await readWires(src, cur.author, cur.after, n - cur.after)
+    if (recs.length === n - cur.after && recs.every((r, k) => r.seq === cur.after + 1 + k)) return { head: cur.heads[i], wires: recs.map(r => r.wire) }
     // a hole (a record evicted by retention): this head cannot be served
     cur.heads.splice(i, 1)
   }
   return undefined
+}
+
+/** LOG_HEAD payload: the run's record count (4 bytes, big-endian) ‖ the head's wire. */
+export function logHeadPayload (count: number, head: LogHead): Uint8Array {
+  const out = new Uint8Array(4 + head.wire.length)
+  new DataView(out.buffer).setUint32(0, count)
+  out.set(head.wire, 4)
+  return out
 }
 
 /**
@@ -76,7 +83,7 @@ export async function fillPageV2 (src: RunSource, cursors: RunCursor[], contiguo
       cur.queue = undefined
       const run = await openRun(src, cur, contiguous.get(cur.author) ?? 0, maxRun)
       if (run != null) {
-        frames.push(frame(FRAME_LOG_HEAD, run.head.wire))
+        frames.push(frame(FRAME_LOG_HEAD, logHeadPayload(run.wires.length, run.head)))
         cur.queue = run.wires
         cur.qi = 0
       }
@@ -88,11 +95,11 @@ export async function fillPageV2 (src: RunSource, cursors: RunCursor[], contiguo
     }
     // no head within reach: loose records, which the client verifies one by one
     const want = Math.min(maxRecords - records, 64)
-    const recs = await src.bySeq(cur.author, cur.after, want)
+    const recs = await readWires(src, cur.author, cur.after, want)
     let full = false
     for (const r of recs) {
-      if (!take(toWire(r))) { full = true; break }
-      cur.after = r.body.seq
+      if (!take(r.wire)) { full = true; break }
+      cur.after = r.seq
     }
     if (full) break
     if (recs.length < want) cursors.shift()
@@ -119,7 +126,7 @@ export async function ensureOwnHead (store: RecordStore, self: OwnHeadSigner | u
 interface AuthorPos { seq: number, frontier: Frontier | null }
 /** a finished run: its verdicts, and whether they come from the root check (attested) */
 export interface RunOutcome { verdicts: Verified[], attested: boolean }
-interface OpenRun { head: LogHead, records: SignedRecord[], wires: Uint8Array[], leaves: Uint8Array[], fallback: boolean }
+interface OpenRun { head: LogHead, count: number, parsed: Array<Promise<SignedRecord>>, wires: Uint8Array[], leaves: Uint8Array[] }
 interface Clock { signal: AbortSignal, controller: AbortController, kick: () => void }
 
 /**
@@ -137,39 +144,54 @@ export class RunTracker {
 
   get active (): boolean { return this.run != null }
 
-  /** LOG_HEAD: open a run (cheap checks; the signature is checked once the root matched) */
-  open (wire: Uint8Array): void {
+  /**
+   * LOG_HEAD: `count` (4 bytes, big-endian: the records of the run) ‖ the head. Opens a run (cheap
+   * checks; the signature is checked once the root matched)
+   */
+  open (payload: Uint8Array): void {
     if (this.run != null) throw new SyncViolation(SyncErrorCode.PROOF, 'log head inside a run')
     let head: LogHead
-    try { head = decodeLogHead(wire) } catch (err) { throw new SyncViolation(SyncErrorCode.PROOF, `bad log head: ${(err as Error).message}`) }
-    this.run = { head, records: [], wires: [], leaves: [], fallback: false }
+    if (payload.length < 5) throw new SyncViolation(SyncErrorCode.PROOF, 'log head frame too short')
+    const count = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0)
+    try { head = decodeLogHead(payload.subarray(4)) } catch (err) { throw new SyncViolation(SyncErrorCode.PROOF, `bad log head: ${(err as Error).message}`) }
+    if (count < 1 || count > MAX_RUN_RECORDS || count > head.body.length) throw new SyncViolation(SyncErrorCode.PROOF, `a run of ${count} records`)
+    this.run = { head, count, parsed: [], wires: [], leaves: [] }
   }
 
-  /** A record inside a run; at the run's last record, its verdicts (settled in arrival order). */
+  /**
+   * A record inside a run: its body checks start on the pool, its leaf is hashed here. At the
+   * run's last record, the run's verdicts (settled in arrival order).
+   */
   add (wire: Uint8Array): Promise<RunOutcome> | undefined {
     const run = this.run as OpenRun
-    let r: SignedRecord
-    try {
-      r = decodeWireUnverified(wire)
-    } catch (err) {
-      if (classifyError(err).kind === 'rejected') this.reject(err)
-      // not the sender's fault (a clock ahead of ours): the run is checked record by record
-      r = decodeWireUnverified(wire, Number.MAX_SAFE_INTEGER / 2)
-      run.fallback = true
-    }
-    const { author, seq } = r.body
-    const prev = run.records[run.records.length - 1]
-    if (author !== run.head.body.author) throw new SyncViolation(SyncErrorCode.PROOF, 'a record of another author inside a run')
-    if ((prev != null && seq !== prev.body.seq + 1) || seq > run.head.body.length || run.records.length >= MAX_RUN_RECORDS) throw new SyncViolation(SyncErrorCode.PROOF, `seq ${seq} does not continue the run to ${run.head.body.length}`)
-    run.records.push(r)
     run.wires.push(wire)
+    run.parsed.push(this.c.ingest.checkBody(wire))
     run.leaves.push(leafHash(wire))
-    if (seq < run.head.body.length) return undefined
+    if (run.wires.length < run.count) return undefined
     this.run = undefined
     const done = this.chain.then(async () => await this.finish(run))
     this.chain = done.catch(() => {})
     done.catch((err: unknown) => { this.clock.controller.abort(err) })
     return done
+  }
+
+  /** The run's records once their bodies are checked; undefined when one is refused for a reason that is not the sender's fault. */
+  private async parsed (run: OpenRun): Promise<SignedRecord[] | undefined> {
+    const settled = await Promise.allSettled(run.parsed)
+    const records: SignedRecord[] = []
+    for (const s of settled) {
+      if (s.status === 'fulfilled') { records.push(s.value); continue }
+      if (classifyError(s.reason).kind === 'rejected') this.reject(s.reason)
+      // a clock ahead of ours: the run is checked record by record, the record refused as ignorable
+      return undefined
+    }
+    const { author, length } = run.head.body
+    const first = length - run.count + 1
+    records.forEach((r, i) => {
+      if (r.body.author !== author || r.body.seq !== first + i) throw new SyncViolation(SyncErrorCode.PROOF, `record ${i + 1} of a run to ${length} of ${author} is seq ${r.body.seq} of ${r.body.author}`)
+    })
+    for (const r of records) this.check(r)
+    return records
   }
 
   /** A record outside runs: verified on its own (1.0.0), then it moves its author's position. */
@@ -213,15 +235,16 @@ export class RunTracker {
 
   /** Root check and one signature; record by record when the root cannot be or is not matched. */
   private async finish (run: OpenRun): Promise<RunOutcome> {
-    const { head, records } = run
-    for (const r of records) this.check(r)
+    const { head } = run
+    const records = await this.parsed(run)
     const st = await this.state(head.body.author)
     let f: Frontier | null = null
-    if (st.frontier != null && records[0].body.seq === st.seq + 1) {
+    const fallback = records == null
+    if (records != null && st.frontier != null && records[0].body.seq === st.seq + 1) {
       f = { length: st.frontier.length, peaks: st.frontier.peaks.slice() }
       for (const leaf of run.leaves) appendLeafInPlace(f, leaf)
     }
-    if (f != null && !run.fallback && toHex(frontierRoot(f)) === head.body.root) {
+    if (records != null && f != null && toHex(frontierRoot(f)) === head.body.root) {
       await this.checkHead(head)
       this.c.stats.inc('syncReceived', records.length)
       this.c.stats.inc('syncRunRecords', records.length)
@@ -232,13 +255,13 @@ export class RunTracker {
       return { verdicts: records.map(record => ({ kind: 'verified', record })), attested: true }
     }
     this.c.stats.inc('syncRunsFallback')
-    const verdicts = await this.c.ingest.verifyMany(run.wires, 'sync')
+    const verdicts = await this.c.ingest.verifyMany(run.wires, 'sync', fallback ? { check: this.check } : {})
     const bad = verdicts.find(v => v.kind === 'rejected')
     const allOk = verdicts.every(v => v.kind === 'verified')
     st.seq = Math.max(st.seq, head.body.length)
     st.frontier = allOk ? f : null
     if (bad != null) this.clock.controller.abort(new CountedViolation(bad.kind === 'rejected' ? bad.code : 'E_INTERNAL', 'peer sent an invalid record'))
-    else if (allOk && f != null && !run.fallback) {
+    else if (allOk && f != null && !fallback) {
       // every record is the author's and so is the prefix we hold, yet the root differs: the
       // author signed a head over another log. Evidence against the author, not the server
       await this.checkHead(head)

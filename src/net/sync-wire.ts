@@ -96,7 +96,13 @@ export function planSync (serverAuthors: Iterable<string>, clientHeads: Map<stri
 }
 
 /** What the server reads from the store to fill one page. */
-export interface PageSource { bySeq: RecordStore['bySeq'] }
+export interface PageSource { bySeq: RecordStore['bySeq'], wiresBySeq?: RecordStore['wiresBySeq'] }
+
+/** A log's wires after `after`: undecoded when the store can (a server sends bytes, it needs no bodies). */
+export async function readWires (src: PageSource, author: string, after: number, limit: number): Promise<Array<{ seq: number, wire: Uint8Array }>> {
+  if (src.wiresBySeq != null) return await src.wiresBySeq(author, after, limit)
+  return (await src.bySeq(author, after, limit)).map(r => ({ seq: r.body.seq, wire: toWire(r) }))
+}
 
 /**
  * Fill one page from the cursors (mutated: advanced past what was taken, removed when drained).
@@ -109,14 +115,13 @@ export async function fillPage (src: PageSource, cursors: Cursor[], maxRecords: 
   while (cursors.length > 0 && out.length < maxRecords) {
     const cur = cursors[0]
     const want = Math.min(maxRecords - out.length, 64)
-    const recs = await src.bySeq(cur.author, cur.after, want)
+    const recs = await readWires(src, cur.author, cur.after, want)
     let full = false
-    for (const r of recs) {
-      const w = toWire(r)
+    for (const { seq, wire: w } of recs) {
       if (out.length > 0 && bytes + w.length > maxBytes) { full = true; break }
       out.push(w)
       bytes += w.length
-      cur.after = r.body.seq
+      cur.after = seq
     }
     if (full) break
     if (recs.length < want) cursors.shift()

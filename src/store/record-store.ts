@@ -451,6 +451,18 @@ class LevelRecordStore implements RecordStore {
     return out
   }
 
+  async wiresBySeq (author: string, afterSeq: number, limit: number): Promise<Array<{ seq: number, wire: Uint8Array }>> {
+    const out: Array<{ seq: number, wire: Uint8Array }> = []
+    if (limit <= 0) return out
+    for await (const [key, id] of this.logs.iterator({ gt: logKey(author, afterSeq), lt: `${author}!~` })) {
+      if (id.startsWith('-')) continue
+      const wire = this.rec.getSync(id)
+      if (wire != null) out.push({ seq: Number(key.slice(key.lastIndexOf('!') + 1)), wire })
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
   async nextSeq (author: string): Promise<number> {
     return (this.authors.get(author)?.max ?? 0) + 1
   }

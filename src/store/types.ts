@@ -78,6 +78,8 @@ export interface RecordStore {
   heads(): Promise<Map<string, number>>
   /** records of one author with seq > afterSeq, ascending, at most `limit` */
   bySeq(author: string, afterSeq: number, limit: number): Promise<SignedRecord[]>
+  /** the same as stored wire envelopes, not decoded (what a sync server sends); optional for test stores */
+  wiresBySeq?(author: string, afterSeq: number, limit: number): Promise<Array<{ seq: number, wire: Uint8Array }>>
   /** next free sequence number for an author (used for the node's own records) */
   nextSeq(author: string): Promise<number>
   query(q: RecordQuery): Promise<RecordPage>

@@ -8,7 +8,7 @@ import {
   createRecord, encodeEnvelope, encodeBody, frontierRoot, leafHash, merkleRoot, signLogHead, synthBodies, toHex, toWire, type SignedRecord
 } from '../../src/records/index.js'
 import { FRAME_END, FRAME_RECORD, frame } from '../../src/net/sync.js'
-import { FRAME_LOG_HEAD } from '../../src/net/sync-v2.js'
+import { FRAME_LOG_HEAD, logHeadPayload } from '../../src/net/sync-v2.js'
 import { SYNC2_PROTOCOL, SYNC_PROTOCOL } from '../../src/net/types.js'
 import type { RecordStore } from '../../src/store/types.js'
 import { ownRecords, testPeers } from '../helpers/net.js'
@@ -104,7 +104,7 @@ describe('sync 2.0.0', () => {
         await lp.read()
         const wires = recs.map(toWire)
         wires[16] = forged
-        await lp.writeV([frame(FRAME_LOG_HEAD, head.wire), ...wires.map(w => frame(FRAME_RECORD, w)), frame(FRAME_END, Uint8Array.of(0))])
+        await lp.writeV([frame(FRAME_LOG_HEAD, logHeadPayload(40, head)), ...wires.map(w => frame(FRAME_RECORD, w)), frame(FRAME_END, Uint8Array.of(0))])
         await lp.read()
       } catch {}
     }, { force: true })
@@ -139,7 +139,7 @@ describe('sync 2.0.0', () => {
       const lp = lpStream(stream, { maxDataLength: 4 << 20 })
       try {
         await lp.read()
-        await lp.writeV([frame(FRAME_LOG_HEAD, fake.wire), ...recs.map(r => frame(FRAME_RECORD, toWire(r))), frame(FRAME_END, Uint8Array.of(0))])
+        await lp.writeV([frame(FRAME_LOG_HEAD, logHeadPayload(12, fake)), ...recs.map(r => frame(FRAME_RECORD, toWire(r))), frame(FRAME_END, Uint8Array.of(0))])
         await lp.read()
       } catch {}
     }, { force: true })

@@ -8,7 +8,7 @@ import {
 import { createIngest } from '../../../src/net/ingest.js'
 import { createReceiveCheck } from '../../../src/net/sync-wire.js'
 import { FRAME_RECORD, type SyncServiceComponents } from '../../../src/net/sync.js'
-import { FRAME_LOG_HEAD, RunTracker, fillPageV2, openRun, type RunCursor, type RunSource } from '../../../src/net/sync-v2.js'
+import { FRAME_LOG_HEAD, RunTracker, fillPageV2, logHeadPayload, openRun, type RunCursor, type RunSource } from '../../../src/net/sync-v2.js'
 import { resolveLimits } from '../../../src/net/limits.js'
 import { Counters } from '../../../src/util/counters.js'
 import { log } from '../../../src/util/log.js'
@@ -89,7 +89,7 @@ describe('sync 2.0.0 client: checking a run', () => {
     const head = await signLogHead(a.key, a.id, 9, rootOf(recs))
     const c = components([])
     const t = new RunTracker(c, new Map(), 'server', clock())
-    t.open(head.wire)
+    t.open(logHeadPayload(9, head))
     const outs = recs.map(r => t.add(toWire(r)))
     expect(outs.slice(0, 8).every(o => o === undefined)).toBe(true)
     const out = await outs[8]
@@ -106,7 +106,7 @@ describe('sync 2.0.0 client: checking a run', () => {
     const c = components([])
     const k = clock()
     const t = new RunTracker(c, new Map(), 'server', k)
-    t.open(head.wire)
+    t.open(logHeadPayload(6, head))
     let out
     for (const [i, r] of recs.entries()) out = t.add(i === 2 ? forged : toWire(r))
     const res = await out
@@ -118,42 +118,48 @@ describe('sync 2.0.0 client: checking a run', () => {
     expect((k.signal.reason as { code: string }).code).toBe('E_BAD_SIGNATURE')
   })
 
-  it('a record failing the cheap checks inside a run is refused at once and the server charged', async () => {
+  it('a record failing the cheap checks inside a run refuses the run and charges the server', async () => {
     const a = await author()
     const recs = await signedLog(a, 3)
     const head = await signLogHead(a.key, a.id, 3, rootOf(recs))
     const charged: string[] = []
     const c = components(charged)
     const t = new RunTracker(c, new Map(), 'server', clock())
-    t.open(head.wire)
+    t.open(logHeadPayload(3, head))
     t.add(toWire(recs[0]))
     const garbage = Uint8Array.from(toWire(recs[1])); garbage[garbage.length - 1] = 0x20
-    expect(() => t.add(garbage)).toThrow(expect.objectContaining({ code: 'E_MALFORMED' }))
+    t.add(garbage)
+    await expect(t.add(toWire(recs[2]))).rejects.toMatchObject({ code: 'E_MALFORMED' })
     expect(charged).toEqual(['server E_MALFORMED'])
     expect(c.rejections.toJSON()).toEqual({ E_MALFORMED: 1 })
   })
 
-  it('a head signed by another key is E_SYNC_PROOF; a run that skips a seq or changes author is refused', async () => {
+  it('a head signed by another key is E_SYNC_PROOF; a run that skips a seq, changes author or has a bad count is refused', async () => {
     const a = await author()
     const b = await author()
     const recs = await signedLog(a, 4)
     const fake = await signLogHead(b.key, a.id, 4, rootOf(recs))
     const t = new RunTracker(components([]), new Map(), 'server', clock())
-    t.open(fake.wire)
+    t.open(logHeadPayload(4, fake))
     let out
     for (const r of recs) out = t.add(toWire(r))
     await expect(out).rejects.toMatchObject({ code: 'E_SYNC_PROOF' })
 
     const good = await signLogHead(a.key, a.id, 4, rootOf(recs))
     const t2 = new RunTracker(components([]), new Map(), 'server', clock())
-    t2.open(good.wire)
-    t2.add(toWire(recs[0]))
-    expect(() => t2.add(toWire(recs[2]))).toThrow(expect.objectContaining({ code: 'E_SYNC_PROOF' }))
+    t2.open(logHeadPayload(3, good))
+    t2.add(toWire(recs[1]))
+    t2.add(toWire(recs[3]))
+    await expect(t2.add(toWire(recs[2]))).rejects.toMatchObject({ code: 'E_SYNC_PROOF' })
     const t3 = new RunTracker(components([]), new Map(), 'server', clock())
-    t3.open(good.wire)
-    expect(() => { t3.open(good.wire) }).toThrow(expect.objectContaining({ code: 'E_SYNC_PROOF' }))
-    const other = (await signedLog(b, 1))[0]
-    expect(() => t3.add(toWire(other))).toThrow(expect.objectContaining({ code: 'E_SYNC_PROOF' }))
+    t3.open(logHeadPayload(1, good))
+    expect(() => { t3.open(logHeadPayload(1, good)) }).toThrow(expect.objectContaining({ code: 'E_SYNC_PROOF' }))
+    const other = (await signedLog(b, 4))[3]
+    await expect(t3.add(toWire(other))).rejects.toMatchObject({ code: 'E_SYNC_PROOF' })
+    const t4 = new RunTracker(components([]), new Map(), 'server', clock())
+    expect(() => { t4.open(logHeadPayload(5, good)) }).toThrow(expect.objectContaining({ code: 'E_SYNC_PROOF' }))
+    expect(() => { t4.open(logHeadPayload(0, good)) }).toThrow(expect.objectContaining({ code: 'E_SYNC_PROOF' }))
+    expect(() => { t4.open(good.wire) }).toThrow(expect.objectContaining({ code: 'E_SYNC_PROOF' }))
   })
 
   it('a run holding records at or below the declared head is unsolicited, as in 1.0.0', async () => {
@@ -162,7 +168,7 @@ describe('sync 2.0.0 client: checking a run', () => {
     const head = await signLogHead(a.key, a.id, 6, rootOf(recs))
     const declared = new Map([[a.id, 3]])
     const t = new RunTracker(components([]), declared, 'server', clock(), createReceiveCheck(declared))
-    t.open(head.wire)
+    t.open(logHeadPayload(5, head))
     let out
     for (const r of recs.slice(1)) out = t.add(toWire(r))
     await expect(out).rejects.toMatchObject({ code: 'E_SYNC_UNSOLICITED' })
@@ -176,7 +182,7 @@ describe('sync 2.0.0 client: checking a run', () => {
     const charged: string[] = []
     const c = components(charged)
     const t = new RunTracker(c, new Map(), 'server', clock())
-    t.open(head.wire)
+    t.open(logHeadPayload(5, head))
     let out
     for (const r of recs) out = t.add(toWire(r))
     const res = await out

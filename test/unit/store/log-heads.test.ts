@@ -51,6 +51,10 @@ describe('store: Merkle frontiers and log heads', () => {
     const f = (await s.frontier!(a.id))!
     expect(f.length).toBe(37)
     expect(toHex(frontierRoot(f))).toBe(rootOf(recs))
+    // what a sync server reads: the stored wires, undecoded, with their seqs
+    const wires = await s.wiresBySeq!(a.id, 30, 5)
+    expect(wires.map(w => w.seq)).toEqual([31, 32, 33, 34, 35])
+    expect(wires.map(w => Buffer.from(w.wire).toString('hex'))).toEqual(recs.slice(30, 35).map(r => Buffer.from(toWire(r)).toString('hex')))
   })
 
   it('migrates a data dir without frontiers on start', async () => {
