@@ -307,6 +307,8 @@ export async function fetchV2 (stream: Stream, s: FetchV2): Promise<void> {
   let loose: Array<Promise<SignedRecord>> = []
   let done: Array<Promise<RunOutcome>> = []
   let pending: Promise<void> = Promise.resolve()
+  let collecting: Promise<void> = Promise.resolve()
+  let failed = false
   let inPage = 0
   // verdicts of a page (loose records first, then completed runs); the first refusal cuts the session
   const collect = async (page: Array<Promise<SignedRecord>>, finished: Array<Promise<RunOutcome>>, settle: boolean): Promise<void> => {
@@ -355,16 +357,19 @@ export async function fetchV2 (stream: Stream, s: FetchV2): Promise<void> {
         const finished = done
         loose = []
         done = []
-        await collect(page, finished, false)
-        clock.kick()
-        if (buf[1] !== 1) break
+        // one page is collected (checked, stored) while the next one arrives and is hashed
+        await collecting
+        collecting = collect(page, finished, false)
+        collecting.catch((err: unknown) => { failed = true; clock.controller.abort(err) })
+        if (buf[1] !== 1) { await collecting; break }
       } else {
         throw new SyncViolation(SyncErrorCode.PROTOCOL, `unexpected frame type ${type}`)
       }
     }
   } finally {
     // as 1.0.0: what was verified before a failure is kept, up to the first invalid record
-    if (loose.length > 0 || done.length > 0) await collect(loose, done, true).catch(() => {})
+    await collecting.catch(() => {})
+    if (!failed && (loose.length > 0 || done.length > 0)) await collect(loose, done, true).catch(() => {})
     await pending
   }
   await stream.close({ signal })
