@@ -1,6 +1,8 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { SignedRecord } from '../records/types.js'
+import { signLogHead } from '../records/log-head.js'
+import { toWire, verifyWire } from '../records/sign.js'
 import { Counters } from '../util/counters.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { log } from '../util/log.js'
@@ -13,7 +15,7 @@ import { PeerExchange } from './peer-exchange.js'
 import { RecordsTopic } from './records-topic.js'
 import { SyncService, type SyncResult } from './sync.js'
 import { createTokenBucket, DEFAULT_GUARD } from './guard.js'
-import { PEERS_PROTOCOL, RECORDS_TOPIC, SYNC_PROTOCOL, type NetworkComponents, type NetworkGuard, type NetworkInit, type NetworkLimits, type SwarmNetwork } from './types.js'
+import { PEERS_PROTOCOL, RECORDS_TOPIC, SYNC2_PROTOCOL, SYNC_PROTOCOL, type NetworkComponents, type NetworkGuard, type NetworkInit, type NetworkLimits, type SwarmNetwork } from './types.js'
 
 export * from './types.js'
 export { DEFAULT_LIMITS, WindowLimiter } from './limits.js'
@@ -101,10 +103,14 @@ class Network implements SwarmNetworkNode {
     // issue #7 partitions: a record learned by sync is gossiped on (within the per-peer budget), so
     // after a heal it spreads through each half at gossip speed instead of waiting for the next sync round
     const relay = createTokenBucket(c.config.trust?.gossipPerPeerPerSecond ?? DEFAULT_GUARD.gossipPerPeerPerSecond, c.config.trust?.gossipBurst ?? DEFAULT_GUARD.gossipBurst)
-    const onRecord = (record: SignedRecord, via: 'gossip' | 'sync'): void => {
+    const onRecord = (record: SignedRecord, via: 'gossip' | 'sync', attested?: boolean): void => {
       c.onRecord?.(record, via)
       if (via === 'sync' && this.running && relay()) {
-        this.topic?.publish(record).then(() => { this.stats_.inc('syncRelayed') }, () => {})
+        // a record taken in through its author's log head (sync 2.0.0) is checked on its own
+        // first: an author could sign a head over a record whose own signature is broken, and
+        // gossip peers would charge us, the relayer, for it
+        const checked = attested === true ? (this.pool?.verify(toWire(record)) ?? verifyWire(toWire(record))) : Promise.resolve(record)
+        checked.then(async () => { await this.topic?.publish(record) }).then(() => { this.stats_.inc('syncRelayed') }, () => { if (attested === true) this.stats_.inc('syncRelayRefused') })
       }
     }
     // gossip and sync share one pacer: verification bursts yield the event loop every few ms
@@ -121,13 +127,15 @@ class Network implements SwarmNetworkNode {
       rejections: c.rejections,
       guard: netGuard,
       log: log('net:sync'),
-      connectionTo: (peer) => node.getConnections(peer).find(conn => conn.status === 'open')
+      connectionTo: (peer) => node.getConnections(peer).find(conn => conn.status === 'open'),
+      self: { author: this.peerId, sign: async (length, root) => await signLogHead(c.privateKey, this.peerId, length, root) },
+      maxVersion: c.config.net.sync.maxVersion ?? 2
     })
     this.bootstrap = new Bootstrapper(node, c.config.net.bootstrap, limits.bootstrapIntervalMs, log('net:bootstrap'))
     sync.start()
     const px = this.px = new PeerExchange(node, { targetPeers: limits.targetPeers, timeoutMs: c.config.net.sync.timeoutMs }, this.stats_, log('net:px'))
     if (limits.targetPeers > 0) await px.start()
-    await node.handle(SYNC_PROTOCOL, async (stream, conn) => { await sync.handle(stream, conn) }, {
+    await node.handle([SYNC2_PROTOCOL, SYNC_PROTOCOL], async (stream, conn) => { await sync.handle(stream, conn) }, {
       // our own per-peer counter refuses (and counts) first; this is the hard stop behind it
       maxInboundStreams: limits.maxInboundSyncPerPeer + 2,
       maxOutboundStreams: 4,
@@ -166,7 +174,7 @@ class Network implements SwarmNetworkNode {
     if (!this.running) return
     const { peerId, protocols } = evt.detail
     if (this.limits.targetPeers > 0 && protocols.includes(PEERS_PROTOCOL)) void this.px?.discoverVia(peerId)
-    if (this.init.syncOnConnect !== false && protocols.includes(SYNC_PROTOCOL)) void this.sync?.syncWith(peerId).catch(() => {})
+    if (this.init.syncOnConnect !== false && (protocols.includes(SYNC_PROTOCOL) || protocols.includes(SYNC2_PROTOCOL))) void this.sync?.syncWith(peerId).catch(() => {})
   }
 
   /** below the target degree: ask a random connected peer for more */

@@ -1,4 +1,4 @@
-import { verifyWire } from '../records/sign.js'
+import { decodeWireUnverified, verifyWire } from '../records/sign.js'
 import { RecordErrorCode, RecordValidationError } from '../records/errors.js'
 import type { SignedRecord } from '../records/types.js'
 import type { RecordStore } from '../store/types.js'
@@ -47,7 +47,8 @@ export interface IngestComponents {
   rejections: Counters
   stats: Counters
   log: Logger
-  onRecord?: (record: SignedRecord, via: IngestVia) => void
+  /** `attested`: a sync 2.0.0 record checked through its author's log head, not on its own */
+  onRecord?: (record: SignedRecord, via: IngestVia, attested?: boolean) => void
   /** time-slices verification (src/net/pacer.ts) so a burst cannot hold the event loop */
   pacer?: Pacer
   /**
@@ -58,7 +59,11 @@ export interface IngestComponents {
 }
 
 /** verifyWire() done elsewhere: resolves with the record or throws what verifyWire throws. */
-export interface RecordVerifier { verify: (wire: Uint8Array, now?: number) => Promise<SignedRecord> }
+export interface RecordVerifier {
+  verify: (wire: Uint8Array, now?: number) => Promise<SignedRecord>
+  /** every check but the signature (sync 2.0.0 run records); optional for test verifiers */
+  check?: (wire: Uint8Array, now?: number) => Promise<SignedRecord>
+}
 
 export interface IngestOptions {
   /** extra check between verification and storage; throw a SyncViolation to refuse */
@@ -84,7 +89,13 @@ export interface Ingest {
    * each record as it arrives and hands the promises to verifyMany when its page ends
    */
   begin: (wire: Uint8Array, opts?: IngestOptions) => Promise<SignedRecord>
-  commit: (records: SignedRecord[], via: IngestVia) => Promise<IngestOutcome[]>
+  /**
+   * every check but the signature, uncounted, on the pool when there is one: only for sync 2.0.0
+   * run records, whose bytes a log head vouches for (src/net/sync-v2.ts)
+   */
+  checkBody: (wire: Uint8Array) => Promise<SignedRecord>
+  /** store verified records; `attested`: checked through a signed log head (sync 2.0.0), see onRecord */
+  commit: (records: SignedRecord[], via: IngestVia, opts?: { attested?: boolean }) => Promise<IngestOutcome[]>
 }
 
 export function createIngest (c: IngestComponents): Ingest {
@@ -122,6 +133,12 @@ export function createIngest (c: IngestComponents): Ingest {
     return p
   }
 
+  const checkBody = (wire: Uint8Array): Promise<SignedRecord> => {
+    const p = c.verifier?.check != null ? c.verifier.check(wire) : Promise.resolve().then(() => decodeWireUnverified(wire))
+    p.catch(() => {})
+    return p
+  }
+
   const verifyMany = async (items: Array<Uint8Array | Promise<SignedRecord>>, via: IngestVia, opts: IngestOptions = {}): Promise<Verified[]> => {
     c.stats.inc(`${via}Received`, items.length)
     const settled = await Promise.allSettled(items.map(async x => await (x instanceof Uint8Array ? begin(x, opts) : x)))
@@ -136,7 +153,7 @@ export function createIngest (c: IngestComponents): Ingest {
     })
   }
 
-  const commit = async (records: SignedRecord[], via: IngestVia): Promise<IngestOutcome[]> => {
+  const commit = async (records: SignedRecord[], via: IngestVia, opts: { attested?: boolean } = {}): Promise<IngestOutcome[]> => {
     if (records.length === 0) return []
     let statuses
     try {
@@ -152,7 +169,7 @@ export function createIngest (c: IngestComponents): Ingest {
       switch (statuses[i]) {
         case 'inserted':
           c.stats.inc(`${via}Accepted`)
-          try { c.onRecord?.(record, via) } catch (err) { c.log.error('onRecord threw: %s', (err as Error)?.message) }
+          try { c.onRecord?.(record, via, opts.attested) } catch (err) { c.log.error('onRecord threw: %s', (err as Error)?.message) }
           return { kind: 'inserted', record }
         case 'equivocation':
           c.stats.inc(`${via}Equivocations`)
@@ -169,5 +186,5 @@ export function createIngest (c: IngestComponents): Ingest {
     if (v.kind !== 'verified') return v
     return (await commit([v.record], via))[0]
   }
-  return Object.assign(ingest, { verify, verifyMany, begin, commit })
+  return Object.assign(ingest, { verify, verifyMany, begin, checkBody, commit })
 }

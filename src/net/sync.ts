@@ -1,15 +1,16 @@
-import type { NetworkConfig } from './types.js'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { checkPeerId } from '../records/validate.js'
-import { toWire } from '../records/sign.js'
 import type { SignedRecord } from '../records/types.js'
-import type { RecordStore } from '../store/types.js'
-import type { Counters } from '../util/counters.js'
 import { errorCode } from '../util/errors.js'
-import type { Logger } from '../util/log.js'
-import { SyncViolation, classifyError, type Ingest } from './ingest.js'
-import { SYNC_PROTOCOL, type NetworkGuard, type NetworkLimits } from './types.js'
+import { SyncViolation, classifyError } from './ingest.js'
+import { ensureOwnHead, fetchV2, fillPageV2, type RunCursor } from './sync-v2.js'
+import {
+  CountedViolation, FRAME_END, FRAME_HEADS, FRAME_MORE, FRAME_RECORD, SyncErrorCode, createReceiveCheck, decodeHeads,
+  encodeHeads, fillPage, frame, planSync, syncErrorCode, type SyncResult, type SyncServiceComponents
+} from './sync-wire.js'
+import { SYNC2_PROTOCOL, SYNC_PROTOCOL } from './types.js'
+
+export * from './sync-wire.js'
 
 /*
  * Catch-up sync, /swarmtune/sync/1.0.0. Gossip is best-effort; this makes delivery eventual.
@@ -24,153 +25,16 @@ import { SYNC_PROTOCOL, type NetworkGuard, type NetworkLimits } from './types.js
  * seq 1), authors in sorted order, seqs ascending. Both sides bound frame sizes, buffered bytes,
  * records per page and per session, the idle time between frames and the session's total time;
  * any violation aborts the stream and is counted by code, never thrown out of the node.
+ *
+ * /swarmtune/sync/2.0.0 (src/net/sync-v2.ts) is served beside it on the same service: the same
+ * frames plus LOG_HEAD, so a run of an author's records costs the client one signature. A client
+ * asks for 2.0.0 first and gets 1.0.0 from peers that do not speak it (multistream-select).
  */
-export const FRAME_HEADS = 1
-export const FRAME_RECORD = 2
-export const FRAME_END = 3
-export const FRAME_MORE = 4
-
-export const SyncErrorCode = {
-  PROTOCOL: 'E_SYNC_PROTOCOL',
-  OVERSIZE: 'E_SYNC_OVERSIZE',
-  FLOOD: 'E_SYNC_FLOOD',
-  LIMIT: 'E_SYNC_LIMIT',
-  UNSOLICITED: 'E_SYNC_UNSOLICITED',
-  ORDER: 'E_SYNC_ORDER',
-  TIMEOUT: 'E_SYNC_TIMEOUT',
-  BUSY: 'E_SYNC_BUSY',
-  RATE_LIMITED: 'E_SYNC_RATE_LIMITED',
-  CLOSED: 'E_SYNC_CLOSED'
-} as const
-
-export function frame (type: number, payload?: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + (payload?.length ?? 0))
-  out[0] = type
-  if (payload != null) out.set(payload, 1)
-  return out
-}
-
-export interface HeadsMessage {
-  pageSize: number
-  maxPageBytes: number
-  heads: Map<string, number>
-}
-
-/**
- * Pure: the client's heads message. Over `maxAuthors`, the authors with the highest heads are
- * declared (they cost the most to resend); the rest are synced from seq 1 and arrive as duplicates.
- */
-export function encodeHeads (msg: HeadsMessage, maxAuthors: number): Uint8Array {
-  let entries = [...msg.heads.entries()].filter(([, h]) => h > 0)
-  if (entries.length > maxAuthors) entries = entries.sort((a, b) => b[1] - a[1]).slice(0, maxAuthors)
-  entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-  const json = JSON.stringify({ v: 1, pageSize: msg.pageSize, maxPageBytes: msg.maxPageBytes, heads: entries })
-  return frame(FRAME_HEADS, new TextEncoder().encode(json))
-}
-
-/** Pure: parse and bound an untrusted heads message (payload after the type byte). */
-export function decodeHeads (payload: Uint8Array, limits: Pick<NetworkLimits, 'maxHeadsAuthors' | 'maxRecordFrameBytes'>): HeadsMessage {
-  const bad = (why: string): never => { throw new SyncViolation(SyncErrorCode.PROTOCOL, `bad heads message: ${why}`) }
-  let v: unknown
-  try { v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) } catch { bad('not UTF-8 JSON') }
-  if (v == null || typeof v !== 'object' || Array.isArray(v)) bad('not an object')
-  const o = v as Record<string, unknown>
-  if (o.v !== 1) bad('unknown version')
-  const isInt = (x: unknown, lo: number, hi: number): x is number => typeof x === 'number' && Number.isInteger(x) && x >= lo && x <= hi
-  if (!isInt(o.pageSize, 1, 4096)) bad('pageSize')
-  if (!isInt(o.maxPageBytes, limits.maxRecordFrameBytes, 64 * 1024 * 1024)) bad('maxPageBytes')
-  if (!Array.isArray(o.heads)) bad('heads is not an array')
-  const list = o.heads as unknown[]
-  if (list.length > limits.maxHeadsAuthors) bad(`more than ${limits.maxHeadsAuthors} authors`)
-  const heads = new Map<string, number>()
-  for (const e of list) {
-    if (!Array.isArray(e) || e.length !== 2 || !isInt(e[1], 0, Number.MAX_SAFE_INTEGER)) bad('entry')
-    const [author, head] = e as [unknown, number]
-    try { checkPeerId(author, 'author') } catch { bad('author') }
-    if (heads.has(author as string)) bad('duplicate author')
-    heads.set(author as string, head)
-  }
-  return { pageSize: o.pageSize as number, maxPageBytes: o.maxPageBytes as number, heads }
-}
-
-export interface Cursor { author: string, after: number }
-
-/**
- * Pure: which author logs the server walks for this client, in order. Every author the server
- * knows is walked from the client's head (0 when unknown): the server's contiguous head alone
- * cannot tell whether it also holds records past a gap, so authors are probed, not skipped.
- */
-export function planSync (serverAuthors: Iterable<string>, clientHeads: Map<string, number>): Cursor[] {
-  return [...serverAuthors].sort().map(author => ({ author, after: clientHeads.get(author) ?? 0 }))
-}
-
-/** What the server reads from the store to fill one page. */
-export interface PageSource { bySeq: RecordStore['bySeq'] }
-
-/**
- * Fill one page from the cursors (mutated: advanced past what was taken, removed when drained).
- * Stops at `maxRecords` records or once `maxBytes` of wire bytes would be exceeded (a page always
- * holds at least one record when one is left, so a huge record cannot stall the session).
- */
-export async function fillPage (src: PageSource, cursors: Cursor[], maxRecords: number, maxBytes: number): Promise<Uint8Array[]> {
-  const out: Uint8Array[] = []
-  let bytes = 0
-  while (cursors.length > 0 && out.length < maxRecords) {
-    const cur = cursors[0]
-    const want = Math.min(maxRecords - out.length, 64)
-    const recs = await src.bySeq(cur.author, cur.after, want)
-    let full = false
-    for (const r of recs) {
-      const w = toWire(r)
-      if (out.length > 0 && bytes + w.length > maxBytes) { full = true; break }
-      out.push(w)
-      bytes += w.length
-      cur.after = r.body.seq
-    }
-    if (full) break
-    if (recs.length < want) cursors.shift()
-  }
-  return out
-}
-
-/**
- * Client-side check of every received record before it is stored: the server may only send what
- * the client asked for (seq above the declared head), each author's seqs ascending, no repeats.
- */
-export function createReceiveCheck (declared: Map<string, number>): (r: SignedRecord) => void {
-  const last = new Map<string, { seq: number, id: string }>()
-  return (r) => {
-    const { author, seq } = r.body
-    const head = declared.get(author)
-    if (head != null && seq <= head) throw new SyncViolation(SyncErrorCode.UNSOLICITED, `seq ${seq} of ${author} is at or below the declared head ${head}`)
-    const prev = last.get(author)
-    if (prev != null && (seq < prev.seq || (seq === prev.seq && r.id === prev.id))) throw new SyncViolation(SyncErrorCode.ORDER, `seq ${seq} of ${author} repeats or goes back`)
-    last.set(author, { seq, id: r.id })
-  }
-}
-
-/** Pure: stream/read errors → a stable code. */
-export function syncErrorCode (err: unknown): string {
-  const code = errorCode(err)
-  if (code !== 'E_INTERNAL' && code.startsWith('E_')) return code
-  const name = (err as Error)?.name ?? ''
-  if (code === 'ERR_MSG_DATA_TOO_LONG' || code === 'ERR_MSG_LENGTH_TOO_LONG') return SyncErrorCode.OVERSIZE
-  if (code === 'ERR_INVALID_MSG_LENGTH') return SyncErrorCode.PROTOCOL
-  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError') return SyncErrorCode.OVERSIZE
-  if (name === 'StreamBufferError') return SyncErrorCode.FLOOD
-  if (name === 'UnexpectedEOFError' || name === 'StreamResetError' || name === 'StreamStateError' || name === 'StreamClosedError') return SyncErrorCode.CLOSED
-  if (name === 'AbortError' || name === 'TimeoutError') return SyncErrorCode.TIMEOUT
-  return 'E_INTERNAL'
-}
-
-/** A violation whose code was already counted where it was detected. */
-class CountedViolation extends SyncViolation {}
-
 /** Codes that blame the remote peer (counted as rejections); the others are ordinary failures. */
 const BLAMEWORTHY = new Set<string>([
   SyncErrorCode.PROTOCOL, SyncErrorCode.OVERSIZE, SyncErrorCode.FLOOD, SyncErrorCode.LIMIT,
   SyncErrorCode.UNSOLICITED, SyncErrorCode.ORDER, SyncErrorCode.TIMEOUT, SyncErrorCode.BUSY,
-  SyncErrorCode.RATE_LIMITED
+  SyncErrorCode.RATE_LIMITED, SyncErrorCode.PROOF
 ])
 
 /**
@@ -189,29 +53,6 @@ class SessionClock {
   get signal (): AbortSignal { return this.controller.signal }
   kick (): void { this.idle.refresh() }
   stop (): void { clearTimeout(this.idle); clearTimeout(this.total) }
-}
-
-export interface SyncResult {
-  peer: string
-  ok: boolean
-  /** records received / newly stored in this session */
-  received: number
-  inserted: number
-  pages: number
-  code?: string
-}
-
-export interface SyncServiceComponents {
-  config: NetworkConfig
-  limits: NetworkLimits
-  store: RecordStore
-  ingest: Ingest
-  stats: Counters
-  rejections: Counters
-  guard: NetworkGuard
-  log: Logger
-  /** an open connection to the peer, or undefined */
-  connectionTo: (peer: PeerId) => Connection | undefined
 }
 
 export class SyncService {
@@ -273,8 +114,8 @@ export class SyncService {
     this.c.stats.inc('syncSessionsIn')
     const clock = this.openClock()
     try {
-      await this.serve(stream, clock)
-      this.c.stats.inc('syncServedOk')
+      await this.serve(stream, clock, stream.protocol === SYNC2_PROTOCOL ? 2 : 1)
+      this.c.stats.inc(stream.protocol === SYNC2_PROTOCOL ? 'syncServedOkV2' : 'syncServedOk')
     } catch (err) {
       const code = syncErrorCode(clock.signal.aborted ? clock.signal.reason : err)
       this.fail(peer, code, 'server', err)
@@ -288,32 +129,37 @@ export class SyncService {
     }
   }
 
-  private async serve (stream: Stream, clock: SessionClock): Promise<void> {
+  private async serve (stream: Stream, clock: SessionClock, version: 1 | 2): Promise<void> {
     const { limits, config } = this.c
     const signal = clock.signal
     const lp = lpStream(stream, { maxDataLength: limits.maxHeadsFrameBytes, maxBufferSize: limits.maxHeadsFrameBytes + 4096 })
     const first = (await lp.read({ signal })).subarray()
     clock.kick()
     if (first[0] !== FRAME_HEADS) throw new SyncViolation(SyncErrorCode.PROTOCOL, `expected HEADS, got frame type ${first[0]}`)
-    const req = decodeHeads(first.subarray(1), limits)
+    const req = decodeHeads(first.subarray(1), limits, version)
     const pageSize = Math.min(config.net.sync.pageSize, req.pageSize)
     const pageBytes = Math.min(limits.maxPageBytes, req.maxPageBytes)
-    const cursors = planSync((await this.c.store.heads()).keys(), req.heads)
+    if (version === 2) await ensureOwnHead(this.c.store, this.c.self)
+    const contiguous = await this.c.store.heads()
+    const cursors: RunCursor[] = planSync(contiguous.keys(), req.heads)
     let sent = 0
-    const nextPage = async (): Promise<Uint8Array[]> => {
+    const nextPage = async (): Promise<{ frames: Uint8Array[], records: number }> => {
       const room = Math.min(pageSize, config.net.sync.maxRecordsPerSession - sent)
-      const page = room > 0 ? await fillPage(this.c.store, cursors, room, pageBytes) : []
-      sent += page.length
+      if (room <= 0) return { frames: [], records: 0 }
+      const page = version === 2
+        ? await fillPageV2(this.c.store, cursors, contiguous, room, pageBytes)
+        : await fillPage(this.c.store, cursors, room, pageBytes).then(ws => ({ frames: ws.map(w => frame(FRAME_RECORD, w)), records: ws.length }))
+      sent += page.records
       return page
     }
     let page = await nextPage()
     for (;;) {
       const more = cursors.length > 0 && sent < config.net.sync.maxRecordsPerSession
-      const frames = page.map(w => frame(FRAME_RECORD, w))
+      const frames = page.frames
       frames.push(frame(FRAME_END, Uint8Array.of(more ? 1 : 0)))
       await lp.writeV(frames, { signal })
       clock.kick()
-      this.c.stats.inc('syncRecordsOut', page.length)
+      this.c.stats.inc('syncRecordsOut', page.records)
       if (!more) break
       // read the next page from the store while the client verifies this one
       const prefetch = nextPage()
@@ -346,8 +192,12 @@ export class SyncService {
     const clock = this.openClock()
     let stream: Stream | undefined
     try {
-      stream = await conn.newStream(SYNC_PROTOCOL, { signal: clock.signal })
-      await this.fetch(stream, clock, res)
+      const v2 = (this.c.maxVersion ?? 2) >= 2 && this.c.store.frontier != null
+      stream = await conn.newStream(v2 ? [SYNC2_PROTOCOL, SYNC_PROTOCOL] : SYNC_PROTOCOL, { signal: clock.signal })
+      if (stream.protocol === SYNC2_PROTOCOL) {
+        res.version = 2
+        await fetchV2(stream, { c: this.c, clock, res, commit: async (ok, attested) => { await this.commit(ok, attested, res) } })
+      } else await this.fetch(stream, clock, res)
       res.ok = true
       this.c.stats.inc('syncSessionsOk')
     } catch (err) {
@@ -360,6 +210,13 @@ export class SyncService {
       this.closeClock(clock)
     }
     return res
+  }
+
+  /** store one page's verified records (`attested`: checked through a log head, sync 2.0.0) */
+  private async commit (ok: SignedRecord[], attested: SignedRecord[], res: SyncResult): Promise<void> {
+    for (const [records, opts] of [[ok, {}], [attested, { attested: true }]] as const) {
+      for (const o of await this.c.ingest.commit(records, 'sync', opts)) if (o.kind === 'inserted') res.inserted++
+    }
   }
 
   private async fetch (stream: Stream, clock: SessionClock, res: SyncResult): Promise<void> {

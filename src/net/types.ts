@@ -9,6 +9,8 @@ import type { Counters } from '../util/counters.js'
 export const RECORDS_TOPIC = '/swarmtune/records/1'
 export const VOTES_TOPIC = '/swarmtune/votes/1'
 export const SYNC_PROTOCOL = '/swarmtune/sync/1.0.0'
+/** catch-up sync with runs attested by signed log heads (docs/records.md); served beside 1.0.0 */
+export const SYNC2_PROTOCOL = '/swarmtune/sync/2.0.0'
 export const RECOMMEND_PROTOCOL = '/swarmtune/recommend/1.0.0'
 export const INFER_PROTOCOL = '/swarmtune/infer/1.0.0'
 /** peer exchange: a newcomer learns more peers than its bootstrap list (src/net/peer-exchange.ts) */
@@ -25,7 +27,8 @@ export interface NetConfig {
   denyPeers: string[]
   /** peers given the RPC slots kept for peers with standing (issue #18), without excluding others as allowPeers does */
   priorityPeers?: string[]
-  sync: { intervalMs: number, pageSize: number, timeoutMs: number, maxRecordsPerSession: number }
+  /** maxVersion: highest sync version used as a client (default 2; 1 = /swarmtune/sync/1.0.0 only) */
+  sync: { intervalMs: number, pageSize: number, timeoutMs: number, maxRecordsPerSession: number, maxVersion?: 1 | 2 }
   /**
    * threads that verify record signatures (gossip and sync): 'auto' (default) = one per core, the
    * main thread only coordinating; 0 = verify inline on the main thread (testbeds with many

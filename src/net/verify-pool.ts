@@ -18,8 +18,11 @@ import { packageRoot } from '../util/paths.js'
  * replaced; nothing is ever accepted without a worker's verdict on exactly those bytes.
  */
 
-/** main → worker: wires concatenated in one transferred buffer; `ends[i]` ends wire i */
-export interface VerifyRequest { seq: number, buf: ArrayBuffer, ends: number[], nows: number[] }
+/**
+ * main → worker: wires concatenated in one transferred buffer; `ends[i]` ends wire i; `bodyOnly[i]`
+ * 1 = every check but the signature (sync 2.0.0 runs, whose signature is the log head's)
+ */
+export interface VerifyRequest { seq: number, buf: ArrayBuffer, ends: number[], nows: number[], bodyOnly?: number[] }
 export type WireVerdict = { ok: true, id: string } | { ok: false, code: string, message: string, invalid: boolean }
 /** worker → main: one verdict per wire, in order; the buffer comes back */
 export interface VerifyReply { seq: number, buf: ArrayBuffer, verdicts: WireVerdict[] }
@@ -49,6 +52,8 @@ export interface VerifyPoolStats { workers: number, batches: number, verified: n
 export interface VerifyPool {
   /** verifyWire() on a worker: resolves with the record or throws what verifyWire throws */
   verify: (wire: Uint8Array, now?: number) => Promise<SignedRecord>
+  /** decodeWireUnverified() on a worker: every check but the signature (sync 2.0.0 run records only) */
+  check: (wire: Uint8Array, now?: number) => Promise<SignedRecord>
   readonly size: number
   stats: () => VerifyPoolStats
   close: () => Promise<void>
@@ -66,7 +71,7 @@ export function verifyWorkerPath (): string {
   return existsSync(here) ? here : join(packageRoot(), 'dist', 'src', 'net', 'verify-worker.js')
 }
 
-interface Job { wire: Uint8Array, now: number, resolve: (r: SignedRecord) => void, reject: (err: unknown) => void }
+interface Job { wire: Uint8Array, now: number, bodyOnly: boolean, resolve: (r: SignedRecord) => void, reject: (err: unknown) => void }
 interface Slot { worker: Worker, batch?: { seq: number, jobs: Job[] }, dead: boolean }
 
 function retryError (why: string): SwarmtuneError {
@@ -81,7 +86,9 @@ function packRequest (seq: number, jobs: Job[]): VerifyRequest {
   const ends: number[] = []
   let at = 0
   for (const j of jobs) { all.set(j.wire, at); at += j.wire.length; ends.push(at) }
-  return { seq, buf: all.buffer, ends, nows: jobs.map(j => j.now) }
+  const req: VerifyRequest = { seq, buf: all.buffer, ends, nows: jobs.map(j => j.now) }
+  if (jobs.some(j => j.bodyOnly)) req.bodyOnly = jobs.map(j => j.bodyOnly ? 1 : 0)
+  return req
 }
 
 /** Each job gets its own verdict; the record is rebuilt from the bytes the worker checked. */
@@ -188,17 +195,20 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
 
   for (let i = 0; i < size; i++) slots.push(spawn())
 
+  const enqueue = async (wire: Uint8Array, now: number, bodyOnly: boolean): Promise<SignedRecord> => {
+    if (closed) throw retryError('verification pool closed')
+    if (queue.length >= maxQueued) throw new SwarmtuneError(VerifyErrorCode.BUSY, `${queue.length} records already wait for verification`)
+    return await new Promise<SignedRecord>((resolve, reject) => {
+      queue.push({ wire, now, bodyOnly, resolve, reject })
+      // wires that arrive in the same turn go out together
+      if (queue.length === 1) queueMicrotask(pump)
+    })
+  }
+
   return {
     size,
-    async verify (wire: Uint8Array, now = Date.now()): Promise<SignedRecord> {
-      if (closed) throw retryError('verification pool closed')
-      if (queue.length >= maxQueued) throw new SwarmtuneError(VerifyErrorCode.BUSY, `${queue.length} records already wait for verification`)
-      return await new Promise<SignedRecord>((resolve, reject) => {
-        queue.push({ wire, now, resolve, reject })
-        // wires that arrive in the same turn go out together
-        if (queue.length === 1) queueMicrotask(pump)
-      })
-    },
+    verify: async (wire, now = Date.now()) => await enqueue(wire, now, false),
+    check: async (wire, now = Date.now()) => await enqueue(wire, now, true),
     stats: () => ({ workers: slots.filter(s => !s.dead).length, ...st, queued: queue.length }),
     async close (): Promise<void> {
       if (closed) return

@@ -3,6 +3,8 @@ import type { AbstractSublevel } from 'abstract-level'
 import { decodeEnvelope } from '../records/codec.js'
 import { toWire } from '../records/sign.js'
 import { decodeUtf8 } from '../records/canonical.js'
+import { decodeLogHead, type LogHead } from '../records/log-head.js'
+import { EMPTY_FRONTIER, appendLeafInPlace, decodeFrontier, encodeFrontier, leafHash, type Frontier } from '../records/merkle.js'
 import type { RecordBody, SignedRecord } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { log } from '../util/log.js'
@@ -24,6 +26,10 @@ import type {
  *   eid   id → author!seq                      (evidence lookup by id)
  *   meta  key → JSON                           (snapshots, trust, votes, ...; plus the counters)
  *   tag   tag → id                             (PutOptions.tags: import line keys, same batch as the record)
+ *   mkl   author → "length:hex,…" or "?"       (Merkle frontier of the log 1..head, sync 2.0.0; "?"
+ *         when unknowable: a record of 1..head was evicted before the head reached it)
+ *   lhd   author!length(16 digits) → log head  (signed log heads, checked before they are stored)
+ *   lhev  author!length!root → log head        (heads kept as evidence of equivocation)
  *
  * A failed write (ENOSPC, I/O error) leaves LevelDB refusing every later write, so the store
  * marks itself unhealthy, answers E_STORE_FULL / E_STORE_IO, and before the next write (at most
@@ -95,6 +101,11 @@ class LevelRecordStore implements RecordStore {
   private readonly eid: Sub<string>
   private readonly meta: Sub<unknown>
   private readonly tags: Sub<string>
+  private readonly mkl: Sub<string>
+  private readonly lhd: Sub<Uint8Array>
+  private readonly lhev: Sub<Uint8Array>
+  /** author → frontier at its contiguous head; null = unknowable */
+  private frontiers = new Map<string, Frontier | null>()
   private readonly state: StoreHealth = { healthy: true, error: null, writeErrors: 0, recoveries: 0 }
   private failure?: StoreWriteError
   private lastReopen = 0
@@ -121,6 +132,9 @@ class LevelRecordStore implements RecordStore {
     this.eid = sub('eid', 'utf8')
     this.meta = sub('meta', 'json')
     this.tags = sub('tag', 'utf8')
+    this.mkl = sub('mkl', 'utf8')
+    this.lhd = sub('lhd', 'view')
+    this.lhev = sub('lhev', 'view')
   }
 
   async start (): Promise<void> {
@@ -134,6 +148,7 @@ class LevelRecordStore implements RecordStore {
       throw new SwarmtuneError('E_STORE_OPEN', `cannot open the store at ${this.init.path}: ${(e.cause as Error | undefined)?.message ?? (err as Error).message}`, { cause: err })
     }
     await this.load()
+    await this.migrateFrontiers()
     this.log('opened %s: %o', this.init.path, this.c)
   }
 
@@ -145,6 +160,33 @@ class LevelRecordStore implements RecordStore {
       const [head, max] = v.split(',').map(Number)
       this.authors.set(author, { head, max })
     }
+    this.frontiers = new Map()
+    for await (const [author, v] of this.mkl.iterator()) this.frontiers.set(author, v === '?' ? null : decodeFrontier(v) ?? null)
+  }
+
+  /**
+   * Data dirs from before sync 2.0.0 (or a frontier behind its head): hash each author's log
+   * 1..head once at start. An evicted record in 1..head makes the frontier unknowable ("?"):
+   * that author's runs are then verified record by record.
+   */
+  private async migrateFrontiers (): Promise<void> {
+    let rebuilt = 0
+    for (const [author, st] of this.authors) {
+      const f = this.frontiers.get(author)
+      if (f === null || (f != null && f.length === st.head)) continue
+      let known: Frontier | null = { length: 0, peaks: [] }
+      let seq = 0
+      for await (const [, id] of this.logs.iterator({ gt: logKey(author, 0), lte: logKey(author, st.head) })) {
+        const wire = id.startsWith('-') ? undefined : this.rec.getSync(id)
+        if (wire == null || ++seq !== known.length + 1) { known = null; break }
+        appendLeafInPlace(known, leafHash(wire))
+      }
+      if (known != null && known.length !== st.head) known = null
+      await this.write(async () => { await this.mkl.put(author, known == null ? '?' : encodeFrontier(known)) })
+      this.frontiers.set(author, known)
+      rebuilt++
+    }
+    if (rebuilt > 0) this.log('sync 2.0.0 migration: Merkle frontiers of %d author log(s) rebuilt', rebuilt)
   }
 
   health (): StoreHealth {
@@ -181,7 +223,7 @@ class LevelRecordStore implements RecordStore {
       await this.db.close()
       await this.db.open()
       // closing the parent closed the sublevels, opening it does not reopen them
-      await Promise.all([this.rec, this.logs, this.idx, this.ord, this.fifo, this.auth, this.evid, this.eid, this.meta, this.tags].map(async sub => { await sub.open() }))
+      await Promise.all([this.rec, this.logs, this.idx, this.ord, this.fifo, this.auth, this.evid, this.eid, this.meta, this.tags, this.mkl, this.lhd, this.lhev].map(async sub => { await sub.open() }))
       await this.load()
     } catch (err) {
       throw this.failed(err)
@@ -317,6 +359,8 @@ class LevelRecordStore implements RecordStore {
     }
 
     if (ops.length === 0) return statuses
+    const frontiers = this.extendFrontiers(touched, (id) => pendingWire.get(id) ?? this.rec.getSync(id), pending)
+    for (const [author, f] of frontiers) put(this.mkl, author, f == null ? '?' : encodeFrontier(f))
     const evicted = await this.planEviction(c, ops)
     for (const [author, st] of touched) put(this.auth, author, `${st.head},${st.max}`)
     put(this.meta, COUNTS_KEY, c)
@@ -324,8 +368,30 @@ class LevelRecordStore implements RecordStore {
     await this.write(async () => { await this.db.batch(ops as any[], { sync: durable }) })
     this.c = c
     for (const [author, st] of touched) this.authors.set(author, st)
+    for (const [author, f] of frontiers) this.frontiers.set(author, f)
     if (evicted != null) this.evictedUpTo = evicted
     return statuses
+  }
+
+  /** The frontiers of the authors whose contiguous head this batch advances (leaves = wire envelopes). */
+  private extendFrontiers (touched: Map<string, AuthorState>, wireOf: (id: string) => Uint8Array | undefined, pending: Map<string, string>): Map<string, Frontier | null> {
+    const out = new Map<string, Frontier | null>()
+    for (const [author, st] of touched) {
+      const before = this.authors.get(author)?.head ?? 0
+      if (st.head <= before) continue
+      const prev = before === 0 ? EMPTY_FRONTIER : this.frontiers.get(author)
+      if (prev == null || prev.length !== before) { out.set(author, null); continue }
+      let f: Frontier | null = { length: prev.length, peaks: prev.peaks.slice() }
+      for (let seq = before + 1; seq <= st.head && f != null; seq++) {
+        const lk = logKey(author, seq)
+        const id = pending.get(lk) ?? this.logs.getSync(lk)
+        const wire = id == null || id.startsWith('-') ? undefined : wireOf(id)
+        if (wire == null) f = null
+        else appendLeafInPlace(f, leafHash(wire))
+      }
+      out.set(author, f)
+    }
+    return out
   }
 
   /** Append deletes for the oldest non-own records beyond maxRecords; returns the last fifo key. */
@@ -376,8 +442,22 @@ class LevelRecordStore implements RecordStore {
     if (limit <= 0) return out
     for await (const [, id] of this.logs.iterator({ gt: logKey(author, afterSeq), lt: `${author}!~` })) {
       if (id.startsWith('-')) continue
-      const wire = await this.rec.get(id)
+      // synchronous: sync pages read hundreds of records in a row, mostly from the block cache,
+      // and a thread-pool round trip per record made the server the slow side of a catch-up
+      const wire = this.rec.getSync(id)
       if (wire != null) out.push(decodeStored(id, wire))
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  async wiresBySeq (author: string, afterSeq: number, limit: number): Promise<Array<{ seq: number, wire: Uint8Array }>> {
+    const out: Array<{ seq: number, wire: Uint8Array }> = []
+    if (limit <= 0) return out
+    for await (const [key, id] of this.logs.iterator({ gt: logKey(author, afterSeq), lt: `${author}!~` })) {
+      if (id.startsWith('-')) continue
+      const wire = this.rec.getSync(id)
+      if (wire != null) out.push({ seq: Number(key.slice(key.lastIndexOf('!') + 1)), wire })
       if (out.length >= limit) break
     }
     return out
@@ -448,6 +528,48 @@ class LevelRecordStore implements RecordStore {
     if (key === COUNTS_KEY) throw new SwarmtuneError('E_RESERVED_KEY', 'reserved meta key')
     await this.recover()
     await this.write(async () => { await this.meta.put(key, value) })
+  }
+
+  async frontier (author: string): Promise<Frontier | undefined> {
+    const st = this.authors.get(author)
+    if (st == null || st.head === 0) return EMPTY_FRONTIER
+    const f = this.frontiers.get(author)
+    return f != null && f.length === st.head ? { length: f.length, peaks: f.peaks.slice() } : undefined
+  }
+
+  async putLogHead (head: LogHead): Promise<PutStatus> {
+    const { author, length, root } = head.body
+    const key = `${author}!${pad(length)}`
+    const known = await this.lhd.get(key)
+    if (known != null) {
+      const prev = decodeLogHead(known)
+      if (prev.body.root === root) return 'duplicate'
+      await this.putLogHeadEvidence(prev)
+      await this.putLogHeadEvidence(head)
+      this.log('log head equivocation by %s at length %d', author, length)
+      return 'equivocation'
+    }
+    await this.recover()
+    await this.write(async () => { await this.lhd.put(key, head.wire) })
+    return 'inserted'
+  }
+
+  async logHeads (author: string, afterLength = 0): Promise<LogHead[]> {
+    const out: LogHead[] = []
+    // stored heads were checked (signature, root) before they were put
+    for await (const wire of this.lhd.values({ gt: `${author}!${pad(afterLength)}`, lt: `${author}!~` })) out.push(decodeLogHead(wire))
+    return out
+  }
+
+  async putLogHeadEvidence (head: LogHead): Promise<void> {
+    await this.recover()
+    await this.write(async () => { await this.lhev.put(`${head.body.author}!${pad(head.body.length)}!${head.body.root}`, head.wire) })
+  }
+
+  async logHeadEvidence (): Promise<LogHead[]> {
+    const out: LogHead[] = []
+    for await (const wire of this.lhev.values()) out.push(decodeLogHead(wire))
+    return out
   }
 
   async tagged (tags: string[]): Promise<Array<string | undefined>> {

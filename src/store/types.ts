@@ -1,4 +1,6 @@
 import type { SignedRecord, RecordSource } from '../records/types.js'
+import type { Frontier } from '../records/merkle.js'
+import type { LogHead } from '../records/log-head.js'
 
 /**
  * The federated history in LevelDB. Implemented by src/store/record-store.ts (issue #2).
@@ -76,6 +78,8 @@ export interface RecordStore {
   heads(): Promise<Map<string, number>>
   /** records of one author with seq > afterSeq, ascending, at most `limit` */
   bySeq(author: string, afterSeq: number, limit: number): Promise<SignedRecord[]>
+  /** the same as stored wire envelopes, not decoded (what a sync server sends); optional for test stores */
+  wiresBySeq?(author: string, afterSeq: number, limit: number): Promise<Array<{ seq: number, wire: Uint8Array }>>
   /** next free sequence number for an author (used for the node's own records) */
   nextSeq(author: string): Promise<number>
   query(q: RecordQuery): Promise<RecordPage>
@@ -90,4 +94,24 @@ export interface RecordStore {
   tagged?(tags: string[]): Promise<Array<string | undefined>>
   /** write health (issue #18); optional for test stores */
   health?(): StoreHealth
+  /*
+   * Sync 2.0.0 (docs/records.md); optional for test stores, whose peers then sync as 1.0.0 does.
+   */
+  /**
+   * the Merkle frontier of the author's records 1..head (head = the contiguous head; length 0 for
+   * an unknown author), or undefined when it cannot be known (a record of 1..head was evicted
+   * before the head reached it)
+   */
+  frontier?(author: string): Promise<Frontier | undefined>
+  /**
+   * keep a log head whose signature and root were checked; a second head of the same length with
+   * another root is kept as evidence ('equivocation')
+   */
+  putLogHead?(head: LogHead): Promise<PutStatus>
+  /** the author's stored log heads longer than `afterLength` (default 0), ascending by length */
+  logHeads?(author: string, afterLength?: number): Promise<LogHead[]>
+  /** keep a checked head that contradicts records the author signed, as evidence against the author */
+  putLogHeadEvidence?(head: LogHead): Promise<void>
+  /** heads kept as evidence (conflicting heads, heads contradicting signed records) */
+  logHeadEvidence?(): Promise<LogHead[]>
 }

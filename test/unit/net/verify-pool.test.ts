@@ -186,3 +186,18 @@ describe('ingest on the pool', () => {
     expect(stats.get('gossipIgnored')).toBe(1)
   })
 })
+
+describe('verification pool: body checks only (sync 2.0.0 run records)', () => {
+  it('check() runs every check but the signature on a worker; verify() in the same batches still checks signatures', async () => {
+    const p = pool()
+    const { wires: ws } = await wires(6)
+    const badSig = Uint8Array.from(ws[1]); badSig[5] ^= 1
+    const garbage = Uint8Array.from(ws[2]); garbage[garbage.length - 1] = 0x20
+    const [a, b, c, d] = await Promise.allSettled([p.check(ws[0]), p.check(badSig), p.check(garbage), p.verify(badSig)])
+    expect(a.status === 'fulfilled' && a.value.body.seq).toBe(1)
+    // the signature is not looked at: a log head vouches for these bytes
+    expect(b.status === 'fulfilled' && b.value.body.seq).toBe(2)
+    expect(c.status === 'rejected' && (c.reason as { code: string }).code).toBe('E_MALFORMED')
+    expect(d.status === 'rejected' && (d.reason as { code: string }).code).toBe('E_BAD_SIGNATURE')
+  })
+})

@@ -1,0 +1,193 @@
+import type { Connection, PeerId } from '@libp2p/interface'
+import { checkPeerId } from '../records/validate.js'
+import { toWire } from '../records/sign.js'
+import type { SignedRecord } from '../records/types.js'
+import type { LogHead } from '../records/log-head.js'
+import type { RecordStore } from '../store/types.js'
+import type { Counters } from '../util/counters.js'
+import { errorCode } from '../util/errors.js'
+import type { Logger } from '../util/log.js'
+import { SyncViolation, type Ingest } from './ingest.js'
+import type { NetworkConfig, NetworkGuard, NetworkLimits } from './types.js'
+
+/*
+ * The frames and pure parts both sync versions share (src/net/sync.ts: 1.0.0 and the service;
+ * src/net/sync-v2.ts: 2.0.0 runs). Frame layout and messages: see src/net/sync.ts.
+ */
+export const FRAME_HEADS = 1
+export const FRAME_RECORD = 2
+export const FRAME_END = 3
+export const FRAME_MORE = 4
+
+export const SyncErrorCode = {
+  PROTOCOL: 'E_SYNC_PROTOCOL',
+  OVERSIZE: 'E_SYNC_OVERSIZE',
+  FLOOD: 'E_SYNC_FLOOD',
+  LIMIT: 'E_SYNC_LIMIT',
+  UNSOLICITED: 'E_SYNC_UNSOLICITED',
+  ORDER: 'E_SYNC_ORDER',
+  TIMEOUT: 'E_SYNC_TIMEOUT',
+  BUSY: 'E_SYNC_BUSY',
+  RATE_LIMITED: 'E_SYNC_RATE_LIMITED',
+  CLOSED: 'E_SYNC_CLOSED',
+  /** 2.0.0: a log head that does not decode or verify, a run that does not continue its author's log */
+  PROOF: 'E_SYNC_PROOF'
+} as const
+
+export function frame (type: number, payload?: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + (payload?.length ?? 0))
+  out[0] = type
+  if (payload != null) out.set(payload, 1)
+  return out
+}
+
+export interface HeadsMessage {
+  pageSize: number
+  maxPageBytes: number
+  heads: Map<string, number>
+}
+
+/**
+ * Pure: the client's heads message. Over `maxAuthors`, the authors with the highest heads are
+ * declared (they cost the most to resend); the rest are synced from seq 1 and arrive as duplicates.
+ */
+export function encodeHeads (msg: HeadsMessage, maxAuthors: number, version: 1 | 2 = 1): Uint8Array {
+  let entries = [...msg.heads.entries()].filter(([, h]) => h > 0)
+  if (entries.length > maxAuthors) entries = entries.sort((a, b) => b[1] - a[1]).slice(0, maxAuthors)
+  entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+  const json = JSON.stringify({ v: version, pageSize: msg.pageSize, maxPageBytes: msg.maxPageBytes, heads: entries })
+  return frame(FRAME_HEADS, new TextEncoder().encode(json))
+}
+
+/** Pure: parse and bound an untrusted heads message (payload after the type byte). */
+export function decodeHeads (payload: Uint8Array, limits: Pick<NetworkLimits, 'maxHeadsAuthors' | 'maxRecordFrameBytes'>, version: 1 | 2 = 1): HeadsMessage {
+  const bad = (why: string): never => { throw new SyncViolation(SyncErrorCode.PROTOCOL, `bad heads message: ${why}`) }
+  let v: unknown
+  try { v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) } catch { bad('not UTF-8 JSON') }
+  if (v == null || typeof v !== 'object' || Array.isArray(v)) bad('not an object')
+  const o = v as Record<string, unknown>
+  if (o.v !== version) bad('unknown version')
+  const isInt = (x: unknown, lo: number, hi: number): x is number => typeof x === 'number' && Number.isInteger(x) && x >= lo && x <= hi
+  if (!isInt(o.pageSize, 1, 4096)) bad('pageSize')
+  if (!isInt(o.maxPageBytes, limits.maxRecordFrameBytes, 64 * 1024 * 1024)) bad('maxPageBytes')
+  if (!Array.isArray(o.heads)) bad('heads is not an array')
+  const list = o.heads as unknown[]
+  if (list.length > limits.maxHeadsAuthors) bad(`more than ${limits.maxHeadsAuthors} authors`)
+  const heads = new Map<string, number>()
+  for (const e of list) {
+    if (!Array.isArray(e) || e.length !== 2 || !isInt(e[1], 0, Number.MAX_SAFE_INTEGER)) bad('entry')
+    const [author, head] = e as [unknown, number]
+    try { checkPeerId(author, 'author') } catch { bad('author') }
+    if (heads.has(author as string)) bad('duplicate author')
+    heads.set(author as string, head)
+  }
+  return { pageSize: o.pageSize as number, maxPageBytes: o.maxPageBytes as number, heads }
+}
+
+export interface Cursor { author: string, after: number }
+
+/**
+ * Pure: which author logs the server walks for this client, in order. Every author the server
+ * knows is walked from the client's head (0 when unknown): the server's contiguous head alone
+ * cannot tell whether it also holds records past a gap, so authors are probed, not skipped.
+ */
+export function planSync (serverAuthors: Iterable<string>, clientHeads: Map<string, number>): Cursor[] {
+  return [...serverAuthors].sort().map(author => ({ author, after: clientHeads.get(author) ?? 0 }))
+}
+
+/** What the server reads from the store to fill one page. */
+export interface PageSource { bySeq: RecordStore['bySeq'], wiresBySeq?: RecordStore['wiresBySeq'] }
+
+/** A log's wires after `after`: undecoded when the store can (a server sends bytes, it needs no bodies). */
+export async function readWires (src: PageSource, author: string, after: number, limit: number): Promise<Array<{ seq: number, wire: Uint8Array }>> {
+  if (src.wiresBySeq != null) return await src.wiresBySeq(author, after, limit)
+  return (await src.bySeq(author, after, limit)).map(r => ({ seq: r.body.seq, wire: toWire(r) }))
+}
+
+/**
+ * Fill one page from the cursors (mutated: advanced past what was taken, removed when drained).
+ * Stops at `maxRecords` records or once `maxBytes` of wire bytes would be exceeded (a page always
+ * holds at least one record when one is left, so a huge record cannot stall the session).
+ */
+export async function fillPage (src: PageSource, cursors: Cursor[], maxRecords: number, maxBytes: number): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = []
+  let bytes = 0
+  while (cursors.length > 0 && out.length < maxRecords) {
+    const cur = cursors[0]
+    const want = Math.min(maxRecords - out.length, 64)
+    const recs = await readWires(src, cur.author, cur.after, want)
+    let full = false
+    for (const { seq, wire: w } of recs) {
+      if (out.length > 0 && bytes + w.length > maxBytes) { full = true; break }
+      out.push(w)
+      bytes += w.length
+      cur.after = seq
+    }
+    if (full) break
+    if (recs.length < want) cursors.shift()
+  }
+  return out
+}
+
+/**
+ * Client-side check of every received record before it is stored: the server may only send what
+ * the client asked for (seq above the declared head), each author's seqs ascending, no repeats.
+ */
+export function createReceiveCheck (declared: Map<string, number>): (r: SignedRecord) => void {
+  const last = new Map<string, { seq: number, id: string }>()
+  return (r) => {
+    const { author, seq } = r.body
+    const head = declared.get(author)
+    if (head != null && seq <= head) throw new SyncViolation(SyncErrorCode.UNSOLICITED, `seq ${seq} of ${author} is at or below the declared head ${head}`)
+    const prev = last.get(author)
+    if (prev != null && (seq < prev.seq || (seq === prev.seq && r.id === prev.id))) throw new SyncViolation(SyncErrorCode.ORDER, `seq ${seq} of ${author} repeats or goes back`)
+    last.set(author, { seq, id: r.id })
+  }
+}
+
+/** Pure: stream/read errors → a stable code. */
+export function syncErrorCode (err: unknown): string {
+  const code = errorCode(err)
+  if (code !== 'E_INTERNAL' && code.startsWith('E_')) return code
+  const name = (err as Error)?.name ?? ''
+  if (code === 'ERR_MSG_DATA_TOO_LONG' || code === 'ERR_MSG_LENGTH_TOO_LONG') return SyncErrorCode.OVERSIZE
+  if (code === 'ERR_INVALID_MSG_LENGTH') return SyncErrorCode.PROTOCOL
+  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError') return SyncErrorCode.OVERSIZE
+  if (name === 'StreamBufferError') return SyncErrorCode.FLOOD
+  if (name === 'UnexpectedEOFError' || name === 'StreamResetError' || name === 'StreamStateError' || name === 'StreamClosedError') return SyncErrorCode.CLOSED
+  if (name === 'AbortError' || name === 'TimeoutError') return SyncErrorCode.TIMEOUT
+  return 'E_INTERNAL'
+}
+
+/** A violation whose code was already counted where it was detected. */
+export class CountedViolation extends SyncViolation {}
+
+export interface SyncResult {
+  peer: string
+  ok: boolean
+  /** records received / newly stored in this session */
+  received: number
+  inserted: number
+  pages: number
+  code?: string
+  /** the sync version the session ran (2 = /swarmtune/sync/2.0.0) */
+  version?: 1 | 2
+}
+
+export interface SyncServiceComponents {
+  config: NetworkConfig
+  limits: NetworkLimits
+  store: RecordStore
+  ingest: Ingest
+  stats: Counters
+  rejections: Counters
+  guard: NetworkGuard
+  log: Logger
+  /** an open connection to the peer, or undefined */
+  connectionTo: (peer: PeerId) => Connection | undefined
+  /** this node as an author: it signs a log head over its own log when serving 2.0.0 */
+  self?: { author: string, sign: (length: number, root: Uint8Array) => Promise<LogHead> }
+  /** highest sync version this node speaks as a client (net.sync.maxVersion, default 2) */
+  maxVersion?: 1 | 2
+}
+
