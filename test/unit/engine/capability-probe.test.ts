@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { PROBE_VERSION, bestRate, measuredFor, probeFingerprint, validCache } from '../../../src/engine/capability-probe.js'
+import { PROBE_VERSION, bestRate, isProvisional, measuredFor, probeFingerprint, validCache, type CapabilityCache } from '../../../src/engine/capability-probe.js'
 import { capabilityOf } from '../../../src/engine/device-specs.js'
 import { taskFeatures, TASK_FEATURE_NAMES } from '../../../src/meta/features.js'
 import { hardwareTask } from '../../../src/vote/advisor.js'
@@ -46,5 +46,15 @@ describe('capability probe: pure parts', () => {
     expect(task(hw)[col]).toBe(0)
     expect(task({ ...hw, measured })[col]).toBe(12.5)
     expect(task({ ...hw, cpuModel: 'AMD EPYC 7763 64-Core Processor' })[col]).toBe(204.8)
+  })
+})
+
+describe('isProvisional', () => {
+  const cache = (loadPerCore?: number): CapabilityCache => ({ probeVersion: PROBE_VERSION, fingerprint: 'f', measuredAt: 1, probeMs: 5, source: 's', memBwGBs: 1, computeTflops: 1, ...(loadPerCore != null ? { loadPerCore } : {}) })
+  it('re-measures a figure taken above one load per core only when the machine is quieter now', () => {
+    expect(isProvisional(cache(2.5), 0.4)).toBe(true)
+    expect(isProvisional(cache(2.5), 3)).toBe(false)
+    expect(isProvisional(cache(0.9), 0.1)).toBe(false)
+    expect(isProvisional(cache(), 0.1)).toBe(false)
   })
 })
