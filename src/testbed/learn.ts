@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { apiBench, apiGet, apiPost } from '../node/api-client.js'
-import { FAMILIES, generateWorkload, isFamily } from '../bench/workloads.js'
+import { generateWorkload, isFamily } from '../bench/workloads.js'
 import { BASELINE_ID } from '../bench/runner.js'
 import { errorCode, SwarmtuneError } from '../util/errors.js'
 import { loopbackAddr, spawnDaemon, type DaemonProcess } from './processes.js'
@@ -31,6 +31,8 @@ export interface LearnOptions {
   model: string
   /** the task types: workload families at tiny scale */
   families: string[]
+  /** repeats per cell of the ground-truth table (median of them; more is steadier on a loaded box) */
+  tableRepeats: number
   /** width of a regret window, s */
   windowSeconds: number
   /** pause after each served request before the next, ms */
@@ -44,7 +46,7 @@ export interface LearnOptions {
 }
 
 export const DEFAULT_LEARN_OPTIONS: Omit<LearnOptions, 'progress'> = {
-  peers: 3, minutes: 8, model: 'tiny', families: [...FAMILIES], windowSeconds: 60, paceMs: 1000, sampleMs: 10_000, evalIntervalMs: 30_000, share: 0.5
+  peers: 3, minutes: 8, model: 'tiny', families: ['chat', 'docqa', 'classify'], tableRepeats: 3, windowSeconds: 60, paceMs: 1000, sampleMs: 10_000, evalIntervalMs: 30_000, share: 0.5
 }
 
 export interface LearnSample {
@@ -153,12 +155,12 @@ async function startSwarm (root: string, o: LearnOptions): Promise<DaemonProcess
 }
 
 /** Step 1: a lone daemon (sweep off, no peers) measures every method on every task type; then it stops. */
-export async function measureTable (root: string, o: Pick<LearnOptions, 'model' | 'families' | 'progress'>): Promise<LearnTable> {
+export async function measureTable (root: string, o: Pick<LearnOptions, 'model' | 'families' | 'tableRepeats' | 'progress'>): Promise<LearnTable> {
   const t0 = Date.now()
   const d = await spawnDaemon({ dataDir: join(root, 'table'), port: 0, apiPort: 0, env: { SWARMTUNE__engine__defaultModel: o.model }, timeoutMs: 120_000 })
   try {
     let done = 0
-    const cells = await apiBench(d.info.api, { model: o.model, workloads: o.families, scale: 'tiny', repeats: 1 }, ev => {
+    const cells = await apiBench(d.info.api, { model: o.model, workloads: o.families, scale: 'tiny', repeats: o.tableRepeats }, ev => {
       if (ev.phase === 'done' || ev.phase === 'failed' || ev.phase === 'skipped') o.progress?.(`table: ${++done} cells (${ev.method} on ${ev.workload}: ${ev.phase})`)
     })
     const perf = tableOf(cells)

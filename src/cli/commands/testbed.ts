@@ -28,10 +28,10 @@ truth before and under attack, rejections, graylisted peers and recommend p99 du
 
 Learning curve (issue #17 item 6):
   swarmtune testbed --scenario learn [--peers 3] [--minutes 8] [--model tiny]
-    [--families chat,docqa,summarize,codeedit,classify] [--window-seconds 60] [--pace-seconds 1]
+    [--families chat,docqa,classify] [--table-repeats 3] [--window-seconds 60] [--pace-seconds 1]
     [--sample-seconds 10] [--eval-seconds 30] [--share 0.5] [--out FILE.json] [--csv FILE.csv] [--json]
 First a lone daemon measures every method on the task types (the families' tiny-scale
-workloads, 1 repeat: the ground-truth table of this machine) and stops. Then N fresh daemons
+workloads, median of --table-repeats runs: the ground-truth table of this machine) and stops. Then N fresh daemons
 with the background sweep on serve a paced stream of those task types for M minutes
 (POST /v1/completions, round-robin over the peers; each answer's swarmtune.method says which
 method served it). Per window: mean regret 1 - perf(chosen)/perf(best in the table) of the
@@ -72,7 +72,8 @@ export async function run (argv: string[]): Promise<number> {
     csv: { type: 'string' },
     families: { type: 'string' },
     'window-seconds': { type: 'string' },
-    'pace-seconds': { type: 'string' }
+    'pace-seconds': { type: 'string' },
+    'table-repeats': { type: 'string' }
   })
   if (f.help === true) { process.stdout.write(HELP); return 0 }
   if (f.attack != null) return await attackMode(f as Record<string, string | boolean | undefined>)
@@ -186,6 +187,8 @@ async function learnMode (f: Record<string, string | boolean | undefined>): Prom
   const families = typeof f.families === 'string' ? f.families.split(',').map(x => x.trim()).filter(x => x !== '') : d.families
   for (const fam of families) if (!isFamily(fam)) throw new SwarmtuneError('E_USAGE', `unknown family "${fam}" in --families (known: ${FAMILIES.join(', ')})`)
   if (families.length === 0) throw new SwarmtuneError('E_USAGE', '--families must name at least one family')
+  const tableRepeats = intFlag(f['table-repeats'] as string | undefined, 'table-repeats', d.tableRepeats)
+  if (tableRepeats < 1 || tableRepeats > 100) throw new SwarmtuneError('E_USAGE', '--table-repeats must be in [1, 100]')
   const windowSeconds = numFlag(f['window-seconds'], 'window-seconds', d.windowSeconds)
   if (!(windowSeconds > 0)) throw new SwarmtuneError('E_USAGE', '--window-seconds must be > 0')
   const report = await runLearn({
@@ -194,6 +197,7 @@ async function learnMode (f: Record<string, string | boolean | undefined>): Prom
     model: (f.model as string | undefined) ?? d.model,
     families,
     windowSeconds,
+    tableRepeats,
     paceMs: Math.max(0, numFlag(f['pace-seconds'], 'pace-seconds', d.paceMs / 1000) * 1000),
     sampleMs: Math.max(1000, numFlag(f['sample-seconds'], 'sample-seconds', d.sampleMs / 1000) * 1000),
     evalIntervalMs: Math.max(1000, numFlag(f['eval-seconds'], 'eval-seconds', d.evalIntervalMs / 1000) * 1000),
