@@ -1,4 +1,6 @@
-import { SwarmtuneError } from '../util/errors.js'
+import { errorMessage, SwarmtuneError } from '../util/errors.js'
+import type { BenchSelection, BenchSummary } from '../bench/prepare.js'
+import type { BenchProgressEvent } from '../bench/runner.js'
 import { apiTokenFile, readTokenFile } from './api-token.js'
 import { defaultDataDir } from './data-dir.js'
 
@@ -81,4 +83,63 @@ export async function apiGet<T = unknown> (base: string, path: string): Promise<
 
 export async function apiPost<T = unknown> (base: string, path: string, body: string, contentType = 'application/json'): Promise<T> {
   return await apiRequest<T>(base, path, { method: 'POST', body, contentType })
+}
+
+/**
+ * POST /bench on a daemon and follow its NDJSON event stream (src/bench/service.ts): progress
+ * events go to onEvent, the final results are returned; an `error` event throws with its code.
+ * Used by `swarmtune bench --api` and the testbed's learn scenario.
+ */
+/** A run cut short: the results received before `cause` (Ctrl-C keeps them, issue #20). */
+export class PartialBenchRun extends Error {
+  constructor (readonly results: BenchSummary[], override readonly cause: unknown) { super(`benchmark run cut short after ${results.length} results: ${errorMessage(cause)}`) }
+}
+
+/**
+ * POST /bench on a daemon and follow its NDJSON event stream to the final results; a stream cut
+ * short (or `signal` aborted) throws PartialBenchRun with what arrived, the API's own errors
+ * throw as they are.
+ */
+export async function apiBench (base: string, sel: BenchSelection, onEvent: (ev: BenchProgressEvent) => void = () => {}, signal?: AbortSignal): Promise<BenchSummary[]> {
+  let res: Response
+  try {
+    res = await fetch(`${base}/bench`, { method: 'POST', body: JSON.stringify(sel), headers: { ...apiHeaders(), 'content-type': 'application/json' }, signal })
+  } catch (err) {
+    if (signal?.aborted === true) throw new PartialBenchRun([], err)
+    const reason = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).name
+    throw new SwarmtuneError('E_API_UNREACHABLE', `no swarmtune daemon answers at ${base} (${reason}); start one with \`swarmtune start\` or run standalone with --data-dir`)
+  }
+  if (!res.ok || res.body == null) {
+    const text = await res.text()
+    let e: { code?: string, message?: string } | undefined
+    try { e = (JSON.parse(text) as { error?: typeof e }).error } catch {}
+    throw new SwarmtuneError(e?.code ?? 'E_API', `${base}/bench: ${e?.message ?? `HTTP ${res.status}`}`)
+  }
+  const decoder = new TextDecoder()
+  let buf = ''
+  const results: BenchSummary[] = []
+  let final: BenchSummary[] | undefined
+  const handle = (line: string): void => {
+    if (line.trim() === '') return
+    const ev = JSON.parse(line) as Record<string, unknown> & { event: string }
+    if (ev.event === 'progress') onEvent(ev as unknown as BenchProgressEvent)
+    else if (ev.event === 'result') { const { event: _e, ...s } = ev; results.push(s as unknown as BenchSummary) }
+    else if (ev.event === 'done') final = ev.results as BenchSummary[]
+    else if (ev.event === 'error') throw new SwarmtuneError(String(ev.code ?? 'E_API'), `the daemon's benchmark failed: ${String(ev.message)}`)
+  }
+  try {
+    for await (const chunk of res.body) {
+      buf += decoder.decode(chunk as Uint8Array, { stream: true })
+      let nl: number
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        handle(buf.slice(0, nl))
+        buf = buf.slice(nl + 1)
+      }
+    }
+    handle(buf)
+  } catch (err) {
+    throw new PartialBenchRun(results, err)
+  }
+  if (final == null) throw new PartialBenchRun(results, new SwarmtuneError('E_API', `${base}/bench: the event stream ended early (${results.length} results received)`))
+  return final
 }

@@ -1,22 +1,42 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { apiGet } from '../node/api-client.js'
+import { apiBench, apiGet, apiPost } from '../node/api-client.js'
+import { generateWorkload, isFamily } from '../bench/workloads.js'
+import { BASELINE_ID } from '../bench/runner.js'
+import { errorCode, SwarmtuneError } from '../util/errors.js'
 import { loopbackAddr, spawnDaemon, type DaemonProcess } from './processes.js'
+import { singleBestOf, streamSlot, tableOf, windowsOf, type GroundTruth, type LearnWindow, type ServedTask } from './learn-score.js'
 
 /**
- * The learning-curve scenario (`swarmtune testbed --scenario learn`, issue #17 item 6, as the
- * daemons measure it): N fresh daemons started through the CLI, the background sweep on (tiny
- * model, a larger share of wall time so the run fits minutes), each one evaluating its own
- * selectors after its trainings (meta.evalIntervalMs). Every `sampleMs` it reads each daemon's
- * /status and /meta/eval and keeps (time, peer, records, authors, default-row regret,
- * single-best regret) of the daemon's latest curve point.
+ * The learning-curve scenario (`swarmtune testbed --scenario learn`, issue #17 item 6):
+ * 1. the ground-truth table: one daemon started through the CLI, alone (no swarm, sweep off),
+ *    measures every method on the task types (tiny-scale workloads of `families`) with
+ *    `POST /bench`, then stops; its records never reach the swarm;
+ * 2. N fresh daemons through the CLI, the first as bootstrap of the others, the background sweep
+ *    on (tiny model, a larger share of wall time so the run fits minutes), serve a paced,
+ *    mixed stream of those task types for `minutes`: real `POST /v1/completions` requests (the
+ *    task type's prompts as one batch), round-robin over the peers, each answer's
+ *    `swarmtune.method` being the method that served it;
+ * 3. per window, the mean regret of the served choices against the table, next to
+ *    always-baseline and always-single-best (single-best in hindsight from the table)
+ *    (learn-score.ts).
+ * Meanwhile it still samples each daemon's own held-out evaluation (`/meta/eval`, every
+ * `sampleMs`), kept under `heldOut`.
  */
 export interface LearnOptions {
   peers: number
   minutes: number
-  /** engine.defaultModel of the daemons (the sweep's first pass runs on it) */
+  /** engine.defaultModel of the daemons (the sweep's first pass runs on it) and the served model */
   model: string
+  /** the task types: workload families at tiny scale */
+  families: string[]
+  /** repeats per cell of the ground-truth table (median of them; more is steadier on a loaded box) */
+  tableRepeats: number
+  /** width of a regret window, s */
+  windowSeconds: number
+  /** pause after each served request before the next, ms */
+  paceMs: number
   sampleMs: number
   /** meta.evalIntervalMs of the daemons */
   evalIntervalMs: number
@@ -25,7 +45,9 @@ export interface LearnOptions {
   progress?: (line: string) => void
 }
 
-export const DEFAULT_LEARN_OPTIONS: Omit<LearnOptions, 'progress'> = { peers: 3, minutes: 8, model: 'tiny', sampleMs: 10_000, evalIntervalMs: 30_000, share: 0.5 }
+export const DEFAULT_LEARN_OPTIONS: Omit<LearnOptions, 'progress'> = {
+  peers: 3, minutes: 8, model: 'tiny', families: ['chat', 'docqa', 'classify'], tableRepeats: 3, windowSeconds: 60, paceMs: 1000, sampleMs: 10_000, evalIntervalMs: 30_000, share: 0.5
+}
 
 export interface LearnSample {
   /** seconds since the first daemon was started */
@@ -43,15 +65,39 @@ export interface LearnSample {
   perWorkloadBestRegret: number | null
 }
 
+export interface LearnTable {
+  /** task type → method → total tokens/s measured on this machine (0: failed) */
+  perf: GroundTruth
+  baseline: string
+  singleBest: string
+  singleBestMeanRegret: number
+  /** how long the table took, s */
+  seconds: number
+}
+
 export interface LearnReport {
+  /** the issue's interface: per window, regrets of the served choices and the two fixed rules */
+  windows: LearnWindow[]
   peers: number
   model: string
   minutes: number
+  families: string[]
+  windowSeconds: number
   startedAt: string
   loadavg1: { start: number, end: number }
-  samples: LearnSample[]
-  /** each daemon's whole curve at the end (GET /meta/eval `curve`) */
-  curves: CurvePointView[][]
+  table: LearnTable
+  /** every served request, in order */
+  served: ServedTask[]
+  /** served tasks that could not be scored (method or type not in the table) */
+  unscored: number
+  /** failed served requests by error code */
+  errors: Record<string, number>
+  /** the daemons' own held-out evaluation, as sampled */
+  heldOut: {
+    samples: LearnSample[]
+    /** each daemon's whole curve at the end (GET /meta/eval `curve`) */
+    curves: CurvePointView[][]
+  }
 }
 
 interface Row { selector: string, regret: number, top1: number, default?: true }
@@ -108,29 +154,96 @@ async function startSwarm (root: string, o: LearnOptions): Promise<DaemonProcess
   return daemons
 }
 
+/** Step 1: a lone daemon (sweep off, no peers) measures every method on every task type; then it stops. */
+export async function measureTable (root: string, o: Pick<LearnOptions, 'model' | 'families' | 'tableRepeats' | 'progress'>): Promise<LearnTable> {
+  const t0 = Date.now()
+  const d = await spawnDaemon({ dataDir: join(root, 'table'), port: 0, apiPort: 0, env: { SWARMTUNE__engine__defaultModel: o.model }, timeoutMs: 120_000 })
+  try {
+    let done = 0
+    const cells = await apiBench(d.info.api, { model: o.model, workloads: o.families, scale: 'tiny', repeats: o.tableRepeats }, ev => {
+      if (ev.phase === 'done' || ev.phase === 'failed' || ev.phase === 'skipped') o.progress?.(`table: ${++done} cells (${ev.method} on ${ev.workload}: ${ev.phase})`)
+    })
+    const perf = tableOf(cells)
+    const sb = singleBestOf(perf)
+    if (sb == null || perf[o.families[0]]?.[BASELINE_ID] == null) throw new SwarmtuneError('E_LEARN_TABLE', `the table has no method measured on every task type, or no baseline (${cells.length} cells)`)
+    return { perf, baseline: BASELINE_ID, singleBest: sb.method, singleBestMeanRegret: sb.meanRegret, seconds: Math.round((Date.now() - t0) / 100) / 10 }
+  } finally {
+    await d.stop()
+  }
+}
+
+interface CompletionView { swarmtune?: { method?: string, source?: string, explored?: boolean } }
+
+/** Step 2: the paced round-robin stream of task types over the peers until `end`. */
+async function serveStream (daemons: DaemonProcess[], o: LearnOptions, t0: number, end: number): Promise<{ served: ServedTask[], errors: Record<string, number> }> {
+  const served: ServedTask[] = []
+  const errors: Record<string, number> = {}
+  for (let i = 0; Date.now() < end; i++) {
+    const { peer, family } = streamSlot(i, daemons.length, o.families)
+    if (!isFamily(family)) throw new SwarmtuneError('E_USAGE', `unknown task type ${family}`)
+    // a new task of the type each time: same shape as the table's workload, other text
+    const w = generateWorkload(family, { seed: 1000 + i }, 'tiny')
+    const body = JSON.stringify({ model: o.model, prompt: w.requests.map(r => r.prompt), max_tokens: Math.max(...w.requests.map(r => r.maxTokens)) })
+    try {
+      const r = await apiPost<CompletionView>(daemons[peer].info.api, '/v1/completions', body)
+      const method = r.swarmtune?.method
+      if (typeof method !== 'string') throw new SwarmtuneError('E_LEARN_NO_METHOD', 'the answer does not say which method served it')
+      served.push({ t: Math.round((Date.now() - t0) / 100) / 10, peer, family, method, source: String(r.swarmtune?.source ?? ''), explored: r.swarmtune?.explored === true })
+    } catch (err) {
+      const code = errorCode(err)
+      errors[code] = (errors[code] ?? 0) + 1
+      o.progress?.(`served request ${i} on peer ${peer} failed: ${code}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, Math.min(o.paceMs, Math.max(0, end - Date.now()))))
+  }
+  return { served, errors }
+}
+
+/** The daemons' own held-out curve points, every sampleMs until `end`. */
+async function sampleHeldOut (daemons: DaemonProcess[], o: LearnOptions, t0: number, end: number): Promise<LearnSample[]> {
+  const samples: LearnSample[] = []
+  while (Date.now() < end) {
+    const t = Math.round((Date.now() - t0) / 100) / 10
+    for (const [i, d] of daemons.entries()) {
+      const [s, e] = await Promise.all([apiGet<StatusView>(d.info.api, '/status'), apiGet<EvalView>(d.info.api, '/meta/eval')])
+      samples.push(sampleOf(t, i, s, e))
+    }
+    await new Promise(resolve => setTimeout(resolve, Math.min(o.sampleMs, Math.max(0, end - Date.now()))))
+  }
+  return samples
+}
+
 export async function runLearn (o: LearnOptions): Promise<LearnReport> {
   const root = mkdtempSync(join(tmpdir(), 'swarmtune-learn-'))
   const load0 = loadavg()[0]
-  const t0 = Date.now()
-  const startedAt = new Date(t0).toISOString()
-  const samples: LearnSample[] = []
+  const startedAt = new Date().toISOString()
   let daemons: DaemonProcess[] = []
   try {
+    const table = await measureTable(root, o)
+    o.progress?.(`table: ${Object.keys(table.perf).length} task types in ${table.seconds} s; single best in hindsight ${table.singleBest} (mean regret ${table.singleBestMeanRegret.toFixed(3)})`)
+    const t0 = Date.now()
     daemons = await startSwarm(root, o)
-    o.progress?.(`${daemons.length} daemons started in ${((Date.now() - t0) / 1000).toFixed(0)} s (model ${o.model}); sampling every ${o.sampleMs / 1000} s for ${o.minutes} min`)
+    o.progress?.(`${daemons.length} daemons started in ${((Date.now() - t0) / 1000).toFixed(0)} s (model ${o.model}); serving for ${o.minutes} min`)
     const end = t0 + o.minutes * 60_000
-    while (Date.now() < end) {
-      const t = Math.round((Date.now() - t0) / 100) / 10
-      for (const [i, d] of daemons.entries()) {
-        const [s, e] = await Promise.all([apiGet<StatusView>(d.info.api, '/status'), apiGet<EvalView>(d.info.api, '/meta/eval')])
-        const row = sampleOf(t, i, s, e)
-        samples.push(row)
-        o.progress?.(`${t.toFixed(0)} s peer ${i}: ${row.records} records of ${row.authors} authors; default regret ${row.defaultRegret?.toFixed(3) ?? '-'}, single-best ${row.singleBestRegret?.toFixed(3) ?? '-'} (${row.tasks ?? 0} tasks)`)
-      }
-      await new Promise(resolve => setTimeout(resolve, Math.min(o.sampleMs, Math.max(0, end - Date.now()))))
-    }
+    const [{ served, errors }, samples] = await Promise.all([serveStream(daemons, o, t0, end), sampleHeldOut(daemons, o, t0, end)])
     const curves = await Promise.all(daemons.map(async d => (await apiGet<EvalView>(d.info.api, '/meta/eval')).curve))
-    return { peers: o.peers, model: o.model, minutes: o.minutes, startedAt, loadavg1: { start: load0, end: loadavg()[0] }, samples, curves }
+    const { windows, unscored } = windowsOf(served, table.perf, { windowSeconds: o.windowSeconds, baseline: table.baseline, singleBest: table.singleBest })
+    for (const w of windows) o.progress?.(`window to ${w.t} s: regret ${w.regret.toFixed(3)}, baseline ${w.baselineRegret.toFixed(3)}, single-best ${w.singleBestRegret.toFixed(3)} (${w.served} served)`)
+    return {
+      windows,
+      peers: o.peers,
+      model: o.model,
+      minutes: o.minutes,
+      families: o.families,
+      windowSeconds: o.windowSeconds,
+      startedAt,
+      loadavg1: { start: load0, end: loadavg()[0] },
+      table,
+      served,
+      unscored,
+      errors,
+      heldOut: { samples, curves }
+    }
   } finally {
     await Promise.all(daemons.map(async d => { await d.stop() }))
     rmSync(root, { recursive: true, force: true })

@@ -23,21 +23,38 @@ describe('swarmtune testbed', () => {
     await expect(fetch(`${report.peers[0].api}/status`)).rejects.toThrow()
   }, 180_000)
 
-  it('runs the learn scenario: fresh daemons with the sweep on, sampled per peer over time, then stopped', async () => {
-    const { stdout } = await run(process.execPath, [cliPath(), 'testbed', '--scenario', 'learn', '--peers', '2', '--minutes', '0.4', '--sample-seconds', '5', '--json'], { timeout: 240_000 })
+  it('runs the learn scenario: a table measured first, then served choices of fresh daemons scored per window', async () => {
+    const { stdout } = await run(process.execPath, [cliPath(), 'testbed', '--scenario', 'learn', '--peers', '2', '--minutes', '0.75', '--families', 'classify',
+      '--table-repeats', '1', '--window-seconds', '15', '--pace-seconds', '0.5', '--sample-seconds', '5', '--json'], { timeout: 280_000 })
     const report = JSON.parse(stdout.trim().split('\n').pop()!) as {
-      peers: number, model: string, samples: Array<{ t: number, peer: number, records: number, authors: number, defaultRegret: number | null }>, curves: unknown[][]
+      windows: Array<{ t: number, regret: number, baselineRegret: number, singleBestRegret: number, served: number }>
+      peers: number
+      table: { perf: Record<string, Record<string, number>>, baseline: string, singleBest: string }
+      served: Array<{ t: number, peer: number, family: string, method: string }>
+      unscored: number
+      heldOut: { samples: Array<{ peer: number }>, curves: unknown[][] }
     }
     expect(report.peers).toBe(2)
-    expect(report.model).toBe('tiny')
-    expect(report.curves).toHaveLength(2)
-    expect(new Set(report.samples.map(s => s.peer))).toEqual(new Set([0, 1]))
-    for (const p of [0, 1]) {
-      const ts = report.samples.filter(s => s.peer === p).map(s => s.t)
-      expect(ts.length).toBeGreaterThanOrEqual(2)
-      expect([...ts].sort((a, b) => a - b)).toEqual(ts)
+    // the table: every method of the catalogue measured on the one task type, baseline among them
+    expect(Object.keys(report.table.perf)).toEqual(['classify'])
+    expect(Object.keys(report.table.perf.classify).length).toBeGreaterThanOrEqual(10)
+    expect(report.table.perf.classify[report.table.baseline]).toBeGreaterThan(0)
+    expect(report.table.perf.classify[report.table.singleBest]).toBe(Math.max(...Object.values(report.table.perf.classify)))
+    // served choices came back with the method that served them and were scored
+    expect(report.served.length).toBeGreaterThan(0)
+    for (const s of report.served) expect(report.table.perf.classify).toHaveProperty([s.method])
+    expect(report.windows.length).toBeGreaterThan(0)
+    expect(report.windows.reduce((n, w) => n + w.served, 0) + report.unscored).toBe(report.served.length)
+    for (const w of report.windows) {
+      expect(Object.keys(w).sort()).toEqual(['baselineRegret', 'regret', 'served', 'singleBestRegret', 't'])
+      expect(w.served).toBeGreaterThan(0)
+      for (const r of [w.regret, w.baselineRegret, w.singleBestRegret]) { expect(r).toBeGreaterThanOrEqual(0); expect(r).toBeLessThanOrEqual(1) }
+      // one task type: single-best in hindsight is the best of the table, regret 0
+      expect(w.singleBestRegret).toBe(0)
     }
-    for (const s of report.samples) expect(s.authors).toBeLessThanOrEqual(2)
+    expect([...report.windows.map(w => w.t)].sort((a, b) => a - b)).toEqual(report.windows.map(w => w.t))
+    expect(report.heldOut.curves).toHaveLength(2)
+    expect(new Set(report.heldOut.samples.map(s => s.peer))).toEqual(new Set([0, 1]))
   }, 300_000)
 
   it('refuses an unknown scenario with E_USAGE', async () => {

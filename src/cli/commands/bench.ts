@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { intFlag, parseFlags, printJson } from '../args.js'
-import { apiHeaders, apiUrl } from '../../node/api-client.js'
+import { apiBench, apiHeaders, apiUrl, PartialBenchRun } from '../../node/api-client.js'
 import { SwarmtuneError } from '../../util/errors.js'
 import { createProgress, type Progress } from '../../bench/progress.js'
 import { formatSummaries, llamaEngineFactory, prepareBench, summarizeCell, type BenchSelection, type BenchSummary } from '../../bench/prepare.js'
@@ -115,62 +115,13 @@ function interruptApiRun (base: string): { signal: AbortSignal, interrupted: () 
 async function viaApi (base: string, sel: BenchSelection, onEvent: (ev: BenchProgressEvent) => void): Promise<BenchSummary[]> {
   const stop = interruptApiRun(base)
   try {
-    return await followApiRun(base, sel, onEvent, stop.signal)
+    return await apiBench(base, sel, onEvent, stop.signal)
   } catch (err) {
-    if (stop.interrupted() && err instanceof PartialRun) return err.results
-    throw err instanceof PartialRun ? err.cause : err
+    if (stop.interrupted() && err instanceof PartialBenchRun) return err.results
+    throw err instanceof PartialBenchRun ? err.cause : err
   } finally {
     stop.dispose()
   }
-}
-
-/** A run cut short: the results received before `cause`. */
-class PartialRun extends Error {
-  constructor (readonly results: BenchSummary[], override readonly cause: unknown) { super('partial run') }
-}
-
-async function followApiRun (base: string, sel: BenchSelection, onEvent: (ev: BenchProgressEvent) => void, signal: AbortSignal): Promise<BenchSummary[]> {
-  let res: Response
-  try {
-    res = await fetch(`${base}/bench`, { method: 'POST', body: JSON.stringify(sel), headers: { ...apiHeaders(), 'content-type': 'application/json' }, signal })
-  } catch (err) {
-    if (signal.aborted) throw new PartialRun([], err)
-    const reason = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).name
-    throw new SwarmtuneError('E_API_UNREACHABLE', `no swarmtune daemon answers at ${base} (${reason}); start one with \`swarmtune start\` or run standalone with --data-dir`)
-  }
-  if (!res.ok || res.body == null) {
-    const text = await res.text()
-    let e: { code?: string, message?: string } | undefined
-    try { e = (JSON.parse(text) as { error?: typeof e }).error } catch {}
-    throw new SwarmtuneError(e?.code ?? 'E_API', `${base}/bench: ${e?.message ?? `HTTP ${res.status}`}`)
-  }
-  const decoder = new TextDecoder()
-  let buf = ''
-  const results: BenchSummary[] = []
-  let final: BenchSummary[] | undefined
-  const handle = (line: string): void => {
-    if (line.trim() === '') return
-    const ev = JSON.parse(line) as Record<string, unknown> & { event: string }
-    if (ev.event === 'progress') onEvent(ev as unknown as BenchProgressEvent)
-    else if (ev.event === 'result') { const { event: _e, ...s } = ev; results.push(s as unknown as BenchSummary) }
-    else if (ev.event === 'done') final = ev.results as BenchSummary[]
-    else if (ev.event === 'error') throw new SwarmtuneError(String(ev.code ?? 'E_API'), `the daemon's benchmark failed: ${String(ev.message)}`)
-  }
-  try {
-    for await (const chunk of res.body) {
-      buf += decoder.decode(chunk as Uint8Array, { stream: true })
-      let nl: number
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        handle(buf.slice(0, nl))
-        buf = buf.slice(nl + 1)
-      }
-    }
-    handle(buf)
-  } catch (err) {
-    throw new PartialRun(results, err)
-  }
-  if (final == null) throw new PartialRun(results, new SwarmtuneError('E_API', `${base}/bench: the event stream ended early (${results.length} results received)`))
-  return final
 }
 
 export async function run (argv: string[]): Promise<number> {

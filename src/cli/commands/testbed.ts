@@ -9,6 +9,7 @@ import { synthBodies } from '../../records/synthetic.js'
 import { SwarmtuneError } from '../../util/errors.js'
 import { ATTACKS, DEFAULT_ATTACK_OPTIONS, runAttack, type Attack, type AttackReport } from '../../testbed/attack-harness.js'
 import { DEFAULT_LEARN_OPTIONS, runLearn, samplesCsv } from '../../testbed/learn.js'
+import { FAMILIES, isFamily } from '../../bench/workloads.js'
 
 const HELP = `usage: swarmtune testbed [--peers N] [--base-port P] [--json] [--exit]
 Starts N daemons as separate processes on 127.0.0.1, each with its own temporary data dir,
@@ -25,13 +26,19 @@ Honest daemons hold a history (FILE.jsonl of record bodies, else the structured 
 each task on R honest peers; the attack runs; prints honest top-1/regret against the history's
 truth before and under attack, rejections, graylisted peers and recommend p99 during the attack.
 
-Learning curve (issue #17 item 6, as the daemons measure it):
-  swarmtune testbed --scenario learn [--peers 3] [--minutes 8] [--model tiny] [--sample-seconds 10]
-    [--eval-seconds 30] [--share 0.5] [--out FILE.json] [--csv FILE.csv] [--json]
-Starts N fresh daemons with the background sweep on, each evaluating its own selectors on
-held-out folds of its history after training (GET /meta/eval); samples every daemon's /status
-and latest curve point: (t, peer, records, authors, default-row regret, single-best regret).
---json prints {peers, model, minutes, startedAt, loadavg1, samples, curves}.
+Learning curve (issue #17 item 6):
+  swarmtune testbed --scenario learn [--peers 3] [--minutes 8] [--model tiny]
+    [--families chat,docqa,classify] [--table-repeats 3] [--window-seconds 60] [--pace-seconds 1]
+    [--sample-seconds 10] [--eval-seconds 30] [--share 0.5] [--out FILE.json] [--csv FILE.csv] [--json]
+First a lone daemon measures every method on the task types (the families' tiny-scale
+workloads, median of --table-repeats runs: the ground-truth table of this machine) and stops. Then N fresh daemons
+with the background sweep on serve a paced stream of those task types for M minutes
+(POST /v1/completions, round-robin over the peers; each answer's swarmtune.method says which
+method served it). Per window: mean regret 1 - perf(chosen)/perf(best in the table) of the
+served choices, next to always-baseline and always-single-best (single best in hindsight).
+--json prints {windows: [{t, regret, baselineRegret, singleBestRegret, served}], peers, ...}
+(t: seconds since the swarm's first daemon started, at the window's end; also the table, every
+served task, and the daemons' own held-out curve under heldOut); --csv writes those samples.
 `
 
 interface Status { peerId: string, peers: number, records: number }
@@ -62,7 +69,11 @@ export async function run (argv: string[]): Promise<number> {
     'eval-seconds': { type: 'string' },
     share: { type: 'string' },
     out: { type: 'string' },
-    csv: { type: 'string' }
+    csv: { type: 'string' },
+    families: { type: 'string' },
+    'window-seconds': { type: 'string' },
+    'pace-seconds': { type: 'string' },
+    'table-repeats': { type: 'string' }
   })
   if (f.help === true) { process.stdout.write(HELP); return 0 }
   if (f.attack != null) return await attackMode(f as Record<string, string | boolean | undefined>)
@@ -173,19 +184,30 @@ async function learnMode (f: Record<string, string | boolean | undefined>): Prom
   if (peers < 2) throw new SwarmtuneError('E_USAGE', '--peers must be at least 2')
   const share = numFlag(f.share, 'share', d.share)
   if (share <= 0 || share > 1) throw new SwarmtuneError('E_USAGE', '--share must be in (0, 1]')
+  const families = typeof f.families === 'string' ? f.families.split(',').map(x => x.trim()).filter(x => x !== '') : d.families
+  for (const fam of families) if (!isFamily(fam)) throw new SwarmtuneError('E_USAGE', `unknown family "${fam}" in --families (known: ${FAMILIES.join(', ')})`)
+  if (families.length === 0) throw new SwarmtuneError('E_USAGE', '--families must name at least one family')
+  const tableRepeats = intFlag(f['table-repeats'] as string | undefined, 'table-repeats', d.tableRepeats)
+  if (tableRepeats < 1 || tableRepeats > 100) throw new SwarmtuneError('E_USAGE', '--table-repeats must be in [1, 100]')
+  const windowSeconds = numFlag(f['window-seconds'], 'window-seconds', d.windowSeconds)
+  if (!(windowSeconds > 0)) throw new SwarmtuneError('E_USAGE', '--window-seconds must be > 0')
   const report = await runLearn({
     peers,
     minutes: numFlag(f.minutes, 'minutes', d.minutes),
     model: (f.model as string | undefined) ?? d.model,
+    families,
+    windowSeconds,
+    tableRepeats,
+    paceMs: Math.max(0, numFlag(f['pace-seconds'], 'pace-seconds', d.paceMs / 1000) * 1000),
     sampleMs: Math.max(1000, numFlag(f['sample-seconds'], 'sample-seconds', d.sampleMs / 1000) * 1000),
     evalIntervalMs: Math.max(1000, numFlag(f['eval-seconds'], 'eval-seconds', d.evalIntervalMs / 1000) * 1000),
     share,
     progress: line => { if (!json) process.stdout.write(line + '\n') }
   })
   if (typeof f.out === 'string') writeFileSync(f.out, JSON.stringify(report, null, 1) + '\n')
-  if (typeof f.csv === 'string') writeFileSync(f.csv, samplesCsv(report.samples))
+  if (typeof f.csv === 'string') writeFileSync(f.csv, samplesCsv(report.heldOut.samples))
   if (json) process.stdout.write(JSON.stringify(report) + '\n')
-  else process.stdout.write(`${report.samples.length} samples of ${report.peers} peers; load ${report.loadavg1.start.toFixed(1)} → ${report.loadavg1.end.toFixed(1)}\n`)
+  else process.stdout.write(`${report.served.length} served (${report.unscored} unscored) on ${report.peers} peers in ${report.windows.length} windows; load ${report.loadavg1.start.toFixed(1)} → ${report.loadavg1.end.toFixed(1)}\n`)
   return 0
 }
 
