@@ -8,11 +8,14 @@
  * 2. spot checks: other authors' claims on this hardware that the trust service wants
  *    re-measured (src/trust/spotcheck.ts), best first;
  * 3. the baseline on any workload not measured here yet (same reason as in 1);
- * 4. value of information, when the meta-model predicts the workload: for each method the upper
+ * 4. an untried method: one with no own record on any workload, measured once on the workload
+ *    measured most (an arm never tried has unbounded uncertainty, as in UCB; a method never
+ *    measured can never be chosen, and the learner cannot rank it);
+ * 5. value of information, when the meta-model predicts the workload: for each method the upper
  *    confidence bound of its predicted ln(speedup) over the current choice's predicted mean,
  *    `max(0, mean + c·std − best)`, divided by 1 + own records of the cell (a cell measured
  *    often has told what it can); the highest positive value wins;
- * 5. coverage (cold start, or when no prediction exceeds the current choice): the cell with the
+ * 6. coverage (cold start, or when no prediction exceeds the current choice): the cell with the
  *    fewest own records, ties in catalog order.
  * Cells that failed recently are skipped until their back-off ends (`blocked`).
  */
@@ -42,7 +45,7 @@ export interface ScheduleInput {
   c?: number
 }
 
-export type ScheduleReason = 'first-pass' | 'spot-check' | 'baseline' | 'value' | 'coverage'
+export type ScheduleReason = 'first-pass' | 'spot-check' | 'baseline' | 'untried-method' | 'value' | 'coverage'
 
 export interface ScheduledCell { cell: ScheduleCell, reason: ScheduleReason, value?: number }
 
@@ -66,6 +69,11 @@ export function scheduleNext (input: ScheduleInput): ScheduledCell | undefined {
   const base = unmeasured.find(c => c.method === baseline)
   if (base != null) return { cell: base, reason: 'baseline' }
 
+  // an arm never tried has unbounded uncertainty (as in UCB): every method is measured once,
+  // on the workload measured most, before value picks, or the selector can never choose it
+  const untried = untriedMethodPick(open, unmeasured, count)
+  if (untried != null) return { cell: untried, reason: 'untried-method' }
+
   const byValue = valuePick(open, count, input)
   if (byValue != null) return byValue
 
@@ -78,7 +86,24 @@ export function scheduleNext (input: ScheduleInput): ScheduledCell | undefined {
   return best != null ? { cell: best, reason: 'coverage' } : undefined
 }
 
-/** Step 4: the cell whose measurement is most likely to change a choice. */
+/** A cell of a method with no record on any workload, on the workload with the most records (ties: catalog order). */
+function untriedMethodPick (open: readonly ScheduleCell[], unmeasured: readonly ScheduleCell[], count: (c: ScheduleCell) => number): ScheduleCell | undefined {
+  const tried = new Set<string>()
+  const perWorkload = new Map<string, number>()
+  for (const c of open) {
+    const n = count(c)
+    if (n > 0) tried.add(c.method)
+    perWorkload.set(c.workload, (perWorkload.get(c.workload) ?? 0) + n)
+  }
+  let pick: ScheduleCell | undefined
+  for (const c of unmeasured) {
+    if (tried.has(c.method)) continue
+    if (pick == null || (perWorkload.get(c.workload) ?? 0) > (perWorkload.get(pick.workload) ?? 0)) pick = c
+  }
+  return pick
+}
+
+/** Step 5: the cell whose measurement is most likely to change a choice. */
 function valuePick (open: readonly ScheduleCell[], count: (c: ScheduleCell) => number, input: ScheduleInput): ScheduledCell | undefined {
   if (input.predict == null) return undefined
   const c = input.c ?? 1

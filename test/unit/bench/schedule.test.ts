@@ -21,8 +21,11 @@ describe('scheduleNext', () => {
       c.set(cellKey(next.cell.method, next.cell.workload), 1)
     }
     expect(order).toEqual(['baseline/chat', 'baseline/rag', 'prefix-cache/chat', 'prefix-cache/rag'])
-    // first pass done, no model: coverage (fewest records, catalog order)
-    expect(scheduleNext({ cells, counts: c })).toEqual({ cell: { method: 'batch-4', workload: 'chat', firstPass: false }, reason: 'coverage' })
+    // first pass done: batch-4 was never measured anywhere, so it is tried once (ties: catalog order)
+    expect(scheduleNext({ cells, counts: c })).toEqual({ cell: { method: 'batch-4', workload: 'chat', firstPass: false }, reason: 'untried-method' })
+    // every method tried once, no model: coverage (fewest records, catalog order)
+    c.set(cellKey('batch-4', 'chat'), 1)
+    expect(scheduleNext({ cells, counts: c })).toEqual({ cell: { method: 'batch-4', workload: 'rag', firstPass: false }, reason: 'coverage' })
   })
 
   it('spot checks come after the first pass and before value of information', () => {
@@ -49,6 +52,15 @@ describe('scheduleNext', () => {
     expect(scheduleNext({ cells, counts: c, predict })?.cell).toEqual({ method: 'prefix-cache', workload: 'chat', firstPass: true })
     // a larger exploration weight values spread more
     expect(scheduleNext({ cells, counts: all(1), predict, c: 0 })?.reason).toBe('coverage')
+  })
+
+  it('a method with no record on any workload is tried once, on the workload measured most, before value picks', () => {
+    const c = counts([['baseline', 'chat', 1], ['baseline', 'rag', 3], ['prefix-cache', 'chat', 1], ['prefix-cache', 'rag', 1]])
+    const predict = preds({ chat: { baseline: { mean: 0, std: 0 }, 'prefix-cache': { mean: 0.1, std: 2 }, 'batch-4': { mean: 0, std: 0 } } })
+    expect(scheduleNext({ cells, counts: c, predict })).toEqual({ cell: { method: 'batch-4', workload: 'rag', firstPass: false }, reason: 'untried-method' })
+    // once tried on one workload, value of information decides
+    c.set(cellKey('batch-4', 'rag'), 1)
+    expect(scheduleNext({ cells, counts: c, predict })?.reason).toBe('value')
   })
 
   it('an unmeasured baseline comes before value (it is the reference of every speedup)', () => {
