@@ -115,4 +115,6 @@ export interface EngineConfig {
   models: ModelConfig[]
   /** prepare the default model's files while the daemon starts (default true); optional for older configs */
   prepareOnStart?: boolean
+  /** what own records say about this machine: `full` (default) or `capability` (a class only; engine/hardware.ts) */
+  publishHardware?: 'full' | 'capability'
 }
