@@ -72,4 +72,33 @@ describe('swarmtune start --publish-hardware capability', () => {
     expect(bad.status).not.toBe(0)
     expect(bad.stderr).toMatch(/engine\.publishHardware.*E_CONFIG|E_CONFIG.*engine\.publishHardware|invalid config at engine\.publishHardware/)
   }, 240_000)
+
+  it('the background sweep publishes the class too (SWARMTUNE_PUBLISH_HARDWARE)', async () => {
+    const c = await spawnDaemon({
+      dataDir: join(dir, 'c-bg'),
+      port: 0,
+      apiPort: 0,
+      timeoutMs: 60_000,
+      env: {
+        SWARMTUNE_PUBLISH_HARDWARE: 'capability',
+        SWARMTUNE__bench__background__enabled: 'true',
+        SWARMTUNE__bench__background__share: '0.9',
+        SWARMTUNE__bench__background__intervalMs: '200',
+        SWARMTUNE__bench__repeats: '1',
+        SWARMTUNE__engine__defaultModel: 'tiny'
+      }
+    })
+    daemons.push(c)
+    const own = await waitFor('a background record', async () => {
+      const rs = await records(c.info.api, c.info.peerId)
+      return rs.length > 0 ? rs : undefined
+    }, 90_000, 250)
+    for (const rec of own) {
+      expect(rec.body.hardware.cpuModel).toMatch(/^class:/)
+      for (const g of rec.body.hardware.gpus) expect(g.name).toMatch(/^class:/)
+    }
+    // what the dashboard shows as this node is the published class as well
+    const status = await (await fetch(`${c.info.api}/status`)).json() as { engine?: { hardware?: { cpuModel: string } } }
+    expect(status.engine?.hardware?.cpuModel).toMatch(/^class:/)
+  }, 180_000)
 })

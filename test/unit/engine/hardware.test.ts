@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { capabilityClass, deviceClassName, hardwareFingerprint, log2Bucket, type SystemProbe } from '../../../src/engine/hardware.js'
-import { capabilityOf, lookupDevice } from '../../../src/engine/device-specs.js'
+import { capabilityOf, deviceSpecTable, lookupDevice } from '../../../src/engine/device-specs.js'
 import { FEATURE_NAMES, featureVector } from '../../../src/meta/features.js'
 import { hostKeyOf } from '../../../src/meta/dataset.js'
 import { synthBodies, validateBody } from '../../../src/records/index.js'
@@ -62,6 +62,16 @@ describe('capability class (engine.publishHardware = "capability")', () => {
     expect(capabilityOf(cls).known).toBe(0)
     // malformed class names are unknown, never a crash
     for (const n of ['class:gpu-bwx-tf1-mem1', 'class:tpu-bw1-tf1-mem1', 'class:gpu-bw1e400-tf1-mem1']) expect(lookupDevice(n)).toBeUndefined()
+  })
+
+  it('no class name of any table row is mistaken for a device by a name lookup without the class branch (the previous release)', () => {
+    // rows whose display name is not one of their own patterns (the Xeon generations) are left out
+    for (const row of deviceSpecTable().filter(r => lookupDevice(r.name)?.name === r.name)) {
+      const cls = deviceClassName(row.name, row.kind)
+      expect(cls).toMatch(/^class:(gpu|accelerator|cpu|soc)-bw[0-9.]+-tf[0-9.]+-mem[0-9.]+$/)
+      expect(lookupDevice(cls.replace(/^class:/, 'klass:'))).toBeUndefined()
+      expect(lookupDevice(cls)?.memBwGBs).toBe(log2Bucket(row.memBwGBs))
+    }
   })
 
   it('Apple SoCs keep their unified-memory class', () => {
