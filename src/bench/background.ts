@@ -3,7 +3,7 @@ import type { FeatureTask } from '../meta/features.js'
 import type { UnsignedBody } from '../records/types.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
-import { hardwareFingerprint } from '../engine/hardware.js'
+import { hardwareFingerprint, type PublishHardware } from '../engine/hardware.js'
 import { runBenchmark, type BenchCellResult } from './runner.js'
 import type { Activity } from '../util/activity.js'
 import type { Workload } from './workloads.js'
@@ -75,6 +75,8 @@ export interface BackgroundSweepInit {
   timeoutMs: number
   defaultThreads: number
   pricePerHour: number
+  /** engine.publishHardware: the sweep's records and the hardware id it counts them by */
+  publishHardware?: PublishHardware
   /** back-off of a failing cell: base · 2^(failures−1), capped (defaults 10 min, 6 h) */
   failureBackoffMs?: { base: number, max: number }
   now?: () => number
@@ -107,7 +109,7 @@ async function prepareSweep (init: BackgroundSweepInit, plan: SweepPlan): Promis
   const p = plan
   const d = await p.engine.describe(p.model)
   // the hardware id does not depend on threads or price
-  const hw = hardwareFingerprint({ backend: p.engine.backend, gpus: p.engine.gpus, threads: 1 })
+  const hw = hardwareFingerprint({ backend: p.engine.backend, gpus: p.engine.gpus, threads: 1, publish: init.publishHardware })
   const counts = await init.counts(d.id, hw.id)
   const tasks = await init.tasks?.(d.id, hw.id) ?? new Map<string, FeatureTask>()
   return { ...p, modelId: d.id, hardwareId: hw.id, counts, tasks }
@@ -250,7 +252,7 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
     const results = await runBenchmark({
       engine: p.engine, model: p.model, methods: [chosen.cell.method], workloads: [chosen.cell.workload], baseline: p.baseline,
       repeats: init.repeats, timeoutMs: init.timeoutMs, defaultThreads: init.defaultThreads,
-      pricePerHour: init.pricePerHour, signal: ac.signal
+      pricePerHour: init.pricePerHour, publishHardware: init.publishHardware, signal: ac.signal
     })
     if (ac.signal.aborted) { stats.aborted++; return 'aborted' }
     lastError = await recordResults(init, p, book, results) ?? lastError

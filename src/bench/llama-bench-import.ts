@@ -5,6 +5,9 @@ import { errorCode, errorMessage } from '../util/errors.js'
 import { stableId } from '../records/stable-id.js'
 import { hardwareId } from '../engine/hardware.js'
 import { median, spread } from '../util/stats.js'
+import { logicalModelName, weightTypeSlug } from '../engine/model-names.js'
+
+export { logicalModelName, weightTypeSlug }
 
 /**
  * `llama-bench -o jsonl` → unsigned record bodies (source: import). Operators already hold such
@@ -92,23 +95,6 @@ export function backendOf (backends: string): Backend {
   if (b.includes('sycl')) return 'sycl'
   if (b === '' || /^(cpu|blas|cpu,blas|blas,cpu)$/.test(b.replace(/\s+/g, ''))) return 'cpu'
   return 'other'
-}
-
-/** "Q4_K - Medium" → "Q4_K_M": the weight type as a short name for method ids. */
-export function weightTypeSlug (fileType: string): string {
-  return fileType.trim().replace(/\s*-\s*(Small|Medium|Large|XL|XS|XXS)$/i, (_m, s: string) => '_' + (s.length <= 2 ? s : s[0]).toUpperCase()).replace(/[^A-Za-z0-9_]+/g, '')
-}
-
-/**
- * The model's name without the file's quantization suffix: "Llama-3.2-1B-Instruct-Q4_0" →
- * "Llama-3.2-1B-Instruct", "ggml-model-f16" → "ggml-model" (architecture and parameter count
- * still tell such models apart).
- */
-export function logicalModelName (fileBase: string): string {
-  const quant = /[-._](?:i?q\d[a-z0-9_]*|f16|f32|bf16|fp16|fp32|mxfp4|tq\d[a-z0-9_]*)$/i
-  let name = fileBase
-  while (quant.test(name)) name = name.replace(quant, '')
-  return name === '' ? fileBase : name
 }
 
 /** flash_attn is a bool in older builds, -1/0/1 (auto/off/on) in newer: auto counts as on. */

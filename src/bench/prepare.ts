@@ -2,6 +2,7 @@ import { cpus } from 'node:os'
 import type { Engine, Method, ModelSpec } from '../engine/types.js'
 import type { SignedRecord } from '../records/types.js'
 import type { EngineConfig } from '../engine/types.js'
+import type { PublishHardware } from '../engine/hardware.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { BenchCellResult } from './runner.js'
 import { BASELINE_ID } from './runner.js'
@@ -40,6 +41,8 @@ export interface PreparedBench {
   /** threads a method with `threads: 0` gets */
   defaultThreads: number
   pricePerHour: number
+  /** engine.publishHardware: what the records say about this machine */
+  publishHardware?: PublishHardware
 }
 
 /** The `bench` section of the config. */
@@ -126,7 +129,8 @@ export async function prepareBench (config: BenchConfig, sel: BenchSelection): P
     repeats: sel.repeats ?? config.bench.repeats,
     timeoutMs: sel.timeoutMs ?? config.bench.timeoutMs,
     defaultThreads: config.engine.threads > 0 ? config.engine.threads : Math.max(1, cpus().length),
-    pricePerHour: config.hardware.pricePerHour
+    pricePerHour: config.hardware.pricePerHour,
+    publishHardware: config.engine.publishHardware ?? 'full'
   }
 }
 

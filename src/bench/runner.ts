@@ -3,7 +3,7 @@ import type { ModelDescriptor, ResultMetrics, UnsignedBody } from '../records/ty
 import { SwarmtuneError, errorCode, errorMessage } from '../util/errors.js'
 import { log, type Logger } from '../util/log.js'
 import { workloadFeatures } from '../meta/workload-features.js'
-import { hardwareFingerprint, type SystemProbe } from '../engine/hardware.js'
+import { hardwareFingerprint, type PublishHardware, type SystemProbe } from '../engine/hardware.js'
 import { mean, median, percentile, spread } from '../util/stats.js'
 import type { Workload } from './workloads.js'
 
@@ -74,6 +74,8 @@ export interface RunBenchmarkOptions {
   defaultThreads?: number
   /** hardware.pricePerHour from config */
   pricePerHour?: number
+  /** engine.publishHardware from config (default full) */
+  publishHardware?: PublishHardware
   onProgress?: (ev: BenchProgressEvent) => void
   /** called as each cell finishes (e.g. to sign and store it at once) */
   onResult?: (r: BenchCellResult) => void | Promise<void>
@@ -271,14 +273,15 @@ function featuresOf (run: BenchRun, w: Workload, session: EngineSession | undefi
 }
 
 function bodyOf (run: BenchRun, method: Method, w: Workload, result: ResultMetrics, session?: EngineSession): UnsignedBody {
-  const { engine, defaultThreads, pricePerHour, probe } = run.opts
+  const { engine, defaultThreads, pricePerHour, probe, publishHardware } = run.opts
   return {
     source: 'benchmark',
     hardware: hardwareFingerprint({
       backend: engine.backend,
       gpus: engine.gpus,
       threads: method.knobs.threads > 0 ? method.knobs.threads : (defaultThreads ?? 1),
-      pricePerHour
+      pricePerHour,
+      publish: publishHardware
     }, probe),
     engine: { ...engine.info },
     // the logical model (default file): weight quantization is the method's weightBits knob, so

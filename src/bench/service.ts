@@ -194,6 +194,7 @@ function createSweep (config: BenchServiceInit['config'], c: BenchComponents, ge
     timeoutMs: config.bench.timeoutMs,
     defaultThreads: config.engine.threads > 0 ? config.engine.threads : Math.max(1, cpus().length),
     pricePerHour: config.hardware.pricePerHour,
+    publishHardware: config.engine.publishHardware,
     prepare: async () => {
       const p = await prepareBench(config, {})
       knobs = Object.fromEntries(p.methods.map(m => [m.id, knobRecord(m.knobs)]))

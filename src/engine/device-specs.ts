@@ -77,8 +77,26 @@ const ROWS: Row[] = [
   { match: /xeon.*(platinum|gold)\s*83\d\d/i, name: 'Intel Xeon 3rd gen Scalable (8ch DDR4-3200)', kind: 'cpu', memBwGBs: 204.8, fp16Tflops: 0, memGiB: 0, source: 'Intel ARK' }
 ]
 
-/** The spec row of a device or CPU name, or undefined ("unknown"). */
+/**
+ * A capability class name (`engine.publishHardware: "capability"`, src/engine/hardware.ts): what
+ * a node publishes instead of its device name, e.g. `class:gpu-bw2048-tf1024-mem64`. The figures
+ * are already bucketed; a class without figures (`class:cpu`) is a device the table did not know.
+ */
+export const CLASS_PREFIX = 'class:'
+const CLASS_RE = /^class:(gpu|accelerator|cpu|soc)-bw([0-9.]+)-tf([0-9.]+)-mem([0-9.]+)$/
+
+/** The spec of a capability class name, or undefined (not a class, or one without figures). */
+export function classSpec (name: string): DeviceSpec | undefined {
+  const m = CLASS_RE.exec(name.trim())
+  if (m == null) return undefined
+  const [memBwGBs, fp16Tflops, memGiB] = [Number(m[2]), Number(m[3]), Number(m[4])]
+  if (![memBwGBs, fp16Tflops, memGiB].every(Number.isFinite)) return undefined
+  return { name: m[0], kind: m[1] as DeviceSpec['kind'], memBwGBs, fp16Tflops, memGiB, source: 'capability class (bucketed by its publisher)' }
+}
+
+/** The spec row of a device or CPU name (or a capability class name), or undefined ("unknown"). */
 export function lookupDevice (name: string): DeviceSpec | undefined {
+  if (name.startsWith(CLASS_PREFIX)) return classSpec(name)
   const row = ROWS.find(r => r.match.test(name))
   if (row == null) return undefined
   const { match: _match, ...spec } = row

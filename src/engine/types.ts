@@ -120,4 +120,6 @@ export interface EngineConfig {
    * about a second); default: as prepareOnStart (the testbed turns both off). Optional for older configs.
    */
   capabilityProbe?: boolean
+  /** what own records say about this machine: `full` (default) or `capability` (a class only; engine/hardware.ts) */
+  publishHardware?: 'full' | 'capability'
 }

@@ -5,6 +5,7 @@ import { createRng } from '../util/random.js'
 import { median } from '../util/stats.js'
 import { featureVector, type FeatureTask } from './features.js'
 import { robustCellValue } from './aggregate.js'
+import { normalizeHistoryBody } from './legacy-records.js'
 
 /**
  * History → training cells (pure). A cell is one (hardware.id, model.id, workload.name, method.id);
@@ -89,14 +90,15 @@ export interface TrainingRows {
   cells: Cell[]
 }
 
-/** Accepts SignedRecords, record bodies, or `history --json` entries ({ body }). */
+/** Accepts SignedRecords, record bodies, or `history --json` entries ({ body }); older shapes are normalized. */
 export function toBodies (records: ReadonlyArray<SignedRecord | HistoryBody | { body: HistoryBody }>): HistoryBody[] {
   return records.map((r, i) => {
     const b = (r as { body?: HistoryBody }).body ?? (r as HistoryBody)
     if (b == null || typeof b !== 'object' || b.hardware == null || b.model == null || b.workload == null || b.method == null || b.result == null) {
       throw new SwarmtuneError('E_BAD_HISTORY', `history entry ${i} is not a record body`)
     }
-    return b
+    // records of older releases, read as the current code writes them (legacy-records.ts)
+    return normalizeHistoryBody(b)
   })
 }
 

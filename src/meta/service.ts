@@ -12,6 +12,7 @@ import { packageRoot } from '../util/paths.js'
 import { createRng } from '../util/random.js'
 import type { HistoryBody } from './dataset.js'
 import { FEATURE_SCHEMA_VERSION } from './features.js'
+import { HISTORY_READING_VERSION } from './legacy-records.js'
 import { load, MetaError, MIN_CELLS, selectMethod, type MetaModel, type SelectOptions, type SelectTask, type Selection } from './selector.js'
 import type { TrainReply, TrainRequest } from './train-worker.js'
 import type { Registry } from 'prom-client'
@@ -72,6 +73,8 @@ export interface PersistedSnapshot {
   rows: number
   backend: string
   model: unknown
+  /** legacy-records.ts HISTORY_READING_VERSION the model was trained under (absent: before it existed) */
+  reading?: number
 }
 
 export interface MetaServiceStatus {
@@ -163,7 +166,10 @@ async function restoreSnapshot (store: RecordStore): Promise<{ model: MetaModel 
 /** The stored snapshot as a live model; throws (coded) when it is stale or corrupt. */
 async function loadSnapshot (saved: PersistedSnapshot): Promise<MetaModel> {
   if (saved.version !== FEATURE_SCHEMA_VERSION) throw new MetaError('E_SNAPSHOT_SCHEMA', `stored snapshot has feature schema ${saved.version}`)
-  return await load(saved.model)
+  const model = await load(saved.model)
+  // trained before older records were read as they are now (e.g. old llama-bench imports): retrain
+  if ((saved.reading ?? 0) !== HISTORY_READING_VERSION) throw new MetaError('E_SNAPSHOT_READING', `stored snapshot was trained under history reading ${saved.reading ?? 0}, this node reads ${HISTORY_READING_VERSION}: retrain`)
+  return model
 }
 
 function snapshotStatus (model: MetaModel | null): SnapshotStatus | null {
@@ -171,7 +177,7 @@ function snapshotStatus (model: MetaModel | null): SnapshotStatus | null {
 }
 
 function toPersisted (model: MetaModel, snapshot: unknown): PersistedSnapshot {
-  return { version: model.schemaVersion, trainingSetHash: model.trainingSetHash, trainedAt: model.trainedAt, rows: model.rows, backend: model.backend, model: snapshot }
+  return { version: model.schemaVersion, trainingSetHash: model.trainingSetHash, trainedAt: model.trainedAt, rows: model.rows, backend: model.backend, model: snapshot, reading: HISTORY_READING_VERSION }
 }
 
 /** GET /status contributions, POST /meta/select and GET /meta/eval. */

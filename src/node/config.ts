@@ -141,7 +141,7 @@ function csv (raw: string): string[] {
 /**
  * Environment overrides. Shortcuts for the common ones (used by docker-compose):
  * SWARMTUNE_DATA_DIR, SWARMTUNE_LISTEN, SWARMTUNE_BOOTSTRAP (comma-separated), SWARMTUNE_API_HOST,
- * SWARMTUNE_API_PORT, SWARMTUNE_LOCAL_TESTBED; and any key by path with double underscores:
+ * SWARMTUNE_API_PORT, SWARMTUNE_LOCAL_TESTBED, SWARMTUNE_PUBLISH_HARDWARE; and any key by path with double underscores:
  * SWARMTUNE__net__sync__intervalMs=5000 (values parsed as JSON when they parse).
  */
 export function envOverrides (env: NodeJS.ProcessEnv): Json {
@@ -153,6 +153,7 @@ export function envOverrides (env: NodeJS.ProcessEnv): Json {
   if (env.SWARMTUNE_API_HOST != null) setPath(out, ['api', 'host'], env.SWARMTUNE_API_HOST)
   if (env.SWARMTUNE_API_PORT != null) setPath(out, ['api', 'port'], parseEnvValue(env.SWARMTUNE_API_PORT))
   if (env.SWARMTUNE_VERIFY_WORKERS != null) setPath(out, ['net', 'verifyWorkers'], parseEnvValue(env.SWARMTUNE_VERIFY_WORKERS))
+  if (env.SWARMTUNE_PUBLISH_HARDWARE != null) setPath(out, ['engine', 'publishHardware'], env.SWARMTUNE_PUBLISH_HARDWARE)
   if (env.SWARMTUNE_LOCAL_TESTBED != null) setPath(out, ['net', 'localTestbed'], parseEnvValue(env.SWARMTUNE_LOCAL_TESTBED))
   for (const [k, v] of Object.entries(env)) {
     if (!k.startsWith('SWARMTUNE__') || v == null) continue

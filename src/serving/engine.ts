@@ -31,7 +31,7 @@ export function createServingEngine (config: Pick<ServingConfig, 'engine' | 'har
   async function hardware (): Promise<HardwareFingerprint> {
     if (ownHardware != null) return ownHardware
     const e = await get()
-    ownHardware = hardwareFingerprint({ backend: e.backend, gpus: e.gpus, threads: Math.max(1, config.engine.threads), pricePerHour: config.hardware.pricePerHour })
+    ownHardware = hardwareFingerprint({ backend: e.backend, gpus: e.gpus, threads: Math.max(1, config.engine.threads), pricePerHour: config.hardware.pricePerHour, publish: config.engine.publishHardware })
     return ownHardware
   }
 
@@ -40,7 +40,7 @@ export function createServingEngine (config: Pick<ServingConfig, 'engine' | 'har
     if (ownHardware != null) return ownHardware
     const backend = config.engine.gpu === 'auto' ? 'cpu' : config.engine.gpu
     // probing the system hashes a fingerprint: once, not per request
-    guessedHardware ??= hardwareFingerprint({ backend, gpus: [], threads: Math.max(1, config.engine.threads), pricePerHour: config.hardware.pricePerHour })
+    guessedHardware ??= hardwareFingerprint({ backend, gpus: [], threads: Math.max(1, config.engine.threads), pricePerHour: config.hardware.pricePerHour, publish: config.engine.publishHardware })
     return guessedHardware
   }
 

@@ -26,6 +26,8 @@ export interface SpawnOptions {
   timeoutMs?: number
   /** a command the daemon runs under, e.g. ['prlimit', '--fsize=1048576:unlimited', '--'] (it must exec node, keeping the pid) */
   prefix?: string[]
+  /** more `swarmtune start` flags, e.g. ['--publish-hardware', 'capability'] */
+  args?: string[]
 }
 
 export interface DaemonProcess {
@@ -48,6 +50,7 @@ export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
   const args = [cliPath(), 'start', '--json', '--data-dir', opts.dataDir,
     '--listen', `/ip4/127.0.0.1/tcp/${opts.port}`, '--api-host', '127.0.0.1', '--api-port', String(opts.apiPort)]
   if (opts.bootstrap != null && opts.bootstrap.length > 0) args.push('--bootstrap', opts.bootstrap.join(','))
+  if (opts.args != null) args.push(...opts.args)
   // debugging aid: extra node flags for the daemons, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   // (NODE_OPTIONS refuses --cpu-prof)
   const nodeArgs = (process.env.SWARMTUNE_TESTBED_NODE_ARGS ?? '').split(/\s+/).filter(a => a !== '')

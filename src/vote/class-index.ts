@@ -1,5 +1,6 @@
 import type { HardwareFingerprint, ModelDescriptor, RecordBody } from '../records/types.js'
 import { classBase } from './task-class.js'
+import { normalizeHistoryBody } from '../meta/legacy-records.js'
 
 /**
  * In-memory index of the history by task class (objective-free "base" key), kept up to date from
@@ -45,7 +46,9 @@ export class ClassIndex {
   }
 
   /** Add one record body; returns its class base key (undefined when the index is full). */
-  add (b: RecordBody): string | undefined {
+  add (record: RecordBody): string | undefined {
+    // records of older releases under the model and method ids the current code uses (meta/legacy-records.ts)
+    const b = normalizeHistoryBody(record)
     this.total++
     if (!this.modelsById.has(b.model.id)) {
       this.modelsById.set(b.model.id, b.model)

@@ -86,13 +86,15 @@ describe('meta service', () => {
     await svc.stop()
   }, 120_000)
 
-  it('retrains on start, without crashing, when the stored snapshot is of an older learner or feature schema', async () => {
+  it('retrains on start, without crashing, when the stored snapshot is of an older learner, feature schema or history reading', async () => {
     const records = await signedHistory({ machines: 1, models: 1, workloads: 2 })
     for (const r of records) await store.put(r)
     // a snapshot as the release before the pairwise-prior learner wrote it: no learner named
     const { toJSON, train } = await import('../../src/meta/selector.js')
     const { learner: _l, prior: _p, ...oldModel } = toJSON(await train(records, { nTrees: 2, backend: 'histogram' })) as unknown as Record<string, unknown>
-    for (const [version, model, code] of [[FEATURE_SCHEMA_VERSION, oldModel, 'E_SNAPSHOT_LEARNER'], [FEATURE_SCHEMA_VERSION - 1, { ...oldModel, schemaVersion: FEATURE_SCHEMA_VERSION - 1 }, 'E_SNAPSHOT_SCHEMA']] as const) {
+    // and one of the current learner trained before older records were normalized (legacy-records.ts): no `reading`
+    const current = toJSON(await train(records, { nTrees: 2, backend: 'histogram' })) as unknown as Record<string, unknown>
+    for (const [version, model, code] of [[FEATURE_SCHEMA_VERSION, oldModel, 'E_SNAPSHOT_LEARNER'], [FEATURE_SCHEMA_VERSION - 1, { ...oldModel, schemaVersion: FEATURE_SCHEMA_VERSION - 1 }, 'E_SNAPSHOT_SCHEMA'], [FEATURE_SCHEMA_VERSION, current, 'E_SNAPSHOT_READING']] as const) {
       await store.putMeta(SNAPSHOT_KEY, { version, trainingSetHash: 'old', trainedAt: 1, rows: records.length, backend: 'histogram', model })
       const svc = createMetaService({ config }, { store, events: new EventTarget() })
       await svc.start()

@@ -20,6 +20,9 @@ const HELP = `usage: swarmtune start [flags]
   --local-testbed        loopback swarm: relax per-IP limits
   --no-background        do not benchmark this machine in the background (bench.background.enabled;
                          on by default: a quick first pass, then ~10 % of wall time while idle)
+  --publish-hardware M   full (default) or capability: own records name only a capability class of
+                         this machine, no CPU model, GPU names or exact memory (engine.publishHardware;
+                         env SWARMTUNE_PUBLISH_HARDWARE)
   --json                 print one JSON line {peerId, addresses, api, dataDir} once started
 Environment: SWARMTUNE_DATA_DIR, SWARMTUNE_LISTEN, SWARMTUNE_BOOTSTRAP, SWARMTUNE_API_PORT, ...
 ${DATA_DIR_HELP}`
@@ -47,6 +50,7 @@ export async function run (argv: string[]): Promise<number> {
     'api-host': { type: 'string' },
     'local-testbed': { type: 'boolean' },
     'no-background': { type: 'boolean' },
+    'publish-hardware': { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' }
   })
@@ -63,7 +67,14 @@ export async function run (argv: string[]): Promise<number> {
   const config = loadConfig({
     file: f.config,
     onLegacyDataDir: dir => process.stderr.write(legacyNotice(dir) + '\n'),
-    overrides: { ...(f['data-dir'] != null ? { dataDir: f['data-dir'] } : {}), net, api, ...(f['no-background'] === true ? { bench: { background: { enabled: false } } } : {}) } as never
+    overrides: {
+      ...(f['data-dir'] != null ? { dataDir: f['data-dir'] } : {}),
+      net,
+      api,
+      ...(f['no-background'] === true ? { bench: { background: { enabled: false } } } : {}),
+      // checked by the config schema like the key itself (E_CONFIG names engine.publishHardware)
+      ...(f['publish-hardware'] != null ? { engine: { publishHardware: f['publish-hardware'] } } : {})
+    } as never
   })
 
   if (bootstrapApi != null && bootstrapApi !== '') config.net.bootstrap.push(...await addressesFrom(bootstrapApi.replace(/\/+$/, '')))

@@ -38,6 +38,12 @@ describe('config', () => {
     expect(cfg.dataDir).toBe(join(dir, 'd'))
   })
 
+  it('engine.publishHardware: full by default, capability by env shortcut or key path', () => {
+    expect(loadConfig({ env: {} }).engine.publishHardware).toBe('full')
+    expect(loadConfig({ env: { SWARMTUNE_PUBLISH_HARDWARE: 'capability' } }).engine.publishHardware).toBe('capability')
+    expect(loadConfig({ env: { SWARMTUNE__engine__publishHardware: 'capability' } }).engine.publishHardware).toBe('capability')
+  })
+
   it('names the offending field of a bad config (E_CONFIG)', () => {
     expect(codeAndMessage(() => loadConfig({ env: { SWARMTUNE_API_PORT: '70000' } }))).toEqual(['E_CONFIG', 'invalid config at api.port: must be <= 65535'])
     expect(codeAndMessage(() => loadConfig({ env: { SWARMTUNE__net__nope: '1' } }))?.[1]).toBe('invalid config at net.nope: unknown key')
@@ -49,6 +55,7 @@ describe('config', () => {
     expect(msg({ SWARMTUNE__engine__gpu: 'tpu' })).toBe('invalid config at engine.gpu: must be one of "auto", "cpu", "cuda", "vulkan", "metal"')
     expect(msg({ SWARMTUNE__net__localTestbed: '"yes"' })).toBe('invalid config at net.localTestbed: must be true or false')
     expect(msg({ SWARMTUNE__api: '3' })).toBe('invalid config at api: must be an object')
+    expect(msg({ SWARMTUNE_PUBLISH_HARDWARE: 'none' })).toBe('invalid config at engine.publishHardware: must be one of "full", "capability"')
     expect(msg({ SWARMTUNE_DATA_DIR: '' })).toBe('invalid config at dataDir: must have at least 1 characters')
     const bad = join(dir, 'bad.json')
     writeFileSync(bad, '{ not json')
