@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { cliPath } from '../../src/util/paths.js'
 import { loopbackAddr, spawnDaemon, type DaemonProcess } from '../../src/testbed/processes.js'
 import { waitFor } from '../../src/util/wait.js'
+import { runCli } from '../helpers/cli.js'
 import { parsePrometheus } from '../helpers/prometheus.js'
 
 /*
@@ -27,16 +28,7 @@ async function start (name: string, opts: { bootstrap?: string[], env?: Record<s
   return d
 }
 
-async function run (args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> {
-  return await new Promise(resolve => {
-    const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', d => { stdout += String(d) })
-    child.stderr.on('data', d => { stderr += String(d) })
-    child.on('close', status => { resolve({ status, stdout, stderr }) })
-  })
-}
+const run = runCli
 
 interface RecordView { id: string, author: string, source: string, body: { method: { id: string } } }
 async function records (api: string, author: string): Promise<RecordView[]> {

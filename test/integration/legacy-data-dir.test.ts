@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -9,7 +9,8 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { apiGet } from '../../src/node/api-client.js'
 import { loopbackAddr, spawnDaemon, type DaemonProcess } from '../../src/testbed/processes.js'
 import { waitFor } from '../../src/util/wait.js'
-import { cliPath, packageRoot } from '../../src/util/paths.js'
+import { cliPath } from '../../src/util/paths.js'
+import { flashAttnRows, llamaBenchRow } from '../helpers/llama-bench-rows.js'
 import { llamaBenchRowToBody } from '../../src/bench/llama-bench-import.js'
 import { createRecord } from '../../src/records/index.js'
 import { createRecordStore } from '../../src/store/record-store.js'
@@ -26,22 +27,6 @@ import { importLlamaBench as importBefore16 } from '../helpers/llama-bench-impor
  * Build first: `npx tsc -p .`.
  */
 const run = promisify(execFile)
-const template = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'llama-bench.jsonl'), 'utf8').split('\n')[0]) as Record<string, unknown>
-const GPU = { cpu_info: 'AMD Ryzen 9 7950X 16-Core Processor', gpu_info: 'NVIDIA GeForce RTX 4090', backends: 'CUDA', n_gpu_layers: 99, n_threads: 16 }
-
-/** One llama-bench row: `tps` tokens per second; flash attention off is faster for prefill. */
-function row (fa: boolean, nPrompt: number, nGen: number, tps: number, i: number): Record<string, unknown> {
-  const avgNs = Math.round((nPrompt + nGen) / tps * 1e9)
-  return { ...template, ...GPU, flash_attn: fa, n_prompt: nPrompt, n_gen: nGen, n_depth: 0, avg_ns: avgNs, stddev_ns: 0, samples_ns: [avgNs, avgNs, avgNs], test_time: `2026-11-20T10:${String(i).padStart(2, '0')}:00Z` }
-}
-
-function rows (): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = []
-  let i = 0
-  for (const p of [128, 256, 512, 1024, 2048]) out.push(row(false, p, 0, 13_000, i++), row(true, p, 0, 10_000, i++))
-  for (const g of [32, 64, 128]) out.push(row(false, 0, g, 200, i++), row(true, 0, g, 220, i++))
-  return out
-}
 
 let root: string
 let dataDir: string
@@ -53,7 +38,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'swarmtune-legacy-dir-'))
   dataDir = join(root, 'd')
   // the data dir as the previous release left it: imported records of the old importer
-  const { bodies, errors } = importBefore16(rows().map(r => JSON.stringify(r)).join('\n'))
+  const { bodies, errors } = importBefore16(flashAttnRows().map(r => JSON.stringify(r)).join('\n'))
   expect(errors).toEqual([])
   oldMethodIds = bodies.map(b => b.method.id)
   const key = await generateKeyPair('Ed25519')
@@ -78,8 +63,8 @@ describe('a data dir of the previous release', () => {
     const stored = await apiGet<{ records: Array<{ body: { method: { id: string } } }> }>(daemon!.info.api, '/records?limit=1000')
     expect(stored.records.map(r => r.body.method.id).sort()).toEqual([...oldMethodIds].sort())
 
-    const fa0 = llamaBenchRowToBody(row(false, 512, 0, 1, 0) as never)
-    const fa1 = llamaBenchRowToBody(row(true, 512, 0, 1, 0) as never)
+    const fa0 = llamaBenchRowToBody(llamaBenchRow(false, 512, 0, 1, 0) as never)
+    const fa1 = llamaBenchRowToBody(llamaBenchRow(true, 512, 0, 1, 0) as never)
     expect(oldMethodIds).not.toContain(fa0.method.id)
     const hw = fa0.hardware
     const task = join(root, 'task.json')

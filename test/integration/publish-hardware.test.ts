@@ -1,11 +1,10 @@
 import { describe, it, expect, afterAll } from 'vitest'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cliPath } from '../../src/util/paths.js'
 import { loopbackAddr, spawnDaemon, type DaemonProcess } from '../../src/testbed/processes.js'
 import { waitFor } from '../../src/util/wait.js'
+import { runCli } from '../helpers/cli.js'
 import type { HardwareFingerprint } from '../../src/records/types.js'
 
 /*
@@ -22,16 +21,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-async function run (args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> {
-  return await new Promise(resolve => {
-    const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', d => { stdout += String(d) })
-    child.stderr.on('data', d => { stderr += String(d) })
-    child.on('close', status => { resolve({ status, stdout, stderr }) })
-  })
-}
+const run = runCli
 
 interface RecordView { id: string, author: string, body: { hardware: HardwareFingerprint } }
 async function records (api: string, author: string): Promise<RecordView[]> {

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { apiGet } from '../../src/node/api-client.js'
 import { loopbackAddr, spawnDaemon, type DaemonProcess } from '../../src/testbed/processes.js'
 import { waitFor } from '../../src/util/wait.js'
-import { cliPath, packageRoot } from '../../src/util/paths.js'
+import { cliPath } from '../../src/util/paths.js'
+import { flashAttnRows, llamaBenchRow } from '../helpers/llama-bench-rows.js'
 import { llamaBenchRowToBody } from '../../src/bench/llama-bench-import.js'
 import type { RecommendResponse } from '../../src/net/recommend.js'
 
@@ -20,26 +21,6 @@ import type { RecommendResponse } from '../../src/net/recommend.js'
  * flagged `runnable: false` (this peer's engine runs only its catalog). Build first: `npx tsc -p .`.
  */
 const run = promisify(execFile)
-const template = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'llama-bench.jsonl'), 'utf8').split('\n')[0]) as Record<string, unknown>
-const GPU = { cpu_info: 'AMD Ryzen 9 7950X 16-Core Processor', gpu_info: 'NVIDIA GeForce RTX 4090', backends: 'CUDA', n_gpu_layers: 99, n_threads: 16 }
-
-/** One llama-bench row: `tps` tokens per second for the test. */
-function row (fa: boolean, nPrompt: number, nGen: number, tps: number, i: number): Record<string, unknown> {
-  const avgNs = Math.round((nPrompt + nGen) / tps * 1e9)
-  return { ...template, ...GPU, flash_attn: fa, n_prompt: nPrompt, n_gen: nGen, n_depth: 0, avg_ns: avgNs, stddev_ns: 0, samples_ns: [avgNs, avgNs, avgNs], test_time: `2026-11-20T10:${String(i).padStart(2, '0')}:00Z` }
-}
-
-function rows (): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = []
-  let i = 0
-  for (const p of [128, 256, 512, 1024, 2048]) {
-    out.push(row(false, p, 0, 13_000, i++), row(true, p, 0, 10_000, i++))
-  }
-  for (const g of [32, 64, 128]) {
-    out.push(row(false, 0, g, 200, i++), row(true, 0, g, 220, i++))
-  }
-  return out
-}
 
 let root: string
 let daemon: DaemonProcess | undefined
@@ -48,7 +29,7 @@ beforeAll(async () => {
   if (!existsSync(cliPath())) throw new Error(`${cliPath()} is missing: run \`npx tsc -p .\` first`)
   root = mkdtempSync(join(tmpdir(), 'swarmtune-rec-import-'))
   const file = join(root, 'bench.jsonl')
-  writeFileSync(file, rows().map(r => JSON.stringify(r)).join('\n') + '\n')
+  writeFileSync(file, flashAttnRows().map(r => JSON.stringify(r)).join('\n') + '\n')
   daemon = await spawnDaemon({ dataDir: join(root, 'd'), port: 0, apiPort: 0, env: { SWARMTUNE__meta__trees: '10', SWARMTUNE__meta__retrainIntervalMs: '2000' }, timeoutMs: 60_000 })
   const { stdout } = await run(process.execPath, [cliPath(), 'import', '--api', daemon.info.api, '--format', 'llama-bench', '--json', file], { timeout: 60_000 })
   expect(JSON.parse(stdout)).toMatchObject({ imported: 16, errors: [] })
@@ -61,8 +42,8 @@ afterAll(async () => {
 })
 
 async function recommend (nPrompt: number, nGen: number): Promise<{ res: RecommendResponse, fa0: string, fa1: string }> {
-  const body0 = llamaBenchRowToBody(row(false, nPrompt, nGen, 1, 0) as never)
-  const body1 = llamaBenchRowToBody(row(true, nPrompt, nGen, 1, 0) as never)
+  const body0 = llamaBenchRowToBody(llamaBenchRow(false, nPrompt, nGen, 1, 0) as never)
+  const body1 = llamaBenchRowToBody(llamaBenchRow(true, nPrompt, nGen, 1, 0) as never)
   const hw = body0.hardware
   // no workload name: the daemon matches the features to the nearest imported shape
   const task = join(root, `task-${nPrompt}-${nGen}.json`)
