@@ -13,8 +13,13 @@
  * safe-default gate (safe-default.ts) reads.
  *
  * Settings are textbook values, not tuned to any data set (docs/META.md §3.2): learning rate 0.1,
- * depth 3 (ESL §10.11: 4-8 leaves), leaves of at least 5 rows, 300 stages at most with early
- * stopping (patience 20), 5 boosters, all features per split.
+ * leaves of at least 5 rows, 300 stages at most with early stopping (patience 20), 5 boosters,
+ * all features per split, half-size stage samples. The tree depth is chosen per training call by
+ * the same cross-fit (inner cross-validation): among 3, 5 and 7 (ESL §10.11's 4-8 leaves up to
+ * the 31 leaves of LightGBM's and scikit-learn's HistGradientBoosting defaults), the depth whose
+ * boosters have the least held-out squared error; the winner's interaction order depends on the
+ * data (a method × machine × model × workload residual needs deeper trees than one that follows
+ * a single feature), so no one depth is right for every set.
  */
 import { SwarmtuneError } from '../util/errors.js'
 import { createRng } from '../util/random.js'
@@ -42,7 +47,8 @@ export interface BoostingOptions extends ForestOptions {
 /** General-purpose settings (see the module comment); not chosen on any evaluation set. */
 export const BOOSTING_DEFAULTS = {
   learningRate: 0.1,
-  maxDepth: 3,
+  /** candidate depths, chosen by the cross-fit's held-out error (ForestOptions.maxDepth fixes one) */
+  depths: [3, 5, 7] as readonly number[],
   minSamplesLeaf: 5,
   maxStages: 300,
   patience: 20,
@@ -142,8 +148,10 @@ function addTree (tree: TreeArrays, bins: Uint8Array, stride: number, rows: Int3
 
 interface FitInput { bins: Uint8Array, stride: number, nFeatures: number, nBins: Uint16Array, y: number[] }
 
-/** One booster: train on `train` rows, stop early on `valid` rows (none: all stages are kept). */
-function fitBooster (inp: FitInput, train: Int32Array, valid: Int32Array, o: Required<Omit<BoostingOptions, 'sampleSize' | 'maxFeatures' | 'groups'>>, seed: number): { base: number, trees: TreeArrays[] } {
+type Settings = Required<Omit<BoostingOptions, 'sampleSize' | 'maxFeatures' | 'groups'>>
+
+/** One booster: train on `train` rows, stop early on `valid` rows (none: all stages are kept); `sse`: its held-out squared error. */
+function fitBooster (inp: FitInput, train: Int32Array, valid: Int32Array, o: Settings, seed: number): { base: number, trees: TreeArrays[], sse: number } {
   const { stride } = inp
   const sub = new Uint8Array(Math.max(4, train.length * stride))
   train.forEach((r, i) => sub.set(inp.bins.subarray(r * stride, (r + 1) * stride), i * stride))
@@ -168,7 +176,7 @@ function fitBooster (inp: FitInput, train: Int32Array, valid: Int32Array, o: Req
     const loss = validLoss(fitV, valid, inp.y)
     if (loss < best - 1e-12) { best = loss; bestAt = s + 1 } else if (s + 1 - bestAt >= o.patience) break
   }
-  return { base, trees: valid.length === 0 ? trees : trees.slice(0, bestAt) }
+  return { base, trees: valid.length === 0 ? trees : trees.slice(0, bestAt), sse: best * valid.length }
 }
 
 function validLoss (fit: Float64Array, rows: Int32Array, y: number[]): number {
@@ -184,7 +192,7 @@ export function trainBoostedTrees (X: number[][], y: number[], opts: BoostingOpt
   const nFeatures = X[0].length
   const o = {
     learningRate: opts.learningRate ?? BOOSTING_DEFAULTS.learningRate,
-    maxDepth: opts.maxDepth ?? BOOSTING_DEFAULTS.maxDepth,
+    maxDepth: 0,
     minSamplesLeaf: opts.minSamplesLeaf ?? BOOSTING_DEFAULTS.minSamplesLeaf,
     maxStages: opts.maxStages ?? BOOSTING_DEFAULTS.maxStages,
     patience: opts.patience ?? BOOSTING_DEFAULTS.patience,
@@ -199,16 +207,25 @@ export function trainBoostedTrees (X: number[][], y: number[], opts: BoostingOpt
   const K = Math.max(1, Math.min(o.boosters, nGroups))
   const folds = crossFitFolds(X.length, K, o.seed, opts.groups)
   const edgeCounts = Int32Array.from(binned.nBins, n => n - 1)
-  const boosters: Booster[] = []
-  for (let k = 0; k < K; k++) {
-    const rows = [...folds.keys()]
-    const train = Int32Array.from(K > 1 ? rows.filter(i => folds[i] !== k) : rows)
-    const valid = Int32Array.from(K > 1 ? rows.filter(i => folds[i] === k) : [])
-    const { base, trees } = fitBooster(inp, train, valid, o, treeSeed(o.seed, 1000 + k))
-    const stages = trees.length === 0 ? null : new HistogramForest(nFeatures, edgeCounts, binned.edges, trees, { nTrees: trees.length, learningRate: o.learningRate, maxDepth: o.maxDepth })
-    boosters.push({ base, stages })
+  const rows = [...folds.keys()]
+  const depths = opts.maxDepth != null ? [opts.maxDepth] : BOOSTING_DEFAULTS.depths
+  let chosen: { depth: number, sse: number, boosters: Booster[] } | null = null
+  for (const depth of depths) {
+    const boosters: Booster[] = []
+    let sse = 0
+    for (let k = 0; k < K; k++) {
+      const train = Int32Array.from(K > 1 ? rows.filter(i => folds[i] !== k) : rows)
+      const valid = Int32Array.from(K > 1 ? rows.filter(i => folds[i] === k) : [])
+      const fit = fitBooster(inp, train, valid, { ...o, maxDepth: depth }, treeSeed(o.seed, 1000 + k))
+      sse += fit.sse
+      const stages = fit.trees.length === 0 ? null : new HistogramForest(nFeatures, edgeCounts, binned.edges, fit.trees, { nTrees: fit.trees.length, learningRate: o.learningRate, maxDepth: depth })
+      boosters.push({ base: fit.base, stages })
+    }
+    // ties (e.g. no held-out rows) keep the shallower depth
+    if (chosen == null || sse < chosen.sse - 1e-12) chosen = { depth, sse, boosters }
   }
-  const params = { learningRate: o.learningRate, maxDepth: o.maxDepth, minSamplesLeaf: o.minSamplesLeaf, maxStages: o.maxStages, patience: o.patience, boosters: K, subsample: o.subsample, seed: o.seed, trainRows: X.length }
+  const { depth, boosters } = chosen as { depth: number, boosters: Booster[] }
+  const params = { learningRate: o.learningRate, maxDepth: depth, minSamplesLeaf: o.minSamplesLeaf, maxStages: o.maxStages, patience: o.patience, boosters: K, subsample: o.subsample, seed: o.seed, trainRows: X.length }
   return new BoostedTrees(nFeatures, boosters, params)
 }
 

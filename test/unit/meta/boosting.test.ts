@@ -54,6 +54,17 @@ describe('boosted trees (boosting.ts)', () => {
     expect(mean(outside.std)).toBeGreaterThan(2 * mean(inside.std))
   })
 
+  it('the depth is chosen by the cross-fit among the candidates, or fixed by maxDepth', () => {
+    // an additive target (no interaction) vs a three-way interaction
+    const rng = createRng(9)
+    const X3 = Array.from({ length: 800 }, () => [rng(), rng(), rng()])
+    const additive = trainBoostedTrees(X3, X3.map(x => x[0] + x[1] + x[2]), { nTrees: 1, seed: 1 })
+    const xor = trainBoostedTrees(X3, X3.map(x => ((x[0] > 0.5 ? 1 : 0) ^ (x[1] > 0.5 ? 1 : 0) ^ (x[2] > 0.5 ? 1 : 0))), { nTrees: 1, seed: 1 })
+    expect([3, 5, 7]).toContain(additive.params.maxDepth)
+    expect([3, 5, 7]).toContain(xor.params.maxDepth)
+    expect(trainBoostedTrees(X3, X3.map(x => x[0]), { nTrees: 1, seed: 1, maxDepth: 2 }).params.maxDepth).toBe(2)
+  })
+
   it('cross-fit folds keep a group together and use every fold', () => {
     const groups = Array.from({ length: 100 }, (_, i) => Math.floor(i / 4))
     const folds = crossFitFolds(100, 5, 1, groups)
@@ -74,7 +85,7 @@ describe('boosted trees (boosting.ts)', () => {
     const back = boostedBackend.load(JSON.parse(JSON.stringify(m.toJSON())))
     expect(back.predict(X.slice(0, 30))).toEqual(m.predict(X.slice(0, 30)))
     expect(() => BoostedTrees.load({ format: 'nope' })).toThrow(expect.objectContaining({ code: 'E_BAD_SNAPSHOT' }))
-    expect(() => BoostedTrees.load({ ...m.toJSON(), version: 99 })).toThrow(expect.objectContaining({ code: 'E_BAD_SNAPSHOT' }))
+    expect(() => BoostedTrees.load({ ...(m.toJSON() as object), version: 99 })).toThrow(expect.objectContaining({ code: 'E_BAD_SNAPSHOT' }))
   })
 
   it('bad training data is a coded error', () => {
