@@ -92,7 +92,7 @@ export interface EvalOptions {
   minSamplesLeaf?: number
   /** include the ml-random-forest row (default true; it is rows^2 and dominates the run time) */
   mlRandomForest?: boolean
-  /** include the boosted-trees and sklearn-defaults learner rows (default true, with the histogram row) */
+  /** include the boosted-trees and sklearn-defaults learner rows (with the histogram row; default false: the daemon's own evaluation, eval-worker.ts, does not pay for them; the CLI turns them on) */
   strongerLearners?: boolean
   onProgress?: (done: number, total: number, what: string) => void
 }
@@ -304,7 +304,7 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
   const { mlForestBackend } = await import('./ml-forest.js')
   const forests: Record<string, LearnerBackend> = { ...(opts.mlRandomForest === false ? {} : { 'random-forest': mlForestBackend }), ...(opts.backends ?? {}) }
   const safeBackend = forests[FOREST_ROW]
-  const stronger = safeBackend != null && opts.strongerLearners !== false
+  const stronger = safeBackend != null && opts.strongerLearners === true
   const names = ['random', 'single-best', 'per-workload-best', 'isac', 'knn', ...Object.keys(forests), ...(safeBackend != null ? [PRIOR_ROW, PLAIN_SAFE_ROW, DEFAULT_SELECTOR_ROW] : []), ...(stronger ? [SKLEARN_PRIOR_ROW, BOOSTED_ROW, BOOSTED_SAFE_ROW] : []), 'oracle']
   const newStats = (): SafeDefaultStats => ({ trustedFolds: { seen: 0, unseen: 0, newModel: 0 }, untrusted: 0, gated: 0, learner: 0, checks: [] })
   const safeStats = newStats()

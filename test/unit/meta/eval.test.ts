@@ -63,7 +63,7 @@ describe('meta eval (grouped cross-validation)', () => {
 
   it('stronger learners are rows on the same folds; per-host regret averages back to each row\'s mean', async () => {
     const { getBackend } = await import('../../../src/meta/ml-forest.js')
-    const r = await evaluate(ds, { split: 'workload', nTrees: 4, mlRandomForest: false, backends: { 'histogram-forest': await getBackend('histogram') } })
+    const r = await evaluate(ds, { split: 'workload', nTrees: 4, mlRandomForest: false, strongerLearners: true, backends: { 'histogram-forest': await getBackend('histogram') } })
     const names = r.rows.map(x => x.selector)
     for (const n of [BOOSTED_ROW, BOOSTED_SAFE_ROW, SKLEARN_PRIOR_ROW]) expect(names).toContain(n)
     expect(r.rows.filter(x => x.default === true).map(x => x.selector)).toEqual(['histogram-forest+pairwise-prior+safe-default'])
