@@ -5,6 +5,8 @@ import { priorPredictorOf, trainPairwisePrior } from './pairwise-prior.js'
 import { taskFeatures } from './features.js'
 import { groupTasks, shuffledFolds, trainingRows, type Dataset, type ReferenceRule, type Split, type Task } from './dataset.js'
 import { featureVector } from './features.js'
+import { boostedBackend } from './boosting.js'
+import { hostKeyOf } from './dataset.js'
 import { bestOf, FixedRule, Pairwise, perfOf, SafeDefault, shapeKey, type Predictor, type TrustProfile } from './safe-default.js'
 
 /**
@@ -49,6 +51,20 @@ export interface EvalResult {
   grouping: string
   /** how the default selector decided (with the histogram forest row) */
   safeDefault?: SafeDefaultStats
+  /** how the boosted-trees learner behind the safe default decided */
+  boostedSafeDefault?: SafeDefaultStats
+  /** per host (physical machine, dataset.ts hostKeyOf) of the test tasks: each selector's mean regret there */
+  perHost: HostResult[]
+}
+
+/** One machine's results: the mean over its test tasks (each task is tested once, in its fold). */
+export interface HostResult {
+  host: string
+  /** CPU model and GPU names, as the records say */
+  label: string
+  tasks: number
+  /** selector → mean regret on this host's tasks */
+  regret: Record<string, number>
 }
 
 export const REFERENCE_RULE = 'default-setting (the baseline method) when it ran ok, else median-setting (the ok setting with the median throughput)'
@@ -60,6 +76,11 @@ export const PRIOR_ROW = 'histogram-forest+pairwise-prior'
 export const PLAIN_SAFE_ROW = 'histogram-forest+safe-default'
 /** The row of the daemon's default selector: the pairwise-prior learner behind the safe-default rule. */
 export const DEFAULT_SELECTOR_ROW = 'histogram-forest+pairwise-prior+safe-default'
+/** Gradient-boosted trees (boosting.ts) on the pairwise prior's residual, alone and behind the safe default (issue 16 item 5). */
+export const BOOSTED_ROW = 'boosted-trees+pairwise-prior'
+export const BOOSTED_SAFE_ROW = 'boosted-trees+pairwise-prior+safe-default'
+/** The histogram forest with scikit-learn's RandomForestRegressor defaults (100 trees, leaves of 1, all features, bootstrap, no depth limit) on the residual. */
+export const SKLEARN_PRIOR_ROW = 'histogram-forest(sklearn-defaults)+pairwise-prior'
 
 export interface EvalOptions {
   split?: Split
@@ -71,6 +92,8 @@ export interface EvalOptions {
   minSamplesLeaf?: number
   /** include the ml-random-forest row (default true; it is rows^2 and dominates the run time) */
   mlRandomForest?: boolean
+  /** include the boosted-trees and sklearn-defaults learner rows (with the histogram row; default false: the daemon's own evaluation, eval-worker.ts, does not pay for them; the CLI turns them on) */
+  strongerLearners?: boolean
   onProgress?: (done: number, total: number, what: string) => void
 }
 
@@ -187,8 +210,8 @@ async function forestPredictor (ds: Dataset, train: readonly Task[], backend: Le
 }
 
 /** The daemon's learner (pairwise-prior.ts) trained on the training folds. */
-async function priorPredictor (ds: Dataset, train: readonly Task[], backend: LearnerBackend, opts: EvalOptions): Promise<Predictor> {
-  const model = await trainPairwisePrior(train, backend, forestOptions(opts))
+async function priorPredictor (ds: Dataset, train: readonly Task[], backend: LearnerBackend, opts: EvalOptions, fo: ForestOptions = forestOptions(opts)): Promise<Predictor> {
+  const model = await trainPairwisePrior(train, backend, fo)
   return priorPredictorOf(model, ds.methodKnobs)
 }
 
@@ -281,10 +304,13 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
   const { mlForestBackend } = await import('./ml-forest.js')
   const forests: Record<string, LearnerBackend> = { ...(opts.mlRandomForest === false ? {} : { 'random-forest': mlForestBackend }), ...(opts.backends ?? {}) }
   const safeBackend = forests[FOREST_ROW]
-  const names = ['random', 'single-best', 'per-workload-best', 'isac', 'knn', ...Object.keys(forests), ...(safeBackend != null ? [PRIOR_ROW, PLAIN_SAFE_ROW, DEFAULT_SELECTOR_ROW] : []), 'oracle']
+  const stronger = safeBackend != null && opts.strongerLearners === true
+  const names = ['random', 'single-best', 'per-workload-best', 'isac', 'knn', ...Object.keys(forests), ...(safeBackend != null ? [PRIOR_ROW, PLAIN_SAFE_ROW, DEFAULT_SELECTOR_ROW] : []), ...(stronger ? [SKLEARN_PRIOR_ROW, BOOSTED_ROW, BOOSTED_SAFE_ROW] : []), 'oracle']
   const newStats = (): SafeDefaultStats => ({ trustedFolds: { seen: 0, unseen: 0, newModel: 0 }, untrusted: 0, gated: 0, learner: 0, checks: [] })
   const safeStats = newStats()
   const plainStats = newStats()
+  const boostedStats = newStats()
+  const hosts = new HostAcc()
   const acc: Record<string, Acc> = Object.fromEntries(names.map(n => [n, { top1: 0, within: 0, regret: 0, speedup: 0, n: 0 }]))
   const steps = folds.length * Object.keys(forests).length
   let done = 0
@@ -301,6 +327,12 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
       choosers[PRIOR_ROW] = argmaxChooser(await priorPredictor(ds, train, safeBackend, fo))
       choosers[PLAIN_SAFE_ROW] = await safeChooser(train, async tr => await forestPredictor(ds, tr, safeBackend, fo), fo, plainStats)
       choosers[DEFAULT_SELECTOR_ROW] = await safeChooser(train, async tr => await priorPredictor(ds, tr, safeBackend, fo), fo, safeStats)
+      if (stronger) {
+        choosers[SKLEARN_PRIOR_ROW] = argmaxChooser(await priorPredictor(ds, train, safeBackend, fo, { nTrees: 100, maxFeatures: 1, minSamplesLeaf: 1, seed: seed + f }))
+        choosers[BOOSTED_ROW] = argmaxChooser(await priorPredictor(ds, train, boostedBackend, fo, { nTrees: 1, seed: seed + f }))
+        choosers[BOOSTED_SAFE_ROW] = await safeChooser(train, async tr => await priorPredictor(ds, tr, boostedBackend, fo, { nTrees: 1, seed: seed + f }), fo, boostedStats)
+      }
+      opts.onProgress?.(done, steps, `fold ${f + 1}/${folds.length} pairwise-prior learners`)
     }
     for (const t of test) {
       const perf = perfOf(t)
@@ -308,12 +340,15 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
       // random: the exact expectation over a uniform choice
       for (const m of cands) score(acc.random, perf, m, 1 / cands.length)
       acc.random.n++
+      hosts.add(t, 'random', acc.random)
       const oracle = cands.reduce((b, m) => ((perf.get(m) as number) > (perf.get(b) as number) ? m : b), cands[0])
       score(acc.oracle, perf, oracle)
       acc.oracle.n++
+      hosts.add(t, 'oracle', acc.oracle)
       for (const [name, choose] of Object.entries(choosers)) {
         score(acc[name], perf, await choose(t, cands))
         acc[name].n++
+        hosts.add(t, name, acc[name])
       }
     }
   }
@@ -340,7 +375,41 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
     reference: { rule: REFERENCE_RULE, counts },
     excluded,
     grouping: split === 'hardware' ? 'host' : split === 'random' ? 'task' : split,
-    ...(safeBackend != null ? { safeDefault: safeStats } : {})
+    ...(safeBackend != null ? { safeDefault: safeStats } : {}),
+    ...(stronger ? { boostedSafeDefault: boostedStats } : {}),
+    perHost: hosts.results(names)
+  }
+}
+
+/**
+ * Per-host regret: each scored task adds the regret its selector just earned (the accumulator's
+ * growth since the last call for that selector) to its host. Every task is tested in one fold only.
+ */
+class HostAcc {
+  private readonly hosts = new Map<string, { label: string, tasks: Set<string>, regret: Map<string, number> }>()
+  private readonly last = new Map<string, number>()
+
+  add (t: Task, selector: string, a: Acc): void {
+    const hw = t.info.hardware
+    const key = hostKeyOf(hw)
+    let h = this.hosts.get(key)
+    if (h == null) {
+      const gpus = [...new Set((hw.gpus ?? []).map(g => g.name.trim()))].sort()
+      this.hosts.set(key, h = { label: [hw.cpuModel ?? '', ...gpus].filter(x => x !== '').join(' + '), tasks: new Set(), regret: new Map() })
+    }
+    h.tasks.add(t.key)
+    const d = a.regret - (this.last.get(selector) ?? 0)
+    this.last.set(selector, a.regret)
+    h.regret.set(selector, (h.regret.get(selector) ?? 0) + d)
+  }
+
+  results (names: readonly string[]): HostResult[] {
+    return [...this.hosts].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([host, h]) => ({
+      host,
+      label: h.label,
+      tasks: h.tasks.size,
+      regret: Object.fromEntries(names.filter(n => h.regret.has(n)).map(n => [n, (h.regret.get(n) as number) / h.tasks.size]))
+    }))
   }
 }
 
@@ -359,6 +428,22 @@ export function formatEvalTable (r: EvalResult): string {
     fmt(w.map(n => '-'.repeat(n))),
     ...lines.map(fmt),
     ...(r.safeDefault != null ? [safeLine(r.safeDefault)] : [])
+  ].join('\n')
+}
+
+/** Per-host regret as text: one line per host, one column per selector (random and oracle left out). */
+export function formatPerHost (r: EvalResult): string {
+  const sel = r.rows.map(x => x.selector).filter(n => n !== 'random' && n !== 'oracle')
+  const head = ['host', 'tasks', ...sel.map((n, i) => `[${i + 1}]`)]
+  const lines = r.perHost.map(h => [h.label.slice(0, 48) || h.host, String(h.tasks), ...sel.map(n => h.regret[n]?.toFixed(4) ?? '-')])
+  const w = head.map((x, i) => Math.max(x.length, ...lines.map(l => l[i].length)))
+  const fmt = (l: string[]): string => l.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')
+  return [
+    `mean regret per host (${r.perHost.length} hosts; each task scored in the fold that held it out)`,
+    ...sel.map((n, i) => `[${i + 1}] ${n}${r.rows.find(x => x.selector === n)?.default === true ? ' *' : ''}`),
+    fmt(head),
+    fmt(w.map(n => '-'.repeat(n))),
+    ...lines.map(fmt)
   ].join('\n')
 }
 

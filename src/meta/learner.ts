@@ -14,6 +14,11 @@ export interface ForestOptions {
    * rows²-cost ml-random-forest backend bound its per-tree cost; backends may ignore it.
    */
   sampleSize?: number
+  /**
+   * a group id per training row (pairwise-prior.ts: the row's task); a backend that holds rows out
+   * internally (boosting.ts early stopping) keeps a group on one side. Forests ignore it.
+   */
+  groups?: readonly number[]
 }
 
 export interface ForestPrediction {

@@ -134,7 +134,8 @@ export async function getBackend (name: string): Promise<LearnerBackend> {
     }
     throw new SwarmtuneError('E_UNKNOWN_BACKEND', 'src/meta/forest/index.js does not export histogramBackend')
   }
-  throw new SwarmtuneError('E_UNKNOWN_BACKEND', `unknown learner backend "${name}" (ml-random-forest | histogram)`)
+  if (name === 'boosted-trees') return (await import('./boosting.js')).boostedBackend
+  throw new SwarmtuneError('E_UNKNOWN_BACKEND', `unknown learner backend "${name}" (ml-random-forest | histogram | boosted-trees)`)
 }
 
 /** Whether a backend can be loaded here (eval adds the histogram row only when it can). */

@@ -68,11 +68,12 @@ export function isPairwisePriorJSON (v: unknown): v is PairwisePriorJSON {
 }
 
 /** Training rows of the residual forest: one per ok cell with a finite performance. */
-export function residualRows (tasks: readonly Task[], pairwise: Pairwise, knobsOf: KnobsOf): { X: number[][], y: number[] } {
+export function residualRows (tasks: readonly Task[], pairwise: Pairwise, knobsOf: KnobsOf): { X: number[][], y: number[], groups: number[] } {
   const model = new PairwisePriorModel(pairwise, null)
   const X: number[][] = []
   const y: number[] = []
-  for (const t of tasks) {
+  const groups: number[] = []
+  for (const [ti, t] of tasks.entries()) {
     const perf = [...perfOf(t)].filter(([, p]) => Number.isFinite(p))
     const cands = perf.map(([m]) => m)
     const lp = perf.map(([, p]) => logPerf(p))
@@ -82,16 +83,18 @@ export function residualRows (tasks: readonly Task[], pairwise: Pairwise, knobsO
       if (c == null || c.failed) return
       X.push(featureVector(t.info, knobsOf(t, m)))
       y.push(lp[i] - mu - model.prior(m, cands))
+      groups.push(ti)
     })
   }
-  return { X, y }
+  return { X, y, groups }
 }
 
 /** Train the learner on some tasks (every task with a reference and a finite performance counts). */
 export async function trainPairwisePrior (tasks: readonly Task[], backend: LearnerBackend, fo: ForestOptions, knobsOf: KnobsOf = cellKnobs): Promise<PairwisePriorModel> {
   const pairwise = new Pairwise(tasks)
-  const { X, y } = residualRows(tasks, pairwise, knobsOf)
-  const forest = X.length > 0 ? await backend.train(X, y, fo) : null
+  const { X, y, groups } = residualRows(tasks, pairwise, knobsOf)
+  // the task of each row: a backend that holds rows out (boosting.ts) keeps a task's rows together
+  const forest = X.length > 0 ? await backend.train(X, y, { ...fo, groups }) : null
   return new PairwisePriorModel(pairwise, forest)
 }
 

@@ -3,7 +3,7 @@ import { SwarmtuneError } from '../../util/errors.js'
 import { evaluateScenario, readScenario } from '../../meta/aslib.js'
 import { getBackend } from '../../meta/ml-forest.js'
 
-const HELP = `usage: swarmtune eval-aslib DIR [--backend ml-random-forest|histogram] [--trees N] [--max-features F]
+const HELP = `usage: swarmtune eval-aslib DIR [--backend ml-random-forest|histogram|boosted-trees] [--trees N] [--max-features F]
                            [--sample N] [--min-leaf N] [--folds 1,2,...] [--target log|raw]
                            [--seed S] [--json]
 

@@ -2,7 +2,7 @@ import { parseFlags, intFlag, fractionFlag, printJson } from '../args.js'
 import { apiUrl } from '../../node/api-client.js'
 import { SwarmtuneError } from '../../util/errors.js'
 import { buildDataset, type HistoryBody, type Split } from '../../meta/dataset.js'
-import { evaluate, formatEvalTable } from '../../meta/eval.js'
+import { evaluate, formatEvalTable, formatPerHost } from '../../meta/eval.js'
 import { getBackend } from '../../meta/ml-forest.js'
 import { readHistoryApi, readHistoryDataDir, readHistoryFile } from '../history-source.js'
 import type { LearnerBackend } from '../../meta/learner.js'
@@ -10,7 +10,7 @@ import { DATA_DIR_HELP } from '../../node/data-dir.js'
 
 const HELP = `usage: swarmtune eval [--split hardware|model|workload|random] [--history FILE.jsonl | --data-dir D | --api URL]
                       [--trees N] [--seed S] [--min-leaf N] [--max-features F]
-                      [--no-histogram] [--no-ml] [--json]
+                      [--no-histogram] [--no-ml] [--no-boost] [--per-host] [--json]
 
 Grouped cross-validation of method selectors on a performance history: each fold holds out
 one host / model / workload group (or random tasks) and scores the choice on it. No method
@@ -26,9 +26,14 @@ The row marked * (\`"default": true\`) is the learner the daemon uses.
   --max-features F share of the columns tried (default 1: per split for the histogram forest,
                    per tree for ml-random-forest)
   --no-ml          leave out the ml-random-forest row (rows^2: most of the run time)
+  --no-boost       leave out the stronger-learner rows (boosted-trees+pairwise-prior[+safe-default],
+                   histogram-forest(sklearn-defaults)+pairwise-prior)
+  --per-host       also print each machine's (host's) mean regret per selector, not only the mean
   --json           {split, folds, tasks, rows:[{selector, top1, top1Within3pct, regret, speedupOverBaseline,
                    oracleShare, default?}], reference:{rule, counts}, excluded, grouping,
-                   safeDefault?:{trustedFolds, untrusted, gated, learner, checks}} (the default row's decisions)
+                   safeDefault?:{trustedFolds, untrusted, gated, learner, checks}} (the default row's decisions),
+                   boostedSafeDefault? (the same for the boosted row), perHost:[{host, label, tasks,
+                   regret:{selector: mean regret}}] (every test task of the host, whatever the split)
 ${DATA_DIR_HELP}`
 
 const SPLITS: Split[] = ['hardware', 'model', 'workload', 'random']
@@ -45,6 +50,8 @@ export async function run (argv: string[]): Promise<number> {
     'max-features': { type: 'string' },
     'no-histogram': { type: 'boolean' },
     'no-ml': { type: 'boolean' },
+    'no-boost': { type: 'boolean' },
+    'per-host': { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' }
   })
@@ -70,6 +77,7 @@ export async function run (argv: string[]): Promise<number> {
     minSamplesLeaf: intFlag(f['min-leaf'], 'min-leaf', 2),
     maxFeatures: fractionFlag(f['max-features'], 'max-features', 1),
     mlRandomForest: f['no-ml'] !== true,
+    strongerLearners: f['no-boost'] !== true,
     backends,
     onProgress: (done, total, what) => {
       const el = (Date.now() - t0) / 1000
@@ -81,9 +89,10 @@ export async function run (argv: string[]): Promise<number> {
   })
   if (tty) process.stderr.write('\r\x1b[K')
   if (f.json === true) {
-    printJson({ split: result.split, folds: result.folds, tasks: result.tasks, rows: result.rows, reference: result.reference, excluded: result.excluded, grouping: result.grouping, ...(result.safeDefault != null ? { safeDefault: result.safeDefault } : {}) })
+    printJson({ split: result.split, folds: result.folds, tasks: result.tasks, rows: result.rows, reference: result.reference, excluded: result.excluded, grouping: result.grouping, ...(result.safeDefault != null ? { safeDefault: result.safeDefault } : {}), ...(result.boostedSafeDefault != null ? { boostedSafeDefault: result.boostedSafeDefault } : {}), perHost: result.perHost })
   } else {
     process.stdout.write(formatEvalTable(result) + '\n')
+    if (f['per-host'] === true) process.stdout.write('\n' + formatPerHost(result) + '\n')
   }
   return 0
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { buildDataset } from '../../../src/meta/dataset.js'
-import { evaluate, formatEvalTable, kmeans, makeFolds } from '../../../src/meta/eval.js'
+import { BOOSTED_ROW, BOOSTED_SAFE_ROW, evaluate, formatEvalTable, formatPerHost, kmeans, makeFolds, SKLEARN_PRIOR_ROW } from '../../../src/meta/eval.js'
 import { synthHistory } from '../../../src/meta/synthetic.js'
 
 describe('meta eval (grouped cross-validation)', () => {
@@ -60,6 +60,30 @@ describe('meta eval (grouped cross-validation)', () => {
     expect(sd.checks).toHaveLength(r.folds)
     expect(sd.untrusted + sd.gated + sd.learner).toBeLessThanOrEqual(r.tasks)
   })
+
+  it('stronger learners are rows on the same folds; per-host regret averages back to each row\'s mean', async () => {
+    const { getBackend } = await import('../../../src/meta/ml-forest.js')
+    const r = await evaluate(ds, { split: 'workload', nTrees: 4, mlRandomForest: false, strongerLearners: true, backends: { 'histogram-forest': await getBackend('histogram') } })
+    const names = r.rows.map(x => x.selector)
+    for (const n of [BOOSTED_ROW, BOOSTED_SAFE_ROW, SKLEARN_PRIOR_ROW]) expect(names).toContain(n)
+    expect(r.rows.filter(x => x.default === true).map(x => x.selector)).toEqual(['histogram-forest+pairwise-prior+safe-default'])
+    expect(r.boostedSafeDefault!.checks).toHaveLength(r.folds)
+    // every task belongs to one host: 3 machines in the synthetic history
+    expect(r.perHost).toHaveLength(3)
+    expect(r.perHost.reduce((s, h) => s + h.tasks, 0)).toBe(r.tasks)
+    for (const row of r.rows) {
+      const pooled = r.perHost.reduce((s, h) => s + h.tasks * h.regret[row.selector], 0) / r.tasks
+      expect(pooled, row.selector).toBeCloseTo(row.regret, 9)
+    }
+    expect(r.perHost.every(h => h.regret.oracle === 0)).toBe(true)
+    const text = formatPerHost(r)
+    expect(text).toMatch(/mean regret per host \(3 hosts/)
+    expect(text).toContain(BOOSTED_ROW)
+    // without them
+    const lean = await evaluate(ds, { split: 'workload', nTrees: 2, mlRandomForest: false, strongerLearners: false, backends: { 'histogram-forest': await getBackend('histogram') } })
+    expect(lean.rows.map(x => x.selector)).not.toContain(BOOSTED_ROW)
+    expect(lean.boostedSafeDefault).toBeUndefined()
+  }, 180_000)
 
   it('counts the tasks it cannot score instead of dropping them silently', async () => {
     const h = synthHistory({ machines: 2, models: 1, workloads: 2, repeats: 1 })
