@@ -232,7 +232,7 @@ function argmaxChooser (predict: Predictor): Chooser {
 /** Counts of how the safe-default selector decided over the test tasks. */
 export interface SafeDefaultStats {
   /** outer folds whose inner checks trusted the learner: for known shapes, for unseen shapes, for models not in the training folds */
-  trustedFolds: { seen: number, unseen: number, newModel: number }
+  trustedFolds: { seen: number, seenHost: number, unseen: number, newModel: number }
   /** test tasks answered by the fixed rule because the learner was not trusted for them */
   untrusted: number
   /** test tasks where a trusted learner's different choice was within its uncertainty */
@@ -248,9 +248,10 @@ async function safeChooser (train: readonly Task[], fit: (tr: Task[]) => Promise
   const { policy, profile } = await SafeDefault.train(train, fit, { seed: opts.seed })
   stats.checks.push(profile)
   if (profile.seen.trusted) stats.trustedFolds.seen++
+  if (profile.seenHost.trusted) stats.trustedFolds.seenHost++
   if (profile.unseen.trusted) stats.trustedFolds.unseen++
   if (profile.newModel.trusted) stats.trustedFolds.newModel++
-  const predict = profile.seen.trusted || profile.unseen.trusted || profile.newModel.trusted ? await fit([...train]) : null
+  const predict = profile.seen.trusted || profile.seenHost.trusted || profile.unseen.trusted || profile.newModel.trusted ? await fit([...train]) : null
   const hosts = new Set(train.map(t => t.hardwareId))
   return (t, cands) => {
     const p = predict?.(t, cands) ?? { mean: cands.map(() => 0), std: cands.map(() => 0) }
@@ -306,7 +307,7 @@ export async function evaluate (ds: Dataset, opts: EvalOptions = {}): Promise<Ev
   const safeBackend = forests[FOREST_ROW]
   const stronger = safeBackend != null && opts.strongerLearners === true
   const names = ['random', 'single-best', 'per-workload-best', 'isac', 'knn', ...Object.keys(forests), ...(safeBackend != null ? [PRIOR_ROW, PLAIN_SAFE_ROW, DEFAULT_SELECTOR_ROW] : []), ...(stronger ? [SKLEARN_PRIOR_ROW, BOOSTED_ROW, BOOSTED_SAFE_ROW] : []), 'oracle']
-  const newStats = (): SafeDefaultStats => ({ trustedFolds: { seen: 0, unseen: 0, newModel: 0 }, untrusted: 0, gated: 0, learner: 0, checks: [] })
+  const newStats = (): SafeDefaultStats => ({ trustedFolds: { seen: 0, seenHost: 0, unseen: 0, newModel: 0 }, untrusted: 0, gated: 0, learner: 0, checks: [] })
   const safeStats = newStats()
   const plainStats = newStats()
   const boostedStats = newStats()
@@ -450,5 +451,5 @@ export function formatPerHost (r: EvalResult): string {
 function safeLine (s: SafeDefaultStats): string {
   const folds = s.checks.length
   const pwb = s.checks.filter(c => c.seen.rule === 'per-workload-best').length
-  return `* safe-default over ${folds} folds (inner checks): for known shapes per-workload-best on ${pwb}, single-best on ${folds - pwb}, learner trusted on ${s.trustedFolds.seen}; for unseen shapes learner trusted on ${s.trustedFolds.unseen}; for unseen models on ${s.trustedFolds.newModel}. Test tasks answered by the fixed rule: learner untrusted ${s.untrusted}, within uncertainty ${s.gated}; by the learner ${s.learner}`
+  return `* safe-default over ${folds} folds (inner checks): for known shapes per-workload-best on ${pwb}, single-best on ${folds - pwb}, learner trusted on ${s.trustedFolds.seen} (on known machines ${s.trustedFolds.seenHost}); for unseen shapes learner trusted on ${s.trustedFolds.unseen}; for unseen models on ${s.trustedFolds.newModel}. Test tasks answered by the fixed rule: learner untrusted ${s.untrusted}, within uncertainty ${s.gated}; by the learner ${s.learner}`
 }

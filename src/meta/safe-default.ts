@@ -243,6 +243,11 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
 export interface TrustProfile {
   /** the task's model and workload shape are in the history (inner folds hold out hosts) */
   seen: TrustCheck
+  /**
+   * the same on a machine the history holds (inner folds hold out tasks): holding out whole
+   * hosts never reproduces it, so a learner that wins there was never trusted (issue #16)
+   */
+  seenHost: TrustCheck
   /** the model is, the shape is not (inner folds hold out workload shapes; the fixed rule is single-best) */
   unseen: TrustCheck
   /** the model is not (inner folds hold out models; single-best; untrusted when the history has one model) */
@@ -260,7 +265,9 @@ export interface TrustProfile {
 export async function checkTrustProfile (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { seed?: number, z?: number, folds?: number } = {}): Promise<TrustProfile> {
   const count = (s: Split): number => new Set(tasks.map(t => groupOf(t, s))).size
   // only held-out tasks whose shape the inner training set has reproduce a known-shape query
-  const seen = await checkTrust(tasks, fit, { ...opts, grouping: count('hardware') >= 2 ? 'hardware' : 'random', seenShapesOnly: true })
+  const byHost = count('hardware') >= 2
+  const seen = await checkTrust(tasks, fit, { ...opts, grouping: byHost ? 'hardware' : 'random', seenShapesOnly: true })
+  const seenHost = byHost ? await checkTrust(tasks, fit, { ...opts, grouping: 'random', seenShapesOnly: true }) : seen
   const unseen = await checkTrust(tasks, fit, { ...opts, grouping: 'workload' })
   // with no shape in the history a query's shape is unseen: single-best is the only fixed rule
   unseen.rule = 'single-best'
@@ -271,7 +278,7 @@ export async function checkTrustProfile (tasks: readonly Task[], fit: (train: Ta
   // a held-out model's shapes are not in the inner training set: both fixed rules are single-best
   newModel.rule = 'single-best'
   newModel.fixedRegret = newModel.ruleRegret['single-best']
-  return { seen, unseen, newModel }
+  return { seen, seenHost, unseen, newModel }
 }
 
 export interface SafeDefaultJSON {
@@ -281,6 +288,8 @@ export interface SafeDefaultJSON {
   unseen: { trusted: boolean, rule: FixedRuleName, tasks?: number }
   /** a model the history does not hold; absent in older snapshots (then `unseen` applies) */
   newModel?: { trusted: boolean, rule: FixedRuleName, tasks?: number }
+  /** known shape on a known machine; absent in snapshots before it existed (then `seen` applies) */
+  seenHost?: { trusted: boolean, rule: FixedRuleName, tasks?: number }
   z: number
 }
 
@@ -294,14 +303,14 @@ export interface SafeAnswer extends SafeDecision {
 /** The trained safe-default policy: fixed rules, per-situation trust, the gate. */
 export class SafeDefault {
   private readonly models: Set<string>
-  constructor (readonly fixed: FixedRule, readonly seen: SafeDefaultJSON['seen'], readonly unseen: SafeDefaultJSON['unseen'], readonly z = SAFE_Z, readonly newModel?: SafeDefaultJSON['unseen']) {
+  constructor (readonly fixed: FixedRule, readonly seen: SafeDefaultJSON['seen'], readonly unseen: SafeDefaultJSON['unseen'], readonly z = SAFE_Z, readonly newModel?: SafeDefaultJSON['unseen'], readonly seenHost?: SafeDefaultJSON['seen']) {
     this.models = new Set([...fixed.shapes.keys()].map(k => k.slice(0, k.indexOf('|'))))
   }
 
   static async train (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { seed?: number, z?: number } = {}): Promise<{ policy: SafeDefault, profile: TrustProfile }> {
     const profile = await checkTrustProfile(tasks, fit, opts)
     const pick = (c: TrustCheck): SafeDefaultJSON['seen'] => ({ trusted: c.trusted, rule: c.rule, tasks: c.tasks })
-    return { policy: new SafeDefault(FixedRule.fromTasks(tasks), pick(profile.seen), pick(profile.unseen), opts.z ?? SAFE_Z, pick(profile.newModel)), profile }
+    return { policy: new SafeDefault(FixedRule.fromTasks(tasks), pick(profile.seen), pick(profile.unseen), opts.z ?? SAFE_Z, pick(profile.newModel), pick(profile.seenHost)), profile }
   }
 
   /**
@@ -315,8 +324,9 @@ export class SafeDefault {
     const known = shape != null && this.fixed.shapes.has(shape)
     const m = shape != null ? shape.slice(0, shape.indexOf('|')) : model
     const newModel = !known && this.newModel != null && m != null && !this.models.has(m)
-    const sit = known ? this.seen : newModel ? this.newModel as SafeDefaultJSON['unseen'] : this.unseen
-    const what = known ? 'known workload shape' : newModel ? 'model not in the history' : 'unseen workload shape'
+    const onKnownHost = known && knownHost && this.seenHost != null
+    const sit = onKnownHost ? this.seenHost as SafeDefaultJSON['seen'] : known ? this.seen : newModel ? this.newModel as SafeDefaultJSON['unseen'] : this.unseen
+    const what = onKnownHost ? 'known workload shape on a known machine' : known ? 'known workload shape' : newModel ? 'model not in the history' : 'unseen workload shape'
 
     const cands = scored.map(s => s.method)
     const rule: FixedRuleName = known && sit.tasks === 0 && !knownHost ? 'single-best' : sit.rule
@@ -333,10 +343,10 @@ export class SafeDefault {
   }
 
   toJSON (): SafeDefaultJSON {
-    return { fixed: this.fixed.toJSON(), seen: this.seen, unseen: this.unseen, ...(this.newModel != null ? { newModel: this.newModel } : {}), z: this.z }
+    return { fixed: this.fixed.toJSON(), seen: this.seen, unseen: this.unseen, ...(this.newModel != null ? { newModel: this.newModel } : {}), ...(this.seenHost != null ? { seenHost: this.seenHost } : {}), z: this.z }
   }
 
   static fromJSON (j: SafeDefaultJSON): SafeDefault {
-    return new SafeDefault(FixedRule.fromJSON(j.fixed), j.seen, j.unseen, j.z, j.newModel)
+    return new SafeDefault(FixedRule.fromJSON(j.fixed), j.seen, j.unseen, j.z, j.newModel, j.seenHost)
   }
 }

@@ -120,6 +120,31 @@ describe('safe default: the nested trust check', () => {
     expect(perfOf(t).get(best.choice)).toBe(Math.max(...cands.map(m => perfOf(t).get(m) as number)))
   })
 
+  it('a known shape on a known machine is its own situation: checked by holding out tasks, not hosts', async () => {
+    const p = await checkTrustProfile(ds.tasks, async () => truth)
+    expect(p.seenHost.grouping).toBe('random')
+    const good = await SafeDefault.train(ds.tasks, async () => truth)
+    const t = ds.tasks[0]
+    const cands = [...t.cells.keys()].sort()
+    const tp = truth(t, cands)
+    const scored = cands.map((method, i) => ({ method, mean: tp.mean[i], std: 0 }))
+    const shape = shapeKey(t.modelId, t.workload)
+    // trusted on known machines only: the learner decides there, the fixed rule on a new machine
+    const split = new SafeDefault(good.policy.fixed, { ...good.policy.seen, trusted: false }, good.policy.unseen, good.policy.z, good.policy.newModel, { ...good.policy.seen, trusted: true })
+    const onKnown = split.decide(shape, scored, true)
+    expect(onKnown.trusted).toBe(true)
+    expect(perfOf(t).get(onKnown.choice)).toBe(Math.max(...cands.map(m => perfOf(t).get(m) as number)))
+    const onNew = split.decide(shape, scored, false)
+    expect(onNew.trusted).toBe(false)
+    expect(onNew.reason).toMatch(/known workload shape\)/)
+    expect(split.decide(shape, scored, true).reason).not.toMatch(/safe default/)
+    // it survives a snapshot; older snapshots (no seenHost) answer by the known-shape check
+    const back = SafeDefault.fromJSON(JSON.parse(JSON.stringify(split.toJSON())))
+    expect(back.decide(shape, scored, true).trusted).toBe(true)
+    const { seenHost: _s, ...old } = split.toJSON()
+    expect(SafeDefault.fromJSON(old).decide(shape, scored, true).trusted).toBe(false)
+  })
+
   it('a model the history does not hold is its own situation: checked by holding out models, untrusted with one model', async () => {
     const p = await checkTrustProfile(ds.tasks, async () => truth)
     // one model in this history: no evidence for a new model, the learner is not trusted there
