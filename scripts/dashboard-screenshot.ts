@@ -26,7 +26,8 @@ async function post (api: string, path: string, type: string, body: string): Pro
 }
 
 async function startSwarm (root: string): Promise<DaemonProcess[]> {
-  const first = await spawnDaemon({ dataDir: join(root, 'p0'), port: 0, apiPort: 0 })
+  // the first node scores its own selectors after training, so the quality panels have data
+  const first = await spawnDaemon({ dataDir: join(root, 'p0'), port: 0, apiPort: 0, env: { SWARMTUNE__meta__evalIntervalMs: '1000' } })
   const rest = await Promise.all([1, 2].map(async i => await spawnDaemon({ dataDir: join(root, `p${i}`), port: 0, apiPort: 0, bootstrap: [loopbackAddr(first.info)] })))
   const all = [first, ...rest]
   await waitFor('peers connected', async () => (await (await fetch(`${first.info.api}/status`)).json()).peers >= 2, 30_000, 200)
@@ -50,6 +51,8 @@ async function main (): Promise<void> {
     }
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } })
     await page.goto(`${api}/?poll=1000`)
+    // best effort: the eval table and learning curve appear once the node has scored itself
+    await waitFor('a held-out evaluation', async () => (await (await fetch(`${api}/meta/eval`)).json()).latest != null, 120_000, 1000).catch(() => {})
     await page.waitForFunction(() => Number(document.body.dataset.polls ?? 0) >= 12, undefined, { timeout: 60_000 })
     await page.click('#recommend-form button[type=submit]')
     await page.waitForSelector('#ranking tbody tr')
