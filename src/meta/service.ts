@@ -139,13 +139,15 @@ class TrainWorker {
 }
 
 /** The training history; this machine's own rows get its measured capability, in memory only (the stored records are unchanged). */
-async function historyBodies (store: RecordStore, own: OwnCapability | undefined): Promise<HistoryBody[]> {
+async function historyBodies (store: RecordStore, own: OwnCapability | undefined): Promise<{ bodies: HistoryBody[], authors: number }> {
   const bodies: HistoryBody[] = []
+  const authors = new Set<string>()
   for await (const r of store.all()) {
     const measured = measuredFor(r.body.hardware, own)
     bodies.push(measured != null ? { ...r.body, hardware: { ...r.body.hardware, measured } } : r.body)
+    authors.add(r.body.author)
   }
-  return bodies
+  return { bodies, authors: authors.size }
 }
 
 function trainRequest (meta: MetaConfig, bodies: HistoryBody[], authorWeights: Record<string, number> | undefined): TrainRequest {
@@ -207,16 +209,12 @@ function earlyTrigger (firstRecords: number, model: () => MetaModel | null): (ev
 }
 
 /** The in-daemon evaluation over this node's history (learning-curve.ts), off the training path. */
-function learningCurve (meta: MetaConfig, store: RecordStore, logger: ReturnType<typeof log>, registry: Registry | undefined): LearningCurve {
+function learningCurve (meta: MetaConfig, store: RecordStore, logger: ReturnType<typeof log>, registry: Registry | undefined, own: () => OwnCapability | undefined): LearningCurve {
   const curve = createLearningCurve({ intervalMs: meta.evalIntervalMs ?? 0, nTrees: Math.min(meta.trees, 30) }, {
     store,
     dataset: bodies => buildDataset(bodies),
-    async history () {
-      const bodies: HistoryBody[] = []
-      const authors = new Set<string>()
-      for await (const r of store.all()) { bodies.push(r.body); authors.add(r.body.author) }
-      return { bodies, authors: authors.size }
-    },
+    // the rows training reads (own capability attached), so the score is of the model the node trains
+    history: async () => await historyBodies(store, own()),
     onPoint: p => { logger('evaluated on %d records (%d tasks, %s split)', p.records, p.tasks, p.split) },
     onError: e => { logger.error('evaluation failed: %s', e.message) }
   })
@@ -239,7 +237,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
   let lastError: { code: string, message: string } | undefined
   const metrics = components.metrics != null ? createMetaMetrics(components.metrics, () => model?.trainedAt ?? null) : undefined
   const served = createServedErrorTracker()
-  const curve = learningCurve(config.meta, store, logger, components.metrics)
+  const curve = learningCurve(config.meta, store, logger, components.metrics, () => components.ownCapability?.())
 
   const trainEarly = earlyTrigger(config.meta.firstTrainRecords, () => model)
   const onRecord = (ev: Event): void => {
@@ -249,7 +247,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
 
   async function doRetrain (): Promise<MetaModel | null> {
     const arrived = pending
-    const bodies = await historyBodies(store, components.ownCapability?.())
+    const { bodies } = await historyBodies(store, components.ownCapability?.())
     if (bodies.length === 0) {
       pending = Math.max(0, pending - arrived)
       metrics?.trainings.inc({ outcome: 'empty' })
