@@ -14,6 +14,11 @@ import { checkPeerId } from './validate.js'
 export const LOG_HEAD_DOMAIN = new TextEncoder().encode('swarmtune/loghead/v1\n')
 /** a head body is ~150 bytes; anything much larger is garbage */
 export const MAX_LOG_HEAD_BYTES = 1024
+/**
+ * How far a head reaches: a sync 2.0.0 run holds at most this many records (the client buffers a
+ * run until its root is checked), so a head helps a client at most this far behind it
+ */
+export const LOG_HEAD_REACH = 4096
 
 export interface LogHeadBody {
   v: 1
@@ -71,4 +76,25 @@ export async function verifyLogHead (wire: Uint8Array): Promise<LogHead> {
   const head = decodeLogHead(wire)
   await verifyLogHeadSignature(head)
   return head
+}
+
+/**
+ * Pure: which of an author's head lengths a store keeps (docs/records.md, "Sync 2.0.0"): the
+ * heads a client at position 0 walks through, taking at each step the longest head within
+ * `reach` (or the next one, where none is). Every position that had a head within reach still
+ * has one, the latest head is always kept, and two kept heads apart by one are more than `reach`
+ * apart, so an author's log of n records keeps at most 2n/reach + 2 heads however often it signs.
+ */
+export function headsToKeep (lengths: number[], reach = LOG_HEAD_REACH): Set<number> {
+  const sorted = [...new Set(lengths)].sort((a, b) => a - b)
+  const keep = new Set<number>()
+  let pos = 0
+  for (let i = 0; i < sorted.length;) {
+    let j = i
+    while (j + 1 < sorted.length && sorted[j + 1] <= pos + reach) j++
+    keep.add(sorted[j])
+    pos = sorted[j]
+    i = j + 1
+  }
+  return keep
 }

@@ -3,13 +3,13 @@ import type { AbstractSublevel } from 'abstract-level'
 import { decodeEnvelope } from '../records/codec.js'
 import { toWire } from '../records/sign.js'
 import { decodeUtf8 } from '../records/canonical.js'
-import { decodeLogHead, type LogHead } from '../records/log-head.js'
+import { LOG_HEAD_REACH, decodeLogHead, headsToKeep, type LogHead } from '../records/log-head.js'
 import { EMPTY_FRONTIER, appendLeafInPlace, decodeFrontier, encodeFrontier, leafHash, type Frontier } from '../records/merkle.js'
 import type { RecordBody, SignedRecord } from '../records/types.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { log } from '../util/log.js'
 import type {
-  EquivocationEvidence, PutOptions, PutStatus, RecordPage, RecordQuery, RecordStore, StoreCounts, StoreHealth
+  EquivocationEvidence, PutOptions, PutStatus, RecordPage, RecordQuery, RecordStore, StoreCounts, StoreHealth, UncheckedMark
 } from './types.js'
 
 /**
@@ -28,8 +28,11 @@ import type {
  *   tag   tag → id                             (PutOptions.tags: import line keys, same batch as the record)
  *   mkl   author → "length:hex,…" or "?"       (Merkle frontier of the log 1..head, sync 2.0.0; "?"
  *         when unknowable: a record of 1..head was evicted before the head reached it)
- *   lhd   author!length(16 digits) → log head  (signed log heads, checked before they are stored)
+ *   lhd   author!length(16 digits) → log head  (signed log heads, checked before they are stored;
+ *         pruned on write to the heads a client needs, headsToKeep())
  *   lhev  author!length!root → log head        (heads kept as evidence of equivocation)
+ *   unck  author!seq!id → ""                    (records taken in through a log head whose own
+ *         signature is not checked yet, sync 2.0.0; written before the records, cleared once checked)
  *
  * A failed write (ENOSPC, I/O error) leaves LevelDB refusing every later write, so the store
  * marks itself unhealthy, answers E_STORE_FULL / E_STORE_IO, and before the next write (at most
@@ -104,6 +107,11 @@ class LevelRecordStore implements RecordStore {
   private readonly mkl: Sub<string>
   private readonly lhd: Sub<Uint8Array>
   private readonly lhev: Sub<Uint8Array>
+  private readonly unck: Sub<string>
+  /** authors that may have unchecked records (a superset: forgotten once a look finds none) */
+  private uncheckedAuthors = new Set<string>()
+  /** write jobs other than record puts (dropping forged records), run by the one writer between batches */
+  private readonly jobs: Array<() => Promise<void>> = []
   /** author → frontier at its contiguous head; null = unknowable */
   private frontiers = new Map<string, Frontier | null>()
   private readonly state: StoreHealth = { healthy: true, error: null, writeErrors: 0, recoveries: 0 }
@@ -135,6 +143,7 @@ class LevelRecordStore implements RecordStore {
     this.mkl = sub('mkl', 'utf8')
     this.lhd = sub('lhd', 'view')
     this.lhev = sub('lhev', 'view')
+    this.unck = sub('unck', 'utf8')
   }
 
   async start (): Promise<void> {
@@ -162,6 +171,8 @@ class LevelRecordStore implements RecordStore {
     }
     this.frontiers = new Map()
     for await (const [author, v] of this.mkl.iterator()) this.frontiers.set(author, v === '?' ? null : decodeFrontier(v) ?? null)
+    this.uncheckedAuthors = new Set()
+    for await (const key of this.unck.keys()) this.uncheckedAuthors.add(key.slice(0, key.indexOf('!')))
   }
 
   /**
@@ -223,7 +234,7 @@ class LevelRecordStore implements RecordStore {
       await this.db.close()
       await this.db.open()
       // closing the parent closed the sublevels, opening it does not reopen them
-      await Promise.all([this.rec, this.logs, this.idx, this.ord, this.fifo, this.auth, this.evid, this.eid, this.meta, this.tags, this.mkl, this.lhd, this.lhev].map(async sub => { await sub.open() }))
+      await Promise.all([this.rec, this.logs, this.idx, this.ord, this.fifo, this.auth, this.evid, this.eid, this.meta, this.tags, this.mkl, this.lhd, this.lhev, this.unck].map(async sub => { await sub.open() }))
       await this.load()
     } catch (err) {
       throw this.failed(err)
@@ -272,7 +283,9 @@ class LevelRecordStore implements RecordStore {
   }
 
   private async flush (): Promise<void> {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 || this.jobs.length > 0) {
+      const job = this.jobs.shift()
+      if (job != null) { await job(); continue }
       let n = 0
       let take = 0
       while (take < this.queue.length && (take === 0 || n + this.queue[take].records.length <= MAX_BATCH_RECORDS)) n += this.queue[take++].records.length
@@ -550,8 +563,68 @@ class LevelRecordStore implements RecordStore {
       return 'equivocation'
     }
     await this.recover()
-    await this.write(async () => { await this.lhd.put(key, head.wire) })
-    return 'inserted'
+    // pruned in the same batch: only the heads a client can still use are kept (headsToKeep)
+    const lengths = [length]
+    for await (const k of this.lhd.keys({ gt: `${author}!`, lt: `${author}!~` })) lengths.push(Number(k.slice(k.lastIndexOf('!') + 1)))
+    const keep = headsToKeep(lengths, LOG_HEAD_REACH)
+    const ops: Array<{ type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }> = lengths.filter(n => !keep.has(n)).map(n => ({ type: 'del', key: `${author}!${pad(n)}` }))
+    if (keep.has(length)) ops.push({ type: 'put', key, value: head.wire })
+    if (ops.length > 0) await this.write(async () => { await this.lhd.batch(ops) })
+    // a head no client needs beside the kept ones (a longer one within reach) is not kept
+    return keep.has(length) ? 'inserted' : 'duplicate'
+  }
+
+  async markUnchecked (records: SignedRecord[]): Promise<void> {
+    if (records.length === 0) return
+    await this.recover()
+    for (const r of records) this.uncheckedAuthors.add(r.body.author)
+    await this.write(async () => { await this.unck.batch(records.map(r => ({ type: 'put', key: `${logKey(r.body.author, r.body.seq)}!${r.id}`, value: '' }))) })
+  }
+
+  async firstUnchecked (author: string, afterSeq: number): Promise<number | undefined> {
+    if (!this.uncheckedAuthors.has(author)) return undefined
+    for await (const key of this.unck.keys({ gt: `${logKey(author, afterSeq)}!~`, lt: `${author}!~`, limit: 1 })) return Number(key.split('!')[1])
+    if (afterSeq === 0) this.uncheckedAuthors.delete(author)
+    return undefined
+  }
+
+  async unchecked (limit: number): Promise<UncheckedMark[]> {
+    const out: UncheckedMark[] = []
+    for await (const key of this.unck.keys({ limit })) {
+      const [author, seq, id] = key.split('!')
+      out.push({ author, seq: Number(seq), id })
+    }
+    return out
+  }
+
+  /**
+   * Clear the marks of checked records; `forged` ones (own signature broken) are dropped as
+   * retention evicts a record: the log keeps a tombstone (the author's head stays, its frontier
+   * too), the record leaves `rec` and the counts; its index keys are skipped by every reader
+   */
+  async settleUnchecked (checked: UncheckedMark[], forged: UncheckedMark[] = []): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.jobs.push(async () => {
+        try {
+          await this.recover()
+          const ops: Op[] = [...checked, ...forged].map(m => ({ type: 'del', sublevel: this.unck, key: `${logKey(m.author, m.seq)}!${m.id}` }))
+          const c = { ...this.c }
+          for (const m of forged) {
+            if (this.rec.getSync(m.id) == null) continue
+            ops.push({ type: 'del', sublevel: this.rec, key: m.id }, { type: 'put', sublevel: this.logs, key: logKey(m.author, m.seq), value: `-${m.id}` })
+            c.records--
+          }
+          ops.push({ type: 'put', sublevel: this.meta, key: COUNTS_KEY, value: c })
+          await this.write(async () => { await this.db.batch(ops as any[]) })
+          this.c = c
+          resolve()
+        } catch (err) { reject(err) }
+      })
+      if (!this.writing) {
+        this.writing = true
+        this.flushing = this.flush()
+      }
+    })
   }
 
   async logHeads (author: string, afterLength = 0): Promise<LogHead[]> {

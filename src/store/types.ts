@@ -54,6 +54,13 @@ export interface EquivocationEvidence {
   ids: string[]
 }
 
+/** a record taken in through a log head whose own signature is not checked yet (sync 2.0.0) */
+export interface UncheckedMark {
+  author: string
+  seq: number
+  id: string
+}
+
 export interface StoreCounts {
   records: number
   own: number
@@ -108,10 +115,22 @@ export interface RecordStore {
    * another root is kept as evidence ('equivocation')
    */
   putLogHead?(head: LogHead): Promise<PutStatus>
-  /** the author's stored log heads longer than `afterLength` (default 0), ascending by length */
+  /** the author's stored log heads longer than `afterLength` (default 0), ascending by length; pruned on write to those a client can use */
   logHeads?(author: string, afterLength?: number): Promise<LogHead[]>
   /** keep a checked head that contradicts records the author signed, as evidence against the author */
   putLogHeadEvidence?(head: LogHead): Promise<void>
   /** heads kept as evidence (conflicting heads, heads contradicting signed records) */
   logHeadEvidence?(): Promise<LogHead[]>
+  /**
+   * mark records taken in through a log head, before they are put (one batch): their own
+   * signatures are checked later, and until then they are not sent to a peer that checks records
+   * one by one
+   */
+  markUnchecked?(records: SignedRecord[]): Promise<void>
+  /** the lowest marked seq of the author above `afterSeq`, or undefined */
+  firstUnchecked?(author: string, afterSeq: number): Promise<number | undefined>
+  /** up to `limit` marks, in key order */
+  unchecked?(limit: number): Promise<UncheckedMark[]>
+  /** clear marks of checked records; `forged` records (own signature broken) are dropped, tombstoned in the log */
+  settleUnchecked?(checked: UncheckedMark[], forged?: UncheckedMark[]): Promise<void>
 }

@@ -4,7 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   EMPTY_FRONTIER, appendLeaf, appendLeafInPlace, decodeFrontier, encodeFrontier, frontierRoot, isFrontier, leafHash, merkleRoot, toHex, type Frontier
 } from '../../../src/records/merkle.js'
-import { decodeLogHead, signLogHead, verifyLogHead } from '../../../src/records/log-head.js'
+import { decodeLogHead, headsToKeep, signLogHead, verifyLogHead } from '../../../src/records/log-head.js'
 import { canonicalBytes } from '../../../src/records/canonical.js'
 import { encodeEnvelope } from '../../../src/records/codec.js'
 
@@ -114,5 +114,40 @@ describe('signed log heads', () => {
     expect(() => decodeLogHead(enc({ ...ok, author: 'nope' }))).toThrow(expect.objectContaining({ code: 'E_MALFORMED_ID' }))
     expect(() => decodeLogHead(encodeEnvelope(new TextEncoder().encode('{"v":1, "x":2}'), sig))).toThrow(expect.objectContaining({ code: 'E_MALFORMED' }))
     expect(() => decodeLogHead(new Uint8Array(2000))).toThrow(expect.objectContaining({ code: 'E_OVERSIZE' }))
+  })
+})
+
+describe('which log heads a store keeps (headsToKeep)', () => {
+  /** every position that had a head within reach still has a kept one */
+  const reachable = (all: number[], kept: Set<number>, reach: number): boolean => {
+    const max = Math.max(...all)
+    for (let p = 0; p < max; p += 7) {
+      const before = all.some(n => n > p && n <= p + reach)
+      const after = [...kept].some(n => n > p && n <= p + reach)
+      if (before && !after) return false
+    }
+    return true
+  }
+
+  it('an author that signs a head every 30 records keeps O(length / reach) heads, the latest among them, every position still in reach', () => {
+    const lengths = Array.from({ length: 3000 }, (_, i) => 30 * (i + 1))
+    const kept = headsToKeep(lengths, 4096)
+    expect(kept.has(90_000)).toBe(true)
+    expect(kept.size).toBeLessThanOrEqual(2 * 90_000 / 4096 + 2)
+    expect(kept.size).toBeGreaterThanOrEqual(90_000 / 4096)
+    expect(reachable(lengths, kept, 4096)).toBe(true)
+    // kept heads two apart are more than a reach apart
+    const k = [...kept].sort((a, b) => a - b)
+    for (let i = 2; i < k.length; i++) expect(k[i] - k[i - 2]).toBeGreaterThan(4096)
+  })
+
+  it('keeps heads across a gap wider than the reach; pruning the pruned set changes nothing; one head is kept', () => {
+    expect([...headsToKeep([10, 9000, 9100, 12000], 4096)].sort((a, b) => a - b)).toEqual([10, 9000, 12000])
+    const lengths = [5, 17, 300, 4000, 4100, 8000, 8300, 20_000, 20_050]
+    const kept = headsToKeep(lengths, 4096)
+    expect(reachable(lengths, kept, 4096)).toBe(true)
+    expect(headsToKeep([...kept], 4096)).toEqual(kept)
+    expect([...headsToKeep([7, 7], 4096)]).toEqual([7])
+    expect(headsToKeep([], 4096).size).toBe(0)
   })
 })

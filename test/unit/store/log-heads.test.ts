@@ -86,19 +86,22 @@ describe('store: Merkle frontiers and log heads', () => {
     expect(await s.frontier!(a.id)).toBeUndefined()
   })
 
-  it('stores log heads per author in length order; a conflicting head of one length is evidence', async () => {
+  it('stores log heads per author; a head a longer one within reach makes redundant is not kept; a conflicting head of one length is evidence', async () => {
     const s = await open()
     const a = await author()
     const recs = await run(a, 4)
     const h2 = await signLogHead(a.key, a.id, 2, merkleRoot(recs.slice(0, 2).map(r => leafHash(toWire(r)))))
     const h4 = await signLogHead(a.key, a.id, 4, merkleRoot(recs.map(r => leafHash(toWire(r)))))
-    expect(await s.putLogHead!(h4)).toBe('inserted')
     expect(await s.putLogHead!(h2)).toBe('inserted')
     expect(await s.putLogHead!(h2)).toBe('duplicate')
-    expect((await s.logHeads!(a.id)).map(h => h.body.length)).toEqual([2, 4])
-    const other = await signLogHead(a.key, a.id, 2, leafHash(Uint8Array.of(1)))
+    expect((await s.logHeads!(a.id)).map(h => h.body.length)).toEqual([2])
+    // 4 is within a run's reach of 0: the head at 2 is pruned in the same write, and not taken back
+    expect(await s.putLogHead!(h4)).toBe('inserted')
+    expect(await s.putLogHead!(h2)).toBe('duplicate')
+    expect((await s.logHeads!(a.id)).map(h => h.body.length)).toEqual([4])
+    const other = await signLogHead(a.key, a.id, 4, leafHash(Uint8Array.of(1)))
     expect(await s.putLogHead!(other)).toBe('equivocation')
-    expect((await s.logHeadEvidence!()).map(h => h.body.root).sort()).toEqual([h2.body.root, other.body.root].sort())
+    expect((await s.logHeadEvidence!()).map(h => h.body.root).sort()).toEqual([h4.body.root, other.body.root].sort())
     expect(await s.logHeads!('12D3KooWRsGBdtkqfJrFZ6jUDvNZLMLTfDUp8hcSgeuWHyn2b1QS')).toEqual([])
   })
 })
