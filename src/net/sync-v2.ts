@@ -1,12 +1,13 @@
 import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
-import { decodeLogHead, verifyLogHeadSignature, type LogHead } from '../records/log-head.js'
+import { LOG_HEAD_REACH, decodeLogHead, verifyLogHeadSignature, type LogHead } from '../records/log-head.js'
 import { appendLeafInPlace, frontierRoot, leafHash, toHex, type Frontier } from '../records/merkle.js'
+import { toWire } from '../records/sign.js'
 import type { SignedRecord } from '../records/types.js'
-import type { RecordStore } from '../store/types.js'
+import type { RecordStore, UncheckedMark } from '../store/types.js'
 import { errorCode } from '../util/errors.js'
 import { SyncViolation, classifyError, type Verified } from './ingest.js'
-import { CountedViolation, FRAME_END, FRAME_MORE, FRAME_RECORD, SyncErrorCode, createReceiveCheck, decodeHeads, encodeHeads, frame, readWires, type Cursor, type PageSource, type SyncResult, type SyncServiceComponents } from './sync-wire.js'
+import { CountedViolation, FRAME_END, FRAME_MORE, FRAME_RECORD, SyncErrorCode, createReceiveCheck, decodeHeads, encodeHeads, frame, readLooseWires, readWires, type Cursor, type PageSource, type SyncResult, type SyncServiceComponents } from './sync-wire.js'
 
 /*
  * Catch-up sync 2.0.0, /swarmtune/sync/2.0.0 (docs/records.md, "Sync 2.0.0"). The 1.0.0 frames
@@ -24,7 +25,9 @@ import { CountedViolation, FRAME_END, FRAME_MORE, FRAME_RECORD, SyncErrorCode, c
  */
 export const FRAME_LOG_HEAD = 5
 /** most records in one run: the client buffers a run until its root is checked (~6 MiB at 1.5 KiB) */
-export const MAX_RUN_RECORDS = 4096
+export const MAX_RUN_RECORDS = LOG_HEAD_REACH
+/** most wire bytes in one run (records may be up to 64 KiB: 4096 of those would be 256 MiB) */
+export const MAX_RUN_BYTES = 16 * 1024 * 1024
 
 export interface RunCursor extends Cursor {
   heads?: LogHead[]
@@ -39,15 +42,19 @@ export interface RunSource extends PageSource { logHeads?: RecordStore['logHeads
  * The run a cursor can take next: the longest stored head within `maxRun` records of the cursor
  * whose records 1..length this server holds without a hole (contiguous head, nothing evicted).
  */
-export async function openRun (src: RunSource, cur: RunCursor, contiguous: number, maxRun: number): Promise<{ head: LogHead, wires: Uint8Array[] } | undefined> {
+export async function openRun (src: RunSource, cur: RunCursor, contiguous: number, maxRun: number, maxBytes = MAX_RUN_BYTES): Promise<{ head: LogHead, wires: Uint8Array[] } | undefined> {
   cur.heads ??= (await src.logHeads?.(cur.author, cur.after)) ?? []
   for (let i = cur.heads.length - 1; i >= 0; i--) {
     const n = cur.heads[i].body.length
     if (n <= cur.after) break
     if (n > contiguous || n - cur.after > maxRun) continue
     const recs = await readWires(src, cur.author, cur.after, n - cur.after)
-    if (recs.length === n - cur.after && recs.every((r, k) => r.seq === cur.after + 1 + k)) return { head: cur.heads[i], wires: recs.map(r => r.wire) }
-    // a hole (a record evicted by retention): this head cannot be served
+    if (recs.length === n - cur.after && recs.every((r, k) => r.seq === cur.after + 1 + k)) {
+      // too many bytes for one run: a shorter head may do
+      if (recs.reduce((b, r) => b + r.wire.length, 0) > maxBytes) continue
+      return { head: cur.heads[i], wires: recs.map(r => r.wire) }
+    }
+    // a hole (a record evicted by retention, or dropped as forged): this head cannot be served
     cur.heads.splice(i, 1)
   }
   return undefined
@@ -95,7 +102,7 @@ export async function fillPageV2 (src: RunSource, cursors: RunCursor[], contiguo
     }
     // no head within reach: loose records, which the client verifies one by one
     const want = Math.min(maxRecords - records, 64)
-    const recs = await readWires(src, cur.author, cur.after, want)
+    const recs = await readLooseWires(src, cur.author, cur.after, want)
     let full = false
     for (const r of recs) {
       if (!take(r.wire)) { full = true; break }
@@ -123,10 +130,117 @@ export async function ensureOwnHead (store: RecordStore, self: OwnHeadSigner | u
   await store.putLogHead(await self.sign(head, frontierRoot(f)))
 }
 
+type HeadComponents = Pick<SyncServiceComponents, 'store' | 'stats' | 'rejections' | 'guard' | 'log'>
+
+/**
+ * Keep a head whose run was attested, once the run's records are stored, and only if the log the
+ * store holds agrees with it: the store's frontier at the head's length has the head's root. So
+ * every kept head is a prefix of the one log the store holds, and of two kept heads m < n the
+ * head m is a prefix of the n-log. A run's root was checked against the client's view of the log;
+ * the store may hold other records at some of its seqs (an author that signed two records for one
+ * seq, one of them stored before): then the head disagrees and is kept as evidence. A head the
+ * store's log does not end at (records of it not stored, or records past it stored meanwhile) is
+ * not kept: it cannot be checked in O(1), and later heads will be.
+ */
+export async function keepHead (c: HeadComponents, head: LogHead): Promise<void> {
+  try {
+    const f = await c.store.frontier?.(head.body.author)
+    if (f == null || f.length !== head.body.length || c.store.putLogHead == null) return
+    if (toHex(frontierRoot(f)) !== head.body.root) { await keepHeadConflict(c, head); return }
+    if (await c.store.putLogHead(head) === 'equivocation') c.stats.inc('syncHeadEquivocations')
+  } catch (err) {
+    c.log('keeping a log head failed: %s', (err as Error)?.message)
+  }
+}
+
+/**
+ * A checked head of an author that disagrees with the log of records the same author signed: the
+ * author signed two logs. The head is kept as evidence with the author's kept head nearest below
+ * it (or above it), the author is charged (its peer id, which trust reads), never the server.
+ */
+export async function keepHeadConflict (c: HeadComponents, head: LogHead): Promise<void> {
+  const { author, length } = head.body
+  c.stats.inc('syncHeadConflicts')
+  c.rejections.inc(SyncErrorCode.HEAD_CONFLICT)
+  c.guard.onViolation?.(author, SyncErrorCode.HEAD_CONFLICT, 'sync')
+  c.log('log head of %s at %d disagrees with records it signed', author, length)
+  await c.store.putLogHeadEvidence?.(head)
+  const held = (await c.store.logHeads?.(author)) ?? []
+  const other = held.filter(h => h.body.length < length).pop() ?? held.find(h => h.body.length > length)
+  if (other != null) await c.store.putLogHeadEvidence?.(other)
+}
+
+/**
+ * Checks, in the background, the own signatures of records taken in through a log head (marked
+ * unchecked in the store before they were stored): a malicious author can sign a head over one of
+ * its records whose own signature is broken. Checked records lose their mark (and may then be sent
+ * to peers that check records one by one); a broken one is dropped, counted and charged to its
+ * author. One round at a time, `batch` records per round, each on the verify pool when there is one.
+ */
+export class UncheckedChecker {
+  private running?: Promise<void>
+  private again = false
+  private stopped = false
+
+  constructor (private readonly c: Pick<SyncServiceComponents, 'store' | 'ingest' | 'stats' | 'rejections' | 'guard' | 'log'>, private readonly batch = 512) {}
+
+  /** start checking (or check again once the current pass ends); resolves when nothing is left or no progress is made */
+  kick (): Promise<void> {
+    this.stopped = false
+    if (this.running != null) { this.again = true; return this.running }
+    if (this.c.store.unchecked == null || this.c.store.settleUnchecked == null) return Promise.resolve()
+    this.running = this.loop().finally(() => { this.running = undefined })
+    return this.running
+  }
+
+  stop (): void { this.stopped = true }
+
+  private async loop (): Promise<void> {
+    try {
+      do {
+        this.again = false
+        while (!this.stopped && await this.round() > 0) {}
+      } while (this.again && !this.stopped)
+    } catch (err) {
+      this.c.log('checking records taken in through log heads failed: %s', (err as Error)?.message)
+    }
+  }
+
+  /** one batch; returns how many marks it settled */
+  private async round (): Promise<number> {
+    const store = this.c.store
+    const marks = await store.unchecked!(this.batch)
+    const checked: UncheckedMark[] = []
+    const forged: Array<UncheckedMark & { code: string }> = []
+    await Promise.all(marks.map(async m => {
+      const r = await store.get(m.id)
+      if (r == null) { checked.push(m); return }
+      try {
+        await this.c.ingest.begin(toWire(r))
+        checked.push(m)
+      } catch (err) {
+        const v = classifyError(err)
+        // not the record's fault (a busy pool, a retry): it stays marked for the next pass
+        if (v.kind === 'rejected') forged.push({ ...m, code: v.code })
+      }
+    }))
+    if (checked.length + forged.length === 0) return 0
+    await store.settleUnchecked!(checked, forged)
+    this.c.stats.inc('syncUncheckedVerified', checked.length)
+    for (const m of forged) {
+      this.c.stats.inc('syncUncheckedForged')
+      this.c.rejections.inc(m.code)
+      this.c.guard.onViolation?.(m.author, m.code, 'sync')
+      this.c.log('record %d of %s, taken in through its log head, fails its own check (%s): dropped', m.seq, m.author, m.code)
+    }
+    return checked.length + forged.length
+  }
+}
+
 interface AuthorPos { seq: number, frontier: Frontier | null }
-/** a finished run: its verdicts, and whether they come from the root check (attested) */
-export interface RunOutcome { verdicts: Verified[], attested: boolean }
-interface OpenRun { head: LogHead, count: number, parsed: Array<Promise<SignedRecord>>, wires: Uint8Array[], leaves: Uint8Array[] }
+/** a finished run: its verdicts, and whether they come from the root check (attested, then `head` is kept once they are stored) */
+export interface RunOutcome { verdicts: Verified[], attested: boolean, head?: LogHead }
+interface OpenRun { head: LogHead, count: number, parsed: Array<Promise<SignedRecord>>, wires: Uint8Array[], leaves: Uint8Array[], bytes: number }
 interface Clock { signal: AbortSignal, controller: AbortController, kick: () => void }
 
 /**
@@ -155,7 +269,7 @@ export class RunTracker {
     const count = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0)
     try { head = decodeLogHead(payload.subarray(4)) } catch (err) { throw new SyncViolation(SyncErrorCode.PROOF, `bad log head: ${(err as Error).message}`) }
     if (count < 1 || count > MAX_RUN_RECORDS || count > head.body.length) throw new SyncViolation(SyncErrorCode.PROOF, `a run of ${count} records`)
-    this.run = { head, count, parsed: [], wires: [], leaves: [] }
+    this.run = { head, count, parsed: [], wires: [], leaves: [], bytes: 0 }
   }
 
   /**
@@ -164,6 +278,8 @@ export class RunTracker {
    */
   add (wire: Uint8Array): Promise<RunOutcome> | undefined {
     const run = this.run as OpenRun
+    run.bytes += wire.length
+    if (run.bytes > MAX_RUN_BYTES) throw new SyncViolation(SyncErrorCode.LIMIT, `a run of more than ${MAX_RUN_BYTES} bytes`)
     run.wires.push(wire)
     run.parsed.push(this.c.ingest.checkBody(wire))
     run.leaves.push(leafHash(wire))
@@ -251,8 +367,7 @@ export class RunTracker {
       this.c.stats.inc('syncRunsVerified')
       st.seq = head.body.length
       st.frontier = f
-      this.c.store.putLogHead?.(head).then(s => { if (s === 'equivocation') this.c.stats.inc('syncHeadEquivocations') }, (err: unknown) => { this.c.log('keeping a log head failed: %s', (err as Error)?.message) })
-      return { verdicts: records.map(record => ({ kind: 'verified', record })), attested: true }
+      return { verdicts: records.map(record => ({ kind: 'verified', record })), attested: true, head }
     }
     this.c.stats.inc('syncRunsFallback')
     const verdicts = await this.c.ingest.verifyMany(run.wires, 'sync', fallback ? { check: this.check } : {})
@@ -265,9 +380,7 @@ export class RunTracker {
       // every record is the author's and so is the prefix we hold, yet the root differs: the
       // author signed a head over another log. Evidence against the author, not the server
       await this.checkHead(head)
-      this.c.stats.inc('syncHeadConflicts')
-      await this.c.store.putLogHeadEvidence?.(head)
-      this.c.log('log head of %s at %d contradicts records it signed', head.body.author, head.body.length)
+      await keepHeadConflict(this.c, head)
     }
     return { verdicts, attested: false }
   }
@@ -315,6 +428,7 @@ export async function fetchV2 (stream: Stream, s: FetchV2): Promise<void> {
     const verdicts = await c.ingest.verifyMany(page, 'sync')
     const ok: SignedRecord[] = []
     const attested: SignedRecord[] = []
+    const heads: LogHead[] = []
     let refused: string | undefined
     for (const v of verdicts) {
       if (v.kind === 'verified') ok.push(v.record)
@@ -322,13 +436,15 @@ export async function fetchV2 (stream: Stream, s: FetchV2): Promise<void> {
     }
     for (const outcome of settle ? await Promise.allSettled(finished) : (await Promise.all(finished)).map(value => ({ status: 'fulfilled' as const, value }))) {
       if (refused != null || outcome.status !== 'fulfilled') continue
+      if (outcome.value.head != null) heads.push(outcome.value.head)
       for (const v of outcome.value.verdicts) {
         if (v.kind === 'verified') (outcome.value.attested ? attested : ok).push(v.record)
         else if (v.kind === 'rejected') { refused = v.code; break }
       }
     }
     await pending
-    pending = s.commit(ok, attested)
+    // a head is kept once its run is stored and the store's log agrees with it (keepHead)
+    pending = s.commit(ok, attested).then(async () => { for (const h of heads) await keepHead(c, h) })
     if (refused != null) {
       c.guard.onViolation?.(res.peer, refused, 'sync')
       throw new CountedViolation(refused, 'peer sent an invalid record')

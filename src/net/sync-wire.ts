@@ -31,7 +31,9 @@ export const SyncErrorCode = {
   RATE_LIMITED: 'E_SYNC_RATE_LIMITED',
   CLOSED: 'E_SYNC_CLOSED',
   /** 2.0.0: a log head that does not decode or verify, a run that does not continue its author's log */
-  PROOF: 'E_SYNC_PROOF'
+  PROOF: 'E_SYNC_PROOF',
+  /** 2.0.0: an author's signed head disagrees with the log of records it signed (charged to the author) */
+  HEAD_CONFLICT: 'E_SYNC_HEAD_CONFLICT'
 } as const
 
 export function frame (type: number, payload?: Uint8Array): Uint8Array {
@@ -96,12 +98,25 @@ export function planSync (serverAuthors: Iterable<string>, clientHeads: Map<stri
 }
 
 /** What the server reads from the store to fill one page. */
-export interface PageSource { bySeq: RecordStore['bySeq'], wiresBySeq?: RecordStore['wiresBySeq'] }
+export interface PageSource { bySeq: RecordStore['bySeq'], wiresBySeq?: RecordStore['wiresBySeq'], firstUnchecked?: RecordStore['firstUnchecked'] }
 
 /** A log's wires after `after`: undecoded when the store can (a server sends bytes, it needs no bodies). */
 export async function readWires (src: PageSource, author: string, after: number, limit: number): Promise<Array<{ seq: number, wire: Uint8Array }>> {
   if (src.wiresBySeq != null) return await src.wiresBySeq(author, after, limit)
   return (await src.bySeq(author, after, limit)).map(r => ({ seq: r.body.seq, wire: toWire(r) }))
+}
+
+/**
+ * A log's wires to send on their own (1.0.0, and 2.0.0 outside runs), where the client checks
+ * each record's signature: they stop before the first record taken in through a log head whose
+ * own signature this node has not checked yet (sync 2.0.0), so a short list ends the author for
+ * this session and the rest follows once the background check cleared it.
+ */
+export async function readLooseWires (src: PageSource, author: string, after: number, limit: number): Promise<Array<{ seq: number, wire: Uint8Array }>> {
+  const recs = await readWires(src, author, after, limit)
+  if (recs.length === 0 || src.firstUnchecked == null) return recs
+  const first = await src.firstUnchecked(author, after)
+  return first == null ? recs : recs.filter(r => r.seq < first)
 }
 
 /**
@@ -115,7 +130,7 @@ export async function fillPage (src: PageSource, cursors: Cursor[], maxRecords: 
   while (cursors.length > 0 && out.length < maxRecords) {
     const cur = cursors[0]
     const want = Math.min(maxRecords - out.length, 64)
-    const recs = await readWires(src, cur.author, cur.after, want)
+    const recs = await readLooseWires(src, cur.author, cur.after, want)
     let full = false
     for (const { seq, wire: w } of recs) {
       if (out.length > 0 && bytes + w.length > maxBytes) { full = true; break }

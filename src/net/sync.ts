@@ -3,7 +3,7 @@ import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import type { SignedRecord } from '../records/types.js'
 import { errorCode } from '../util/errors.js'
 import { SyncViolation, classifyError } from './ingest.js'
-import { ensureOwnHead, fetchV2, fillPageV2, type RunCursor } from './sync-v2.js'
+import { UncheckedChecker, ensureOwnHead, fetchV2, fillPageV2, type RunCursor } from './sync-v2.js'
 import {
   CountedViolation, FRAME_END, FRAME_HEADS, FRAME_MORE, FRAME_RECORD, SyncErrorCode, createReceiveCheck, decodeHeads,
   encodeHeads, fillPage, frame, planSync, syncErrorCode, type SyncResult, type SyncServiceComponents
@@ -61,13 +61,25 @@ export class SyncService {
   private readonly outbound = new Map<string, Promise<SyncResult>>()
   private readonly sessions = new Set<SessionClock>()
   private stopped = false
+  /** own signatures of records taken in through log heads, checked in the background (sync 2.0.0) */
+  private readonly unchecked: UncheckedChecker
 
-  constructor (private readonly c: SyncServiceComponents) {}
+  constructor (private readonly c: SyncServiceComponents) {
+    this.unchecked = new UncheckedChecker(c)
+  }
 
-  start (): void { this.stopped = false }
+  start (): void {
+    this.stopped = false
+    // records a previous run took in through log heads and did not check before it stopped
+    void this.unchecked.kick()
+  }
+
+  /** check the own signatures of records taken in through log heads now (resolves when done) */
+  async checkUnchecked (): Promise<void> { await this.unchecked.kick() }
 
   stop (): void {
     this.stopped = true
+    this.unchecked.stop()
     for (const s of this.sessions) s.controller.abort(new SyncViolation(SyncErrorCode.CLOSED, 'node stopping'))
   }
 
@@ -214,9 +226,21 @@ export class SyncService {
 
   /** store one page's verified records (`attested`: checked through a log head, sync 2.0.0) */
   private async commit (ok: SignedRecord[], attested: SignedRecord[], res: SyncResult): Promise<void> {
+    if (attested.length > 0) {
+      // marked before they are stored, so no attested record is ever stored without its mark
+      try {
+        await this.c.store.markUnchecked?.(attested)
+      } catch (err) {
+        this.c.stats.inc('syncStoreErrors')
+        this.c.stats.inc('syncIgnored', attested.length)
+        this.c.log.error('marking %d record(s) unchecked failed: %s', attested.length, (err as Error)?.message)
+        attested = []
+      }
+    }
     for (const [records, opts] of [[ok, {}], [attested, { attested: true }]] as const) {
       for (const o of await this.c.ingest.commit(records, 'sync', opts)) if (o.kind === 'inserted') res.inserted++
     }
+    if (attested.length > 0 && !this.stopped) void this.unchecked.kick()
   }
 
   private async fetch (stream: Stream, clock: SessionClock, res: SyncResult): Promise<void> {

@@ -189,6 +189,8 @@ describe('sync 2.0.0 client: checking a run', () => {
     expect(res?.verdicts.every(v => v.kind === 'verified')).toBe(true)
     expect(res?.attested).toBe(false)
     expect(c.stats.toJSON()).toMatchObject({ syncHeadConflicts: 1, syncRunsFallback: 1 })
-    expect(charged).toEqual([])
+    // charged to the author, never to the server
+    expect(charged).toEqual([`${a.id} E_SYNC_HEAD_CONFLICT`])
+    expect(c.rejections.toJSON()).toEqual({ E_SYNC_HEAD_CONFLICT: 1 })
   })
 })
