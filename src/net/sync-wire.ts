@@ -187,6 +187,8 @@ export interface SyncResult {
   code?: string
   /** the sync version the session ran (2 = /swarmtune/sync/2.0.0) */
   version?: 1 | 2
+  /** records were taken in through log heads (their own signatures are checked after the session) */
+  attested?: boolean
 }
 
 export interface SyncServiceComponents {

@@ -220,6 +220,8 @@ export class SyncService {
       stream?.abort(err instanceof Error ? err : new Error(String(err)))
     } finally {
       this.closeClock(clock)
+      // check what came in through heads once the session is over, not competing with it
+      if (res.attested === true && !this.stopped) void this.unchecked.kick()
     }
     return res
   }
@@ -240,7 +242,7 @@ export class SyncService {
     for (const [records, opts] of [[ok, {}], [attested, { attested: true }]] as const) {
       for (const o of await this.c.ingest.commit(records, 'sync', opts)) if (o.kind === 'inserted') res.inserted++
     }
-    if (attested.length > 0 && !this.stopped) void this.unchecked.kick()
+    if (attested.length > 0) res.attested = true
   }
 
   private async fetch (stream: Stream, clock: SessionClock, res: SyncResult): Promise<void> {
