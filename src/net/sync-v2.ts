@@ -182,7 +182,7 @@ export class UncheckedChecker {
   private again = false
   private stopped = false
 
-  constructor (private readonly c: Pick<SyncServiceComponents, 'store' | 'ingest' | 'stats' | 'rejections' | 'guard' | 'log'>, private readonly batch = 512) {}
+  constructor (private readonly c: Pick<SyncServiceComponents, 'store' | 'ingest' | 'stats' | 'rejections' | 'guard' | 'log'>, private readonly batch = 128) {}
 
   /** start checking (or check again once the current pass ends); resolves when nothing is left or no progress is made */
   kick (): Promise<void> {
