@@ -39,15 +39,19 @@ export interface RunCursor extends Cursor {
 export interface RunSource extends PageSource { logHeads?: RecordStore['logHeads'] }
 
 /**
- * The run a cursor can take next: the longest stored head within `maxRun` records of the cursor
- * whose records 1..length this server holds without a hole (contiguous head, nothing evicted).
+ * The run a cursor can take next: the longest stored head within `maxRun` records (and
+ * `maxBytes`) of the cursor whose records 1..length this server holds without a hole (contiguous
+ * head, nothing evicted or dropped) and has checked one by one (none marked unchecked).
  */
 export async function openRun (src: RunSource, cur: RunCursor, contiguous: number, maxRun: number, maxBytes = MAX_RUN_BYTES): Promise<{ head: LogHead, wires: Uint8Array[] } | undefined> {
   cur.heads ??= (await src.logHeads?.(cur.author, cur.after)) ?? []
+  // a record whose own signature this node has not checked is not sent, not even in a run: a
+  // client whose root check fails checks the run record by record, and would charge this node
+  const unchecked = cur.heads.length > 0 ? await src.firstUnchecked?.(cur.author, cur.after) : undefined
   for (let i = cur.heads.length - 1; i >= 0; i--) {
     const n = cur.heads[i].body.length
     if (n <= cur.after) break
-    if (n > contiguous || n - cur.after > maxRun) continue
+    if (n > contiguous || n - cur.after > maxRun || (unchecked != null && n >= unchecked)) continue
     const recs = await readWires(src, cur.author, cur.after, n - cur.after)
     if (recs.length === n - cur.after && recs.every((r, k) => r.seq === cur.after + 1 + k)) {
       // too many bytes for one run: a shorter head may do

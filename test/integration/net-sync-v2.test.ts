@@ -55,6 +55,9 @@ describe('sync 2.0.0', () => {
     for (const r of [...own, ...xs]) expect(await b.store.has(r.id)).toBe(true)
     expect(toHex(frontierRoot((await b.store.frontier!(x.id))!))).toBe(toHex(rootOf(xs)))
     await waitFor('B kept the heads', async () => (await b.store.logHeads!(x.id)).length === 1 && (await b.store.logHeads!(a.author)).length === 1)
+    // B serves records it took in through heads once it has checked their own signatures
+    await waitFor('B checked the records', async () => (await b.store.unchecked!(10)).length === 0)
+    expect(b.net.stats()).toMatchObject({ syncUncheckedVerified: 650 })
 
     // C catches up from B, which is neither author: B serves the heads it checked
     const c = await node({ init: { syncOnConnect: false } })

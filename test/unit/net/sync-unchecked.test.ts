@@ -69,12 +69,12 @@ describe('records taken in through a log head, unchecked', () => {
     await store.putMany(recs)
     const page1 = await fillPage(store, [{ author: x.id, after: 0 }], 100, 1 << 20)
     expect(page1).toEqual([])
-    // a 2.0.0 client still gets them inside a run, under the head that vouches for them
+    // nor inside a run: a 2.0.0 client whose root check fails checks the run record by record
     const head = await signLogHead(x.key, x.id, 30, rootOf(recs))
     await store.putLogHead!(head)
     const cursors: RunCursor[] = [{ author: x.id, after: 0 }]
     const v2 = await fillPageV2(store, cursors, await store.heads(), 100, 1 << 20)
-    expect(v2.frames.map(f => f[0])).toEqual([FRAME_LOG_HEAD, ...Array(30).fill(FRAME_RECORD)])
+    expect(v2.frames).toEqual([])
 
     const { stats, rejections, charged, checker } = parts(store)
     await checker.kick()
@@ -110,6 +110,10 @@ describe('records taken in through a log head, unchecked', () => {
     expect(stats.toJSON()).toMatchObject({ syncUncheckedVerified: 5 })
     expect(await store.firstUnchecked!(x.id, 0)).toBeUndefined()
     expect((await fillPage(store, [{ author: x.id, after: 0 }], 100, 1 << 20)).length).toBe(5)
+    // checked: served in a run again
+    await store.putLogHead!(await signLogHead(x.key, x.id, 5, rootOf(recs)))
+    const v2 = await fillPageV2(store, [{ author: x.id, after: 0 }], await store.heads(), 100, 1 << 20)
+    expect(v2.frames.map(f => f[0])).toEqual([FRAME_LOG_HEAD, ...Array(5).fill(FRAME_RECORD)])
   })
 })
 
