@@ -1,6 +1,6 @@
 import type { OwnRecordsWriter } from '../contracts/records.js'
 import { knobRecord } from '../engine/methods.js'
-import type { BatchOutcome, Engine, EngineSession, InferenceRequest, Method } from '../engine/types.js'
+import type { BatchOutcome, Engine, EngineSession, InferenceRequest, Method, ModelSpec } from '../engine/types.js'
 import { workloadFeatures } from '../meta/workload-features.js'
 import { absLogError } from '../meta/served-error.js'
 import type { HardwareFingerprint, ModelDescriptor, ResultMetrics, UnsignedBody } from '../records/types.js'
@@ -19,6 +19,9 @@ import type { ServingMetrics } from './metrics.js'
 import { createServedRecorder } from './recorder.js'
 import { checkPromptChars, tokenizePrompts } from './tokenize.js'
 import { createServedLog, type ServedLog } from './served-log.js'
+
+/** How long serving trusts the engine's list of methods that run a model (a rewritten model file is seen after this). */
+export const SUPPORTED_TTL_MS = 5000
 
 export function metricsOf (outcome: { requests: Array<{ promptTokens: number, outputTokens: number, ttftMs: number, latencyMs: number }>, wallMs: number }): ResultMetrics {
   const reqs = outcome.requests
@@ -161,12 +164,14 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     const { spec, descriptor } = await sessions.modelSpec(name)
     const e = await engine.get()
     const hw = await engine.hardware()
-    const supported = catalog.filter(m => e.supports(spec, m).ok)
+    const supported = supportedMethods(e, spec)
     if (supported.length === 0) throw new ServingError('E_NO_METHODS', `no method of the catalog runs model ${name} here`)
     // tokens come from the model's own tokenizer: open (or reuse) a baseline session for it
     const tokSession = await sessions.open(name, spec, supported.find(m => m.id === 'baseline') ?? supported[0])
     // in slices with yields, refused early when over the context (src/serving/tokenize.ts)
+    const tTok = performance.now()
     const tokens = await tokenizePrompts(p => tokSession.tokenize(p), req.prompts, descriptor.ctx > 0 ? descriptor.ctx : Infinity)
+    const tokenizeMs = performance.now() - tTok
     const features = workloadFeatures({ prompts: tokens, maxTokens: caps, concurrency: req.prompts.length })
     const objective = req.objective ?? 'throughput'
     const taskClass = classKeyOf(classBase(descriptor.id, features, hw.backend), objective)
@@ -174,7 +179,10 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     const choice = chooseMethod(req, supported, { model: descriptor, hw, features, objective, taskClass })
     const selectMs = performance.now() - tSel
     const s = await sessions.open(name, spec, choice.method)
-    const requests: InferenceRequest[] = req.prompts.map((prompt, i) => ({ prompt, maxTokens: caps[i] }))
+    // the same model file as the tokenizing session (a method may load another, e.g. Q8_0): the
+    // engine runs these tokens instead of tokenizing every prompt a second time
+    const sameTokens = s.model.id === tokSession.model.id
+    const requests: InferenceRequest[] = req.prompts.map((prompt, i) => ({ prompt, maxTokens: caps[i], ...(sameTokens ? { tokens: tokens[i] } : {}) }))
     const tEng = performance.now()
     const outcome = await runOnEngine(s, requests, req.signal)
     const engineMs = performance.now() - tEng
@@ -183,7 +191,8 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     if (choice.explored) counts.explored++
     bySource[choice.source] = (bySource[choice.source] ?? 0) + 1
     if (init.record) recordBatch(servedRecordBody(hw, e, s, choice.method, features, metrics))
-    realizedVsPredicted(init, choices, name, choice, metrics)
+    // bookkeeping (served-choices log, prediction error) after the answer is on its way
+    setImmediate(() => { realizedVsPredicted(init, choices, name, choice, metrics) })
     return {
       model: name,
       method: choice.method.id,
@@ -193,8 +202,20 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
       outputs: outputsOf(outcome),
       metrics,
       features,
-      timings: { selectMs, engineMs, totalMs: performance.now() - t0 }
+      timings: { tokenizeMs, selectMs, engineMs, totalMs: performance.now() - t0 }
     }
+  }
+
+  // which catalog methods the engine runs for a model: asked once per model spec and engine for
+  // SUPPORTED_TTL_MS, not for every method of every batch (each answer stats the model files)
+  const supportedCache = new WeakMap<ModelSpec, { engine: Engine, at: number, methods: Method[] }>()
+  function supportedMethods (e: Engine, spec: ModelSpec): Method[] {
+    const hit = supportedCache.get(spec)
+    const now = performance.now()
+    if (hit != null && hit.engine === e && now - hit.at < SUPPORTED_TTL_MS) return hit.methods
+    const methods = catalog.filter(m => e.supports(spec, m).ok)
+    supportedCache.set(spec, { engine: e, at: now, methods })
+    return methods
   }
 
   function chooseMethod (req: ServeRequest, supported: Method[], task: ServeTask): MethodChoice {
