@@ -126,8 +126,36 @@ function realizedVsPredicted (init: ServePipelineInit, choices: ServedLog, model
   if (err != null) init.metrics?.predictionAbsLogError.observe(err)
 }
 
+/** A served batch into the Prometheus families. */
+function observeBatch (m: ServingMetrics | undefined, r: ServeResult): void {
+  if (m == null) return
+  m.batches.inc({ outcome: 'ok' })
+  m.methodChosen.inc({ method: r.method, source: r.source })
+  m.promptTokens.inc(r.metrics.promptTokens)
+  m.outputTokens.inc(r.metrics.outputTokens)
+  m.outputTokensPerSecond.observe(r.metrics.outputTokensPerSecond)
+  for (const o of r.outputs) m.ttftSeconds.observe(o.ttftMs / 1000)
+}
+
+/**
+ * Which catalog methods the engine runs for a model: asked once per model spec and engine for
+ * SUPPORTED_TTL_MS, not for every method of every batch (each answer stats the model files).
+ */
+function supportedMethodsOf (catalog: readonly Method[]): (e: Engine, spec: ModelSpec) => Method[] {
+  const cache = new WeakMap<ModelSpec, { engine: Engine, at: number, methods: Method[] }>()
+  return (e, spec) => {
+    const hit = cache.get(spec)
+    const now = performance.now()
+    if (hit != null && hit.engine === e && now - hit.at < SUPPORTED_TTL_MS) return hit.methods
+    const methods = catalog.filter(m => e.supports(spec, m).ok)
+    cache.set(spec, { engine: e, at: now, methods })
+    return methods
+  }
+}
+
 export function createServePipeline (init: ServePipelineInit): ServePipeline {
   const { catalog, engine, sessions } = init
+  const supportedMethods = supportedMethodsOf(catalog)
   const logger = log('serving')
   const counts = { served: 0, failed: 0, recorded: 0, recordErrors: 0, explored: 0 }
   const bySource: Record<string, number> = {}
@@ -140,23 +168,12 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     const caps = outputCaps(req)
     try {
       const result = await init.queue.run(async () => await runBatch(req, name, caps, t0))
-      observe(result)
+      observeBatch(init.metrics, result)
       return result
     } catch (err) {
       init.metrics?.batches.inc({ outcome: errorCode(err) === 'E_OVERLOADED' ? 'overloaded' : 'error' })
       throw err
     }
-  }
-
-  function observe (r: ServeResult): void {
-    const m = init.metrics
-    if (m == null) return
-    m.batches.inc({ outcome: 'ok' })
-    m.methodChosen.inc({ method: r.method, source: r.source })
-    m.promptTokens.inc(r.metrics.promptTokens)
-    m.outputTokens.inc(r.metrics.outputTokens)
-    m.outputTokensPerSecond.observe(r.metrics.outputTokensPerSecond)
-    for (const o of r.outputs) m.ttftSeconds.observe(o.ttftMs / 1000)
   }
 
   async function runBatch (req: ServeRequest, name: string, caps: number[], t0: number): Promise<ServeResult> {
@@ -206,17 +223,6 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     }
   }
 
-  // which catalog methods the engine runs for a model: asked once per model spec and engine for
-  // SUPPORTED_TTL_MS, not for every method of every batch (each answer stats the model files)
-  const supportedCache = new WeakMap<ModelSpec, { engine: Engine, at: number, methods: Method[] }>()
-  function supportedMethods (e: Engine, spec: ModelSpec): Method[] {
-    const hit = supportedCache.get(spec)
-    const now = performance.now()
-    if (hit != null && hit.engine === e && now - hit.at < SUPPORTED_TTL_MS) return hit.methods
-    const methods = catalog.filter(m => e.supports(spec, m).ok)
-    supportedCache.set(spec, { engine: e, at: now, methods })
-    return methods
-  }
 
   function chooseMethod (req: ServeRequest, supported: Method[], task: ServeTask): MethodChoice {
     if (req.method != null) {
