@@ -26,7 +26,7 @@ import { errorCode } from '../src/util/errors.js'
  * task ≥ 3 % away from the others in some feature, so the decision cache misses and the forest
  * runs) and `repeat` (16 tasks cycling: the cached path).
  *
- *   node dist/scripts/bench-recommend.js [--rates 100,250,500] [--seconds 10] [--backend ml-random-forest|histogram] [--json]
+ *   node dist/scripts/bench-recommend.js [--rates 100,250,500] [--seconds 10] [--backend histogram|ml-random-forest] (default histogram, the daemon's default) [--json]
  */
 const { values: f } = parseArgs({
   options: { rates: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' }, trees: { type: 'string' }, backend: { type: 'string' }, concurrency: { type: 'string' }, mode: { type: 'string' } }
@@ -71,7 +71,7 @@ function pct (xs: number[], p: number): number {
 const root = mkdtempSync(join(tmpdir(), 'swarmtune-bench-rec-'))
 const history = synthHistory({ machines: 3, models: 2, workloads: 8, repeats: 1, seed: 7 })
 // one retrain, right after the import (none during the measurement)
-const d = await spawnDaemon({ dataDir: join(root, 'a'), port: 0, apiPort: 0, env: { SWARMTUNE__meta__trees: f.trees ?? '50', SWARMTUNE__meta__retrainEveryRecords: String(history.length), SWARMTUNE__meta__firstTrainRecords: '0', SWARMTUNE__vote__intervalMs: '3600000', SWARMTUNE__meta__backend: f.backend ?? 'ml-random-forest' }, timeoutMs: 60_000 })
+const d = await spawnDaemon({ dataDir: join(root, 'a'), port: 0, apiPort: 0, env: { SWARMTUNE__meta__trees: f.trees ?? '50', SWARMTUNE__meta__retrainEveryRecords: String(history.length), SWARMTUNE__meta__firstTrainRecords: '0', SWARMTUNE__vote__intervalMs: '3600000', SWARMTUNE__meta__backend: f.backend ?? 'histogram' }, timeoutMs: 60_000 })
 const log = (s: string): void => { if (f.json !== true) process.stderr.write(s + '\n') }
 try {
   await apiPost(d.info.api, '/import', JSON.stringify(history))
@@ -139,7 +139,7 @@ try {
   }
   await pool.close()
   await client.stop()
-  const out = { mode, machine: `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`, date: new Date().toISOString(), backend: f.backend ?? 'ml-random-forest', trees: Number(f.trees ?? 50), historyRecords: history.length, results }
+  const out = { mode, machine: `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`, date: new Date().toISOString(), backend: f.backend ?? 'histogram', trees: Number(f.trees ?? 50), historyRecords: history.length, results }
   if (f.json === true) process.stdout.write(JSON.stringify(out, null, 2) + '\n')
 } finally {
   await d.stop()
