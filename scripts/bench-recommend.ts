@@ -26,7 +26,7 @@ import { errorCode } from '../src/util/errors.js'
  * task ≥ 3 % away from the others in some feature, so the decision cache misses and the forest
  * runs) and `repeat` (16 tasks cycling: the cached path).
  *
- *   node dist/scripts/bench-recommend.js [--rates 100,250,500] [--seconds 10] [--backend ml-random-forest|histogram] [--json]
+ *   node dist/scripts/bench-recommend.js [--rates 100,250,500] [--seconds 10] [--backend histogram|ml-random-forest] (default histogram, the daemon's default) [--json]
  */
 const { values: f } = parseArgs({
   options: { rates: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' }, trees: { type: 'string' }, backend: { type: 'string' }, concurrency: { type: 'string' }, mode: { type: 'string' } }
@@ -46,6 +46,19 @@ function cpuSeconds (pid: number | undefined): number | null {
   }
 }
 
+/** The daemon's read and write syscalls so far (Linux /proc/<pid>/io; null elsewhere): how many
+ * socket writes and reads an exchange costs does not depend on the machine's load. */
+function syscalls (pid: number | undefined): { r: number, w: number } | null {
+  try {
+    const io = readFileSync(`/proc/${pid ?? 0}/io`, 'utf8')
+    const r = /syscr:\s*(\d+)/.exec(io)
+    const w = /syscw:\s*(\d+)/.exec(io)
+    return r == null || w == null ? null : { r: Number(r[1]), w: Number(w[1]) }
+  } catch {
+    return null
+  }
+}
+
 function loadAverage (): number {
   return +loadavg()[0].toFixed(2)
 }
@@ -58,7 +71,7 @@ function pct (xs: number[], p: number): number {
 const root = mkdtempSync(join(tmpdir(), 'swarmtune-bench-rec-'))
 const history = synthHistory({ machines: 3, models: 2, workloads: 8, repeats: 1, seed: 7 })
 // one retrain, right after the import (none during the measurement)
-const d = await spawnDaemon({ dataDir: join(root, 'a'), port: 0, apiPort: 0, env: { SWARMTUNE__meta__trees: f.trees ?? '50', SWARMTUNE__meta__retrainEveryRecords: String(history.length), SWARMTUNE__meta__firstTrainRecords: '0', SWARMTUNE__vote__intervalMs: '3600000', SWARMTUNE__meta__backend: f.backend ?? 'ml-random-forest' }, timeoutMs: 60_000 })
+const d = await spawnDaemon({ dataDir: join(root, 'a'), port: 0, apiPort: 0, env: { SWARMTUNE__meta__trees: f.trees ?? '50', SWARMTUNE__meta__retrainEveryRecords: String(history.length), SWARMTUNE__meta__firstTrainRecords: '0', SWARMTUNE__vote__intervalMs: '3600000', SWARMTUNE__meta__backend: f.backend ?? 'histogram' }, timeoutMs: 60_000 })
 const log = (s: string): void => { if (f.json !== true) process.stderr.write(s + '\n') }
 try {
   await apiPost(d.info.api, '/import', JSON.stringify(history))
@@ -83,6 +96,7 @@ try {
       const errors: Record<string, number> = {}
       const t0 = performance.now() + 20
       const cpu0 = cpuSeconds(d.proc.pid)
+      const io0 = syscalls(d.proc.pid)
       const load0 = loadAverage()
       let sent = 0
       const inflight: Array<Promise<void>> = []
@@ -114,16 +128,18 @@ try {
       await Promise.all(inflight)
       const elapsed = (performance.now() - t0) / 1000
       const cpu1 = cpuSeconds(d.proc.pid)
+      const io1 = syscalls(d.proc.pid)
+      const perReq = (a: number | undefined, b: number | undefined): number | null => a == null || b == null ? null : +((b - a) / Math.max(1, lat.length)).toFixed(2)
       // the daemon's CPU per answered request: what the answer costs, whatever the load
       const daemonCpuMsPerRequest = cpu0 == null || cpu1 == null ? null : +((cpu1 - cpu0) * 1000 / Math.max(1, lat.length)).toFixed(3)
-      const row = { mode, rate, phase, requests: n, ok: lat.length, errors, achievedPerSec: Math.round(lat.length / elapsed), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2), maxMs: +Math.max(...lat).toFixed(2), daemonCpuMsPerRequest, loadAverage: [load0, loadAverage()] }
+      const row = { mode, rate, phase, requests: n, ok: lat.length, errors, achievedPerSec: Math.round(lat.length / elapsed), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2), maxMs: +Math.max(...lat).toFixed(2), daemonCpuMsPerRequest, daemonWritesPerRequest: perReq(io0?.w, io1?.w), daemonReadsPerRequest: perReq(io0?.r, io1?.r), loadAverage: [load0, loadAverage()] }
       results.push(row)
-      log(`${String(rate).padStart(4)} req/s ${phase.padEnd(6)}  ok ${row.ok}/${n}  p50 ${row.p50Ms} ms  p99 ${row.p99Ms} ms  max ${row.maxMs} ms  daemon CPU ${daemonCpuMsPerRequest ?? '?'} ms/req  load ${row.loadAverage.join('-')}  errors ${JSON.stringify(errors)}`)
+      log(`${String(rate).padStart(4)} req/s ${phase.padEnd(6)}  ok ${row.ok}/${n}  p50 ${row.p50Ms} ms  p99 ${row.p99Ms} ms  max ${row.maxMs} ms  daemon CPU ${daemonCpuMsPerRequest ?? '?'} ms/req  writes ${row.daemonWritesPerRequest ?? '?'}/req  reads ${row.daemonReadsPerRequest ?? '?'}/req  load ${row.loadAverage.join('-')}  errors ${JSON.stringify(errors)}`)
     }
   }
   await pool.close()
   await client.stop()
-  const out = { mode, machine: `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`, date: new Date().toISOString(), backend: f.backend ?? 'ml-random-forest', trees: Number(f.trees ?? 50), historyRecords: history.length, results }
+  const out = { mode, machine: `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`, date: new Date().toISOString(), backend: f.backend ?? 'histogram', trees: Number(f.trees ?? 50), historyRecords: history.length, results }
   if (f.json === true) process.stdout.write(JSON.stringify(out, null, 2) + '\n')
 } finally {
   await d.stop()

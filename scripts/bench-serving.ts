@@ -127,6 +127,7 @@ try {
   const directMs: number[] = []
   const engineMs: number[] = []
   const selectMs: number[] = []
+  const tokenizeMs: number[] = []
   const methods = new Set<string>()
   const control = await engine.open(await resolveModel(config, modelName, config.dataDir), getMethod(method))
   for (let i = 0; i < 3; i++) await control.runBatch(requests)
@@ -146,6 +147,8 @@ try {
     served.push(performance.now() - t0)
     engineMs.push(res.timings.engineMs)
     selectMs.push(res.timings.selectMs)
+    // (an older build reports no tokenizeMs)
+    tokenizeMs.push((res.timings as { tokenizeMs?: number }).tokenizeMs ?? NaN)
     methods.add(res.method)
   }
   const arms = [viaServing, async () => { await busy(direct!, directMs) }, async () => { await busy(control, controlMs) }]
@@ -180,6 +183,8 @@ try {
     loadAverage: [load0, +loadavg()[0].toFixed(2)],
     medianServeEngineMs: +median(engineMs).toFixed(2),
     medianSelectMs: +median(selectMs).toFixed(3),
+    /** the prompts tokenized for the features (the engine reuses the tokens; null in builds that do not report it) */
+    medianTokenizeMs: tokenizeMs.some(Number.isNaN) ? null : +median(tokenizeMs).toFixed(3),
     /** serve() minus its own engine time: what serving adds around the same engine call */
     medianNonEngineMs: +median(served.map((s, i) => s - engineMs[i])).toFixed(3)
   }

@@ -317,7 +317,7 @@ async function greedyDecode (seq: LlamaContextSequence, tokens: Token[], emit: (
 async function runOne (dc: DecodeContext, w: Worker, req: InferenceRequest, signal: AbortSignal | undefined, queueMs: number): Promise<RequestOutcome> {
   const { target, knobs: k } = dc
   const start = performance.now()
-  const text = target.tokenize(req.prompt)
+  const text = req.tokens != null ? req.tokens as Token[] : target.tokenize(req.prompt)
   const prompt = dc.bos != null ? [dc.bos, ...text] : text
   if (prompt.length === 0) throw new EngineError('E_BAD_REQUEST', 'empty prompt')
   const maxTokens = Math.max(0, Math.floor(req.maxTokens))

@@ -49,6 +49,11 @@ export interface ModelSpec {
 export interface InferenceRequest {
   prompt: string
   maxTokens: number
+  /**
+   * the prompt's tokens on this session's model, when the caller already has them (serving
+   * tokenizes for its workload features): the engine then does not tokenize the prompt again
+   */
+  tokens?: readonly number[]
 }
 
 export interface RequestOutcome {

@@ -110,8 +110,27 @@ export function toBodies (records: ReadonlyArray<SignedRecord | HistoryBody | { 
  */
 export function logicalModelId (model: Pick<ModelDescriptor, 'name' | 'architecture' | 'params' | 'layers' | 'embd' | 'heads' | 'kvHeads' | 'ff' | 'vocab' | 'ctx'>): string {
   const { name, architecture, params, layers, embd, heads, kvHeads, ff, vocab, ctx } = model
-  return stableId({ name, architecture, params, layers, embd, heads, kvHeads, ff, vocab, ctx })
+  const fields = { name, architecture, params, layers, embd, heads, kvHeads, ff, vocab, ctx }
+  // a hash per call was a tenth of a new-task recommend (issue #19 item 3): remember the few
+  // models a node sees, keyed by the same fields; anything but strings, finite numbers and
+  // undefined goes to stableId uncached (which refuses what it cannot encode)
+  let key = ''
+  for (const v of Object.values(fields)) {
+    if (typeof v === 'string') key += 's' + JSON.stringify(v)
+    else if (typeof v === 'number' && Number.isFinite(v)) key += 'n' + String(v) + ','
+    else if (v === undefined) key += 'u,'
+    else return stableId(fields)
+  }
+  let id = logicalIds.get(key)
+  if (id == null) {
+    if (logicalIds.size >= LOGICAL_IDS_MAX) logicalIds.clear()
+    id = stableId(fields)
+    logicalIds.set(key, id)
+  }
+  return id
 }
+const LOGICAL_IDS_MAX = 4096
+const logicalIds = new Map<string, string>()
 
 export function taskKeyOf (hardwareId: string, modelId: string, workload: string): string {
   return `${hardwareId}|${modelId}|${workload}`

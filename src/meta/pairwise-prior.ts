@@ -32,7 +32,12 @@ export interface PairwisePriorJSON {
 /** A knob vector for a method of a task (its own cell's knobs, else the history's). */
 export type KnobsOf = (task: Task, method: string) => Record<string, number>
 
+/** Candidate sets whose priors a model keeps (a daemon asks about a few sets: the catalog, per model). */
+const PRIOR_MEMO_MAX = 256
+
 export class PairwisePriorModel {
+  /** priors per candidate set (issue #19 item 3): they depend on the set only, not on the task */
+  private readonly priorMemo = new Map<string, readonly number[]>()
   constructor (readonly pairwise: Pairwise, readonly forest: RegressionForest | null) {}
 
   /** pairwise advantage of m summed over the other candidates / the number of candidates (0 for pairs never measured together) */
@@ -48,7 +53,24 @@ export class PairwisePriorModel {
    */
   predictRows (X: number[][], candidates: readonly string[]): ForestPrediction {
     const p = this.forest?.predict(X) ?? { mean: X.map(() => 0), std: X.map(() => 0) }
-    return { mean: p.mean.map((v, i) => v + this.prior(candidates[i], candidates)), std: p.std }
+    const prior = this.priors(candidates)
+    return { mean: p.mean.map((v, i) => v + prior[i]), std: p.std }
+  }
+
+  /**
+   * `prior` of each candidate, remembered per candidate set: the same numbers, without the
+   * O(candidates²) pairwise lookups on every recommend (with the history's settings a model has
+   * dozens of candidates).
+   */
+  priors (candidates: readonly string[]): readonly number[] {
+    const key = candidates.join('\u0000')
+    let p = this.priorMemo.get(key)
+    if (p == null) {
+      if (this.priorMemo.size >= PRIOR_MEMO_MAX) this.priorMemo.clear()
+      p = candidates.map(m => this.prior(m, candidates))
+      this.priorMemo.set(key, p)
+    }
+    return p
   }
 
   toJSON (): PairwisePriorJSON {

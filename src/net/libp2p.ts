@@ -5,6 +5,7 @@ import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
 import { memory } from '@libp2p/memory'
 import { tcp } from '@libp2p/tcp'
+import { withCoalescedWrites } from './coalesce-writes.js'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
@@ -98,7 +99,8 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
       // a separate registry per node (not prom-client's global one): several nodes may share a process
       ...(metrics != null ? { metrics: prometheusMetrics({ registry: metrics }) } : {}),
       addresses: { listen: net.listen, announce: net.announce },
-      transports: usesMemoryTransport(net) ? [memory()] : [tcp()],
+      // one socket write per loop turn, not per frame (coalesce-writes.ts, issue #19)
+      transports: usesMemoryTransport(net) ? [memory()] : [withCoalescedWrites(tcp())],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: local

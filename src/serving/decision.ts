@@ -184,8 +184,10 @@ export function withHistorySettings (catalog: readonly string[], meta: MetaModel
   const all = meta.modelMethods[logicalModelId(model as unknown as Parameters<typeof logicalModelId>[0])] ?? []
   let extra = all.filter(x => !known.has(x))
   if (extra.length > MAX_HISTORY_SETTINGS) {
-    const prior = meta.prior
-    const score = new Map(extra.map(x => [x, prior?.prior(x, all) ?? 0]))
+    // the priors of the whole set, remembered per set by the model (same numbers as prior(x, all))
+    const priors = meta.prior?.priors(all)
+    const at = new Map(all.map((x, i) => [x, i]))
+    const score = new Map(extra.map(x => [x, priors?.[at.get(x) as number] ?? 0]))
     extra = extra.sort((a, b) => (score.get(b) as number) - (score.get(a) as number) || (a < b ? -1 : 1)).slice(0, MAX_HISTORY_SETTINGS)
   }
   return [...catalog, ...extra]

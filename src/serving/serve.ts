@@ -1,6 +1,6 @@
 import type { OwnRecordsWriter } from '../contracts/records.js'
 import { knobRecord } from '../engine/methods.js'
-import type { BatchOutcome, Engine, EngineSession, InferenceRequest, Method } from '../engine/types.js'
+import type { BatchOutcome, Engine, EngineSession, InferenceRequest, Method, ModelSpec } from '../engine/types.js'
 import { workloadFeatures } from '../meta/workload-features.js'
 import { absLogError } from '../meta/served-error.js'
 import type { HardwareFingerprint, ModelDescriptor, ResultMetrics, UnsignedBody } from '../records/types.js'
@@ -19,6 +19,9 @@ import type { ServingMetrics } from './metrics.js'
 import { createServedRecorder } from './recorder.js'
 import { checkPromptChars, tokenizePrompts } from './tokenize.js'
 import { createServedLog, type ServedLog } from './served-log.js'
+
+/** How long serving trusts the engine's list of methods that run a model (a rewritten model file is seen after this). */
+export const SUPPORTED_TTL_MS = 5000
 
 export function metricsOf (outcome: { requests: Array<{ promptTokens: number, outputTokens: number, ttftMs: number, latencyMs: number }>, wallMs: number }): ResultMetrics {
   const reqs = outcome.requests
@@ -123,8 +126,36 @@ function realizedVsPredicted (init: ServePipelineInit, choices: ServedLog, model
   if (err != null) init.metrics?.predictionAbsLogError.observe(err)
 }
 
+/** A served batch into the Prometheus families. */
+function observeBatch (m: ServingMetrics | undefined, r: ServeResult): void {
+  if (m == null) return
+  m.batches.inc({ outcome: 'ok' })
+  m.methodChosen.inc({ method: r.method, source: r.source })
+  m.promptTokens.inc(r.metrics.promptTokens)
+  m.outputTokens.inc(r.metrics.outputTokens)
+  m.outputTokensPerSecond.observe(r.metrics.outputTokensPerSecond)
+  for (const o of r.outputs) m.ttftSeconds.observe(o.ttftMs / 1000)
+}
+
+/**
+ * Which catalog methods the engine runs for a model: asked once per model spec and engine for
+ * SUPPORTED_TTL_MS, not for every method of every batch (each answer stats the model files).
+ */
+function supportedMethodsOf (catalog: readonly Method[]): (e: Engine, spec: ModelSpec) => Method[] {
+  const cache = new WeakMap<ModelSpec, { engine: Engine, at: number, methods: Method[] }>()
+  return (e, spec) => {
+    const hit = cache.get(spec)
+    const now = performance.now()
+    if (hit != null && hit.engine === e && now - hit.at < SUPPORTED_TTL_MS) return hit.methods
+    const methods = catalog.filter(m => e.supports(spec, m).ok)
+    cache.set(spec, { engine: e, at: now, methods })
+    return methods
+  }
+}
+
 export function createServePipeline (init: ServePipelineInit): ServePipeline {
   const { catalog, engine, sessions } = init
+  const supportedMethods = supportedMethodsOf(catalog)
   const logger = log('serving')
   const counts = { served: 0, failed: 0, recorded: 0, recordErrors: 0, explored: 0 }
   const bySource: Record<string, number> = {}
@@ -137,7 +168,7 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     const caps = outputCaps(req)
     try {
       const result = await init.queue.run(async () => await runBatch(req, name, caps, t0))
-      observe(result)
+      observeBatch(init.metrics, result)
       return result
     } catch (err) {
       init.metrics?.batches.inc({ outcome: errorCode(err) === 'E_OVERLOADED' ? 'overloaded' : 'error' })
@@ -145,28 +176,19 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     }
   }
 
-  function observe (r: ServeResult): void {
-    const m = init.metrics
-    if (m == null) return
-    m.batches.inc({ outcome: 'ok' })
-    m.methodChosen.inc({ method: r.method, source: r.source })
-    m.promptTokens.inc(r.metrics.promptTokens)
-    m.outputTokens.inc(r.metrics.outputTokens)
-    m.outputTokensPerSecond.observe(r.metrics.outputTokensPerSecond)
-    for (const o of r.outputs) m.ttftSeconds.observe(o.ttftMs / 1000)
-  }
-
   async function runBatch (req: ServeRequest, name: string, caps: number[], t0: number): Promise<ServeResult> {
     req.signal?.throwIfAborted()
     const { spec, descriptor } = await sessions.modelSpec(name)
     const e = await engine.get()
     const hw = await engine.hardware()
-    const supported = catalog.filter(m => e.supports(spec, m).ok)
+    const supported = supportedMethods(e, spec)
     if (supported.length === 0) throw new ServingError('E_NO_METHODS', `no method of the catalog runs model ${name} here`)
     // tokens come from the model's own tokenizer: open (or reuse) a baseline session for it
     const tokSession = await sessions.open(name, spec, supported.find(m => m.id === 'baseline') ?? supported[0])
     // in slices with yields, refused early when over the context (src/serving/tokenize.ts)
+    const tTok = performance.now()
     const tokens = await tokenizePrompts(p => tokSession.tokenize(p), req.prompts, descriptor.ctx > 0 ? descriptor.ctx : Infinity)
+    const tokenizeMs = performance.now() - tTok
     const features = workloadFeatures({ prompts: tokens, maxTokens: caps, concurrency: req.prompts.length })
     const objective = req.objective ?? 'throughput'
     const taskClass = classKeyOf(classBase(descriptor.id, features, hw.backend), objective)
@@ -174,7 +196,10 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     const choice = chooseMethod(req, supported, { model: descriptor, hw, features, objective, taskClass })
     const selectMs = performance.now() - tSel
     const s = await sessions.open(name, spec, choice.method)
-    const requests: InferenceRequest[] = req.prompts.map((prompt, i) => ({ prompt, maxTokens: caps[i] }))
+    // the same model file as the tokenizing session (a method may load another, e.g. Q8_0): the
+    // engine runs these tokens instead of tokenizing every prompt a second time
+    const sameTokens = s.model.id === tokSession.model.id
+    const requests: InferenceRequest[] = req.prompts.map((prompt, i) => ({ prompt, maxTokens: caps[i], ...(sameTokens ? { tokens: tokens[i] } : {}) }))
     const tEng = performance.now()
     const outcome = await runOnEngine(s, requests, req.signal)
     const engineMs = performance.now() - tEng
@@ -183,7 +208,8 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
     if (choice.explored) counts.explored++
     bySource[choice.source] = (bySource[choice.source] ?? 0) + 1
     if (init.record) recordBatch(servedRecordBody(hw, e, s, choice.method, features, metrics))
-    realizedVsPredicted(init, choices, name, choice, metrics)
+    // bookkeeping (served-choices log, prediction error) after the answer is on its way
+    setImmediate(() => { realizedVsPredicted(init, choices, name, choice, metrics) })
     return {
       model: name,
       method: choice.method.id,
@@ -193,9 +219,10 @@ export function createServePipeline (init: ServePipelineInit): ServePipeline {
       outputs: outputsOf(outcome),
       metrics,
       features,
-      timings: { selectMs, engineMs, totalMs: performance.now() - t0 }
+      timings: { tokenizeMs, selectMs, engineMs, totalMs: performance.now() - t0 }
     }
   }
+
 
   function chooseMethod (req: ServeRequest, supported: Method[], task: ServeTask): MethodChoice {
     if (req.method != null) {

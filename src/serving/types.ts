@@ -62,7 +62,12 @@ export interface ServeResult {
   metrics: ResultMetrics
   /** the workload features the choice was made on */
   features: Record<string, number>
-  timings: { selectMs: number, engineMs: number, totalMs: number }
+  /**
+   * where serve() spent its time: `tokenizeMs` (prompts on the model's tokenizer, for the
+   * features; the engine reuses these tokens), `selectMs` (the method choice), `engineMs` (the
+   * run), `totalMs` (all of serve(), queue wait included)
+   */
+  timings: { tokenizeMs: number, selectMs: number, engineMs: number, totalMs: number }
 }
 
 export type ServeFn = (req: ServeRequest) => Promise<ServeResult>

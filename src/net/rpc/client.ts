@@ -3,6 +3,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { SwarmtuneError, errorMessage } from '../../util/errors.js'
 import { RpcError, RpcErrorCode, rpcErrorCode } from './errors.js'
 import { decodeJson, encodeJson, remoteError, responseStream } from './framing.js'
+import { withCoalescedWrites } from '../coalesce-writes.js'
 import { DEFAULT_MAX_RESPONSE_BYTES } from './limits.js'
 
 export interface RpcCallOptions {
@@ -51,7 +52,7 @@ export async function createClientNode (opts: { privateKey?: PrivateKey } = {}):
     // a known key: a client the server lists by peer ID (net.priorityPeers)
     ...(opts.privateKey != null ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: [] },
-    transports: [tcp()],
+    transports: [withCoalescedWrites(tcp())],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()]
   })
