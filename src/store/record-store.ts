@@ -26,7 +26,7 @@ import type {
  *   eid   id → author!seq                      (evidence lookup by id)
  *   meta  key → JSON                           (snapshots, trust, votes, ...; plus the counters)
  *   tag   tag → id                             (PutOptions.tags: import line keys, same batch as the record)
- *   mkl   author → "length:hex,…" or "?"       (Merkle frontier of the log 1..head, sync 2.0.0; "?"
+ *   mkl   author → "length:hex,…" or "?"       (Merkle frontier of the log 1..length, sync 2.0.0; "?"
  *         when unknowable: a record of 1..head was evicted before the head reached it)
  *   lhd   author!length(16 digits) → log head  (signed log heads, checked before they are stored)
  *   lhev  author!length!root → log head        (heads kept as evidence of equivocation)
@@ -38,6 +38,13 @@ import type {
  *
  * Every put is one atomic batch that also rewrites the counters, so counts survive crashes
  * consistently. Writes queue up and one writer drains them in batches; reads are not serialized.
+ *
+ * Merkle frontiers are kept current in memory at each author's contiguous head; the stored one
+ * (`mkl`, with its length) is a cache that may lag: it is written in the batch of a write that
+ * takes the author FRONTIER_PERSIST_EVERY records past the stored length, with the batch after
+ * FRONTIER_PERSIST_MS of lag, and at stop. Every frontier written covers only records of that
+ * batch or of earlier ones (LevelDB applies batches in order), so a stored frontier is never
+ * ahead of the stored log; start-up extends a lagging one from the log (after a crash, kill -9).
  */
 export interface RecordStoreInit {
   /** LevelDB directory */
@@ -50,6 +57,8 @@ export interface RecordStoreInit {
   dataDir?: string
   /** least time between two reopens of an unhealthy store (default 1000 ms) */
   reopenIntervalMs?: number
+  /** most time a stored Merkle frontier lags the in-memory one (default FRONTIER_PERSIST_MS) */
+  frontierPersistMs?: number
   /** test hook: called before each write; an error it returns fails that write as LevelDB would */
   writeFault?: () => Error | undefined
 }
@@ -72,6 +81,10 @@ const COUNTS_KEY = '\u0000counts'
 /** most records coalesced into one LevelDB batch */
 const MAX_BATCH_RECORDS = 4096
 const MAX_EVICT_PER_BATCH = 4096
+/** records of one author between two writes of its stored frontier (one ~900-byte put) */
+export const FRONTIER_PERSIST_EVERY = 256
+/** most time a stored frontier lags the in-memory one while the store is otherwise idle */
+export const FRONTIER_PERSIST_MS = 2000
 const pad = (n: number): string => n.toString().padStart(16, '0')
 const logKey = (author: string, seq: number): string => `${author}!${pad(seq)}`
 
@@ -106,6 +119,13 @@ class LevelRecordStore implements RecordStore {
   private readonly lhev: Sub<Uint8Array>
   /** author → frontier at its contiguous head; null = unknowable */
   private frontiers = new Map<string, Frontier | null>()
+  /** author → length of its stored frontier (-1: stored as unknowable) */
+  private storedFrontiers = new Map<string, number>()
+  /** authors whose in-memory frontier is ahead of the stored one */
+  private readonly dirtyFrontiers = new Set<string>()
+  private frontierTimer?: ReturnType<typeof setTimeout>
+  /** the timer fired: the next batch writes every dirty frontier */
+  private frontiersDue = false
   private readonly state: StoreHealth = { healthy: true, error: null, writeErrors: 0, recoveries: 0 }
   private failure?: StoreWriteError
   private lastReopen = 0
@@ -161,32 +181,99 @@ class LevelRecordStore implements RecordStore {
       this.authors.set(author, { head, max })
     }
     this.frontiers = new Map()
-    for await (const [author, v] of this.mkl.iterator()) this.frontiers.set(author, v === '?' ? null : decodeFrontier(v) ?? null)
+    this.storedFrontiers = new Map()
+    this.dirtyFrontiers.clear()
+    for await (const [author, v] of this.mkl.iterator()) {
+      const f = v === '?' ? null : decodeFrontier(v)
+      // a malformed value is rebuilt from the log (undefined), "?" stays unknowable (null)
+      if (f !== undefined) this.frontiers.set(author, f)
+      this.storedFrontiers.set(author, f === null ? -1 : f?.length ?? 0)
+    }
   }
 
   /**
-   * Data dirs from before sync 2.0.0 (or a frontier behind its head): hash each author's log
-   * 1..head once at start. An evicted record in 1..head makes the frontier unknowable ("?"):
-   * that author's runs are then verified record by record.
+   * Bring every author's frontier to its contiguous head: a frontier stored before a crash lags
+   * its head and is extended from the log (only the records after it are hashed); a data dir
+   * from before sync 2.0.0 has none and is hashed from record 1; one ahead of its head (no
+   * release writes that) is rebuilt. An evicted record in the part to hash makes the frontier
+   * unknowable ("?"): that author's runs are then verified record by record.
+   * Returns the authors whose frontier changed (now dirty).
    */
-  private async migrateFrontiers (): Promise<void> {
-    let rebuilt = 0
+  private async extendStoredFrontiers (): Promise<string[]> {
+    const changed: string[] = []
+    let hashed = 0
     for (const [author, st] of this.authors) {
-      const f = this.frontiers.get(author)
-      if (f === null || (f != null && f.length === st.head)) continue
-      let known: Frontier | null = { length: 0, peaks: [] }
-      let seq = 0
-      for await (const [, id] of this.logs.iterator({ gt: logKey(author, 0), lte: logKey(author, st.head) })) {
+      const stored = this.frontiers.get(author)
+      if (stored === null || (stored != null && stored.length === st.head)) continue
+      let f: Frontier | null = stored != null && stored.length < st.head ? { length: stored.length, peaks: stored.peaks.slice() } : { length: 0, peaks: [] }
+      for await (const [key, id] of this.logs.iterator({ gt: logKey(author, f.length), lte: logKey(author, st.head) })) {
         const wire = id.startsWith('-') ? undefined : this.rec.getSync(id)
-        if (wire == null || ++seq !== known.length + 1) { known = null; break }
-        appendLeafInPlace(known, leafHash(wire))
+        if (wire == null || Number(key.slice(key.lastIndexOf('!') + 1)) !== f.length + 1) { f = null; break }
+        appendLeafInPlace(f, leafHash(wire))
+        hashed++
       }
-      if (known != null && known.length !== st.head) known = null
-      await this.write(async () => { await this.mkl.put(author, known == null ? '?' : encodeFrontier(known)) })
-      this.frontiers.set(author, known)
-      rebuilt++
+      if (f != null && f.length !== st.head) f = null
+      this.frontiers.set(author, f)
+      this.dirtyFrontiers.add(author)
+      changed.push(author)
     }
-    if (rebuilt > 0) this.log('sync 2.0.0 migration: Merkle frontiers of %d author log(s) rebuilt', rebuilt)
+    if (changed.length > 0) this.log('Merkle frontiers of %d author log(s) brought to their heads (%d records hashed)', changed.length, hashed)
+    return changed
+  }
+
+  /** At start: extend lagging frontiers and store them at once (one batch), so the next start does not hash again. */
+  private async migrateFrontiers (): Promise<void> {
+    if ((await this.extendStoredFrontiers()).length === 0) return
+    const ops: Op[] = []
+    this.frontierOps(ops, [...this.dirtyFrontiers])
+    await this.write(async () => { await this.db.batch(ops as any[]) })
+    this.frontiersWritten(ops)
+  }
+
+  /** Puts of the in-memory frontiers of these authors (each covers only records already in a batch). */
+  private frontierOps (ops: Op[], authors: Iterable<string>): void {
+    for (const author of authors) {
+      const f = this.frontiers.get(author)
+      if (f === undefined) continue
+      ops.push({ type: 'put', sublevel: this.mkl, key: author, value: f == null ? '?' : encodeFrontier(f) })
+    }
+  }
+
+  /** After the batch holding `ops` is written: note which frontiers are stored now. */
+  private frontiersWritten (ops: Op[]): void {
+    for (const op of ops) {
+      if (op.sublevel !== this.mkl || op.type !== 'put') continue
+      const v = op.value as string
+      this.storedFrontiers.set(op.key, v === '?' ? -1 : Number(v.slice(0, v.indexOf(':'))))
+      this.dirtyFrontiers.delete(op.key)
+    }
+    if (this.dirtyFrontiers.size === 0) {
+      clearTimeout(this.frontierTimer)
+      this.frontierTimer = undefined
+      this.frontiersDue = false
+    }
+  }
+
+  /** Lagging frontiers get written with the next batch after FRONTIER_PERSIST_MS, or by a batch of their own when none comes. */
+  private scheduleFrontiers (): void {
+    if (this.dirtyFrontiers.size === 0 || this.frontierTimer != null) return
+    this.frontierTimer = setTimeout(() => {
+      this.frontierTimer = undefined
+      this.frontiersDue = true
+      this.kick()
+    }, this.init.frontierPersistMs ?? FRONTIER_PERSIST_MS)
+    this.frontierTimer.unref?.()
+  }
+
+  /** A batch of only the lagging frontiers (the timer, stop). */
+  private async writeDirtyFrontiers (): Promise<void> {
+    this.frontiersDue = false
+    if (this.dirtyFrontiers.size === 0) return
+    await this.recover()
+    const ops: Op[] = []
+    this.frontierOps(ops, [...this.dirtyFrontiers])
+    await this.write(async () => { await this.db.batch(ops as any[]) })
+    this.frontiersWritten(ops)
   }
 
   health (): StoreHealth {
@@ -225,6 +312,8 @@ class LevelRecordStore implements RecordStore {
       // closing the parent closed the sublevels, opening it does not reopen them
       await Promise.all([this.rec, this.logs, this.idx, this.ord, this.fifo, this.auth, this.evid, this.eid, this.meta, this.tags, this.mkl, this.lhd, this.lhev].map(async sub => { await sub.open() }))
       await this.load()
+      // the reload dropped the in-memory frontiers that were ahead of the stored ones
+      await this.extendStoredFrontiers()
     } catch (err) {
       throw this.failed(err)
     }
@@ -249,6 +338,10 @@ class LevelRecordStore implements RecordStore {
 
   async stop (): Promise<void> {
     await this.flushing
+    clearTimeout(this.frontierTimer)
+    this.frontierTimer = undefined
+    // the stored frontiers catch up, so the next start hashes nothing; if this fails, it does
+    if (this.db.status === 'open') await this.writeDirtyFrontiers().catch((err: unknown) => { this.log('storing Merkle frontiers at stop failed: %s', (err as Error)?.message) })
     await this.db.close()
   }
 
@@ -264,15 +357,23 @@ class LevelRecordStore implements RecordStore {
   async putMany (records: SignedRecord[], opts: PutOptions = {}): Promise<PutStatus[]> {
     return await new Promise((resolve, reject) => {
       this.queue.push({ records, own: opts.own === true, tags: opts.tags, resolve, reject })
-      if (!this.writing) {
-        this.writing = true
-        this.flushing = this.flush()
-      }
+      this.kick()
     })
   }
 
+  private kick (): void {
+    if (this.writing) return
+    this.writing = true
+    this.flushing = this.flush()
+  }
+
   private async flush (): Promise<void> {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 || this.frontiersDue) {
+      if (this.queue.length === 0) {
+        // nothing else to write: the lagging frontiers get a batch of their own
+        await this.writeDirtyFrontiers().catch((err: unknown) => { this.log('storing Merkle frontiers failed: %s', (err as Error)?.message) })
+        continue
+      }
       let n = 0
       let take = 0
       while (take < this.queue.length && (take === 0 || n + this.queue[take].records.length <= MAX_BATCH_RECORDS)) n += this.queue[take++].records.length
@@ -360,7 +461,11 @@ class LevelRecordStore implements RecordStore {
 
     if (ops.length === 0) return statuses
     const frontiers = this.extendFrontiers(touched, (id) => pendingWire.get(id) ?? this.rec.getSync(id), pending)
-    for (const [author, f] of frontiers) put(this.mkl, author, f == null ? '?' : encodeFrontier(f))
+    const persist = this.frontiersToPersist(frontiers)
+    for (const author of persist) {
+      const f = frontiers.has(author) ? frontiers.get(author) : this.frontiers.get(author)
+      if (f !== undefined) put(this.mkl, author, f == null ? '?' : encodeFrontier(f))
+    }
     const evicted = await this.planEviction(c, ops)
     for (const [author, st] of touched) put(this.auth, author, `${st.head},${st.max}`)
     put(this.meta, COUNTS_KEY, c)
@@ -368,9 +473,31 @@ class LevelRecordStore implements RecordStore {
     await this.write(async () => { await this.db.batch(ops as any[], { sync: durable }) })
     this.c = c
     for (const [author, st] of touched) this.authors.set(author, st)
-    for (const [author, f] of frontiers) this.frontiers.set(author, f)
+    for (const [author, f] of frontiers) {
+      this.frontiers.set(author, f)
+      this.dirtyFrontiers.add(author)
+    }
+    this.frontiersWritten(ops)
+    this.scheduleFrontiers()
     if (evicted != null) this.evictedUpTo = evicted
     return statuses
+  }
+
+  /**
+   * The authors whose frontier goes into this batch: those FRONTIER_PERSIST_EVERY records or more
+   * past their stored one, those that became unknowable, and every lagging one once the timer fired.
+   */
+  private frontiersToPersist (frontiers: Map<string, Frontier | null>): Set<string> {
+    const out = new Set<string>()
+    for (const [author, f] of frontiers) {
+      const stored = this.storedFrontiers.get(author) ?? 0
+      if (f == null ? stored !== -1 : f.length - stored >= FRONTIER_PERSIST_EVERY) out.add(author)
+    }
+    if (this.frontiersDue) {
+      for (const author of this.dirtyFrontiers) out.add(author)
+      this.frontiersDue = false
+    }
+    return out
   }
 
   /** The frontiers of the authors whose contiguous head this batch advances (leaves = wire envelopes). */
