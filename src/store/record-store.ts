@@ -78,6 +78,7 @@ type Db = Level<string, string>
 type Sub<V> = AbstractSublevel<Db, string | Buffer | Uint8Array, string, V>
 
 const COUNTS_KEY = '\u0000counts'
+const VIEW = { valueEncoding: 'view' } as const
 /** most records coalesced into one LevelDB batch */
 const MAX_BATCH_RECORDS = 4096
 const MAX_EVICT_PER_BATCH = 4096
@@ -226,7 +227,7 @@ class LevelRecordStore implements RecordStore {
     if ((await this.extendStoredFrontiers()).length === 0) return
     const ops: Op[] = []
     this.frontierOps(ops, [...this.dirtyFrontiers])
-    await this.write(async () => { await this.db.batch(ops as any[]) })
+    await this.write(async () => { await this.writeBatch(ops, false) })
     this.frontiersWritten(ops)
   }
 
@@ -272,7 +273,7 @@ class LevelRecordStore implements RecordStore {
     await this.recover()
     const ops: Op[] = []
     this.frontierOps(ops, [...this.dirtyFrontiers])
-    await this.write(async () => { await this.db.batch(ops as any[]) })
+    await this.write(async () => { await this.writeBatch(ops, false) })
     this.frontiersWritten(ops)
   }
 
@@ -470,7 +471,7 @@ class LevelRecordStore implements RecordStore {
     for (const [author, st] of touched) put(this.auth, author, `${st.head},${st.max}`)
     put(this.meta, COUNTS_KEY, c)
     // sublevel ops typed per sublevel; abstract-level routes them by the `sublevel` property
-    await this.write(async () => { await this.db.batch(ops as any[], { sync: durable }) })
+    await this.write(async () => { await this.writeBatch(ops, durable) })
     this.c = c
     for (const [author, st] of touched) this.authors.set(author, st)
     for (const [author, f] of frontiers) {
@@ -498,6 +499,29 @@ class LevelRecordStore implements RecordStore {
       this.frontiersDue = false
     }
     return out
+  }
+
+  /**
+   * One atomic write of `ops` as a chained batch: each op goes to LevelDB's write batch as it is
+   * added, which costs about a third of what the array form of batch() does per op (its per-op
+   * object spread and property reads dominated a paged write's CPU profile).
+   */
+  private async writeBatch (ops: Op[], sync: boolean): Promise<void> {
+    const batch = this.db.batch()
+    try {
+      for (const op of ops) {
+        // keys carry their sublevel's prefix already: the root's put then skips the per-op sublevel work
+        const key = op.sublevel.prefix + op.key
+        if (op.type === 'del') batch.del(key)
+        else if (op.sublevel === this.meta) batch.put(key, JSON.stringify(op.value))
+        else if (typeof op.value === 'string') batch.put(key, op.value)
+        else batch.put(key, op.value as any, VIEW)
+      }
+    } catch (err) {
+      await batch.close()
+      throw err
+    }
+    await batch.write({ sync })
   }
 
   /** The frontiers of the authors whose contiguous head this batch advances (leaves = wire envelopes). */
