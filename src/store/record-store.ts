@@ -602,14 +602,25 @@ class LevelRecordStore implements RecordStore {
     return out
   }
 
+  /**
+   * One range read of the log and one getMany of the envelopes (both off the main thread), not
+   * a read per record: a sync server reads runs of up to 4096 records at a time.
+   */
   async wiresBySeq (author: string, afterSeq: number, limit: number): Promise<Array<{ seq: number, wire: Uint8Array }>> {
     const out: Array<{ seq: number, wire: Uint8Array }> = []
-    if (limit <= 0) return out
-    for await (const [key, id] of this.logs.iterator({ gt: logKey(author, afterSeq), lt: `${author}!~` })) {
-      if (id.startsWith('-')) continue
-      const wire = this.rec.getSync(id)
-      if (wire != null) out.push({ seq: Number(key.slice(key.lastIndexOf('!') + 1)), wire })
-      if (out.length >= limit) break
+    let after = logKey(author, afterSeq)
+    while (out.length < limit) {
+      const want = limit - out.length
+      const entries = await this.logs.iterator({ gt: after, lt: `${author}!~`, limit: want }).all()
+      const live = entries.filter(([, id]) => !id.startsWith('-'))
+      const wires = live.length > 0 ? await this.rec.getMany(live.map(([, id]) => id)) : []
+      live.forEach(([key], i) => {
+        const wire = wires[i]
+        if (wire != null) out.push({ seq: Number(key.slice(key.lastIndexOf('!') + 1)), wire })
+      })
+      // tombstones (evicted records) do not count: read on past them
+      if (entries.length < want) break
+      after = entries[entries.length - 1][0]
     }
     return out
   }
