@@ -19,12 +19,14 @@ import type {
  *   log   author!seq(16 digits) → id, or "-id" once retention evicted it (a tombstone keeps the
  *         author's head where it was, so sync does not fetch evicted records again)
  *   idx   modelId!hardwareId!ord → id          (query by model / hardware)
- *   ord   ord(16 digits) → id                  (insertion order: query order and cursors)
- *   fifo  ord → id, non-own records only       (retention evicts from the front)
+ *   ord   ord(16 digits) → id, "+id" for own records (insertion order: query order and cursors;
+ *         retention evicts from the front, skipping own records)
+ *   fifo  (layout 1 only: ord → id of non-own records; migrated into ord's "+" marks at start)
  *   auth  author → "head,max"                  (head cache, loaded at start)
  *   evid  author!seq!id → wire                 (equivocation evidence: every conflicting body)
  *   eid   id → author!seq                      (evidence lookup by id)
- *   meta  key → JSON                           (snapshots, trust, votes, ...; plus the counters)
+ *   meta  key → JSON                           (snapshots, trust, votes, ...; plus the counters and
+ *         the layout version, LAYOUT)
  *   tag   tag → id                             (PutOptions.tags: import line keys, same batch as the record)
  *   mkl   author → "length:hex,…" or "?"       (Merkle frontier of the log 1..length, sync 2.0.0; "?"
  *         when unknowable: a record of 1..head was evicted before the head reached it)
@@ -78,6 +80,12 @@ type Db = Level<string, string>
 type Sub<V> = AbstractSublevel<Db, string | Buffer | Uint8Array, string, V>
 
 const COUNTS_KEY = '\u0000counts'
+const LAYOUT_KEY = '\u0000layout'
+/**
+ * On-disk layout. 1 (no LAYOUT_KEY): a fifo sublevel beside ord; 2: ord marks own records with
+ * "+", no fifo (one put fewer per record). A data dir of layout 1 is migrated at start.
+ */
+export const LAYOUT = 2
 const VIEW = { valueEncoding: 'view' } as const
 /** most records coalesced into one LevelDB batch */
 const MAX_BATCH_RECORDS = 4096
@@ -132,7 +140,7 @@ class LevelRecordStore implements RecordStore {
   private lastReopen = 0
   private authors = new Map<string, AuthorState>()
   private c: Persisted = { records: 0, own: 0, equivocations: 0, nextOrd: 1 }
-  /** last fifo key evicted: start the next scan after it instead of over deleted keys */
+  /** last ord key the eviction scan passed: start the next scan after it instead of over deleted keys */
   private evictedUpTo?: string
   private readonly queue: Array<{ records: SignedRecord[], own: boolean, tags?: Array<string | undefined>, resolve: (s: PutStatus[]) => void, reject: (err: unknown) => void }> = []
   private writing = false
@@ -168,9 +176,37 @@ class LevelRecordStore implements RecordStore {
       }
       throw new SwarmtuneError('E_STORE_OPEN', `cannot open the store at ${this.init.path}: ${(e.cause as Error | undefined)?.message ?? (err as Error).message}`, { cause: err })
     }
+    await this.migrateLayout()
     await this.load()
     await this.migrateFrontiers()
     this.log('opened %s: %o', this.init.path, this.c)
+  }
+
+  /**
+   * Layout 1 → 2: mark own records in ord with "+" (those fifo does not hold), then record the
+   * layout, then drop fifo. Each step can be repeated after a crash: a marked entry is not marked
+   * again, and fifo is read only while the layout is still 1.
+   */
+  private async migrateLayout (): Promise<void> {
+    const layout = await this.meta.get(LAYOUT_KEY) as number | undefined
+    if (layout === LAYOUT) {
+      // a crash after the layout was written but before fifo was dropped
+      for await (const _ of this.fifo.keys({ limit: 1 })) { await this.fifo.clear(); break }
+      return
+    }
+    if (layout != null && layout > LAYOUT) throw new SwarmtuneError('E_STORE_LAYOUT', `the store at ${this.init.dataDir ?? this.init.path} has layout ${layout}, newer than this release reads (${LAYOUT})`)
+    let marked = 0
+    let ops: Op[] = []
+    for await (const [o, id] of this.ord.iterator()) {
+      if (id.startsWith('+') || this.fifo.getSync(o) != null) continue
+      ops.push({ type: 'put', sublevel: this.ord, key: o, value: `+${id}` })
+      marked++
+      if (ops.length >= 4096) { await this.writeBatch(ops, false); ops = [] }
+    }
+    ops.push({ type: 'put', sublevel: this.meta, key: LAYOUT_KEY, value: LAYOUT })
+    await this.writeBatch(ops, true)
+    await this.fifo.clear()
+    if (marked > 0 || layout != null) this.log('store layout %d → %d: %d own record(s) marked in ord, fifo dropped', layout ?? 1, LAYOUT, marked)
   }
 
   private async load (): Promise<void> {
@@ -443,8 +479,7 @@ class LevelRecordStore implements RecordStore {
       pendingWire.set(r.id, wire)
       put(this.logs, lk, r.id)
       put(this.idx, `${r.body.model.id}!${r.body.hardware.id}!${o}`, r.id)
-      put(this.ord, o, r.id)
-      if (!own) put(this.fifo, o, r.id)
+      put(this.ord, o, own ? `+${r.id}` : r.id)
       pending.set(lk, r.id)
       if (tag != null) put(this.tags, tag, r.id)
       c.records++
@@ -545,15 +580,21 @@ class LevelRecordStore implements RecordStore {
     return out
   }
 
-  /** Append deletes for the oldest non-own records beyond maxRecords; returns the last fifo key. */
+  /** Append deletes for the oldest non-own records beyond maxRecords; returns the last ord key passed. */
   private async planEviction (c: Persisted, ops: Op[]): Promise<string | undefined> {
     // bounded per write: a lowered maxRecords is caught up over the following writes
     const excess = Math.min(c.records - this.init.maxRecords, MAX_EVICT_PER_BATCH)
     if (excess <= 0) return undefined
     let last: string | undefined
-    const range = this.evictedUpTo != null ? { gt: this.evictedUpTo, limit: excess } : { limit: excess }
+    let evicted = 0
+    const range = this.evictedUpTo != null ? { gt: this.evictedUpTo } : {}
     const del = (sublevel: Sub<any>, key: string): void => { ops.push({ type: 'del', sublevel, key }) }
-    for await (const [o, id] of this.fifo.iterator(range)) {
+    for await (const [o, id] of this.ord.iterator(range)) {
+      if (evicted >= excess) break
+      last = o
+      // own records are never evicted; the scan passes them once and resumes after them
+      if (id.startsWith('+')) continue
+      evicted++
       const wire = this.rec.getSync(id)
       if (wire != null) {
         const { body } = decodeStored(id, wire)
@@ -563,8 +604,6 @@ class LevelRecordStore implements RecordStore {
         c.records--
       }
       del(this.ord, o)
-      del(this.fifo, o)
-      last = o
     }
     return last
   }
@@ -647,8 +686,9 @@ class LevelRecordStore implements RecordStore {
     }
     const records: SignedRecord[] = []
     let lastKey: string | undefined
-    for await (const [key, id] of index.iterator(range)) {
-      if (id.startsWith('-')) continue
+    for await (const [key, v] of index.iterator(range)) {
+      if (v.startsWith('-')) continue
+      const id = v.startsWith('+') ? v.slice(1) : v
       const wire = await this.rec.get(id)
       if (wire == null) continue
       const r = decodeStored(id, wire)
