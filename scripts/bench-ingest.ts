@@ -17,7 +17,8 @@ import { log } from '../src/util/log.js'
  * Ingest benchmark: records/s that one node validates (verifyWire: envelope, schema, canonical
  * form, ed25519 signature) and stores, on one core (one JS thread), against the raw ed25519
  * verify rate of the same signatures (the ceiling), and with the verification pool of
- * net.verifyWorkers (issue #19: every core verifies, the main thread coordinates and stores).
+ * net.verifyWorkers (issue #19: every core verifies, the main thread coordinates and stores), and
+ * the store alone (putOnlyPerSec one record per put, putManyOnlyPerSec pages of 256).
  *   npm run bench:ingest -- [--count 20000] [--authors 10] [--workers auto|N] [--json]
  */
 const { values: f } = parseArgs({ options: { count: { type: 'string' }, authors: { type: 'string' }, workers: { type: 'string' }, json: { type: 'boolean' } } })
@@ -143,6 +144,14 @@ async function main (): Promise<void> {
     for (const r of parsed) await s3.put(r)
     results.putOnlyPerSec = rate(count, performance.now() - t)
     await s3.stop()
+
+    // 6b. storage alone in pages of 256 (the bulk path a sync page takes, records already verified)
+    const s4 = createRecordStore({ path: join(dir, 'put-many'), maxRecords: 10_000_000 })
+    await s4.start()
+    t = performance.now()
+    for (let i = 0; i < parsed.length; i += 256) await s4.putMany(parsed.slice(i, i + 256))
+    results.putManyOnlyPerSec = rate(count, performance.now() - t)
+    await s4.stop()
     await store.stop()
   } finally {
     rmSync(dir, { recursive: true, force: true })

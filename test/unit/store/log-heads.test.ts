@@ -57,6 +57,26 @@ describe('store: Merkle frontiers and log heads', () => {
     expect(wires.map(w => Buffer.from(w.wire).toString('hex'))).toEqual(recs.slice(30, 35).map(r => Buffer.from(toWire(r)).toString('hex')))
   })
 
+  it('wiresBySeq reads on past evicted records and returns up to `limit` stored ones', async () => {
+    const s = await open(6)
+    const a = await author()
+    const recs = await run(a, 10)
+    await s.putMany(recs.slice(0, 6))
+    // 5 more in: retention evicts 1..5 (tombstones in the log) over the following writes
+    for (const r of recs.slice(6)) await s.put(r)
+    await s.put((await run(await author(), 1))[0])
+    expect(await s.has(recs[0].id)).toBe(false)
+    const hex = (w: Uint8Array): string => Buffer.from(w).toString('hex')
+    const seqs = async (after: number, limit: number): Promise<number[]> => (await s.wiresBySeq!(a.id, after, limit)).map(w => w.seq)
+    const stored = (await s.wiresBySeq!(a.id, 0, 3))
+    expect(stored.map(w => w.seq)).toEqual([6, 7, 8])
+    expect(stored.map(w => hex(w.wire))).toEqual(recs.slice(5, 8).map(r => hex(toWire(r))))
+    expect(await seqs(0, 100)).toEqual([6, 7, 8, 9, 10])
+    expect(await seqs(8, 100)).toEqual([9, 10])
+    expect(await seqs(10, 100)).toEqual([])
+    expect(await seqs(0, 0)).toEqual([])
+  })
+
   it('migrates a data dir without frontiers on start', async () => {
     const a = await author()
     const recs = await run(a, 21)
