@@ -265,6 +265,11 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
   let lastError: SweepStatus['lastError'] = null
   const book = createFailureBook(now, backoff)
   const blocked = book.blocked
+  // a cell aborted by arriving tasks waits a little (15 s, doubling, at most 5 min), so that a
+  // cell longer than the gaps between tasks does not take every idle moment while shorter
+  // cells could finish; never recorded, and cleared by a finished measurement
+  const aborts = createFailureBook(now, { base: 15_000, max: 300_000 })
+  const pickable = (key: string): boolean => blocked(key) || aborts.blocked(key)
   const stats = { cells: 0, busyMs: 0, aborted: 0, errors: 0 }
   const unsubscribe = activity.onBusy(() => current?.abort())
 
@@ -276,7 +281,9 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
       repeats: init.repeats, timeoutMs: init.timeoutMs, defaultThreads: init.defaultThreads,
       pricePerHour: init.pricePerHour, publishHardware: init.publishHardware, signal: ac.signal
     })
-    if (ac.signal.aborted) { stats.aborted++; return 'aborted' }
+    const key = cellKey(chosen.cell.method.id, chosen.cell.workload.name)
+    if (ac.signal.aborted) { stats.aborted++; aborts.fail(key); return 'aborted' }
+    aborts.clear(key)
     lastError = await recordResults(init, p, book, results) ?? lastError
     stats.cells++
     return 'ran'
@@ -312,7 +319,7 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
           return (outcome = onError(err))
         }
         if (firstPassLeft(p, blocked)) share = init.firstPassShare ?? init.share
-        const chosen = pickCell(init, p, blocked, await demandInput(init, p))
+        const chosen = pickCell(init, p, pickable, await demandInput(init, p))
         if (chosen == null) return (outcome = 'nothing')
         return (outcome = await runCell(p, chosen))
       } catch (err) {

@@ -139,6 +139,8 @@ describe('background sweep', () => {
     release()
     expect(await sweep.tick()).toBe('ran')
     expect(recorded).toHaveLength(1)
+    // the aborted cell (baseline on classify) waits a little; the next one ran instead
+    expect(`${recorded[0].method.id}/${recorded[0].workload.family}`).toBe('baseline/chat')
     await sweep.stop()
   })
 
