@@ -126,7 +126,9 @@ async function prepareSweep (init: BackgroundSweepInit, plan: SweepPlan): Promis
 }
 
 /** Consecutive failures per cellKey and when their back-off ends. */
-function createFailureBook (now: () => number, backoff: { base: number, max: number }): { blocked: (key: string) => boolean, fail: (key: string) => number, clear: (key: string) => void } {
+interface FailureBook { blocked: (key: string) => boolean, fail: (key: string) => number, clear: (key: string) => void }
+
+function createFailureBook (now: () => number, backoff: { base: number, max: number }): FailureBook {
   const failures = new Map<string, { n: number, until: number }>()
   return {
     blocked: key => { const f = failures.get(key); return f != null && now() < f.until },
@@ -139,6 +141,20 @@ function createFailureBook (now: () => number, backoff: { base: number, max: num
     },
     clear: key => { failures.delete(key) }
   }
+}
+
+/**
+ * A cell aborted by arriving tasks waits a little (15 s, doubling, at most 5 min), so that a cell
+ * longer than the gaps between tasks does not take every idle moment while shorter cells could
+ * finish; never recorded, and cleared by a finished measurement.
+ */
+const ABORT_BACKOFF_MS = { base: 15_000, max: 300_000 }
+
+/** Failures (recorded, long back-off) and aborts (short wait); `blocked`: failures only, `pickable`: both. */
+function createCellBooks (now: () => number, backoff: { base: number, max: number }): { book: FailureBook, aborts: FailureBook, blocked: (key: string) => boolean, pickable: (key: string) => boolean } {
+  const book = createFailureBook(now, backoff)
+  const aborts = createFailureBook(now, ABORT_BACKOFF_MS)
+  return { book, aborts, blocked: book.blocked, pickable: key => book.blocked(key) || aborts.blocked(key) }
 }
 
 /** Busy time over wall time, rounded to 0.001. */
@@ -263,13 +279,7 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
   let stoppedBy: { code: string, message: string } | undefined
   let cell: SweepStatus['cell'] = null
   let lastError: SweepStatus['lastError'] = null
-  const book = createFailureBook(now, backoff)
-  const blocked = book.blocked
-  // a cell aborted by arriving tasks waits a little (15 s, doubling, at most 5 min), so that a
-  // cell longer than the gaps between tasks does not take every idle moment while shorter
-  // cells could finish; never recorded, and cleared by a finished measurement
-  const aborts = createFailureBook(now, { base: 15_000, max: 300_000 })
-  const pickable = (key: string): boolean => blocked(key) || aborts.blocked(key)
+  const { book, aborts, blocked, pickable } = createCellBooks(now, backoff)
   const stats = { cells: 0, busyMs: 0, aborted: 0, errors: 0 }
   const unsubscribe = activity.onBusy(() => current?.abort())
 

@@ -2,36 +2,38 @@
  * Which (method, workload) cell the background sweep measures next (pure). One scheduler for
  * every reason to measure, in this order:
  *
- * 1. first pass: the quick cells (default model, tiny scale, a few methods) never measured here,
- *    the baseline on every workload first (it is the reference every speedup needs), then the
- *    other quick methods in the configured order; a fresh peer publishes these within minutes;
- * 2. spot checks: other authors' claims on this hardware that the trust service wants
- *    re-measured (src/trust/spotcheck.ts), best first;
- * 3. demand: on the workloads that served tasks were matched to recently (`demand`, most served
+ * 1. first pass, baselines: the baseline of the quick cells (default model, tiny scale) on every
+ *    workload never measured here (it is the reference every speedup needs);
+ * 2. demand: on the workloads that served tasks were matched to recently (`demand`, most served
  *    first), every method nobody has measured there on this hardware (`measured`: all authors'
  *    records, so peers on one machine split the work), the baseline first, then by the
  *    meta-model's upper confidence bound; a method whose bound is below the best measured
  *    speedup there is skipped. The serving decision (per-workload-best on the matched shape)
  *    can only choose well among methods measured on that shape;
- * 4. near-tie: on a demanded workload, the best measured method and every method whose mean
+ * 3. near-tie: on a demanded workload, the best measured method and every method whose mean
  *    ln(tokens/s) is within z·σ·√(1/n_best + 1/n_m) of it (σ: the noise of one record, pooled
  *    from cells measured more than once): the one of them with the fewest records is measured
  *    again, up to `maxRepeats` records. One record of a cell moves by tens of percent on a busy
  *    machine; repeating the cells that decide the choice between near-ties is where another
  *    measurement can change what is served (value of information for the decision, not per
- *    cell);
- * 5. the baseline on any workload not measured here yet (same reason as in 1);
- * 6. an untried method: one with no own record on any workload, measured once on the workload
+ *    cell). Steps 2-3 come before the rest of the first pass: once tasks are served, measuring
+ *    their shapes is this peer's first contribution too;
+ * 4. the rest of the first pass: the other quick methods in the configured order, so a fresh
+ *    peer publishes records within minutes;
+ * 5. spot checks: other authors' claims on this hardware that the trust service wants
+ *    re-measured (src/trust/spotcheck.ts), best first;
+ * 6. the baseline on any workload not measured here yet (same reason as in 1);
+ * 7. an untried method: one with no own record on any workload, measured once on the workload
  *    measured most (an arm never tried has unbounded uncertainty, as in UCB; a method never
  *    measured can never be chosen, and the learner cannot rank it);
- * 7. value of information, when the meta-model predicts the workload: for each method the upper
+ * 8. value of information, when the meta-model predicts the workload: for each method the upper
  *    confidence bound of its predicted ln(speedup) over the current choice's predicted mean,
  *    `max(0, mean + c·std − best)`, divided by 1 + own records of the cell (a cell measured
  *    often has told what it can); the highest positive value wins;
- * 8. coverage (cold start, or when no prediction exceeds the current choice): the cell with the
+ * 9. coverage (cold start, or when no prediction exceeds the current choice): the cell with the
  *    fewest own records, ties in catalog order.
  * Cells that failed recently are skipped until their back-off ends (`blocked`). Where several
- * cells are equally due (steps 3 and 4), `tieBreak` (a number in [0, 1) fixed per peer) picks
+ * cells are equally due (steps 2 and 3), `tieBreak` (a number in [0, 1) fixed per peer) picks
  * among them, so peers on one machine that see the same history do not all measure the same cell.
  */
 import { matchShape, type KnownShape } from '../meta/shape-match.js'
@@ -72,7 +74,7 @@ export interface ScheduleInput {
   baseline?: string
   /** exploration weight of the spread (default 1) */
   c?: number
-  /** the swarm's measurements on this hardware per cellKey (all authors; steps 3 and 4) */
+  /** the swarm's measurements on this hardware per cellKey (all authors; steps 2 and 3) */
   measured?: ReadonlyMap<string, MeasuredCell>
   /** recent serving demand per workload name (served tasks matched to it); workloads absent have none */
   demand?: ReadonlyMap<string, number>
@@ -106,16 +108,20 @@ export function scheduleNext (input: ScheduleInput): ScheduledCell | undefined {
   const unmeasured = open.filter(c => count(c) === 0)
 
   const quick = unmeasured.filter(c => c.firstPass === true)
-  const quickPick = quick.find(c => c.method === baseline) ?? quick[0]
-  if (quickPick != null) return { cell: quickPick, reason: 'first-pass' }
+  const quickBase = quick.find(c => c.method === baseline)
+  if (quickBase != null) return { cell: quickBase, reason: 'first-pass' }
+
+  // served shapes come before the rest of the first pass: measuring them is this peer's
+  // contribution too, and what the served choices are made from
+  const demanded = demandPick(open, count, input, baseline)
+  if (demanded != null) return demanded
+
+  if (quick.length > 0) return { cell: quick[0], reason: 'first-pass' }
 
   for (const s of input.spotChecks ?? []) {
     const c = open.find(x => x.method === s.method && x.workload === s.workload)
     if (c != null) return { cell: c, reason: 'spot-check' }
   }
-
-  const demanded = demandPick(open, count, input, baseline)
-  if (demanded != null) return demanded
 
   const base = unmeasured.find(c => c.method === baseline)
   if (base != null) return { cell: base, reason: 'baseline' }
@@ -206,7 +212,7 @@ function demandOrder (demand: ReadonlyMap<string, number> | undefined): string[]
 }
 
 /**
- * Steps 3 and 4 (see the header): on the demanded workloads, first the methods nobody has
+ * Steps 2 and 3 (see the header): on the demanded workloads, first the methods nobody has
  * measured there, then the near-ties of the best measured method.
  */
 function demandPick (open: readonly ScheduleCell[], count: (c: ScheduleCell) => number, input: ScheduleInput, baseline: string): ScheduledCell | undefined {
@@ -251,7 +257,7 @@ function worthMeasuring (unmeasured: readonly ScheduleCell[], cells: readonly Sc
   return unmeasured.filter(x => ucb(x) >= bestSpeedup).sort((a, b) => ucb(b) - ucb(a))
 }
 
-/** Step 4: over the demanded workloads, the near-tie cell with the fewest records (ties: demand order, then the best before its rivals). */
+/** Step 3: over the demanded workloads, the near-tie cell with the fewest records (ties: demand order, then catalog order). */
 function nearTiePick (open: readonly ScheduleCell[], workloads: readonly string[], measured: (c: ScheduleCell) => MeasuredCell | undefined, input: ScheduleInput): ScheduledCell | undefined {
   const sigma = input.noise ?? pooledNoise(input.measured)
   const z = input.z ?? NEAR_TIE_Z

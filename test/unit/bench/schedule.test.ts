@@ -97,6 +97,16 @@ describe('scheduleNext: serving demand and near-ties (issue #17)', () => {
     expect(scheduleNext({ cells: noFirst, counts: new Map(), demand, measured, tieBreak: 0.9 })?.cell.method).toBe('batch-4')
   })
 
+  it('comes after the first pass\'s baselines and before the rest of the first pass', () => {
+    // cells: baseline and prefix-cache are first-pass cells; nothing measured yet
+    expect(scheduleNext({ cells, counts: new Map(), demand, measured: new Map() })).toEqual({ cell: cells[0], reason: 'first-pass' })
+    const c = counts([['baseline', 'chat', 1], ['baseline', 'rag', 1]])
+    const measured = m([['baseline', 'chat', [100]], ['baseline', 'rag', [100]]])
+    expect(scheduleNext({ cells, counts: c, demand, measured })).toMatchObject({ cell: { workload: 'rag', method: 'prefix-cache' }, reason: 'demand' })
+    // without demand, the first pass goes on
+    expect(scheduleNext({ cells, counts: c, measured })).toMatchObject({ cell: { workload: 'chat', method: 'prefix-cache' }, reason: 'first-pass' })
+  })
+
   it('skips a method whose predicted upper bound is below the best measured speedup there', () => {
     const measured = m([['baseline', 'rag', [100]], ['prefix-cache', 'rag', [300]]])
     // prefix-cache measured 3x (ln 1.10); batch-4 predicted at most ln 1.2 + 0.1: not worth it
