@@ -77,13 +77,18 @@ export function matchShape (shapes: readonly KnownShape[], model: string, featur
   return best != null ? { workload: best.workload, distance: best.distance } : undefined
 }
 
-/** The history's shapes, one per (model, workload name): features from the first task that has it, methods the most of any of its tasks. */
-export function knownShapes (tasks: ReadonlyArray<{ modelId: string, workload: string, info: { workload: { features?: Record<string, number> } }, cells?: { size: number } }>): KnownShape[] {
+/**
+ * The history's shapes, one per (model, workload name): features from the first task that has
+ * it, methods the most of any of its tasks. A served batch's shape (family `serving`) counts 0
+ * methods: its methods ran on different prompts, one pass each, as they happened to be chosen,
+ * so it compares nothing; a benchmark shape within the bound is the better evidence.
+ */
+export function knownShapes (tasks: ReadonlyArray<{ modelId: string, workload: string, family?: string, info: { workload: { features?: Record<string, number> } }, cells?: { size: number } }>): KnownShape[] {
   const out = new Map<string, KnownShape>()
   for (const t of tasks) {
     const k = t.modelId + '|' + t.workload
     const s = out.get(k)
-    const methods = t.cells?.size ?? 0
+    const methods = t.family === 'serving' ? 0 : t.cells?.size ?? 0
     if (s == null) out.set(k, { model: t.modelId, workload: t.workload, features: { ...(t.info.workload.features ?? {}) }, methods })
     else s.methods = Math.max(s.methods ?? 0, methods)
   }

@@ -85,5 +85,7 @@ describe('knownShapes / validShapes', () => {
   it('counts a shape\'s methods as the most of any of its tasks', () => {
     const t = (workload: string, size: number): Parameters<typeof knownShapes>[0][number] => ({ modelId: 'm', workload, info: { workload: { features: {} } }, cells: { size } })
     expect(knownShapes([t('a', 2), t('a', 5), t('a', 3), t('b', 1)]).map(s => s.methods)).toEqual([5, 1])
+    // a served batch's shape compares nothing: its methods ran on other prompts as they were chosen
+    expect(knownShapes([{ ...t('serving-n3-p80-o6', 4), family: 'serving' }])[0].methods).toBe(0)
   })
 })
