@@ -1,20 +1,21 @@
 import type { Engine, Method, ModelSpec } from '../engine/types.js'
 import type { FeatureTask } from '../meta/features.js'
-import type { UnsignedBody } from '../records/types.js'
+import type { ModelDescriptor, UnsignedBody } from '../records/types.js'
 import { errorCode, errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { hardwareFingerprint, type PublishHardware } from '../engine/hardware.js'
 import { runBenchmark, type BenchCellResult } from './runner.js'
 import type { Activity } from '../util/activity.js'
 import type { Workload } from './workloads.js'
-import { cellKey, failureBackoffMs, scheduleNext, type CellPrediction, type ScheduleReason } from './schedule.js'
+import { cellKey, demandOf, failureBackoffMs, scheduleNext, type CellPrediction, type MeasuredCell, type ScheduleReason } from './schedule.js'
 
 export { cellKey } from './schedule.js'
 
 /**
  * The daemon's budgeted background sweep (config.bench.background): while the node is idle it
  * measures one (method, workload) cell at a time, chosen by the scheduler (schedule.ts: quick
- * first pass, trust spot checks, value of information from the meta-model, then coverage), and
+ * first pass, trust spot checks, serving demand and its near-ties, value of information from the
+ * meta-model, then coverage), and
  * spends at most `share` of wall time doing so (`firstPassShare` until the first pass is done).
  * Inference always wins: a task that starts during a cell aborts it, and the aborted cell is
  * dropped rather than recorded as a failure. A cell that fails is recorded once (its error in
@@ -64,6 +65,15 @@ export interface BackgroundSweepInit {
   tasks?: (modelId: string, hardwareId: string) => Promise<Map<string, FeatureTask>>
   /** the meta-model's predicted ln(speedup) (mean, spread over trees) per method, if it can predict */
   predict?: (task: FeatureTask, methods: string[]) => Map<string, CellPrediction> | undefined
+  /**
+   * issue #17: the swarm's records of this model on this hardware (every author) per cellKey,
+   * read before each cell; with `served`, the scheduler's demand and near-tie steps
+   */
+  measured?: (model: ModelDescriptor, hardwareId: string) => Promise<Map<string, MeasuredCell>>
+  /** the workload features of tasks served recently on this model, by any peer */
+  served?: (model: ModelDescriptor) => Promise<Array<Record<string, number>>>
+  /** in [0, 1), fixed per peer: which of several equally due cells it takes (schedule.ts tieBreakOf) */
+  tieBreak?: number
   /** sign, store and gossip one body */
   record: (body: UnsignedBody) => Promise<void>
   /**
@@ -112,11 +122,13 @@ async function prepareSweep (init: BackgroundSweepInit, plan: SweepPlan): Promis
   const hw = hardwareFingerprint({ backend: p.engine.backend, gpus: p.engine.gpus, threads: 1, publish: init.publishHardware })
   const counts = await init.counts(d.id, hw.id)
   const tasks = await init.tasks?.(d.id, hw.id) ?? new Map<string, FeatureTask>()
-  return { ...p, modelId: d.id, hardwareId: hw.id, counts, tasks }
+  return { ...p, descriptor: d, modelId: d.id, hardwareId: hw.id, counts, tasks }
 }
 
 /** Consecutive failures per cellKey and when their back-off ends. */
-function createFailureBook (now: () => number, backoff: { base: number, max: number }): { blocked: (key: string) => boolean, fail: (key: string) => number, clear: (key: string) => void } {
+interface FailureBook { blocked: (key: string) => boolean, fail: (key: string) => number, clear: (key: string) => void }
+
+function createFailureBook (now: () => number, backoff: { base: number, max: number }): FailureBook {
   const failures = new Map<string, { n: number, until: number }>()
   return {
     blocked: key => { const f = failures.get(key); return f != null && now() < f.until },
@@ -131,6 +143,20 @@ function createFailureBook (now: () => number, backoff: { base: number, max: num
   }
 }
 
+/**
+ * A cell aborted by arriving tasks waits a little (15 s, doubling, at most 5 min), so that a cell
+ * longer than the gaps between tasks does not take every idle moment while shorter cells could
+ * finish; never recorded, and cleared by a finished measurement.
+ */
+const ABORT_BACKOFF_MS = { base: 15_000, max: 300_000 }
+
+/** Failures (recorded, long back-off) and aborts (short wait); `blocked`: failures only, `pickable`: both. */
+function createCellBooks (now: () => number, backoff: { base: number, max: number }): { book: FailureBook, aborts: FailureBook, blocked: (key: string) => boolean, pickable: (key: string) => boolean } {
+  const book = createFailureBook(now, backoff)
+  const aborts = createFailureBook(now, ABORT_BACKOFF_MS)
+  return { book, aborts, blocked: book.blocked, pickable: key => book.blocked(key) || aborts.blocked(key) }
+}
+
 /** Busy time over wall time, rounded to 0.001. */
 export function spentShare (busyMs: number, wallMs: number): number {
   return wallMs > 0 ? Math.round(Math.min(1, busyMs / wallMs) * 1000) / 1000 : 0
@@ -140,10 +166,22 @@ function firstPassLeft (p: Prepared, blocked: (key: string) => boolean): boolean
   return p.cells.some(c => c.firstPass === true && (p.counts.get(cellKey(c.method.id, c.workload.name)) ?? 0) === 0 && !blocked(cellKey(c.method.id, c.workload.name)))
 }
 
+/** What the demand and near-tie steps read: the swarm's measurements and the demand per workload (empty without the hooks). */
+async function demandInput (init: BackgroundSweepInit, p: Prepared): Promise<Swarm> {
+  if (init.measured == null || init.served == null) return {}
+  const [measured, served] = await Promise.all([init.measured(p.descriptor, p.hardwareId), init.served(p.descriptor)])
+  const workloads = new Map([...p.tasks].map(([name, t]) => [name, t.workload.features]))
+  return { measured, demand: demandOf(served, workloads) }
+}
+
+interface Swarm { measured?: Map<string, MeasuredCell>, demand?: Map<string, number> }
+
 /** The scheduler's next cell (schedule.ts) over the prepared cells. */
-function pickCell (init: BackgroundSweepInit, p: Prepared, blocked: (key: string) => boolean): { cell: SweepCell, reason: ScheduleReason } | undefined {
+function pickCell (init: BackgroundSweepInit, p: Prepared, blocked: (key: string) => boolean, swarm: Swarm = {}): { cell: SweepCell, reason: ScheduleReason } | undefined {
   const predict = init.predict
   const next = scheduleNext({
+    ...swarm,
+    tieBreak: init.tieBreak,
     cells: p.cells.map(c => ({ method: c.method.id, workload: c.workload.name, firstPass: c.firstPass })),
     counts: p.counts,
     blocked,
@@ -181,7 +219,7 @@ async function recordResults (init: BackgroundSweepInit, p: Prepared, book: Retu
   return error
 }
 
-interface Prepared { engine: Engine, model: ModelSpec, cells: SweepCell[], baseline: Method, modelId: string, hardwareId: string, counts: Map<string, number>, tasks: Map<string, FeatureTask> }
+interface Prepared { engine: Engine, model: ModelSpec, cells: SweepCell[], baseline: Method, descriptor: ModelDescriptor, modelId: string, hardwareId: string, counts: Map<string, number>, tasks: Map<string, FeatureTask> }
 
 /** The sweep's plans: the quick first pass (prepared once; null when there is none or it failed) and the default model's. */
 interface Plans {
@@ -241,8 +279,7 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
   let stoppedBy: { code: string, message: string } | undefined
   let cell: SweepStatus['cell'] = null
   let lastError: SweepStatus['lastError'] = null
-  const book = createFailureBook(now, backoff)
-  const blocked = book.blocked
+  const { book, aborts, blocked, pickable } = createCellBooks(now, backoff)
   const stats = { cells: 0, busyMs: 0, aborted: 0, errors: 0 }
   const unsubscribe = activity.onBusy(() => current?.abort())
 
@@ -254,7 +291,9 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
       repeats: init.repeats, timeoutMs: init.timeoutMs, defaultThreads: init.defaultThreads,
       pricePerHour: init.pricePerHour, publishHardware: init.publishHardware, signal: ac.signal
     })
-    if (ac.signal.aborted) { stats.aborted++; return 'aborted' }
+    const key = cellKey(chosen.cell.method.id, chosen.cell.workload.name)
+    if (ac.signal.aborted) { stats.aborted++; aborts.fail(key); return 'aborted' }
+    aborts.clear(key)
     lastError = await recordResults(init, p, book, results) ?? lastError
     stats.cells++
     return 'ran'
@@ -290,7 +329,7 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
           return (outcome = onError(err))
         }
         if (firstPassLeft(p, blocked)) share = init.firstPassShare ?? init.share
-        const chosen = pickCell(init, p, blocked)
+        const chosen = pickCell(init, p, pickable, await demandInput(init, p))
         if (chosen == null) return (outcome = 'nothing')
         return (outcome = await runCell(p, chosen))
       } catch (err) {

@@ -9,6 +9,7 @@ import { ApiError, type ApiRequest, type ControlApi } from '../contracts/api.js'
 import type { OwnRecordWriter } from '../contracts/records.js'
 import type { Startable } from '../contracts/service.js'
 import type { RecordStore } from '../store/types.js'
+import type { ModelDescriptor } from '../records/types.js'
 import type { Activity } from '../util/activity.js'
 import type { Registry } from 'prom-client'
 import { createBenchMetrics } from './metrics.js'
@@ -18,7 +19,8 @@ import { createBackgroundSweep, cellKey, type BackgroundSweep } from './backgrou
 import type { FeatureTask } from '../meta/features.js'
 import { predictTask, type MetaModel } from '../meta/selector.js'
 import { knobRecord } from '../engine/methods.js'
-import { needsQuickFirstPass, type CellPrediction } from './schedule.js'
+import { measuredCellOf, needsQuickFirstPass, tieBreakOf, type CellPrediction, type MeasuredCell } from './schedule.js'
+import { logicalModelId } from '../meta/dataset.js'
 import { checkSelection, llamaEngineFactory, prepareBench, summarizeCell, type BenchConfig, type BenchSelection, type BenchSummary } from './prepare.js'
 import { runBenchmark } from './runner.js'
 import { standardWorkloads } from './workloads.js'
@@ -229,10 +231,55 @@ function createSweep (config: BenchServiceInit['config'], c: BenchComponents, ge
       return { engine: await getEngine(), model: p.model, baseline: p.baseline, cells }
     },
     predict: (task, methods) => predictCells(c.meta?.current() ?? null, task, methods, knobs),
+    measured: async (model, hardwareId) => await swarmMeasured(c.store, model, hardwareId),
+    served: async model => await recentlyServed(c.store, model),
+    tieBreak: tieBreakOf(c.peerId.toString()),
     record: async body => { await c.ownRecord(body) },
     // issue #7: re-measure other authors' most influential claims (src/trust spot checks)
     prefer: (modelId, hardwareId) => config.trust?.spotChecks === false ? [] : c.trust?.spotChecks(modelId, hardwareId) ?? []
   })
+}
+
+/** The newest records of a query, at most `max`, newest first. */
+async function * newest (store: RecordStore, q: Omit<Parameters<RecordStore['query']>[0], 'order' | 'cursor' | 'limit'>, max: number): AsyncGenerator<Awaited<ReturnType<RecordStore['query']>>['records'][number]> {
+  let cursor: string | undefined
+  let n = 0
+  do {
+    const page = await store.query({ ...q, order: 'desc', limit: Math.min(1000, max - n), cursor })
+    for (const r of page.records) { n++; yield r }
+    cursor = page.cursor
+  } while (cursor != null && n < max)
+}
+
+/** Bounds of what the sweep reads per cell: the swarm's newest benchmark records and served tasks. */
+export const SWEEP_HISTORY_MAX = 5000
+export const SWEEP_SERVED_MAX = 200
+/** Served tasks older than this are no longer demand. */
+export const SWEEP_DEMAND_WINDOW_MS = 30 * 60_000
+
+/** Every author's benchmark records of this (logical) model on this hardware, per cellKey (issue #17 demand and near-tie steps). */
+async function swarmMeasured (store: RecordStore, model: ModelDescriptor, hardwareId: string): Promise<Map<string, MeasuredCell>> {
+  const logical = logicalModelId(model)
+  const perf = new Map<string, number[]>()
+  for await (const r of newest(store, { hardwareId, source: 'benchmark' }, SWEEP_HISTORY_MAX)) {
+    if (logicalModelId(r.body.model) !== logical) continue
+    const k = cellKey(r.body.method.id, r.body.workload.name)
+    let xs = perf.get(k)
+    if (xs == null) perf.set(k, xs = [])
+    xs.push(r.body.result.ok ? r.body.result.totalTokensPerSecond : 0)
+  }
+  return new Map([...perf].map(([k, xs]) => [k, measuredCellOf(xs)]))
+}
+
+/** Workload features of the tasks served on this (logical) model within SWEEP_DEMAND_WINDOW_MS, any author. */
+async function recentlyServed (store: RecordStore, model: ModelDescriptor, now = Date.now()): Promise<Array<Record<string, number>>> {
+  const logical = logicalModelId(model)
+  const out: Array<Record<string, number>> = []
+  for await (const r of newest(store, { source: 'serving' }, SWEEP_SERVED_MAX)) {
+    if (r.body.timestamp < now - SWEEP_DEMAND_WINDOW_MS) continue
+    if (logicalModelId(r.body.model) === logical) out.push(r.body.workload.features)
+  }
+  return out
 }
 
 /** The default model's file as it is now, without generating it: configured, or where a built-in one will be written. */

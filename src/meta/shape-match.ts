@@ -31,6 +31,8 @@ export interface KnownShape {
   model: string
   workload: string
   features: Record<string, number>
+  /** methods measured on the shape (the most of any machine's task); absent in older snapshots */
+  methods?: number
 }
 
 export interface ShapeMatch {
@@ -56,26 +58,39 @@ export function shapeDistance (a: Readonly<Record<string, number>>, b: Readonly<
 }
 
 /**
- * The nearest known shape of `model` to `features`, when its distance is ≤ `bound`; ties go to
- * the smaller workload name (deterministic on every peer).
+ * The known shape of `model` for `features`: among the shapes within `bound`, the one with the
+ * most methods measured, then the nearest, then the smaller workload name (deterministic on every
+ * peer). Within the bound the shapes count as the same shape (see above), so the one with the
+ * most comparative evidence decides: a served batch's own shape holds only the methods that
+ * happened to serve it, and choosing among those only would repeat past choices (issue #17,
+ * measured in the learn scenario, docs/BENCHMARKS.md).
  */
 export function matchShape (shapes: readonly KnownShape[], model: string, features: Readonly<Record<string, number>>, bound = SHAPE_MATCH_BOUND): ShapeMatch | undefined {
-  let best: ShapeMatch | undefined
+  let best: (ShapeMatch & { methods: number }) | undefined
   for (const s of shapes) {
     if (s.model !== model) continue
     const d = shapeDistance(features, s.features)
     if (d == null || d > bound) continue
-    if (best == null || d < best.distance || (d === best.distance && s.workload < best.workload)) best = { workload: s.workload, distance: d }
+    const methods = s.methods ?? 0
+    if (best == null || methods > best.methods || (methods === best.methods && (d < best.distance || (d === best.distance && s.workload < best.workload)))) best = { workload: s.workload, distance: d, methods }
   }
-  return best
+  return best != null ? { workload: best.workload, distance: best.distance } : undefined
 }
 
-/** The history's shapes, one per (model, workload name), from the first task that has it. */
-export function knownShapes (tasks: ReadonlyArray<{ modelId: string, workload: string, info: { workload: { features?: Record<string, number> } } }>): KnownShape[] {
+/**
+ * The history's shapes, one per (model, workload name): features from the first task that has
+ * it, methods the most of any of its tasks. A served batch's shape (family `serving`) counts 0
+ * methods: its methods ran on different prompts, one pass each, as they happened to be chosen,
+ * so it compares nothing; a benchmark shape within the bound is the better evidence.
+ */
+export function knownShapes (tasks: ReadonlyArray<{ modelId: string, workload: string, family?: string, info: { workload: { features?: Record<string, number> } }, cells?: { size: number } }>): KnownShape[] {
   const out = new Map<string, KnownShape>()
   for (const t of tasks) {
     const k = t.modelId + '|' + t.workload
-    if (!out.has(k)) out.set(k, { model: t.modelId, workload: t.workload, features: { ...(t.info.workload.features ?? {}) } })
+    const s = out.get(k)
+    const methods = t.family === 'serving' ? 0 : t.cells?.size ?? 0
+    if (s == null) out.set(k, { model: t.modelId, workload: t.workload, features: { ...(t.info.workload.features ?? {}) }, methods })
+    else s.methods = Math.max(s.methods ?? 0, methods)
   }
   return [...out.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0))
 }
@@ -83,5 +98,6 @@ export function knownShapes (tasks: ReadonlyArray<{ modelId: string, workload: s
 /** Whether a snapshot's shape list is well formed (it comes from disk). */
 export function validShapes (v: unknown): v is KnownShape[] {
   return Array.isArray(v) && v.every(s => s != null && typeof s === 'object' && typeof s.model === 'string' && typeof s.workload === 'string' &&
+    (s.methods === undefined || (typeof s.methods === 'number' && Number.isFinite(s.methods))) &&
     s.features != null && typeof s.features === 'object' && Object.values(s.features as Record<string, unknown>).every(x => typeof x === 'number'))
 }

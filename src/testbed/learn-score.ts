@@ -132,3 +132,46 @@ export function goalCheck (windows: readonly LearnWindow[]): { belowFirst: boole
 export function streamSlot (i: number, peers: number, families: readonly string[]): { peer: number, family: string } {
   return { peer: i % peers, family: families[Math.floor(i / peers) % families.length] }
 }
+
+/** Why a served task's daemon chose as it did: its recommend answer for the same prompts, asked right after the task. */
+export interface ServedDecision {
+  /** index into `served` */
+  i: number
+  source: string
+  reason: string | null
+  /** the first three of the ranking: method and predicted speedup over the baseline (null: no prediction) */
+  top: Array<{ method: string, speedup: number | null }>
+}
+
+/** One cell of the swarm's own history at the end of a run, as one daemon's store holds it. */
+export interface SwarmCell {
+  workload: string
+  family: string
+  method: string
+  /** median total tokens/s of the ok records (0: none ok) */
+  perf: number
+  records: number
+  authors: number
+}
+
+/** The swarm's history (record bodies) as cells: median throughput per (workload name, method), records and authors (pure). */
+export function swarmCellsOf (bodies: ReadonlyArray<{ author: string, workload: { name: string, family: string }, method: { id: string }, result: { ok: boolean, totalTokensPerSecond: number } }>): SwarmCell[] {
+  const by = new Map<string, { workload: string, family: string, method: string, ok: number[], records: number, authors: Set<string> }>()
+  for (const b of bodies) {
+    const k = b.workload.name + '\u0000' + b.method.id
+    let c = by.get(k)
+    if (c == null) by.set(k, c = { workload: b.workload.name, family: b.workload.family, method: b.method.id, ok: [], records: 0, authors: new Set() })
+    c.records++
+    c.authors.add(b.author)
+    if (b.result.ok && b.result.totalTokensPerSecond > 0) c.ok.push(b.result.totalTokensPerSecond)
+  }
+  const median = (xs: number[]): number => {
+    if (xs.length === 0) return 0
+    const s = [...xs].sort((a, b) => a - b)
+    const m = s.length >> 1
+    return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+  }
+  return [...by.values()]
+    .map(c => ({ workload: c.workload, family: c.family, method: c.method, perf: median(c.ok), records: c.records, authors: c.authors.size }))
+    .sort((a, b) => (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : b.perf - a.perf))
+}

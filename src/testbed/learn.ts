@@ -6,7 +6,7 @@ import { generateWorkload, isFamily } from '../bench/workloads.js'
 import { BASELINE_ID } from '../bench/runner.js'
 import { errorCode, SwarmtuneError } from '../util/errors.js'
 import { loopbackAddr, spawnDaemon, type DaemonProcess } from './processes.js'
-import { singleBestOf, streamSlot, tableOf, windowsOf, type GroundTruth, type LearnWindow, type ServedTask } from './learn-score.js'
+import { singleBestOf, streamSlot, swarmCellsOf, tableOf, windowsOf, type GroundTruth, type LearnWindow, type ServedDecision, type ServedTask, type SwarmCell } from './learn-score.js'
 
 /**
  * The learning-curve scenario (`swarmtune testbed --scenario learn`, issue #17 item 6):
@@ -42,6 +42,8 @@ export interface LearnOptions {
   evalIntervalMs: number
   /** bench.background.share of the daemons after the first pass */
   share: number
+  /** ask the serving daemon's recommend for the same prompts after each served task (report `decisions`; default true) */
+  explain?: boolean
   progress?: (line: string) => void
 }
 
@@ -92,6 +94,12 @@ export interface LearnReport {
   unscored: number
   /** failed served requests by error code */
   errors: Record<string, number>
+  /** per served task, the serving daemon's recommend answer for the same prompts right after it (why it chose) */
+  decisions: ServedDecision[]
+  /** the swarm's history at the end, as peer 0's store holds it: median tokens/s per (workload, method) */
+  swarm: SwarmCell[]
+  /** each daemon's background sweep at the end (`status.bench.background`: cells, aborted, busy time) */
+  sweeps: unknown[]
   /** the daemons' own held-out evaluation, as sampled */
   heldOut: {
     samples: LearnSample[]
@@ -110,6 +118,8 @@ export function learnEnv (o: Pick<LearnOptions, 'model' | 'evalIntervalMs' | 'sh
   return {
     SWARMTUNE__bench__background__enabled: 'true',
     SWARMTUNE__bench__background__share: String(o.share),
+    // the default 10 s tick, not the share, would bound the sweep to a few cells a minute
+    SWARMTUNE__bench__background__intervalMs: '1000',
     SWARMTUNE__bench__repeats: '1',
     SWARMTUNE__engine__defaultModel: o.model,
     SWARMTUNE__meta__evalIntervalMs: String(o.evalIntervalMs),
@@ -173,22 +183,45 @@ export async function measureTable (root: string, o: Pick<LearnOptions, 'model' 
 }
 
 interface CompletionView { swarmtune?: { method?: string, source?: string, explored?: boolean } }
+interface RecommendView { source?: string, reason?: string, ranking?: Array<{ method: string, predicted?: { speedup?: number | null } }> }
+
+/** The daemon's recommend answer for the prompts it just served: its source, reason and top three. */
+async function explain (api: string, i: number, model: string, prompts: string[], maxTokens: number): Promise<ServedDecision> {
+  const r = await apiPost<RecommendView>(api, '/recommend', JSON.stringify({ model: { name: model }, prompts, maxTokens, objective: 'throughput' }))
+  return { i, source: String(r.source ?? ''), reason: r.reason ?? null, top: (r.ranking ?? []).slice(0, 3).map(x => ({ method: x.method, speedup: x.predicted?.speedup ?? null })) }
+}
+
+/** The record bodies a daemon holds, all pages. */
+async function historyOf (api: string): Promise<SwarmCell[]> {
+  const bodies: Array<Parameters<typeof swarmCellsOf>[0][number]> = []
+  let cursor: string | undefined
+  do {
+    const page = await apiGet<{ records: Array<{ body: Parameters<typeof swarmCellsOf>[0][number] }>, cursor?: string }>(api, `/records?limit=10000${cursor != null ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+    for (const r of page.records) bodies.push(r.body)
+    cursor = page.cursor ?? undefined
+  } while (cursor != null)
+  return swarmCellsOf(bodies)
+}
 
 /** Step 2: the paced round-robin stream of task types over the peers until `end`. */
-async function serveStream (daemons: DaemonProcess[], o: LearnOptions, t0: number, end: number): Promise<{ served: ServedTask[], errors: Record<string, number> }> {
+async function serveStream (daemons: DaemonProcess[], o: LearnOptions, t0: number, end: number): Promise<{ served: ServedTask[], errors: Record<string, number>, decisions: ServedDecision[] }> {
   const served: ServedTask[] = []
+  const decisions: ServedDecision[] = []
   const errors: Record<string, number> = {}
   for (let i = 0; Date.now() < end; i++) {
     const { peer, family } = streamSlot(i, daemons.length, o.families)
     if (!isFamily(family)) throw new SwarmtuneError('E_USAGE', `unknown task type ${family}`)
     // a new task of the type each time: same shape as the table's workload, other text
     const w = generateWorkload(family, { seed: 1000 + i }, 'tiny')
-    const body = JSON.stringify({ model: o.model, prompt: w.requests.map(r => r.prompt), max_tokens: Math.max(...w.requests.map(r => r.maxTokens)) })
+    const prompts = w.requests.map(r => r.prompt)
+    const maxTokens = Math.max(...w.requests.map(r => r.maxTokens))
+    const body = JSON.stringify({ model: o.model, prompt: prompts, max_tokens: maxTokens })
     try {
       const r = await apiPost<CompletionView>(daemons[peer].info.api, '/v1/completions', body)
       const method = r.swarmtune?.method
       if (typeof method !== 'string') throw new SwarmtuneError('E_LEARN_NO_METHOD', 'the answer does not say which method served it')
       served.push({ t: Math.round((Date.now() - t0) / 100) / 10, peer, family, method, source: String(r.swarmtune?.source ?? ''), explored: r.swarmtune?.explored === true })
+      if (o.explain !== false) decisions.push(await explain(daemons[peer].info.api, served.length - 1, o.model, prompts, maxTokens))
     } catch (err) {
       const code = errorCode(err)
       errors[code] = (errors[code] ?? 0) + 1
@@ -196,7 +229,7 @@ async function serveStream (daemons: DaemonProcess[], o: LearnOptions, t0: numbe
     }
     await new Promise(resolve => setTimeout(resolve, Math.min(o.paceMs, Math.max(0, end - Date.now()))))
   }
-  return { served, errors }
+  return { served, errors, decisions }
 }
 
 /** The daemons' own held-out curve points, every sampleMs until `end`. */
@@ -225,8 +258,10 @@ export async function runLearn (o: LearnOptions): Promise<LearnReport> {
     daemons = await startSwarm(root, o)
     o.progress?.(`${daemons.length} daemons started in ${((Date.now() - t0) / 1000).toFixed(0)} s (model ${o.model}); serving for ${o.minutes} min`)
     const end = t0 + o.minutes * 60_000
-    const [{ served, errors }, samples] = await Promise.all([serveStream(daemons, o, t0, end), sampleHeldOut(daemons, o, t0, end)])
+    const [{ served, errors, decisions }, samples] = await Promise.all([serveStream(daemons, o, t0, end), sampleHeldOut(daemons, o, t0, end)])
     const curves = await Promise.all(daemons.map(async d => (await apiGet<EvalView>(d.info.api, '/meta/eval')).curve))
+    const swarm = await historyOf(daemons[0].info.api)
+    const sweeps = await Promise.all(daemons.map(async d => (await apiGet<{ bench?: { background?: unknown } }>(d.info.api, '/status')).bench?.background ?? null))
     const { windows, unscored } = windowsOf(served, table.perf, { windowSeconds: o.windowSeconds, baseline: table.baseline, singleBest: table.singleBest })
     for (const w of windows) o.progress?.(`window to ${w.t} s: regret ${w.regret.toFixed(3)}, baseline ${w.baselineRegret.toFixed(3)}, single-best ${w.singleBestRegret.toFixed(3)} (${w.served} served)`)
     return {
@@ -242,6 +277,9 @@ export async function runLearn (o: LearnOptions): Promise<LearnReport> {
       served,
       unscored,
       errors,
+      decisions,
+      swarm,
+      sweeps,
       heldOut: { samples, curves }
     }
   } finally {

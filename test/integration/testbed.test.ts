@@ -33,8 +33,18 @@ describe('swarmtune testbed', () => {
       served: Array<{ t: number, peer: number, family: string, method: string }>
       unscored: number
       heldOut: { samples: Array<{ peer: number }>, curves: unknown[][] }
+      decisions: Array<{ i: number, source: string, top: Array<{ method: string }> }>
+      swarm: Array<{ workload: string, family: string, method: string, records: number }>
+      sweeps: Array<{ cells: number, aborted: number } | null>
     }
     expect(report.peers).toBe(2)
+    // why each served task was chosen: the serving daemon's recommend answer for the same prompts
+    expect(report.decisions.map(d => d.i)).toEqual(report.served.map((_, i) => i))
+    for (const d of report.decisions) { expect(['meta', 'safe-default', 'committee', 'cold-start']).toContain(d.source); expect(d.top.length).toBeGreaterThan(0) }
+    // the swarm's history at the end holds its served tasks, and each daemon's sweep reports its cells
+    expect(report.swarm.filter(c => c.family === 'serving').reduce((n, c) => n + c.records, 0)).toBeGreaterThan(0)
+    expect(report.sweeps).toHaveLength(2)
+    for (const s of report.sweeps) expect(s?.cells).toBeGreaterThanOrEqual(0)
     // the table: every method of the catalogue measured on the one task type, baseline among them
     expect(Object.keys(report.table.perf)).toEqual(['classify'])
     expect(Object.keys(report.table.perf.classify).length).toBeGreaterThanOrEqual(10)

@@ -139,6 +139,8 @@ describe('background sweep', () => {
     release()
     expect(await sweep.tick()).toBe('ran')
     expect(recorded).toHaveLength(1)
+    // the aborted cell (baseline on classify) waits a little; the next one ran instead
+    expect(`${recorded[0].method.id}/${recorded[0].workload.family}`).toBe('baseline/chat')
     await sweep.stop()
   })
 
@@ -213,6 +215,31 @@ describe('background sweep', () => {
     })
     expect(await sweep.tick()).toBe('ran')
     expect(recorded.map(b => `${b.method.id}/${b.workload.family}`)).toEqual(['prefix-cache/chat'])
+    await sweep.stop()
+  })
+
+  it('measures on the workload that served tasks match, counting every author\'s records (issue #17 demand step)', async () => {
+    const recorded: UnsignedBody[] = []
+    const hw = { cores: 1, threads: 1, ramMiB: 1, gpus: [], backend: 'cpu' as const }
+    const three = [method('baseline'), method('prefix-cache'), method('batch-4')]
+    const cells3: SweepCell[] = three.flatMap(m => [w1, w2].map(w => ({ method: m, workload: w })))
+    const own = new Map([[cellKey('baseline', w1.name), 1], [cellKey('baseline', w2.name), 1]])
+    const seen: string[] = []
+    const sweep = createBackgroundSweep({
+      share: 1, intervalMs: 1000, activity: createActivity(), repeats: 1, timeoutMs: 1000, defaultThreads: 1, pricePerHour: 0,
+      prepare: async () => ({ engine: engine(), model: { name: 'fake', path: 'x' }, cells: cells3, baseline: method('baseline') }),
+      counts: async () => own,
+      tasks: async () => new Map([[w1.name, { hardware: hw, model: MODEL, workload: { features: { promptTokensMean: 10, requests: 6 } } }], [w2.name, { hardware: hw, model: MODEL, workload: { features: { promptTokensMean: 300, requests: 4 } } }]]),
+      // another peer measured prefix-cache on chat already
+      measured: async (model) => { seen.push(model.id); return new Map([[cellKey('baseline', w2.name), { n: 1, mean: 5 }], [cellKey('prefix-cache', w2.name), { n: 1, mean: 5.5 }]]) },
+      // served tasks look like chat (w2)
+      served: async () => [{ promptTokensMean: 290, requests: 4 }, { promptTokensMean: 310, requests: 4 }],
+      record: async b => { recorded.push(b) }
+    })
+    expect(await sweep.tick()).toBe('ran')
+    expect(seen).toEqual([MODEL.id])
+    expect(recorded.map(b => `${b.method.id}/${b.workload.family}`)).toEqual(['batch-4/chat'])
+    expect(sweep.status().cell).toBeNull()
     await sweep.stop()
   })
 })

@@ -58,6 +58,17 @@ describe('matchShape', () => {
     const twins: KnownShape[] = [{ model: 'm', workload: 'b', features: chat }, { model: 'm', workload: 'a', features: chat }]
     expect(matchShape(twins, 'm', chat)?.workload).toBe('a')
   })
+
+  it('within the bound, the shape with the most methods measured wins over a nearer one (issue #17: a served batch\'s own shape)', () => {
+    const served: KnownShape = { model: 'm', workload: 'serving-n4-p24-o6', features: { ...chat, promptTokensMean: 120 }, methods: 2 }
+    const bench: KnownShape = { model: 'm', workload: 'chat-tiny', features: chat, methods: 18 }
+    const query = { ...chat, promptTokensMean: 121 }
+    expect(matchShape([served, bench], 'm', query)).toEqual({ workload: 'chat-tiny', distance: shapeDistance(query, chat) })
+    // equal evidence: the nearest
+    expect(matchShape([served, { ...bench, methods: 2 }], 'm', query)?.workload).toBe('serving-n4-p24-o6')
+    // beyond the bound, evidence does not help
+    expect(matchShape([served, { ...bench, features: { ...chat, promptTokensMean: 2000 } }], 'm', query)?.workload).toBe('serving-n4-p24-o6')
+  })
 })
 
 describe('knownShapes / validShapes', () => {
@@ -68,5 +79,13 @@ describe('knownShapes / validShapes', () => {
     expect(validShapes(got)).toBe(true)
     expect(validShapes([{ model: 'm', workload: 'w', features: { a: 'x' } }])).toBe(false)
     expect(validShapes({})).toBe(false)
+    expect(validShapes([{ model: 'm', workload: 'w', features: {}, methods: 'many' }])).toBe(false)
+  })
+
+  it('counts a shape\'s methods as the most of any of its tasks', () => {
+    const t = (workload: string, size: number): Parameters<typeof knownShapes>[0][number] => ({ modelId: 'm', workload, info: { workload: { features: {} } }, cells: { size } })
+    expect(knownShapes([t('a', 2), t('a', 5), t('a', 3), t('b', 1)]).map(s => s.methods)).toEqual([5, 1])
+    // a served batch's shape compares nothing: its methods ran on other prompts as they were chosen
+    expect(knownShapes([{ ...t('serving-n3-p80-o6', 4), family: 'serving' }])[0].methods).toBe(0)
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { learnEnv, sampleOf, samplesCsv } from '../../../src/testbed/learn.js'
-import { goalCheck, regretOf, singleBestOf, streamSlot, tableOf, windowsOf } from '../../../src/testbed/learn-score.js'
+import { goalCheck, regretOf, singleBestOf, streamSlot, swarmCellsOf, tableOf, windowsOf } from '../../../src/testbed/learn-score.js'
 
 const point = (records: number, def: number, sb: number): { at: number, records: number, authors: number, tasks: number, split: string, rows: Array<{ selector: string, top1: number, regret: number, default?: true }> } => ({
   at: 1, records, authors: 3, tasks: 6, split: 'workload',
@@ -31,7 +31,7 @@ describe('learn scenario samples', () => {
 
   it('turns the sweep and the evaluation on for the scenario daemons', () => {
     expect(learnEnv({ model: 'tiny', evalIntervalMs: 30_000, share: 0.5 })).toMatchObject({
-      SWARMTUNE__bench__background__enabled: 'true', SWARMTUNE__engine__defaultModel: 'tiny', SWARMTUNE__meta__evalIntervalMs: '30000', SWARMTUNE__bench__background__share: '0.5'
+      SWARMTUNE__bench__background__enabled: 'true', SWARMTUNE__engine__defaultModel: 'tiny', SWARMTUNE__meta__evalIntervalMs: '30000', SWARMTUNE__bench__background__share: '0.5', SWARMTUNE__bench__background__intervalMs: '1000'
     })
   })
 })
@@ -102,5 +102,17 @@ describe('learn scenario scoring against the ground-truth table', () => {
     const slots = Array.from({ length: 9 }, (_, i) => streamSlot(i, 3, ['a', 'b', 'c']))
     for (let p = 0; p < 3; p++) expect(new Set(slots.filter(s => s.peer === p).map(s => s.family))).toEqual(new Set(['a', 'b', 'c']))
     expect(streamSlot(0, 2, ['a'])).toEqual({ peer: 0, family: 'a' })
+  })
+})
+
+describe('swarmCellsOf', () => {
+  it('median tokens/s of the ok records per (workload, method), with records and authors', () => {
+    const b = (author: string, method: string, tps: number, ok = true): Parameters<typeof swarmCellsOf>[0][number] => ({ author, workload: { name: 'chat-tiny', family: 'chat' }, method: { id: method }, result: { ok, totalTokensPerSecond: tps } })
+    const cells = swarmCellsOf([b('a', 'x', 100), b('b', 'x', 300), b('a', 'x', 200), b('a', 'y', 500), b('c', 'z', 0, false)])
+    expect(cells).toEqual([
+      { workload: 'chat-tiny', family: 'chat', method: 'y', perf: 500, records: 1, authors: 1 },
+      { workload: 'chat-tiny', family: 'chat', method: 'x', perf: 200, records: 3, authors: 2 },
+      { workload: 'chat-tiny', family: 'chat', method: 'z', perf: 0, records: 1, authors: 1 }
+    ])
   })
 })
