@@ -8,7 +8,9 @@
  *    first), every method nobody has measured there on this hardware (`measured`: all authors'
  *    records, so peers on one machine split the work), the baseline first, then by the
  *    meta-model's upper confidence bound; a method whose bound is below the best measured
- *    speedup there is skipped. The serving decision (per-workload-best on the matched shape)
+ *    speedup there comes after those whose bound reaches it, but is still measured (the learn
+ *    run showed the model, which the safe default did not trust, bounding the table's winner
+ *    below a measured method; a demanded shape has at most one cell per catalog method). The serving decision (per-workload-best on the matched shape)
  *    can only choose well among methods measured on that shape;
  * 3. near-tie: on a demanded workload, the best measured method and every method whose mean
  *    ln(tokens/s) is within z·σ·√(1/n_best + 1/n_m) of it (σ: the noise of one record, pooled
@@ -227,7 +229,7 @@ function demandPick (open: readonly ScheduleCell[], count: (c: ScheduleCell) => 
     const base = unmeasured.find(c => c.method === baseline)
     if (base != null) return { cell: base, reason: 'demand' }
     const due = worthMeasuring(unmeasured, cells, measured, input, baseline)
-    const pick = spread(due, input.tieBreak)
+    const pick = spread(due, input.tieBreak) ?? spread(unmeasured.filter(c => !due.includes(c)), input.tieBreak)
     if (pick != null) return { cell: pick, reason: 'demand' }
   }
   return nearTiePick(open, workloads, measured, input)

@@ -107,12 +107,16 @@ describe('scheduleNext: serving demand and near-ties (issue #17)', () => {
     expect(scheduleNext({ cells, counts: c, measured })).toMatchObject({ cell: { workload: 'chat', method: 'prefix-cache' }, reason: 'first-pass' })
   })
 
-  it('skips a method whose predicted upper bound is below the best measured speedup there', () => {
+  it('measures a method whose predicted upper bound is below the best measured speedup last, not never', () => {
     const measured = m([['baseline', 'rag', [100]], ['prefix-cache', 'rag', [300]]])
-    // prefix-cache measured 3x (ln 1.10); batch-4 predicted at most ln 1.2 + 0.1: not worth it
+    // prefix-cache measured 3x (ln 1.10); batch-4 predicted at most ln 1.2 + 0.1: below it
     const predict = preds({ rag: { 'batch-4': { mean: 0.2, std: 0.1 } } })
     const next = scheduleNext({ cells, counts: all(1), demand: new Map([['rag', 1]]), measured, predict, noise: 0.01 })
     expect(next?.reason).not.toBe('demand')
+    // own counts 0 on rag: batch-4 (bound below) is still the demand step's cell once nothing else is unmeasured there
+    const low = all(1)
+    low.delete(cellKey('batch-4', 'rag'))
+    expect(scheduleNext({ cells, counts: low, demand: new Map([['rag', 1]]), measured, predict })).toEqual({ cell: cells[5], reason: 'demand' })
     // with a bound above it, batch-4 is measured there
     const wide = preds({ rag: { 'batch-4': { mean: 0.2, std: 1 } } })
     const c = all(1)
