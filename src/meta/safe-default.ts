@@ -212,18 +212,72 @@ export interface ZChoice {
 }
 
 /**
- * Choose the per-task gate's z from held-out regrets: `regret[i][k]` is held-out task k's regret
- * when the gate runs with `grid[i]`. The z with the lowest mean regret wins; a tie (within float
- * noise) goes to the larger z, the one that lets the learner override less often. Pure.
+ * How `chooseZ` picks among the grid (the last, largest z, Infinity, is the fixed rule):
+ * - `min`: the lowest mean held-out regret;
+ * - `every-fold`: the lowest mean among the z that do not lose to the fixed rule on any inner
+ *   fold: a real advantage shows on every part of the history, while the lowest of several noisy
+ *   means on a small history is often one fold's luck;
+ * - `tested` (the daemon's): `every-fold`, and the z must also win on more held-out tasks than
+ *   it loses, by a one-sided exact sign test at SIGN_TEST_LEVEL (tasks where its regret differs
+ *   from the fixed rule's): a mean moved by one or two tasks of a small history is not evidence.
+ * Measured on every split of every real set (docs/BENCHMARKS.md, "The gate's z chosen per
+ * situation"): `min` lost to single-best on two splits of the own history, `every-fold` on one.
  */
-export function chooseZ (grid: readonly number[], regret: ReadonlyArray<readonly number[]>): ZChoice {
+export type ZRule = 'min' | 'every-fold' | 'tested'
+export const Z_RULE: ZRule = 'tested'
+/** One-sided level of the sign test of rule `tested` (the conventional 5 %, not fitted to a set). */
+export const SIGN_TEST_LEVEL = 0.05
+
+/**
+ * Choose the per-task gate's z from held-out regrets: `regret[i][k]` is held-out task k's regret
+ * when the gate runs with `grid[i]` (ascending, the last the fixed rule). Among the z that `rule`
+ * admits, the lowest mean regret wins; a tie (within float noise) goes to the larger z, the one
+ * that lets the learner override less often. `fold[k]`: task k's inner fold. Pure.
+ */
+export function chooseZ (grid: readonly number[], regret: ReadonlyArray<readonly number[]>, rule: ZRule = Z_RULE, fold?: readonly number[]): ZChoice {
   const mean = regret.map(r => r.length > 0 ? r.reduce((a, b) => a + b, 0) / r.length : NaN)
+  const ok = (rule === 'every-fold' || rule === 'tested') && fold != null ? noFoldLost(regret, fold) : grid.map(() => true)
+  if (rule === 'tested') regret.forEach((r, i) => { ok[i] = ok[i] && signTestWins(r, regret[regret.length - 1]) })
+  ok[grid.length - 1] = true
   let best = -1
   for (let i = 0; i < grid.length; i++) {
-    if (!Number.isFinite(mean[i])) continue
+    if (!Number.isFinite(mean[i]) || !ok[i]) continue
     if (best < 0 || mean[i] < mean[best] - 1e-12 || (Math.abs(mean[i] - mean[best]) <= 1e-12 && grid[i] > grid[best])) best = i
   }
   return { z: best < 0 ? Infinity : grid[best], mean }
+}
+
+/** For each grid z: its summed regret is ≤ the largest z's on every fold (`fold[k]`: task k's inner fold). */
+function noFoldLost (regret: ReadonlyArray<readonly number[]>, fold: readonly number[]): boolean[] {
+  const safest = regret[regret.length - 1]
+  return regret.map(r => {
+    const d = new Map<number, number>()
+    r.forEach((v, k) => d.set(fold[k], (d.get(fold[k]) ?? 0) + v - safest[k]))
+    return [...d.values()].every(x => x <= 1e-12)
+  })
+}
+
+/** One-sided exact sign test: a wins on significantly more tasks than it loses against b (ties dropped). */
+export function signTestWins (a: readonly number[], b: readonly number[], level = SIGN_TEST_LEVEL): boolean {
+  let wins = 0
+  let losses = 0
+  for (let k = 0; k < Math.min(a.length, b.length); k++) {
+    if (a[k] < b[k] - 1e-12) wins++
+    else if (a[k] > b[k] + 1e-12) losses++
+  }
+  const n = wins + losses
+  if (n === 0 || wins <= losses) return false
+  // P(X ≥ wins), X ~ Binomial(n, 1/2), summed in logs
+  const lnC = (k: number): number => lnFact(n) - lnFact(k) - lnFact(n - k)
+  let p = 0
+  for (let k = wins; k <= n; k++) p += Math.exp(lnC(k) - n * Math.LN2)
+  return p < level
+}
+
+function lnFact (n: number): number {
+  let s = 0
+  for (let i = 2; i <= n; i++) s += Math.log(i)
+  return s
 }
 
 /** Held-out regrets of one inner-fold task: each fixed rule's, and the gated learner's at each z against each rule. */
@@ -260,6 +314,7 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
   const fixedSum = [0, 0]
   // gated[r][i][k]: held-out task k's regret with the gate at grid[i] against rule r (one fit per inner fold scores every z)
   const gated = rules.map(() => grid.map(() => [] as number[]))
+  const foldOf: number[] = []
   for (let f = 0; f < folds.length; f++) {
     const train = folds.filter((_, i) => i !== f).flat()
     const fixed = FixedRule.fromTasks(train)
@@ -270,6 +325,7 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
       const s = scoreHeldOut(t, fixed, predict, rules, grid)
       s.fixed.forEach((v, r) => { fixedSum[r] += v })
       s.gated.forEach((byZ, r) => byZ.forEach((v, i) => gated[r][i].push(v)))
+      foldOf.push(f)
       out.tasks++
     }
   }
@@ -279,7 +335,7 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
   out.ruleRegret = { 'per-workload-best': fixedSum[0] / out.tasks, 'single-best': fixedSum[1] / out.tasks }
   // per-workload-best only when it is strictly better: on a tie the rule with fewer parameters
   const r = fixedSum[0] < fixedSum[1] - 1e-9 ? 0 : 1
-  return { ...out, ...gateOf(grid, gated[r]), rule: rules[r] }
+  return { ...out, ...gateOf(grid, gated[r], foldOf), rule: rules[r] }
 }
 
 /**
@@ -287,8 +343,8 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
  * fixed rule's own (the gate never overrides), so a finite z wins only with a strictly lower
  * mean regret than the fixed rule: that is what `trusted` means.
  */
-function gateOf (grid: readonly number[], regret: number[][]): Pick<TrustCheck, 'trusted' | 'z' | 'zRegret' | 'learnerRegret' | 'fixedRegret'> {
-  const c = chooseZ(grid, regret)
+function gateOf (grid: readonly number[], regret: number[][], fold: readonly number[]): Pick<TrustCheck, 'trusted' | 'z' | 'zRegret' | 'learnerRegret' | 'fixedRegret'> {
+  const c = chooseZ(grid, regret, Z_RULE, fold)
   const at = (z: number): number => c.mean[grid.indexOf(z)]
   const zRegret = Object.fromEntries(grid.map((z, i) => [String(z), c.mean[i]]))
   const trusted = Number.isFinite(c.z)
@@ -402,7 +458,7 @@ export class SafeDefault {
     const fixed = this.fixed.choose(shape, cands, rule)
     if (!sit.trusted) {
       const d = safeDecision(scored, fixed.method, this.z)
-      return { ...d, choice: fixed.method, safe: d.learnerChoice !== fixed.method, rule: fixed.rule, trusted: false, reason: `safe default: ${fixed.rule} → ${fixed.method}; the gated learner did not beat the fixed rule on held-out tasks of the history (${what})` }
+      return { ...d, choice: fixed.method, safe: d.learnerChoice !== fixed.method, rule: fixed.rule, trusted: false, reason: `safe default: ${fixed.rule} → ${fixed.method}; the gated learner did not beat the fixed rule on held-out tasks of the history at any z of the gate (${what})` }
     }
     const { z, own } = zOf(sit, this.z)
     const d = safeDecision(scored, fixed.method, z)

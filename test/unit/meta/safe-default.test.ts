@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { buildDataset, type Task } from '../../../src/meta/dataset.js'
-import { bestOf, checkTrust, checkTrustProfile, chooseZ, FixedRule, Pairwise, perfOf, SAFE_Z, SafeDefault, safeDecision, shapeKey, Z_GRID, type Predictor } from '../../../src/meta/safe-default.js'
+import { bestOf, checkTrust, checkTrustProfile, chooseZ, FixedRule, Pairwise, perfOf, SAFE_Z, SafeDefault, safeDecision, shapeKey, signTestWins, Z_GRID, Z_RULE, type Predictor } from '../../../src/meta/safe-default.js'
 import { synthHistory } from '../../../src/meta/synthetic.js'
 
 type Body = ReturnType<typeof synthHistory>[number]
@@ -175,31 +175,61 @@ describe('safe default: the nested trust check', () => {
 describe('safe default: the gate\'s z, chosen per situation on held-out tasks', () => {
   const grid = [0, 0.5, 1, Infinity]
 
+  // rule `min` alone: the lowest mean (the daemon's rule adds the fold and sign-test guards, below)
   it('z = 0 wins when always following the learner has the lowest held-out regret', () => {
     // rows: grid z; columns: held-out tasks. Infinity is the fixed rule.
-    const c = chooseZ(grid, [[0, 0, 0.1], [0, 0.2, 0.1], [0.3, 0.2, 0.1], [0.3, 0.2, 0.1]])
+    const c = chooseZ(grid, [[0, 0, 0.1], [0, 0.2, 0.1], [0.3, 0.2, 0.1], [0.3, 0.2, 0.1]], 'min')
     expect(c.z).toBe(0)
     expect(c.mean[0]).toBeCloseTo(0.1 / 3, 12)
   })
 
   it('Infinity (the fixed rule) wins when every finite z is worse', () => {
-    expect(chooseZ(grid, [[0.5, 0.5], [0.4, 0.2], [0.2, 0.2], [0.1, 0.2]]).z).toBe(Infinity)
+    expect(chooseZ(grid, [[0.5, 0.5], [0.4, 0.2], [0.2, 0.2], [0.1, 0.2]], 'min').z).toBe(Infinity)
   })
 
   it('an intermediate z wins when the learner is right only where its gain is large against its spread', () => {
-    expect(chooseZ(grid, [[0.3, 0], [0, 0], [0, 0.2], [0.2, 0.2]]).z).toBe(0.5)
+    expect(chooseZ(grid, [[0.3, 0], [0, 0], [0, 0.2], [0.2, 0.2]], 'min').z).toBe(0.5)
   })
 
   it('ties go to the larger z, the one that overrides the fixed rule less often', () => {
-    expect(chooseZ(grid, [[0.1, 0], [0, 0.1], [0.05, 0.05], [0.2, 0.2]]).z).toBe(1)
+    expect(chooseZ(grid, [[0.1, 0], [0, 0.1], [0.05, 0.05], [0.2, 0.2]], 'min').z).toBe(1)
     // a finite z that only equals the fixed rule is not chosen: Infinity is the larger
-    expect(chooseZ(grid, [[0.2, 0.3], [0.2, 0.2], [0.2, 0.2], [0.2, 0.2]]).z).toBe(Infinity)
+    expect(chooseZ(grid, [[0.2, 0.3], [0.2, 0.2], [0.2, 0.2], [0.2, 0.2]], 'min').z).toBe(Infinity)
     // float noise is a tie
-    expect(chooseZ(grid, [[0.1 + 1e-15], [0.1], [0.3], [0.3]]).z).toBe(0.5)
+    expect(chooseZ(grid, [[0.1 + 1e-15], [0.1], [0.3], [0.3]], 'min').z).toBe(0.5)
   })
 
   it('a z with no held-out task is never chosen', () => {
     expect(chooseZ(grid, [[], [], [], []]).z).toBe(Infinity)
+  })
+
+  it('the daemon\'s rule: a mean moved by one or two tasks is not evidence (sign test)', () => {
+    expect(Z_RULE).toBe('tested')
+    const fixed = Array.from({ length: 30 }, () => 0.05)
+    const lucky = fixed.map((v, k) => (k < 2 ? 0 : v))
+    const fold = fixed.map((_, k) => k % 3)
+    // lower mean, but 2 wins and no loss: p = 0.25, the fixed rule stays
+    expect(chooseZ([0, Infinity], [lucky, fixed], 'min', fold).z).toBe(0)
+    expect(chooseZ([0, Infinity], [lucky, fixed], 'tested', fold).z).toBe(Infinity)
+    // 6 wins, 1 loss spread over the folds: p = 0.0625 → not yet; 7 wins, 1 loss: p = 0.035 → chosen
+    const six = fixed.map((v, k) => (k < 6 ? 0 : k === 29 ? 0.06 : v))
+    const seven = fixed.map((v, k) => (k < 7 ? 0 : k === 29 ? 0.06 : v))
+    expect(signTestWins(six, fixed)).toBe(false)
+    expect(signTestWins(seven, fixed)).toBe(true)
+    expect(chooseZ([0, Infinity], [seven, fixed], 'tested', fold).z).toBe(0)
+  })
+
+  it('the daemon\'s rule: a z that loses to the fixed rule on one inner fold is not chosen, whatever its mean', () => {
+    const fixed = Array.from({ length: 30 }, () => 0.05)
+    const fold = fixed.map((_, k) => k % 3)
+    // wins big on folds 0 and 1, loses on fold 2
+    const uneven = fixed.map((v, k) => (k % 3 === 2 ? (k === 2 ? 0.2 : v) : 0))
+    expect(chooseZ([0, Infinity], [uneven, fixed], 'min', fold).z).toBe(0)
+    expect(chooseZ([0, Infinity], [uneven, fixed], 'every-fold', fold).z).toBe(Infinity)
+    expect(chooseZ([0, Infinity], [uneven, fixed], 'tested', fold).z).toBe(Infinity)
+    // a safer z that wins on every fold is chosen instead
+    const steady = fixed.map((v, k) => (k % 3 === 0 || k % 10 === 1 || k === 5 ? 0 : v))
+    expect(chooseZ([0, 1, Infinity], [uneven, steady, fixed], 'tested', fold).z).toBe(1)
   })
 
   const ds = buildDataset(synthHistory({ machines: 3, models: 1, workloads: 6, repeats: 1, seed: 5 }))
