@@ -181,6 +181,8 @@ export interface TrustCheck {
   z: number | null
   /** mean inner regret of the gated learner at each z of the grid (key String(z); "Infinity" = the fixed rule), against `rule` */
   zRegret: Record<string, number>
+  /** at each finite z, against the fixed rule: held-out tasks won and lost, inner folds lost, and the paired t statistic of the regret difference (fixed − gated) */
+  zTest: Record<string, { wins: number, losses: number, foldsLost: number, t: number }>
   /** the fixed rule with the lower inner regret (single-best on a tie; with no held-out task, per-workload-best for known shapes) */
   rule: FixedRuleName
   /** the learner gated against `rule` at the chosen z (= fixedRegret when untrusted) */
@@ -247,6 +249,22 @@ export function chooseZ (grid: readonly number[], regret: ReadonlyArray<readonly
   return { z: best < 0 ? Infinity : grid[best], mean }
 }
 
+/** How a gated learner's held-out regrets `a` compare with the fixed rule's `b` (reported in TrustCheck.zTest). */
+function testOf (a: readonly number[], b: readonly number[], fold: readonly number[]): TrustCheck['zTest'][string] {
+  const d = a.map((v, k) => b[k] - v)
+  const n = d.length
+  const m = d.reduce((x, y) => x + y, 0) / Math.max(1, n)
+  const sd = n > 1 ? Math.sqrt(d.reduce((x, y) => x + (y - m) ** 2, 0) / (n - 1)) : 0
+  const byFold = new Map<number, number>()
+  d.forEach((v, k) => byFold.set(fold[k], (byFold.get(fold[k]) ?? 0) + v))
+  return {
+    wins: d.filter(v => v > 1e-12).length,
+    losses: d.filter(v => v < -1e-12).length,
+    foldsLost: [...byFold.values()].filter(v => v < -1e-12).length,
+    t: sd > 0 ? m / (sd / Math.sqrt(n)) : 0
+  }
+}
+
 /** For each grid z: its summed regret is ≤ the largest z's on every fold (`fold[k]`: task k's inner fold). */
 function noFoldLost (regret: ReadonlyArray<readonly number[]>, fold: readonly number[]): boolean[] {
   const safest = regret[regret.length - 1]
@@ -306,7 +324,7 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
   const scorable = tasks.filter(t => t.reference != null && t.cells.size >= 2)
   const grouping = opts.grouping
   const grid = [...new Set([...(opts.grid ?? Z_GRID), Infinity])].sort((a, b) => a - b)
-  const out: TrustCheck = { trusted: false, z: null, zRegret: {}, rule: 'single-best', learnerRegret: NaN, fixedRegret: NaN, ruleRegret: { 'per-workload-best': NaN, 'single-best': NaN }, folds: 0, grouping, tasks: 0 }
+  const out: TrustCheck = { trusted: false, z: null, zRegret: {}, zTest: {}, rule: 'single-best', learnerRegret: NaN, fixedRegret: NaN, ruleRegret: { 'per-workload-best': NaN, 'single-best': NaN }, folds: 0, grouping, tasks: 0 }
   if (scorable.length < 2) return out
   const folds = innerFolds(scorable, grouping, opts.seed ?? 1, opts.folds ?? TRUST_FOLDS)
   if (folds.length < 2) return out
@@ -343,12 +361,13 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
  * fixed rule's own (the gate never overrides), so a finite z wins only with a strictly lower
  * mean regret than the fixed rule: that is what `trusted` means.
  */
-function gateOf (grid: readonly number[], regret: number[][], fold: readonly number[]): Pick<TrustCheck, 'trusted' | 'z' | 'zRegret' | 'learnerRegret' | 'fixedRegret'> {
+function gateOf (grid: readonly number[], regret: number[][], fold: readonly number[]): Pick<TrustCheck, 'trusted' | 'z' | 'zRegret' | 'zTest' | 'learnerRegret' | 'fixedRegret'> {
   const c = chooseZ(grid, regret, Z_RULE, fold)
   const at = (z: number): number => c.mean[grid.indexOf(z)]
   const zRegret = Object.fromEntries(grid.map((z, i) => [String(z), c.mean[i]]))
   const trusted = Number.isFinite(c.z)
-  return { trusted, z: trusted ? c.z : null, zRegret, learnerRegret: at(c.z), fixedRegret: at(Infinity) }
+  const zTest = Object.fromEntries(grid.filter(Number.isFinite).map((z, i) => [String(z), testOf(regret[i], regret[grid.length - 1], fold)]))
+  return { trusted, z: trusted ? c.z : null, zRegret, zTest, learnerRegret: at(c.z), fixedRegret: at(Infinity) }
 }
 
 /** The trust checks for the three situations a query can be in. */
@@ -386,7 +405,7 @@ export async function checkTrustProfile (tasks: readonly Task[], fit: (train: Ta
   unseen.fixedRegret = unseen.ruleRegret['single-best']
   const newModel = count('model') >= 2
     ? await checkTrust(tasks, fit, { ...opts, grouping: 'model' })
-    : { trusted: false, z: null, zRegret: {}, rule: 'single-best' as const, learnerRegret: NaN, fixedRegret: NaN, ruleRegret: { 'per-workload-best': NaN, 'single-best': NaN }, folds: 0, grouping: 'model' as const, tasks: 0 }
+    : { trusted: false, z: null, zRegret: {}, zTest: {}, rule: 'single-best' as const, learnerRegret: NaN, fixedRegret: NaN, ruleRegret: { 'per-workload-best': NaN, 'single-best': NaN }, folds: 0, grouping: 'model' as const, tasks: 0 }
   // a held-out model's shapes are not in the inner training set: both fixed rules are single-best
   newModel.rule = 'single-best'
   newModel.fixedRegret = newModel.ruleRegret['single-best']

@@ -247,6 +247,10 @@ describe('safe default: the gate\'s z, chosen per situation on held-out tasks', 
     expect(calibrated.fixedRegret).toBeGreaterThan(0)
     expect(calibrated.zRegret.Infinity).toBe(calibrated.fixedRegret)
     expect(new Set(Object.keys(calibrated.zRegret))).toEqual(new Set(Z_GRID.map(String)))
+    // the evidence behind it is reported: z = 0 wins held-out tasks, loses none, loses no inner fold
+    expect(calibrated.zTest['0']).toMatchObject({ losses: 0, foldsLost: 0 })
+    expect(calibrated.zTest['0'].wins).toBeGreaterThanOrEqual(5)
+    expect(calibrated.zTest['0'].t).toBeGreaterThan(0)
     // the grid [1] is the rule before per-situation z: the spread hides the learner's wins
     const fixedZ = await checkTrust(ds.tasks, async () => truthWide, { grouping: 'random', grid: [1] })
     expect(fixedZ).toMatchObject({ trusted: false, z: null })
