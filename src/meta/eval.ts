@@ -451,5 +451,7 @@ export function formatPerHost (r: EvalResult): string {
 function safeLine (s: SafeDefaultStats): string {
   const folds = s.checks.length
   const pwb = s.checks.filter(c => c.seen.rule === 'per-workload-best').length
-  return `* safe-default over ${folds} folds (inner checks): for known shapes per-workload-best on ${pwb}, single-best on ${folds - pwb}, learner trusted on ${s.trustedFolds.seen} (on known machines ${s.trustedFolds.seenHost}); for unseen shapes learner trusted on ${s.trustedFolds.unseen}; for unseen models on ${s.trustedFolds.newModel}. Test tasks answered by the fixed rule: learner untrusted ${s.untrusted}, within uncertainty ${s.gated}; by the learner ${s.learner}`
+  // the gate's z chosen per fold and situation ("-": untrusted, the fixed rule)
+  const zs = (k: keyof TrustProfile): string => s.checks.map(c => c[k].z ?? '-').join(',')
+  return `* safe-default over ${folds} folds (inner checks): for known shapes per-workload-best on ${pwb}, single-best on ${folds - pwb}, learner trusted on ${s.trustedFolds.seen} (on known machines ${s.trustedFolds.seenHost}); for unseen shapes learner trusted on ${s.trustedFolds.unseen}; for unseen models on ${s.trustedFolds.newModel}. Gate z per fold: known shape ${zs('seen')}, on a known machine ${zs('seenHost')}, unseen shape ${zs('unseen')}, new model ${zs('newModel')}. Test tasks answered by the fixed rule: learner untrusted ${s.untrusted}, within uncertainty ${s.gated}; by the learner ${s.learner}`
 }

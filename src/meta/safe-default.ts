@@ -14,8 +14,19 @@ export function logPerf (p: number): number {
   return p > 0 ? Math.log(p) : LOG_FAIL
 }
 
-/** z of the per-task gate: the learner's predicted gain must exceed z × its spread. */
+/**
+ * z of the per-task gate (the learner's predicted gain must exceed z × its spread) in snapshots
+ * trained before z was chosen per situation, and the z an older release applies to a newer
+ * snapshot (it reads only this global z).
+ */
 export const SAFE_Z = 1
+/**
+ * The z the trust checks choose from, per situation (`chooseZ`). Infinity = the learner never
+ * overrides: the fixed rule. 0 = the learner's argmax whenever it differs. A few values an order
+ * of magnitude apart: the spread of a forest's trees is not a calibrated standard error, so its
+ * scale is what the held-out tasks decide, not a fine-tuned threshold.
+ */
+export const Z_GRID: readonly number[] = [0, 0.25, 0.5, 1, 2, Infinity]
 /** At most this many inner folds when checking the learner against the fixed rules. */
 export const TRUST_FOLDS = 3
 
@@ -164,11 +175,17 @@ export function safeDecision (scored: readonly ScoredMethod[], fixed: string, z 
 export type Predictor = (task: Task, candidates: string[]) => { mean: number[], std: number[] }
 
 export interface TrustCheck {
-  /** the learner beat the fixed rule on the inner folds (strictly lower mean regret) */
+  /** the gated learner beat the fixed rule on the inner folds at some z of the grid (strictly lower mean regret): `z` is finite */
   trusted: boolean
+  /** the chosen z of the per-task gate; null when no z beat the fixed rule (= Infinity, untrusted) */
+  z: number | null
+  /** mean inner regret of the gated learner at each z of the grid (key String(z); "Infinity" = the fixed rule), against `rule` */
+  zRegret: Record<string, number>
+  /** at each finite z, against the fixed rule: held-out tasks won and lost, inner folds lost, and the paired t statistic of the regret difference (fixed − gated) */
+  zTest: Record<string, { wins: number, losses: number, foldsLost: number, t: number }>
   /** the fixed rule with the lower inner regret (single-best on a tie; with no held-out task, per-workload-best for known shapes) */
   rule: FixedRuleName
-  /** the learner gated against `rule` */
+  /** the learner gated against `rule` at the chosen z (= fixedRegret when untrusted) */
   learnerRegret: number
   fixedRegret: number
   /** inner regret of each fixed rule */
@@ -189,6 +206,113 @@ export function regretOf (perf: Map<string, number>, choice: string): number {
   return best > 0 ? 1 - (perf.get(choice) ?? 0) / best : 0
 }
 
+export interface ZChoice {
+  /** the chosen z (Infinity: the fixed rule) */
+  z: number
+  /** mean held-out regret at each z, in grid order */
+  mean: number[]
+}
+
+/**
+ * How `chooseZ` picks among the grid (the last, largest z, Infinity, is the fixed rule):
+ * - `min`: the lowest mean held-out regret;
+ * - `every-fold`: the lowest mean among the z that do not lose to the fixed rule on any inner
+ *   fold: a real advantage shows on every part of the history, while the lowest of several noisy
+ *   means on a small history is often one fold's luck;
+ * - `tested` (the daemon's): `every-fold`, and the z must also win on more held-out tasks than
+ *   it loses, by a one-sided exact sign test at SIGN_TEST_LEVEL (tasks where its regret differs
+ *   from the fixed rule's): a mean moved by one or two tasks of a small history is not evidence.
+ * Measured on every split of every real set (docs/BENCHMARKS.md, "The gate's z chosen per
+ * situation"): `min` lost to single-best on two splits of the own history, `every-fold` on one.
+ */
+export type ZRule = 'min' | 'every-fold' | 'tested'
+export const Z_RULE: ZRule = 'tested'
+/** One-sided level of the sign test of rule `tested` (the conventional 5 %, not fitted to a set). */
+export const SIGN_TEST_LEVEL = 0.05
+
+/**
+ * Choose the per-task gate's z from held-out regrets: `regret[i][k]` is held-out task k's regret
+ * when the gate runs with `grid[i]` (ascending, the last the fixed rule). Among the z that `rule`
+ * admits, the lowest mean regret wins; a tie (within float noise) goes to the larger z, the one
+ * that lets the learner override less often. `fold[k]`: task k's inner fold. Pure.
+ */
+export function chooseZ (grid: readonly number[], regret: ReadonlyArray<readonly number[]>, rule: ZRule = Z_RULE, fold?: readonly number[]): ZChoice {
+  const mean = regret.map(r => r.length > 0 ? r.reduce((a, b) => a + b, 0) / r.length : NaN)
+  const ok = (rule === 'every-fold' || rule === 'tested') && fold != null ? noFoldLost(regret, fold) : grid.map(() => true)
+  if (rule === 'tested') regret.forEach((r, i) => { ok[i] = ok[i] && signTestWins(r, regret[regret.length - 1]) })
+  ok[grid.length - 1] = true
+  let best = -1
+  for (let i = 0; i < grid.length; i++) {
+    if (!Number.isFinite(mean[i]) || !ok[i]) continue
+    if (best < 0 || mean[i] < mean[best] - 1e-12 || (Math.abs(mean[i] - mean[best]) <= 1e-12 && grid[i] > grid[best])) best = i
+  }
+  return { z: best < 0 ? Infinity : grid[best], mean }
+}
+
+/** How a gated learner's held-out regrets `a` compare with the fixed rule's `b` (reported in TrustCheck.zTest). */
+function testOf (a: readonly number[], b: readonly number[], fold: readonly number[]): TrustCheck['zTest'][string] {
+  const d = a.map((v, k) => b[k] - v)
+  const n = d.length
+  const m = d.reduce((x, y) => x + y, 0) / Math.max(1, n)
+  const sd = n > 1 ? Math.sqrt(d.reduce((x, y) => x + (y - m) ** 2, 0) / (n - 1)) : 0
+  const byFold = new Map<number, number>()
+  d.forEach((v, k) => byFold.set(fold[k], (byFold.get(fold[k]) ?? 0) + v))
+  return {
+    wins: d.filter(v => v > 1e-12).length,
+    losses: d.filter(v => v < -1e-12).length,
+    foldsLost: [...byFold.values()].filter(v => v < -1e-12).length,
+    t: sd > 0 ? m / (sd / Math.sqrt(n)) : 0
+  }
+}
+
+/** For each grid z: its summed regret is ≤ the largest z's on every fold (`fold[k]`: task k's inner fold). */
+function noFoldLost (regret: ReadonlyArray<readonly number[]>, fold: readonly number[]): boolean[] {
+  const safest = regret[regret.length - 1]
+  return regret.map(r => {
+    const d = new Map<number, number>()
+    r.forEach((v, k) => d.set(fold[k], (d.get(fold[k]) ?? 0) + v - safest[k]))
+    return [...d.values()].every(x => x <= 1e-12)
+  })
+}
+
+/** One-sided exact sign test: a wins on significantly more tasks than it loses against b (ties dropped). */
+export function signTestWins (a: readonly number[], b: readonly number[], level = SIGN_TEST_LEVEL): boolean {
+  let wins = 0
+  let losses = 0
+  for (let k = 0; k < Math.min(a.length, b.length); k++) {
+    if (a[k] < b[k] - 1e-12) wins++
+    else if (a[k] > b[k] + 1e-12) losses++
+  }
+  const n = wins + losses
+  if (n === 0 || wins <= losses) return false
+  // P(X ≥ wins), X ~ Binomial(n, 1/2), summed in logs
+  const lnC = (k: number): number => lnFact(n) - lnFact(k) - lnFact(n - k)
+  let p = 0
+  for (let k = wins; k <= n; k++) p += Math.exp(lnC(k) - n * Math.LN2)
+  return p < level
+}
+
+function lnFact (n: number): number {
+  let s = 0
+  for (let i = 2; i <= n; i++) s += Math.log(i)
+  return s
+}
+
+/** Held-out regrets of one inner-fold task: each fixed rule's, and the gated learner's at each z against each rule. */
+function scoreHeldOut (t: Task, fixed: FixedRule, predict: Predictor, rules: readonly FixedRuleName[], grid: readonly number[]): { fixed: number[], gated: number[][] } {
+  const perf = perfOf(t)
+  const cands = [...perf.keys()].filter(m => Number.isFinite(perf.get(m))).sort()
+  const p = predict(t, cands)
+  const scored = cands.map((method, i) => ({ method, mean: p.mean[i], std: p.std[i] }))
+  const out = { fixed: [] as number[], gated: [] as number[][] }
+  for (const rule of rules) {
+    const d = fixed.choose(shapeKey(t.modelId, t.workload), cands, rule).method
+    out.fixed.push(regretOf(perf, d))
+    out.gated.push(grid.map(z => regretOf(perf, safeDecision(scored, d, z).choice)))
+  }
+  return out
+}
+
 /**
  * Nested check: train the learner on part of the history and compare the fixed rules and the
  * gated learner on the rest. The fixed rule is the one with the lower regret there (on
@@ -196,16 +320,19 @@ export function regretOf (perf: Map<string, number>, choice: string): number {
  * all tasks together); the learner is trusted only when it is strictly better than that rule — a
  * history too small to show that (one group, a handful of tasks) keeps the fixed rule.
  */
-export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { grouping: Split, seed?: number, z?: number, folds?: number, seenShapesOnly?: boolean }): Promise<TrustCheck> {
+export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { grouping: Split, seed?: number, folds?: number, seenShapesOnly?: boolean, grid?: readonly number[] }): Promise<TrustCheck> {
   const scorable = tasks.filter(t => t.reference != null && t.cells.size >= 2)
   const grouping = opts.grouping
-  const out: TrustCheck = { trusted: false, rule: 'single-best', learnerRegret: NaN, fixedRegret: NaN, ruleRegret: { 'per-workload-best': NaN, 'single-best': NaN }, folds: 0, grouping, tasks: 0 }
+  const grid = [...new Set([...(opts.grid ?? Z_GRID), Infinity])].sort((a, b) => a - b)
+  const out: TrustCheck = { trusted: false, z: null, zRegret: {}, zTest: {}, rule: 'single-best', learnerRegret: NaN, fixedRegret: NaN, ruleRegret: { 'per-workload-best': NaN, 'single-best': NaN }, folds: 0, grouping, tasks: 0 }
   if (scorable.length < 2) return out
   const folds = innerFolds(scorable, grouping, opts.seed ?? 1, opts.folds ?? TRUST_FOLDS)
   if (folds.length < 2) return out
   const rules: FixedRuleName[] = ['per-workload-best', 'single-best']
   const fixedSum = [0, 0]
-  const learnerSum = [0, 0]
+  // gated[r][i][k]: held-out task k's regret with the gate at grid[i] against rule r (one fit per inner fold scores every z)
+  const gated = rules.map(() => grid.map(() => [] as number[]))
+  const foldOf: number[] = []
   for (let f = 0; f < folds.length; f++) {
     const train = folds.filter((_, i) => i !== f).flat()
     const fixed = FixedRule.fromTasks(train)
@@ -213,15 +340,10 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
     if (test.length === 0) continue
     const predict = await fit(train)
     for (const t of test) {
-      const perf = perfOf(t)
-      const cands = [...perf.keys()].filter(m => Number.isFinite(perf.get(m))).sort()
-      const p = predict(t, cands)
-      const scored = cands.map((method, i) => ({ method, mean: p.mean[i], std: p.std[i] }))
-      rules.forEach((rule, r) => {
-        const d = fixed.choose(shapeKey(t.modelId, t.workload), cands, rule).method
-        fixedSum[r] += regretOf(perf, d)
-        learnerSum[r] += regretOf(perf, safeDecision(scored, d, opts.z).choice)
-      })
+      const s = scoreHeldOut(t, fixed, predict, rules, grid)
+      s.fixed.forEach((v, r) => { fixedSum[r] += v })
+      s.gated.forEach((byZ, r) => byZ.forEach((v, i) => gated[r][i].push(v)))
+      foldOf.push(f)
       out.tasks++
     }
   }
@@ -231,12 +353,21 @@ export async function checkTrust (tasks: readonly Task[], fit: (train: Task[]) =
   out.ruleRegret = { 'per-workload-best': fixedSum[0] / out.tasks, 'single-best': fixedSum[1] / out.tasks }
   // per-workload-best only when it is strictly better: on a tie the rule with fewer parameters
   const r = fixedSum[0] < fixedSum[1] - 1e-9 ? 0 : 1
-  out.rule = rules[r]
-  out.learnerRegret = learnerSum[r] / out.tasks
-  out.fixedRegret = fixedSum[r] / out.tasks
-  // an absolute tolerance only for float noise: an equal regret keeps the simpler rule
-  out.trusted = out.learnerRegret < out.fixedRegret - 1e-12
-  return out
+  return { ...out, ...gateOf(grid, gated[r], foldOf), rule: rules[r] }
+}
+
+/**
+ * The z chosen against one fixed rule. The grid always holds Infinity, whose regrets are the
+ * fixed rule's own (the gate never overrides), so a finite z wins only with a strictly lower
+ * mean regret than the fixed rule: that is what `trusted` means.
+ */
+function gateOf (grid: readonly number[], regret: number[][], fold: readonly number[]): Pick<TrustCheck, 'trusted' | 'z' | 'zRegret' | 'zTest' | 'learnerRegret' | 'fixedRegret'> {
+  const c = chooseZ(grid, regret, Z_RULE, fold)
+  const at = (z: number): number => c.mean[grid.indexOf(z)]
+  const zRegret = Object.fromEntries(grid.map((z, i) => [String(z), c.mean[i]]))
+  const trusted = Number.isFinite(c.z)
+  const zTest = Object.fromEntries(grid.filter(Number.isFinite).map((z, i) => [String(z), testOf(regret[i], regret[grid.length - 1], fold)]))
+  return { trusted, z: trusted ? c.z : null, zRegret, zTest, learnerRegret: at(c.z), fixedRegret: at(Infinity) }
 }
 
 /** The trust checks for the three situations a query can be in. */
@@ -262,7 +393,7 @@ export interface TrustProfile {
  * training set, so that check says nothing about a new model (measured: a learner trusted by
  * it lost to single-best leaving a model out of the framework table, docs/BENCHMARKS.md).
  */
-export async function checkTrustProfile (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { seed?: number, z?: number, folds?: number } = {}): Promise<TrustProfile> {
+export async function checkTrustProfile (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { seed?: number, folds?: number, grid?: readonly number[] } = {}): Promise<TrustProfile> {
   const count = (s: Split): number => new Set(tasks.map(t => groupOf(t, s))).size
   // only held-out tasks whose shape the inner training set has reproduce a known-shape query
   const byHost = count('hardware') >= 2
@@ -274,22 +405,29 @@ export async function checkTrustProfile (tasks: readonly Task[], fit: (train: Ta
   unseen.fixedRegret = unseen.ruleRegret['single-best']
   const newModel = count('model') >= 2
     ? await checkTrust(tasks, fit, { ...opts, grouping: 'model' })
-    : { trusted: false, rule: 'single-best' as const, learnerRegret: NaN, fixedRegret: NaN, ruleRegret: { 'per-workload-best': NaN, 'single-best': NaN }, folds: 0, grouping: 'model' as const, tasks: 0 }
+    : { trusted: false, z: null, zRegret: {}, zTest: {}, rule: 'single-best' as const, learnerRegret: NaN, fixedRegret: NaN, ruleRegret: { 'per-workload-best': NaN, 'single-best': NaN }, folds: 0, grouping: 'model' as const, tasks: 0 }
   // a held-out model's shapes are not in the inner training set: both fixed rules are single-best
   newModel.rule = 'single-best'
   newModel.fixedRegret = newModel.ruleRegret['single-best']
   return { seen, seenHost, unseen, newModel }
 }
 
+/**
+ * One situation's verdict. `tasks`: held-out tasks behind the check (0: no evidence either way).
+ * `z`: the gate's z chosen for it (present when trusted); absent in snapshots trained before z
+ * was chosen per situation, whose `trusted` was decided at the global `z`, so they read with it.
+ */
+export interface SituationJSON { trusted: boolean, rule: FixedRuleName, tasks?: number, z?: number }
+
 export interface SafeDefaultJSON {
   fixed: FixedRuleJSON
-  /** `tasks`: held-out tasks behind the check (0: no evidence either way) */
-  seen: { trusted: boolean, rule: FixedRuleName, tasks?: number }
-  unseen: { trusted: boolean, rule: FixedRuleName, tasks?: number }
+  seen: SituationJSON
+  unseen: SituationJSON
   /** a model the history does not hold; absent in older snapshots (then `unseen` applies) */
-  newModel?: { trusted: boolean, rule: FixedRuleName, tasks?: number }
+  newModel?: SituationJSON
   /** known shape on a known machine; absent in snapshots before it existed (then `seen` applies) */
-  seenHost?: { trusted: boolean, rule: FixedRuleName, tasks?: number }
+  seenHost?: SituationJSON
+  /** the z of a trusted situation without its own (older snapshots); what an older release applies to every situation */
   z: number
 }
 
@@ -300,17 +438,23 @@ export interface SafeAnswer extends SafeDecision {
   reason: string
 }
 
-/** The trained safe-default policy: fixed rules, per-situation trust, the gate. */
+/** A situation's z: its own when the snapshot has a valid one (snapshots come from disk), else the global z. */
+function zOf (sit: SituationJSON, global: number): { z: number, own: boolean } {
+  return typeof sit.z === 'number' && Number.isFinite(sit.z) && sit.z >= 0 ? { z: sit.z, own: true } : { z: global, own: false }
+}
+
+/** The trained safe-default policy: fixed rules, per-situation trust and gate z. */
 export class SafeDefault {
   private readonly models: Set<string>
-  constructor (readonly fixed: FixedRule, readonly seen: SafeDefaultJSON['seen'], readonly unseen: SafeDefaultJSON['unseen'], readonly z = SAFE_Z, readonly newModel?: SafeDefaultJSON['unseen'], readonly seenHost?: SafeDefaultJSON['seen']) {
+  constructor (readonly fixed: FixedRule, readonly seen: SituationJSON, readonly unseen: SituationJSON, readonly z = SAFE_Z, readonly newModel?: SituationJSON, readonly seenHost?: SituationJSON) {
     this.models = new Set([...fixed.shapes.keys()].map(k => k.slice(0, k.indexOf('|'))))
   }
 
-  static async train (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { seed?: number, z?: number } = {}): Promise<{ policy: SafeDefault, profile: TrustProfile }> {
+  /** `grid`: the z values the checks choose from (default Z_GRID; [1] reproduces the fixed z = 1 rule before per-situation z) */
+  static async train (tasks: readonly Task[], fit: (train: Task[]) => Promise<Predictor>, opts: { seed?: number, grid?: readonly number[], folds?: number } = {}): Promise<{ policy: SafeDefault, profile: TrustProfile }> {
     const profile = await checkTrustProfile(tasks, fit, opts)
-    const pick = (c: TrustCheck): SafeDefaultJSON['seen'] => ({ trusted: c.trusted, rule: c.rule, tasks: c.tasks })
-    return { policy: new SafeDefault(FixedRule.fromTasks(tasks), pick(profile.seen), pick(profile.unseen), opts.z ?? SAFE_Z, pick(profile.newModel), pick(profile.seenHost)), profile }
+    const pick = (c: TrustCheck): SituationJSON => ({ trusted: c.trusted, rule: c.rule, tasks: c.tasks, ...(c.z != null ? { z: c.z } : {}) })
+    return { policy: new SafeDefault(FixedRule.fromTasks(tasks), pick(profile.seen), pick(profile.unseen), SAFE_Z, pick(profile.newModel), pick(profile.seenHost)), profile }
   }
 
   /**
@@ -325,7 +469,7 @@ export class SafeDefault {
     const m = shape != null ? shape.slice(0, shape.indexOf('|')) : model
     const newModel = !known && this.newModel != null && m != null && !this.models.has(m)
     const onKnownHost = known && knownHost && this.seenHost != null
-    const sit = onKnownHost ? this.seenHost as SafeDefaultJSON['seen'] : known ? this.seen : newModel ? this.newModel as SafeDefaultJSON['unseen'] : this.unseen
+    const sit = onKnownHost ? this.seenHost as SituationJSON : known ? this.seen : newModel ? this.newModel as SituationJSON : this.unseen
     const what = onKnownHost ? 'known workload shape on a known machine' : known ? 'known workload shape' : newModel ? 'model not in the history' : 'unseen workload shape'
 
     const cands = scored.map(s => s.method)
@@ -333,12 +477,15 @@ export class SafeDefault {
     const fixed = this.fixed.choose(shape, cands, rule)
     if (!sit.trusted) {
       const d = safeDecision(scored, fixed.method, this.z)
-      return { ...d, choice: fixed.method, safe: d.learnerChoice !== fixed.method, rule: fixed.rule, trusted: false, reason: `safe default: ${fixed.rule} → ${fixed.method}; the learner did not beat the fixed rule on held-out tasks of the history (${what})` }
+      return { ...d, choice: fixed.method, safe: d.learnerChoice !== fixed.method, rule: fixed.rule, trusted: false, reason: `safe default: ${fixed.rule} → ${fixed.method}; the gated learner did not beat the fixed rule on held-out tasks of the history at any z of the gate (${what})` }
     }
-    const d = safeDecision(scored, fixed.method, this.z)
+    const { z, own } = zOf(sit, this.z)
+    const d = safeDecision(scored, fixed.method, z)
+    // which z decided: the situation's own (chosen on held-out tasks) or an older snapshot's global one
+    const zText = `z = ${z}${own ? ` chosen on held-out tasks for a ${what}` : ''}`
     const reason = d.safe
-      ? `safe default: ${fixed.rule} → ${fixed.method}; the learner's ${d.learnerChoice} gains ${d.gain.toFixed(3)} ln, within its uncertainty ${d.margin.toFixed(3)}`
-      : `learner: ${d.choice}${d.choice === fixed.method ? ` (agrees with ${fixed.rule})` : ` over ${fixed.rule}'s ${fixed.method} by ${d.gain.toFixed(3)} ln > uncertainty ${d.margin.toFixed(3)}`}`
+      ? `safe default: ${fixed.rule} → ${fixed.method}; the learner's ${d.learnerChoice} gains ${d.gain.toFixed(3)} ln, within z × its spread = ${d.margin.toFixed(3)} (${zText})`
+      : `learner: ${d.choice}${d.choice === fixed.method ? ` (agrees with ${fixed.rule})` : ` over ${fixed.rule}'s ${fixed.method} by ${d.gain.toFixed(3)} ln > z × its spread = ${d.margin.toFixed(3)} (${zText})`}`
     return { ...d, rule: fixed.rule, trusted: true, reason }
   }
 

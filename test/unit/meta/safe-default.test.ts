@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { buildDataset, type Task } from '../../../src/meta/dataset.js'
-import { bestOf, checkTrust, checkTrustProfile, FixedRule, Pairwise, perfOf, SafeDefault, safeDecision, shapeKey, type Predictor } from '../../../src/meta/safe-default.js'
+import { bestOf, checkTrust, checkTrustProfile, chooseZ, FixedRule, Pairwise, perfOf, SAFE_Z, SafeDefault, safeDecision, shapeKey, signTestWins, Z_GRID, Z_RULE, type Predictor } from '../../../src/meta/safe-default.js'
 import { synthHistory } from '../../../src/meta/synthetic.js'
 
 type Body = ReturnType<typeof synthHistory>[number]
@@ -87,7 +87,9 @@ describe('safe default: the nested trust check', () => {
     expect(good.tasks).toBe(ds.tasks.length)
     const bad = await checkTrust(ds.tasks, async () => inverted, { grouping: 'hardware' })
     expect(bad.trusted).toBe(false)
-    expect(bad.learnerRegret).toBeGreaterThan(bad.fixedRegret)
+    // untrusted: the fixed rule answers, and no z of the grid let the inverted learner beat it
+    expect(bad.learnerRegret).toBe(bad.fixedRegret)
+    for (const z of Z_GRID.filter(Number.isFinite)) expect(bad.zRegret[String(z)]).toBeGreaterThan(bad.fixedRegret)
   })
 
   it('a history with one task keeps the fixed rule', async () => {
@@ -167,5 +169,127 @@ describe('safe default: the nested trust check', () => {
     // older snapshots (no newModel) keep answering by the unseen-shape check
     const { newModel: _n, ...old } = good.policy.toJSON()
     expect(SafeDefault.fromJSON(old).decide(shapeKey('other-model', t.workload), scored).trusted).toBe(true)
+  })
+})
+
+describe('safe default: the gate\'s z, chosen per situation on held-out tasks', () => {
+  const grid = [0, 0.5, 1, Infinity]
+
+  // rule `min` alone: the lowest mean (the daemon's rule adds the fold and sign-test guards, below)
+  it('z = 0 wins when always following the learner has the lowest held-out regret', () => {
+    // rows: grid z; columns: held-out tasks. Infinity is the fixed rule.
+    const c = chooseZ(grid, [[0, 0, 0.1], [0, 0.2, 0.1], [0.3, 0.2, 0.1], [0.3, 0.2, 0.1]], 'min')
+    expect(c.z).toBe(0)
+    expect(c.mean[0]).toBeCloseTo(0.1 / 3, 12)
+  })
+
+  it('Infinity (the fixed rule) wins when every finite z is worse', () => {
+    expect(chooseZ(grid, [[0.5, 0.5], [0.4, 0.2], [0.2, 0.2], [0.1, 0.2]], 'min').z).toBe(Infinity)
+  })
+
+  it('an intermediate z wins when the learner is right only where its gain is large against its spread', () => {
+    expect(chooseZ(grid, [[0.3, 0], [0, 0], [0, 0.2], [0.2, 0.2]], 'min').z).toBe(0.5)
+  })
+
+  it('ties go to the larger z, the one that overrides the fixed rule less often', () => {
+    expect(chooseZ(grid, [[0.1, 0], [0, 0.1], [0.05, 0.05], [0.2, 0.2]], 'min').z).toBe(1)
+    // a finite z that only equals the fixed rule is not chosen: Infinity is the larger
+    expect(chooseZ(grid, [[0.2, 0.3], [0.2, 0.2], [0.2, 0.2], [0.2, 0.2]], 'min').z).toBe(Infinity)
+    // float noise is a tie
+    expect(chooseZ(grid, [[0.1 + 1e-15], [0.1], [0.3], [0.3]], 'min').z).toBe(0.5)
+  })
+
+  it('a z with no held-out task is never chosen', () => {
+    expect(chooseZ(grid, [[], [], [], []]).z).toBe(Infinity)
+  })
+
+  it('the daemon\'s rule: a mean moved by one or two tasks is not evidence (sign test)', () => {
+    expect(Z_RULE).toBe('tested')
+    const fixed = Array.from({ length: 30 }, () => 0.05)
+    const lucky = fixed.map((v, k) => (k < 2 ? 0 : v))
+    const fold = fixed.map((_, k) => k % 3)
+    // lower mean, but 2 wins and no loss: p = 0.25, the fixed rule stays
+    expect(chooseZ([0, Infinity], [lucky, fixed], 'min', fold).z).toBe(0)
+    expect(chooseZ([0, Infinity], [lucky, fixed], 'tested', fold).z).toBe(Infinity)
+    // 6 wins, 1 loss spread over the folds: p = 0.0625 → not yet; 7 wins, 1 loss: p = 0.035 → chosen
+    const six = fixed.map((v, k) => (k < 6 ? 0 : k === 29 ? 0.06 : v))
+    const seven = fixed.map((v, k) => (k < 7 ? 0 : k === 29 ? 0.06 : v))
+    expect(signTestWins(six, fixed)).toBe(false)
+    expect(signTestWins(seven, fixed)).toBe(true)
+    expect(chooseZ([0, Infinity], [seven, fixed], 'tested', fold).z).toBe(0)
+  })
+
+  it('the daemon\'s rule: a z that loses to the fixed rule on one inner fold is not chosen, whatever its mean', () => {
+    const fixed = Array.from({ length: 30 }, () => 0.05)
+    const fold = fixed.map((_, k) => k % 3)
+    // wins big on folds 0 and 1, loses on fold 2
+    const uneven = fixed.map((v, k) => (k % 3 === 2 ? (k === 2 ? 0.2 : v) : 0))
+    expect(chooseZ([0, Infinity], [uneven, fixed], 'min', fold).z).toBe(0)
+    expect(chooseZ([0, Infinity], [uneven, fixed], 'every-fold', fold).z).toBe(Infinity)
+    expect(chooseZ([0, Infinity], [uneven, fixed], 'tested', fold).z).toBe(Infinity)
+    // a safer z that wins on every fold is chosen instead
+    const steady = fixed.map((v, k) => (k % 3 === 0 || k % 10 === 1 || k === 5 ? 0 : v))
+    expect(chooseZ([0, 1, Infinity], [uneven, steady, fixed], 'tested', fold).z).toBe(1)
+  })
+
+  const ds = buildDataset(synthHistory({ machines: 3, models: 1, workloads: 6, repeats: 1, seed: 5 }))
+  const truthWide: Predictor = (t: Task, cands) => {
+    const p = perfOf(t)
+    // right about every task, but its trees disagree widely: the fixed z = 1 never lets it through
+    return { mean: cands.map(m => Math.log(Math.max(1e-9, p.get(m) as number))), std: cands.map(() => 50) }
+  }
+
+  it('the check trusts a right learner with a wide spread at a small z, where the fixed z = 1 rule never did', async () => {
+    const calibrated = await checkTrust(ds.tasks, async () => truthWide, { grouping: 'random' })
+    expect(calibrated.trusted).toBe(true)
+    expect(calibrated.z).toBe(0)
+    expect(calibrated.learnerRegret).toBe(0)
+    expect(calibrated.fixedRegret).toBeGreaterThan(0)
+    expect(calibrated.zRegret.Infinity).toBe(calibrated.fixedRegret)
+    expect(new Set(Object.keys(calibrated.zRegret))).toEqual(new Set(Z_GRID.map(String)))
+    // the evidence behind it is reported: z = 0 wins held-out tasks, loses none, loses no inner fold
+    expect(calibrated.zTest['0']).toMatchObject({ losses: 0, foldsLost: 0 })
+    expect(calibrated.zTest['0'].wins).toBeGreaterThanOrEqual(5)
+    expect(calibrated.zTest['0'].t).toBeGreaterThan(0)
+    // the grid [1] is the rule before per-situation z: the spread hides the learner's wins
+    const fixedZ = await checkTrust(ds.tasks, async () => truthWide, { grouping: 'random', grid: [1] })
+    expect(fixedZ).toMatchObject({ trusted: false, z: null })
+    expect(fixedZ.learnerRegret).toBe(fixedZ.fixedRegret)
+  })
+
+  it('the policy answers with the situation\'s z and says so; its snapshot keeps it', async () => {
+    const { policy } = await SafeDefault.train(ds.tasks, async () => truthWide)
+    expect(policy.unseen).toMatchObject({ trusted: true, z: 0 })
+    expect(policy.z).toBe(SAFE_Z)
+    const t = ds.tasks[0]
+    const cands = [...t.cells.keys()].sort()
+    const tp = truthWide(t, cands)
+    const scored = cands.map((method, i) => ({ method, mean: tp.mean[i], std: tp.std[i] }))
+    const best = cands.reduce((b, m) => ((perfOf(t).get(m) as number) > (perfOf(t).get(b) as number) ? m : b))
+    const back = SafeDefault.fromJSON(JSON.parse(JSON.stringify(policy.toJSON())))
+    const a = back.decide(shapeKey(t.modelId, 'no-such-shape'), scored)
+    expect(a).toMatchObject({ trusted: true, choice: best })
+    if (a.choice !== policy.fixed.choose(undefined, cands).method) expect(a.reason).toMatch(/^learner: .*z = 0 chosen on held-out tasks for a unseen workload shape/)
+  })
+
+  it('an older snapshot (no z per situation) reads with its global z, as it was trained; a malformed z falls back to it', () => {
+    const t = ds.tasks[0]
+    const cands = [...t.cells.keys()].sort()
+    const fixed = FixedRule.fromTasks(ds.tasks)
+    const d = fixed.choose(undefined, cands).method
+    const other = cands.find(m => m !== d) as string
+    // the learner prefers another method by 0.5 ln with trees spread 0.5 each: margin at z = 1 is 0.71
+    const scored = cands.map(method => ({ method, mean: method === other ? 0.5 : 0, std: 0.5 }))
+    const json = new SafeDefault(fixed, { trusted: false, rule: 'single-best' }, { trusted: true, rule: 'single-best', z: 0 }).toJSON()
+    expect(SafeDefault.fromJSON(json).decide(undefined, scored, true, t.modelId)).toMatchObject({ choice: other, safe: false })
+    const { z: _z, ...oldUnseen } = json.unseen
+    const old = SafeDefault.fromJSON({ ...json, unseen: oldUnseen })
+    const a = old.decide(undefined, scored, true, t.modelId)
+    expect(a).toMatchObject({ choice: d, safe: true, trusted: true })
+    expect(a.reason).toMatch(/\(z = 1\)$/)
+    for (const bad of [-1, 'x', null]) {
+      const b = SafeDefault.fromJSON({ ...json, unseen: { ...oldUnseen, z: bad as unknown as number } })
+      expect(b.decide(undefined, scored, true, t.modelId).choice).toBe(d)
+    }
   })
 })
