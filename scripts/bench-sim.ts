@@ -1,5 +1,6 @@
 import '../src/util/polyfill.js'
 import { loadavg } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { checkDilation, suggestDilation } from '../src/testbed/dilation.js'
 import { pct, startSwarm, type Swarm } from '../src/testbed/simulation.js'
@@ -54,7 +55,8 @@ const timeoutSeconds = Number(f.timeout ?? 30)
 const rounds = Number(f.rounds ?? 20)
 const seed = Number(f.seed ?? 1)
 const json = f.json === true
-const say = (s: string): void => { if (!json) process.stdout.write(s + '\n') }
+// progress goes to stderr under --json, so stdout is the JSON alone
+const say = (s: string): void => { (json ? process.stderr : process.stdout).write(s + '\n') }
 const gc = (): void => { (globalThis as { gc?: () => void }).gc?.() }
 let runs = 0
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -106,6 +108,9 @@ async function run (n: number, metrics: string, dilation: number): Promise<Recor
     // per simulated second: a simulated second lasts d real ones
     const idleCpuMsPerPeerPerSimSecond = idleCpuMsPerSecond * d / n
     const before = swarm.traffic()
+    // how late timers fire while records move: the lag, in simulated ms, is the error dilation leaves
+    const lag = monitorEventLoopDelay({ resolution: 5 })
+    lag.enable()
     const cpu0 = process.cpuUsage()
     const w0 = Date.now()
     const allStored: number[] = []
@@ -123,6 +128,7 @@ async function run (n: number, metrics: string, dilation: number): Promise<Recor
       await swarm.sleep(200)
     }
     const cpu = process.cpuUsage(cpu0)
+    lag.disable()
     const wallSeconds = (Date.now() - w0) / 1000
     const after = swarm.traffic()
     const first = after.firstDeliveries - before.firstDeliveries
@@ -161,6 +167,9 @@ async function run (n: number, metrics: string, dilation: number): Promise<Recor
       idleCoreShare: idleCpuMsPerSecond / 1000,
       suggestedDilation: suggestDilation(idleCpuMsPerPeerPerSimSecond, n),
       cpuShareDuringRounds: (cpu.user + cpu.system) / 1e6 / wallSeconds,
+      // event-loop delay during the rounds (beyond the 5 ms sampling), real ms ÷ D
+      loopLagP50SimMs: Math.max(0, lag.percentile(50) / 1e6 - 5) / d,
+      loopLagP99SimMs: Math.max(0, lag.percentile(99) / 1e6 - 5) / d,
       catchUpSeconds,
       heapMiBPerPeer: (mem.heapUsed - base.heapUsed) / 2 ** 20 / n,
       rssMiBPerPeer: (mem.rss - base.rss) / 2 ** 20 / n,
@@ -181,7 +190,7 @@ async function main (): Promise<void> {
     results.push(r)
     say(`peers=${n}, D=${dil}, metrics ${mode}: delivery ${(r.deliveryRatio * 100).toFixed(2)} %, all stored p50 ${r.p50Ms.toFixed(0)} ms p99 ${r.p99Ms.toFixed(0)} ms, hops p99 ${r.hopsP99}, ` +
       `duplicates/record ${r.duplicatesPerRecord.toFixed(2)}, ${r.bytesPerPeerPerRecord} B/peer/record (idle ${r.idleBytesPerPeerPerSecond} B/peer/s), ` +
-      `cpu ${r.cpuMsPerPeerPerRecord.toFixed(2)} ms/peer/record (${r.netCpuMsPerPeerPerRecord.toFixed(2)} over idle ${r.idleCpuMsPerPeerPerSecond.toFixed(3)} ms/peer/s), heap ${r.heapMiBPerPeer.toFixed(2)} MiB/peer (rss ${r.rssMiBPerPeer.toFixed(2)}), catch-up ${r.catchUpSeconds.toFixed(2)} s, ` +
+      `cpu ${r.cpuMsPerPeerPerRecord.toFixed(2)} ms/peer/record (${r.netCpuMsPerPeerPerRecord.toFixed(2)} over idle ${r.idleCpuMsPerPeerPerSecond.toFixed(3)} ms/peer/s), heap ${r.heapMiBPerPeer.toFixed(2)} MiB/peer (rss ${r.rssMiBPerPeer.toFixed(2)}), catch-up ${r.catchUpSeconds.toFixed(2)} s, loop lag p99 ${r.loopLagP99SimMs.toFixed(1)} simulated ms, ` +
       `idle ${r.idleCpuMsPerPeerPerSimSecond.toFixed(3)} CPU-ms/peer/simulated s = ${r.idleCoreShare.toFixed(2)} core at D=${dil} (suggested D ${r.suggestedDilation}), load ${r.loadAvg1.toFixed(2)}`)
     gc()
     await sleep(1000)

@@ -16,6 +16,7 @@ import { SwarmtuneError } from '../util/errors.js'
  * - gossipsub peer scoring: decayInterval, retainScore, and per topic timeInMeshQuantum and
  *   meshMessageDeliveriesActivation/-Window (decays are per decayInterval, caps per quantum);
  * - libp2p: the connection manager's dial, per-address dial and inbound upgrade timeouts, the
+ *   stream protocol negotiation timeouts both ways, the connection close timeout, the
  *   connection monitor's ping interval, yamux's keep-alive interval, identify's timeout;
  * - swarmtune: the bootstrap/peer-exchange interval, the sync session timeout and interval, the
  *   sync session time limit, the per-second and per-minute rate limits (divided by D);
@@ -23,8 +24,9 @@ import { SwarmtuneError } from '../util/errors.js'
  *   publishes, the propagation timeout.
  * What is not (constants inside the libraries, see docs/BENCHMARKS.md for their effect):
  * gossipsub's first heartbeat delay (100 ms), its accept-from-whitelist window (1 s) and its
- * score's delivery-record lifetime (120 s), libp2p's connection close timeout (1 s), the pacer's
- * CPU time slice (CPU time, which dilation is meant to make cheaper).
+ * score's delivery-record lifetime (120 s), libp2p's peer-store clean-up on disconnect (5 s),
+ * its pruner's close (1 s) and its stop (500 ms), and the pacer's CPU time slice (CPU time,
+ * which dilation is meant to make cheaper).
  */
 
 /** The real-time values of everything dilation scales (gossipsub, libp2p and swarmtune defaults). */
@@ -41,7 +43,7 @@ export const BASE_TIMING = {
   scoreParams: { decayInterval: 1_000, retainScore: 3_600_000 },
   // swarmtune's own quantum (src/net/libp2p.ts recordsTopicScoreParams), gossipsub's window/activation
   topicScoreParams: { timeInMeshQuantum: 1_000, meshMessageDeliveriesWindow: 10, meshMessageDeliveriesActivation: 5_000 },
-  connectionManager: { dialTimeout: 10_000, addressDialTimeout: 6_000, inboundUpgradeTimeout: 10_000 },
+  connectionManager: { dialTimeout: 10_000, addressDialTimeout: 6_000, inboundUpgradeTimeout: 10_000, inboundStreamProtocolNegotiationTimeout: 10_000, outboundStreamProtocolNegotiationTimeout: 10_000, connectionCloseTimeout: 1_000 },
   connectionMonitor: { pingInterval: 10_000 },
   yamux: { keepAliveInterval: 30_000 },
   identify: { timeout: 5_000 },
