@@ -16,7 +16,8 @@ import { pct, startSwarm, type Swarm } from '../src/testbed/simulation.js'
  * its catch-up by sync.
  *
  *   npm run bench:sim -- [--peers 100,300,1000] [--rounds 20] [--seed 1] [--metrics off|on|off,on]
- *     [--dilation 1|4|1,4] [--latency 20-200] [--verify-ms 0.2] [--quiet-timers] [--timeout 30] [--json]
+ *     [--dilation 1|4|1,4] [--latency 20-200] [--verify-ms 0.2] [--quiet-timers] [--no-start-sync]
+ *     [--warmup 1] [--timeout 30] [--json]
  *
  * --dilation D slows every clock of the simulated world by D (each listed value is one run per
  * size, in the order given: `--dilation 1,4` validates the model side by side). Every time printed
@@ -35,6 +36,8 @@ const { values: f } = parseArgs({
     latency: { type: 'string' },
     'verify-ms': { type: 'string' },
     'quiet-timers': { type: 'boolean' },
+    'no-start-sync': { type: 'boolean' },
+    warmup: { type: 'string' },
     timeout: { type: 'string' },
     json: { type: 'boolean' }
   }
@@ -50,6 +53,10 @@ if (latency != null && !(latency.minMs > 0 && latency.maxMs >= latency.minMs)) t
 const verifyMs = Number(f['verify-ms'] ?? 0)
 if (!(verifyMs >= 0)) throw new Error(`--verify-ms takes simulated ms ≥ 0 (got ${f['verify-ms']})`)
 const quietTimers = f['quiet-timers'] === true
+// the initial nodes' stores are empty: their sync-on-connect sessions fetch nothing (the late joiner still syncs)
+const syncOnStart = f['no-start-sync'] !== true
+// unmeasured publishes before the rounds (the first record through a fresh swarm also pays for JIT and late grafts)
+const warmup = Number(f.warmup ?? 0)
 // a round's time limit, simulated seconds
 const timeoutSeconds = Number(f.timeout ?? 30)
 const rounds = Number(f.rounds ?? 20)
@@ -85,7 +92,7 @@ async function run (n: number, metrics: string, dilation: number): Promise<Recor
   gc()
   const base = process.memoryUsage()
   const t0 = Date.now()
-  const swarm = await startSwarm({ peers: n, seed, name: `sim${n}-${seed}-${metrics}-${runs++}`, metrics: metrics === 'on', log: say, dilation, latency, verifyMs, quietTimers })
+  const swarm = await startSwarm({ peers: n, seed, name: `sim${n}-${seed}-${metrics}-${runs++}`, metrics: metrics === 'on', log: say, dilation, latency, verifyMs, quietTimers, syncOnStart })
   const d = swarm.dilation
   const startSeconds = (Date.now() - t0) / 1000
   say(`${n} nodes started in ${startSeconds.toFixed(1)} s (load ${loadavg()[0].toFixed(2)})`)
@@ -107,6 +114,11 @@ async function run (n: number, metrics: string, dilation: number): Promise<Recor
     const idleCpuMsPerSecond = (idleCpu.user + idleCpu.system) / 1000 / idleSeconds
     // per simulated second: a simulated second lasts d real ones
     const idleCpuMsPerPeerPerSimSecond = idleCpuMsPerSecond * d / n
+    for (let w = 0; w < warmup; w++) {
+      const res = await swarm.propagate(swarm.peers[(w * 31 + 1) % n], timeoutSeconds * 1000)
+      say(`  warm-up ${w + 1}/${warmup} (not counted): ${res.missing === 0 ? `all stored in ${Math.max(...res.delays).toFixed(0)} ms` : `${res.missing} missing`}`)
+      await swarm.sleep(200)
+    }
     const before = swarm.traffic()
     // how late timers fire while records move: the lag, in simulated ms, is the error dilation leaves
     const lag = monitorEventLoopDelay({ resolution: 5 })
@@ -141,6 +153,8 @@ async function run (n: number, metrics: string, dilation: number): Promise<Recor
       latencyMs: latency == null ? '0' : `${latency.minMs}-${latency.maxMs}`,
       verifyMs,
       quietTimers,
+      syncOnStart,
+      warmup,
       metrics,
       rounds,
       deliveryRatio: 1 - missing / (rounds * (n - 1)),

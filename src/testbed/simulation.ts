@@ -61,6 +61,11 @@ export interface SimulationOptions {
   latency?: { minMs: number, maxMs: number }
   /** simulated ms per signature check, one at a time per node (default 0: the real check's own time) */
   verifyMs?: number
+  /**
+   * sync on connect for the nodes of start() (default true). Their stores are empty at start, so
+   * the sessions fetch nothing and only cost CPU; nodes added later (the late joiner) always sync.
+   */
+  syncOnStart?: boolean
   log?: (line: string) => void
 }
 
@@ -121,6 +126,7 @@ export class Swarm {
   private readonly seqs = new Map<string, number>()
   private readonly bodies: UnsignedBody[]
   private started = 0
+  private starting = false
 
   constructor (private readonly o: SimulationOptions) {
     this.rng = createRng(o.seed ?? 1)
@@ -171,6 +177,7 @@ export class Swarm {
       rejections,
       onRecord: (r) => { this.onStored(author, r) }
     }, {
+      syncOnConnect: !this.starting || this.o.syncOnStart !== false,
       limits: { ...this.plan.limits, ...this.o.limits },
       timing: this.plan.timing,
       ...((this.o.verifyMs ?? 0) > 0 ? { verifier: timedVerifier((this.o.verifyMs ?? 0) * this.plan.factor) } : {}),
@@ -228,6 +235,7 @@ export class Swarm {
   /** Start `peers` nodes, `startBatch` at a time. */
   async start (): Promise<void> {
     const batch = this.o.startBatch ?? 10
+    this.starting = true
     // the first few alone, so later ones have somewhere to bootstrap
     while (this.peers.length < Math.min(this.o.peers, batch)) await this.addPeer()
     while (this.peers.length < this.o.peers) {
@@ -235,6 +243,7 @@ export class Swarm {
       await Promise.all(Array.from({ length: n }, async () => await this.addPeer()))
       if (this.peers.length % 100 === 0) this.o.log?.(`  ${this.peers.length}/${this.o.peers} nodes started`)
     }
+    this.starting = false
   }
 
   /** Records-topic mesh sizes of every node. */
