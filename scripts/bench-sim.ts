@@ -17,7 +17,7 @@ import { pct, startSwarm, type Swarm } from '../src/testbed/simulation.js'
  *
  *   npm run bench:sim -- [--peers 100,300,1000] [--rounds 20] [--seed 1] [--metrics off|on|off,on]
  *     [--dilation 1|4|1,4] [--latency 20-200] [--verify-ms 0.2] [--quiet-timers] [--no-start-sync]
- *     [--warmup 1] [--timeout 30] [--json]
+ *     [--warmup 1] [--timeout 30] [--mesh-wait 30] [--json]
  *
  * --dilation D slows every clock of the simulated world by D (each listed value is one run per
  * size, in the order given: `--dilation 1,4` validates the model side by side). Every time printed
@@ -39,6 +39,7 @@ const { values: f } = parseArgs({
     'no-start-sync': { type: 'boolean' },
     warmup: { type: 'string' },
     timeout: { type: 'string' },
+    'mesh-wait': { type: 'string' },
     json: { type: 'boolean' }
   }
 })
@@ -59,6 +60,8 @@ const syncOnStart = f['no-start-sync'] !== true
 const warmup = Number(f.warmup ?? 0)
 // a round's time limit, simulated seconds
 const timeoutSeconds = Number(f.timeout ?? 30)
+// the longest wait for every mesh to reach 3 peers, simulated seconds (and at most 5 real minutes)
+const meshWaitSeconds = Number(f['mesh-wait'] ?? 30)
 const rounds = Number(f.rounds ?? 20)
 const seed = Number(f.seed ?? 1)
 const json = f.json === true
@@ -97,8 +100,8 @@ async function run (n: number, metrics: string, dilation: number): Promise<Recor
   const startSeconds = (Date.now() - t0) / 1000
   say(`${n} nodes started in ${startSeconds.toFixed(1)} s (load ${loadavg()[0].toFixed(2)})`)
   try {
-    // meshes form over heartbeats: 30 simulated s, but at most 5 real minutes
-    const mesh = await waitMeshes(swarm, 3, Math.min(30_000 * d, 300_000))
+    // meshes form over heartbeats: --mesh-wait simulated s, but at most 5 real minutes
+    const mesh = await waitMeshes(swarm, 3, Math.min(meshWaitSeconds * 1000 * d, 300_000))
     say(`  meshes ${mesh.ok ? ">= 3" : "NOT all >= 3"} after ${mesh.seconds.toFixed(1)} s more (mesh ${mesh.min}-${mesh.max})`)
     await swarm.sleep(2000)
     gc()
@@ -145,6 +148,10 @@ async function run (n: number, metrics: string, dilation: number): Promise<Recor
     const after = swarm.traffic()
     const first = after.firstDeliveries - before.firstDeliveries
     const recordMsgs = after.recordMsgsIn - before.recordMsgsIn
+    // the rounds' figures before the catch-up, so a run stopped during it still leaves them
+    say(`  rounds: delivery ${(1 - missing / (rounds * (n - 1))).toFixed(4)}, all stored p50 ${pct(allStored, 50).toFixed(0)} p99 ${pct(allStored, 99).toFixed(0)} ms, hops p99 ${pct(hops, 99)}, ` +
+      `duplicates/record ${(first === 0 ? 0 : (recordMsgs - first) / first).toFixed(2)}, ${Math.round((after.bytesIn - before.bytesIn) / n / rounds)} B/peer/record, ` +
+      `loop lag p99 ${(Math.max(0, lag.percentile(99) / 1e6 - 5) / d).toFixed(1)} simulated ms, cpu ${((cpu.user + cpu.system) / 1000 / n / rounds).toFixed(2)} ms/peer/record`)
     const catchUpSeconds = await catchUp(swarm, rounds)
     say(`  a fresh node caught up on ${rounds} records in ${catchUpSeconds.toFixed(2)} s`)
     return {
