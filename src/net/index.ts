@@ -77,7 +77,7 @@ class Network implements SwarmNetworkNode {
       this.stats_.inc(via === 'gossip' ? 'gossipRateLimited' : 'syncRateLimited')
       this.log('rate limit hit by %s on %s', peer, via)
     }, c.config.net.allowPeers)
-    const node = this.node ??= await createSwarmLibp2p({ config: c.config, privateKey: c.privateKey, limits, guard: this.init.guard, metrics: this.init.metrics })
+    const node = this.node ??= await createSwarmLibp2p({ config: c.config, privateKey: c.privateKey, limits, guard: this.init.guard, metrics: this.init.metrics, timing: this.init.timing })
     // issue #7: a peer the guard has banned (graylisted flooder) is hung up on at once; the
     // connection gater keeps it out while the ban lasts
     const hanging = new Set<string>()
@@ -115,7 +115,7 @@ class Network implements SwarmNetworkNode {
     }
     // gossip and sync share one pacer: verification bursts yield the event loop every few ms
     const pacer = createPacer()
-    const verifier = this.pool = this.startPool()
+    const verifier = this.init.verifier ?? (this.pool = this.startPool())
     const ingest: Ingest = createIngest({ store: c.store, rejections: c.rejections, stats: this.stats_, log: this.log, onRecord, pacer, verifier })
     this.topic = new RecordsTopic({ pubsub: node.services.pubsub, ingest, stats: this.stats_, guard: netGuard, pacer, log: log('net:gossip') })
     const sync = this.sync = new SyncService({

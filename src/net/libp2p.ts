@@ -11,7 +11,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { SwarmtuneError } from '../util/errors.js'
 import type { Logger } from '../util/log.js'
-import { RECORDS_TOPIC, VOTES_TOPIC, type NetworkConfig, type NetworkGuard, type NetworkLimits } from './types.js'
+import { RECORDS_TOPIC, VOTES_TOPIC, type Libp2pTiming, type NetworkConfig, type NetworkGuard, type NetworkLimits } from './types.js'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { Registry } from 'prom-client'
 import { gossipsubMetricsRegister } from './metrics.js'
@@ -25,6 +25,8 @@ export interface SwarmLibp2pOptions {
   guard?: NetworkGuard
   /** export libp2p's and gossipsub's metrics on this registry (the daemon's /metrics) */
   metrics?: Registry
+  /** timing knobs over the defaults below (the time-dilated simulation, src/testbed/dilation.ts); daemons leave it unset */
+  timing?: Libp2pTiming
 }
 
 /** Records are self-signed and content-addressed: the gossip message id is the hash of its data. */
@@ -92,6 +94,8 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
   const allow = new Set(net.allowPeers ?? [])
   const refused = (peer: PeerId): boolean => deny.has(peer.toString()) || (allow.size > 0 && !allow.has(peer.toString())) || guard?.admitConnection?.(peer.toString()) === false
   const local = net.localTestbed
+  const t = opts.timing ?? {}
+  const topicParams = (): never => ({ ...recordsTopicScoreParams(limits), ...t.topicScoreParams }) as never
   try {
     return await createLibp2p({
       privateKey,
@@ -102,26 +106,27 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
       // one socket write per loop turn, not per frame (coalesce-writes.ts, issue #19)
       transports: usesMemoryTransport(net) ? [memory()] : [withCoalescedWrites(tcp())],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      streamMuxers: [yamux({ ...t.yamux })],
       connectionManager: local
         ? {
             // many peers on one host: the per-IP inbound rate limit would refuse most of them
             allow: ['/ip4/127.0.0.0/ipcidr/8'],
             inboundConnectionThreshold: 1000,
-            maxIncomingPendingConnections: 100
+            maxIncomingPendingConnections: 100,
+            ...t.connectionManager
           }
-        : {},
+        : { ...t.connectionManager },
       // a busy node answers pings late; aborting the connection for it (the default) made loaded
       // peers drop out of the swarm and redial in a loop. Dead peers are still found by the
       // muxer's keep-alive and by TCP.
-      connectionMonitor: { abortConnectionOnPingFailure: false },
+      connectionMonitor: { abortConnectionOnPingFailure: false, ...t.connectionMonitor },
       connectionGater: {
         denyDialPeer: refused,
         denyInboundEncryptedConnection: refused,
         denyOutboundEncryptedConnection: refused
       },
       services: {
-        identify: identify(),
+        identify: identify({ ...t.identify }),
         pubsub: gossipsub({
           globalSignaturePolicy: 'StrictNoSign',
           msgIdFn: contentMsgId,
@@ -136,6 +141,7 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
           // honest daemon's CPU during a flood). Records are ~1 KiB, where the duplicate it
           // saves costs less than the RPC; only unusually large records still use it.
           idontwantMinDataSize: IDONTWANT_MIN_BYTES,
+          ...t.gossipsub,
           scoreThresholds: { ...SCORE_THRESHOLDS },
           scoreParams: {
             IPColocationFactorWeight: local ? 0 : -5,
@@ -147,7 +153,8 @@ export async function createSwarmLibp2p (opts: SwarmLibp2pOptions): Promise<Swar
             appSpecificWeight: APP_SPECIFIC_WEIGHT,
             appSpecificScore: (p: string) => (guard?.appSpecificScore?.(p) ?? 0) * APP_SCORE_UNIT,
             // votes are scored like records: a forged or garbage vote (Reject) counts as P4 too
-            topics: { [RECORDS_TOPIC]: recordsTopicScoreParams(limits) as never, [VOTES_TOPIC]: recordsTopicScoreParams(limits) as never }
+            topics: { [RECORDS_TOPIC]: topicParams(), [VOTES_TOPIC]: topicParams() },
+            ...t.scoreParams
           }
         })
       }

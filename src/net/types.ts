@@ -137,6 +137,28 @@ export interface NetworkGuard {
   refundGossipAuthor?: (author: string) => void
 }
 
+/**
+ * Timing parameters a caller may set over src/net/libp2p.ts's choices: each object is spread over the
+ * option object of the same part. Only the in-process simulation uses it, to slow every clock of
+ * a node by one factor (time dilation); a daemon runs with none.
+ */
+export interface Libp2pTiming {
+  /** gossipsub options in ms (heartbeatInterval, fanoutTTL, seenTTL, pruneBackoff, ...) */
+  gossipsub?: Record<string, number>
+  /** gossipsub peer-score parameters (decayInterval, retainScore) */
+  scoreParams?: Record<string, number>
+  /** per-topic score parameters merged into the records and votes topics (timeInMeshQuantum, ...) */
+  topicScoreParams?: Record<string, number>
+  /** libp2p connection manager (dialTimeout, addressDialTimeout, inboundUpgradeTimeout, ...) */
+  connectionManager?: Record<string, number>
+  /** libp2p connection monitor (enabled, pingInterval) */
+  connectionMonitor?: { enabled?: boolean, pingInterval?: number }
+  /** yamux (enableKeepAlive, keepAliveInterval) */
+  yamux?: { enableKeepAlive?: boolean, keepAliveInterval?: number }
+  /** identify (timeout) */
+  identify?: { timeout?: number }
+}
+
 export interface NetworkInit {
   limits?: Partial<NetworkLimits>
   guard?: NetworkGuard
@@ -144,4 +166,11 @@ export interface NetworkInit {
   syncOnConnect?: boolean
   /** export libp2p's and gossipsub's metrics on this prom-client registry */
   metrics?: Registry
+  /** timing knobs for libp2p and gossipsub (the time-dilated simulation; daemons leave it unset) */
+  timing?: Libp2pTiming
+  /** verifies gossip and sync records instead of net.verifyWorkers' pool (the simulation's timed cost model) */
+  verifier?: {
+    verify: (wire: Uint8Array, now?: number) => Promise<SignedRecord>
+    check?: (wire: Uint8Array, now?: number) => Promise<SignedRecord>
+  }
 }

@@ -6,11 +6,13 @@ import { createNetwork, RECORDS_TOPIC, type NetworkLimits, type SwarmNetworkNode
 import { loadConfig, type SwarmtuneConfig } from '../node/config.js'
 import { createMetricsRegistry } from '../node/metrics.js'
 import { createRecord, synthBodies, toWire, type SignedRecord, type UnsignedBody } from '../records/index.js'
+import { decodeWireUnverified, verifyWire } from '../records/sign.js'
 import type { RecordStore } from '../store/types.js'
 import { Counters } from '../util/counters.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { createRng } from '../util/random.js'
 import { percentile } from '../util/stats.js'
+import { dilate, linkLatencyMs, type DilationPlan } from './dilation.js'
 import { createMemoryStore } from './memory-store.js'
 
 /**
@@ -20,9 +22,18 @@ import { createMemoryStore } from './memory-store.js'
  * ed25519 verification inline, sync, peer exchange); only the wire (memory instead of TCP,
  * chosen by the `/memory/` addresses, see usesMemoryTransport) and the store (the in-memory
  * RecordStore: a LevelDB per node costs file handles and caches that 1,000 nodes cannot afford)
- * differ. Links have no added latency: @libp2p/memory's `latency` delays every chunk in turn
- * (a per-link throughput cap, not a delay), so times here are processing times; hop counts are
- * reported so a link latency can be added on top (docs/BENCHMARKS.md).
+ * differ. @libp2p/memory's own `latency` delays every chunk in turn (a per-link throughput cap,
+ * not a delay), so it stays 0; instead `latency` delays each gossipsub RPC a node receives by
+ * its link's one-way latency (a fixed draw per link, order kept per link), which covers every
+ * message of record propagation (records, IHAVE/IWANT, GRAFT/PRUNE) but not sync, identify or
+ * the connection handshakes (docs/BENCHMARKS.md says what that leaves out).
+ *
+ * Time dilation (`dilation` D, src/testbed/dilation.ts): every timing of every node and of the
+ * simulation is slowed by D, so the one CPU looks D times faster to the simulated world; every
+ * time this class returns (propagation delays) is in simulated ms, the real ones divided by D.
+ * `verifyMs` replaces the cost of a signature check by a timed model: each node verifies one
+ * record at a time, each taking `verifyMs` simulated ms (the real ed25519 check still runs, so a
+ * forged record is still refused).
  *
  * Measurement hooks (counting only, nothing changes what gossipsub does): every node's pubsub
  * `decodeRpc` counts RPC bytes in, `handleReceivedMessage` counts records-topic messages in
@@ -42,6 +53,19 @@ export interface SimulationOptions {
   metrics?: boolean
   /** a run-unique prefix of the /memory/ addresses (two swarms in one process must differ) */
   name?: string
+  /** time dilation factor D ≥ 1 (default 1: real time) */
+  dilation?: number
+  /** turn off per-connection timers that play no part in propagation (src/testbed/dilation.ts) */
+  quietTimers?: boolean
+  /** one-way link latency, log-uniform over [minMs, maxMs] simulated ms per link (default none) */
+  latency?: { minMs: number, maxMs: number }
+  /** simulated ms per signature check, one at a time per node (default 0: the real check's own time) */
+  verifyMs?: number
+  /**
+   * sync on connect for the nodes of start() (default true). Their stores are empty at start, so
+   * the sessions fetch nothing and only cost CPU; nodes added later (the late joiner) always sync.
+   */
+  syncOnStart?: boolean
   log?: (line: string) => void
 }
 
@@ -59,7 +83,7 @@ export interface SimPeer {
 /** One publish's outcome across the swarm. */
 export interface Propagation {
   id: string
-  /** ms from publish to each other peer storing it (peers that never did are `missing`) */
+  /** simulated ms from publish to each other peer storing it (peers that never did are `missing`) */
   delays: number[]
   missing: number
   /** hop count of each delivery (1 = straight from the publisher) */
@@ -75,18 +99,47 @@ export class SimulationError extends SwarmtuneError {}
 const now = (): number => performance.timeOrigin + performance.now()
 const msgHex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex')
 
+/**
+ * The timed verification cost model of one node: the real check (so forgeries still fail), then
+ * the verdict waits for the node's one verifier to be free for `costMs` real ms.
+ */
+export function timedVerifier (costMs: number): { verify: (wire: Uint8Array, now?: number) => Promise<SignedRecord>, check: (wire: Uint8Array, now?: number) => Promise<SignedRecord> } {
+  let busyUntil = 0
+  return {
+    verify: async (wire, at) => {
+      const record = await verifyWire(wire, at)
+      const done = busyUntil = Math.max(performance.now(), busyUntil) + costMs
+      await new Promise(resolve => setTimeout(resolve, done - performance.now()))
+      return record
+    },
+    check: async (wire, at) => decodeWireUnverified(wire, at)
+  }
+}
+
 export class Swarm {
   readonly peers: SimPeer[] = []
+  /** the dilated timings every node runs with */
+  readonly plan: DilationPlan
   private readonly pending = new Map<string, Pending>()
   private readonly byMsg = new Map<string, Pending>()
   private readonly rng: () => number
   private readonly seqs = new Map<string, number>()
   private readonly bodies: UnsignedBody[]
   private started = 0
+  private starting = false
 
   constructor (private readonly o: SimulationOptions) {
     this.rng = createRng(o.seed ?? 1)
     this.bodies = synthBodies(500, o.seed ?? 1)
+    this.plan = dilate({ factor: o.dilation ?? 1, quietTimers: o.quietTimers })
+  }
+
+  /** the dilation factor D */
+  get dilation (): number { return this.plan.factor }
+
+  /** wait `simulatedMs` of simulated time */
+  async sleep (simulatedMs: number): Promise<void> {
+    await new Promise(resolve => setTimeout(resolve, simulatedMs * this.plan.factor))
   }
 
   private config (addr: string, bootstrap: string[]): SwarmtuneConfig {
@@ -95,8 +148,9 @@ export class Swarm {
       overrides: {
         dataDir: '/nonexistent-simulation',
         bench: { background: { enabled: false } },
+        trust: { gossipPerPeerPerSecond: this.plan.trust.gossipPerPeerPerSecond },
         // verification inline (one process hosts every node), periodic sync off (sync runs on connect)
-        net: { listen: [addr], bootstrap, localTestbed: true, denyPeers: [], sync: { intervalMs: 3_600_000 }, verifyWorkers: 0 }
+        net: { listen: [addr], bootstrap, localTestbed: true, denyPeers: [], sync: { intervalMs: this.plan.sync.intervalMs, timeoutMs: this.plan.sync.timeoutMs }, verifyWorkers: 0 }
       }
     })
   }
@@ -122,9 +176,16 @@ export class Swarm {
       store,
       rejections,
       onRecord: (r) => { this.onStored(author, r) }
-    }, { limits: { ...this.o.limits }, ...(this.o.metrics === true ? { metrics: createMetricsRegistry() } : {}) })
+    }, {
+      syncOnConnect: !this.starting || this.o.syncOnStart !== false,
+      limits: { ...this.plan.limits, ...this.o.limits },
+      timing: this.plan.timing,
+      ...((this.o.verifyMs ?? 0) > 0 ? { verifier: timedVerifier((this.o.verifyMs ?? 0) * this.plan.factor) } : {}),
+      ...(this.o.metrics === true ? { metrics: createMetricsRegistry() } : {})
+    })
     await net.start()
     this.hook(net, author, traffic)
+    this.delayLinks(net, author)
     const peer: SimPeer = { net, store, key, author, rejections, addr, traffic }
     this.peers.push(peer)
     return peer
@@ -150,9 +211,31 @@ export class Swarm {
     })
   }
 
+  /**
+   * Link latency: each gossipsub RPC this node receives is handled its link's latency later
+   * (real ms = simulated × D). One latency per link and timers of equal delay fire in order, so
+   * RPCs on a link keep their order.
+   */
+  private delayLinks (net: SwarmNetworkNode, author: string): void {
+    const lat = this.o.latency
+    if (lat == null || lat.maxMs <= 0) return
+    const ps = net.libp2p.services.pubsub as unknown as Hookable
+    const handle = ps.handleReceivedRpc.bind(ps)
+    const seed = this.o.seed ?? 1
+    const perLink = new Map<string, number>()
+    ps.handleReceivedRpc = async (from: { toString: () => string }, rpc: unknown) => {
+      const peer = from.toString()
+      let ms = perLink.get(peer)
+      if (ms == null) perLink.set(peer, ms = linkLatencyMs(author, peer, seed, lat.minMs, lat.maxMs) * this.plan.factor)
+      await new Promise(resolve => setTimeout(resolve, ms))
+      return await handle(from, rpc)
+    }
+  }
+
   /** Start `peers` nodes, `startBatch` at a time. */
   async start (): Promise<void> {
     const batch = this.o.startBatch ?? 10
+    this.starting = true
     // the first few alone, so later ones have somewhere to bootstrap
     while (this.peers.length < Math.min(this.o.peers, batch)) await this.addPeer()
     while (this.peers.length < this.o.peers) {
@@ -160,6 +243,7 @@ export class Swarm {
       await Promise.all(Array.from({ length: n }, async () => await this.addPeer()))
       if (this.peers.length % 100 === 0) this.o.log?.(`  ${this.peers.length}/${this.o.peers} nodes started`)
     }
+    this.starting = false
   }
 
   /** Records-topic mesh sizes of every node. */
@@ -176,8 +260,9 @@ export class Swarm {
     return rec
   }
 
-  /** Publish a new record from `peer` and wait until every other node stored it (or `timeoutMs`). */
+  /** Publish a new record from `peer` and wait until every other node stored it (or `timeoutMs` simulated ms). */
   async propagate (peer: SimPeer, timeoutMs = 30_000): Promise<Propagation> {
+    const d = this.plan.factor
     const rec = await this.ownRecord(peer)
     const p: Pending = { t0: 0, publisher: peer.author, msgHex: msgHex(toWire(rec)), stored: new Map(), source: new Map() }
     this.pending.set(rec.id, p)
@@ -185,11 +270,11 @@ export class Swarm {
     p.t0 = now()
     await peer.net.publishRecord(rec)
     const want = this.peers.length - 1
-    const deadline = Date.now() + timeoutMs
+    const deadline = Date.now() + timeoutMs * d
     while (p.stored.size < want && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5))
     this.pending.delete(rec.id)
     this.byMsg.delete(p.msgHex)
-    return { id: rec.id, delays: [...p.stored.values()].map(t => t - p.t0), missing: want - p.stored.size, hops: this.hops(p) }
+    return { id: rec.id, delays: [...p.stored.values()].map(t => (t - p.t0) / d), missing: want - p.stored.size, hops: this.hops(p) }
   }
 
   private onStored (author: string, r: SignedRecord): void {
