@@ -137,9 +137,22 @@ function collectEvidence (index: ClaimIndex, self: string, params: TrustParams, 
   return evidence
 }
 
-async function equivocationCounts (store: RecordStore): Promise<Map<string, number>> {
+/**
+ * Equivocations per author: two records at one sequence number, and (sync 2.0.0) two signed log
+ * heads of one author kept as evidence because they describe different logs (same length and
+ * another root, or a head that disagrees with the author's records and the kept head beside it;
+ * docs/records.md). A lone evidence head is not counted: it proves nothing without its pair.
+ */
+export async function equivocationCounts (store: RecordStore): Promise<Map<string, number>> {
   const eq = new Map<string, number>()
   for (const ev of await store.evidence()) eq.set(ev.author, (eq.get(ev.author) ?? 0) + 1)
+  const heads = new Map<string, Set<string>>()
+  for (const h of (await store.logHeadEvidence?.()) ?? []) {
+    let roots = heads.get(h.body.author)
+    if (roots == null) heads.set(h.body.author, roots = new Set())
+    roots.add(`${h.body.length}:${h.body.root}`)
+  }
+  for (const [author, roots] of heads) if (roots.size >= 2) eq.set(author, (eq.get(author) ?? 0) + roots.size - 1)
   return eq
 }
 
