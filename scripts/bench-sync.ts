@@ -1,6 +1,7 @@
 import '../src/util/polyfill.js'
 import { fork } from 'node:child_process'
 import { loadavg } from 'node:os'
+import { resolve as resolvePath } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -18,7 +19,11 @@ import { connect, startLoopbackPeer, type LoopbackPeer } from '../src/testbed/lo
  * of its log, as an author's node does when it serves; the server holds them (with --protocol 1
  * too, so both runs prepare the same store).
  *
- *   node dist/scripts/bench-sync.js [--records 100000] [--authors 100] [--page-size 256] [--workers auto|N] [--protocol 1|2] [--head-every 1024] [--json]
+ *   node dist/scripts/bench-sync.js [--records 100000] [--authors 100] [--page-size 256] [--workers auto|N] [--protocol 1|2] [--head-every 1024] [--server-from DIR] [--json]
+ *
+ * --server-from DIR: the server process runs DIR/dist/scripts/bench-sync.js, another build (e.g.
+ * a worktree of main's HEAD): this build's client against the other build's server, for wire
+ * compatibility between releases.
  */
 interface Args { records: number, authors: number, pageSize: number, json: boolean, workers: number | 'auto', protocols: number[], headEvery: number }
 
@@ -130,7 +135,8 @@ async function main (): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   if (args.protocols.length === 0 || args.protocols.some(v => v !== 1 && v !== 2)) throw new Error('--protocol: 1 (/swarmtune/sync/1.0.0), 2 (/swarmtune/sync/2.0.0) or a list such as 1,2,1,2')
   if (args.role === 'serve') { await serve(args); return }
-  const self = fileURLToPath(import.meta.url)
+  const sf = process.argv.indexOf('--server-from')
+  const self = sf >= 0 ? resolvePath(process.argv[sf + 1], 'dist/scripts/bench-sync.js') : fileURLToPath(import.meta.url)
   const child = fork(self, ['--serve', '--records', String(args.records), '--authors', String(args.authors), '--page-size', String(args.pageSize), '--head-every', String(args.headEvery)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const ready = await new Promise<{ addr: string, prepMs: number }>((resolve, reject) => {
     child.on('message', (m: { type: string, addr: string, prepMs: number }) => { if (m.type === 'ready') resolve(m) })

@@ -2,7 +2,6 @@ import type { PeerId } from '@libp2p/interface'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { SignedRecord } from '../records/types.js'
 import { signLogHead } from '../records/log-head.js'
-import { toWire, verifyWire } from '../records/sign.js'
 import { Counters } from '../util/counters.js'
 import { SwarmtuneError } from '../util/errors.js'
 import { log } from '../util/log.js'
@@ -103,15 +102,17 @@ class Network implements SwarmNetworkNode {
     // issue #7 partitions: a record learned by sync is gossiped on (within the per-peer budget), so
     // after a heal it spreads through each half at gossip speed instead of waiting for the next sync round
     const relay = createTokenBucket(c.config.trust?.gossipPerPeerPerSecond ?? DEFAULT_GUARD.gossipPerPeerPerSecond, c.config.trust?.gossipBurst ?? DEFAULT_GUARD.gossipBurst)
+    const relayOne = (record: SignedRecord): void => {
+      if (!this.running || !relay()) return
+      this.topic?.publish(record).then(() => { this.stats_.inc('syncRelayed') }, () => {})
+    }
     const onRecord = (record: SignedRecord, via: 'gossip' | 'sync', attested?: boolean): void => {
       c.onRecord?.(record, via)
-      if (via === 'sync' && this.running && relay()) {
-        // a record taken in through its author's log head (sync 2.0.0) is checked on its own
-        // first: an author could sign a head over a record whose own signature is broken, and
-        // gossip peers would charge us, the relayer, for it
-        const checked = attested === true ? (this.pool?.verify(toWire(record)) ?? verifyWire(toWire(record))) : Promise.resolve(record)
-        checked.then(async () => { await this.topic?.publish(record) }).then(() => { this.stats_.inc('syncRelayed') }, () => { if (attested === true) this.stats_.inc('syncRelayRefused') })
-      }
+      // a record taken in through its author's log head (sync 2.0.0) is relayed once the
+      // background check (UncheckedChecker) has verified its own signature, not verified a second
+      // time here on the catch-up's path: an author could sign a head over a record whose own
+      // signature is broken, and gossip peers would charge us, the relayer, for it
+      if (via === 'sync' && attested !== true) relayOne(record)
     }
     // gossip and sync share one pacer: verification bursts yield the event loop every few ms
     const pacer = createPacer()
@@ -129,7 +130,8 @@ class Network implements SwarmNetworkNode {
       log: log('net:sync'),
       connectionTo: (peer) => node.getConnections(peer).find(conn => conn.status === 'open'),
       self: { author: this.peerId, sign: async (length, root) => await signLogHead(c.privateKey, this.peerId, length, root) },
-      maxVersion: c.config.net.sync.maxVersion ?? 2
+      maxVersion: c.config.net.sync.maxVersion ?? 2,
+      relayChecked: relayOne
     })
     this.bootstrap = new Bootstrapper(node, c.config.net.bootstrap, limits.bootstrapIntervalMs, log('net:bootstrap'))
     sync.start()

@@ -7,7 +7,7 @@ import type { SignedRecord } from '../records/types.js'
 import type { RecordStore, UncheckedMark } from '../store/types.js'
 import { errorCode } from '../util/errors.js'
 import { SyncViolation, classifyError, type Verified } from './ingest.js'
-import { CountedViolation, FRAME_END, FRAME_MORE, FRAME_RECORD, SyncErrorCode, createReceiveCheck, decodeHeads, encodeHeads, frame, readLooseWires, readWires, type Cursor, type PageSource, type SyncResult, type SyncServiceComponents } from './sync-wire.js'
+import { CountedViolation, FRAME_END, FRAME_MORE, FRAME_RECORD, MAX_PAGES_AHEAD, SyncErrorCode, createReceiveCheck, decodeHeads, encodeHeads, frame, readLooseWires, readWires, type Cursor, type PageSource, type SyncResult, type SyncServiceComponents } from './sync-wire.js'
 
 /*
  * Catch-up sync 2.0.0, /swarmtune/sync/2.0.0 (docs/records.md, "Sync 2.0.0"). The 1.0.0 frames
@@ -186,7 +186,7 @@ export class UncheckedChecker {
   private again = false
   private stopped = false
 
-  constructor (private readonly c: Pick<SyncServiceComponents, 'store' | 'ingest' | 'stats' | 'rejections' | 'guard' | 'log'>, private readonly batch = 128) {}
+  constructor (private readonly c: Pick<SyncServiceComponents, 'store' | 'ingest' | 'stats' | 'rejections' | 'guard' | 'log' | 'relayChecked'>, private readonly batch = 128) {}
 
   /** start checking (or check again once the current pass ends); resolves when nothing is left or no progress is made */
   kick (): Promise<void> {
@@ -215,6 +215,7 @@ export class UncheckedChecker {
     const store = this.c.store
     const marks = await store.unchecked!(this.batch)
     const checked: UncheckedMark[] = []
+    const relay: SignedRecord[] = []
     const forged: Array<UncheckedMark & { code: string }> = []
     await Promise.all(marks.map(async m => {
       const r = await store.get(m.id)
@@ -222,6 +223,7 @@ export class UncheckedChecker {
       try {
         await this.c.ingest.begin(toWire(r))
         checked.push(m)
+        relay.push(r)
       } catch (err) {
         const v = classifyError(err)
         // not the record's fault (a busy pool, a retry): it stays marked for the next pass
@@ -231,6 +233,8 @@ export class UncheckedChecker {
     if (checked.length + forged.length === 0) return 0
     await store.settleUnchecked!(checked, forged)
     this.c.stats.inc('syncUncheckedVerified', checked.length)
+    // checked now: gossip may pass them on (within the node's relay budget)
+    for (const r of relay) this.c.relayChecked?.(r)
     for (const m of forged) {
       this.c.stats.inc('syncUncheckedForged')
       this.c.rejections.inc(m.code)
@@ -412,11 +416,13 @@ export async function fetchV2 (stream: Stream, s: FetchV2): Promise<void> {
   const { limits, config } = c
   const { pageSize, maxRecordsPerSession } = config.net.sync
   const signal = clock.signal
+  // the server may send MAX_PAGES_AHEAD pages past the one asked for (a server that does not know
+  // `ahead` sends one page per MORE): that many pages more are the most we buffer unread
   const lp = lpStream(stream, {
     maxDataLength: limits.maxRecordFrameBytes,
-    maxBufferSize: limits.maxPageBytes + 2 * limits.maxRecordFrameBytes + 4096
+    maxBufferSize: (MAX_PAGES_AHEAD + 1) * (limits.maxPageBytes + 2 * limits.maxRecordFrameBytes) + 4096
   })
-  const hello = encodeHeads({ pageSize, maxPageBytes: limits.maxPageBytes, heads: await c.store.heads() }, limits.maxHeadsAuthors, 2)
+  const hello = encodeHeads({ pageSize, maxPageBytes: limits.maxPageBytes, heads: await c.store.heads(), ahead: MAX_PAGES_AHEAD }, limits.maxHeadsAuthors, 2)
   const declared = decodeHeads(hello.subarray(1), limits, 2).heads
   const check = createReceiveCheck(declared)
   const runs = new RunTracker(c, declared, res.peer, clock, check)

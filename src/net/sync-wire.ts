@@ -47,7 +47,16 @@ export interface HeadsMessage {
   pageSize: number
   maxPageBytes: number
   heads: Map<string, number>
+  /**
+   * 2.0.0, optional: pages the server may send past the one the client's last MORE asked for
+   * (the client buffers ahead + 1 pages). Absent, or a value a server does not know (not an
+   * integer 0..MAX_PAGES_AHEAD), is mapped to 0: one page per MORE, as before.
+   */
+  ahead?: number
 }
+
+/** most pages a 2.0.0 server sends ahead of the client's MORE (each page ≤ maxPageBytes) */
+export const MAX_PAGES_AHEAD = 2
 
 /**
  * Pure: the client's heads message. Over `maxAuthors`, the authors with the highest heads are
@@ -57,7 +66,7 @@ export function encodeHeads (msg: HeadsMessage, maxAuthors: number, version: 1 |
   let entries = [...msg.heads.entries()].filter(([, h]) => h > 0)
   if (entries.length > maxAuthors) entries = entries.sort((a, b) => b[1] - a[1]).slice(0, maxAuthors)
   entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-  const json = JSON.stringify({ v: version, pageSize: msg.pageSize, maxPageBytes: msg.maxPageBytes, heads: entries })
+  const json = JSON.stringify({ v: version, pageSize: msg.pageSize, maxPageBytes: msg.maxPageBytes, ...(version === 2 && msg.ahead != null ? { ahead: msg.ahead } : {}), heads: entries })
   return frame(FRAME_HEADS, new TextEncoder().encode(json))
 }
 
@@ -83,7 +92,9 @@ export function decodeHeads (payload: Uint8Array, limits: Pick<NetworkLimits, 'm
     if (heads.has(author as string)) bad('duplicate author')
     heads.set(author as string, head)
   }
-  return { pageSize: o.pageSize as number, maxPageBytes: o.maxPageBytes as number, heads }
+  // unknown values are mapped, not rejected: a newer client may ask for more than this server sends
+  const ahead = version === 2 && isInt(o.ahead, 0, Number.MAX_SAFE_INTEGER) ? Math.min(o.ahead, MAX_PAGES_AHEAD) : 0
+  return { pageSize: o.pageSize as number, maxPageBytes: o.maxPageBytes as number, heads, ahead }
 }
 
 export interface Cursor { author: string, after: number }
@@ -206,5 +217,7 @@ export interface SyncServiceComponents {
   self?: { author: string, sign: (length: number, root: Uint8Array) => Promise<LogHead> }
   /** highest sync version this node speaks as a client (net.sync.maxVersion, default 2) */
   maxVersion?: 1 | 2
+  /** pass on to gossip a record taken in through a log head once its own signature is checked */
+  relayChecked?: (record: SignedRecord) => void
 }
 

@@ -164,6 +164,10 @@ export class SyncService {
       sent += page.records
       return page
     }
+    // 2.0.0: the client may let us send `ahead` pages past the one its last MORE asked for; its
+    // MOREs still come one per END(1), so we read one per page once those credits are spent
+    // (and leave the last `ahead` MOREs unread when the session ends)
+    let credits = req.ahead ?? 0
     let page = await nextPage()
     for (;;) {
       const more = cursors.length > 0 && sent < config.net.sync.maxRecordsPerSession
@@ -176,9 +180,12 @@ export class SyncService {
       // read the next page from the store while the client verifies this one
       const prefetch = nextPage()
       prefetch.catch(() => {})
-      const next = (await lp.read({ signal })).subarray()
-      clock.kick()
-      if (next.length !== 1 || next[0] !== FRAME_MORE) throw new SyncViolation(SyncErrorCode.PROTOCOL, 'expected MORE')
+      if (credits > 0) credits--
+      else {
+        const next = (await lp.read({ signal })).subarray()
+        clock.kick()
+        if (next.length !== 1 || next[0] !== FRAME_MORE) throw new SyncViolation(SyncErrorCode.PROTOCOL, 'expected MORE')
+      }
       page = await prefetch
     }
     await stream.close({ signal })

@@ -7,7 +7,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import {
   createRecord, encodeEnvelope, encodeBody, frontierRoot, leafHash, merkleRoot, signLogHead, synthBodies, toHex, toWire, type SignedRecord
 } from '../../src/records/index.js'
-import { FRAME_END, FRAME_RECORD, frame } from '../../src/net/sync.js'
+import { FRAME_END, FRAME_MORE, FRAME_RECORD, MAX_PAGES_AHEAD, encodeHeads, frame } from '../../src/net/sync.js'
 import { FRAME_LOG_HEAD, logHeadPayload } from '../../src/net/sync-v2.js'
 import { SYNC2_PROTOCOL, SYNC_PROTOCOL } from '../../src/net/types.js'
 import type { RecordStore } from '../../src/store/types.js'
@@ -71,6 +71,40 @@ describe('sync 2.0.0', () => {
     expect(await c.net.syncWith(conn3.remotePeer)).toMatchObject({ ok: true, version: 2, inserted: 20 })
     expect(c.net.stats()).toMatchObject({ syncRunsVerified: 3, syncRunRecords: 670 })
     expect(await c.store.has(more[19].id)).toBe(true)
+  })
+
+  it('a server sends the pages a client asks for ahead of its MOREs; a client of the previous build (no "ahead") gets one page per MORE; both sessions end cleanly', async () => {
+    const a = await node()
+    const own = await ownRecords(a, 64 * 4 + 10)
+    const raw = await rawPeer()
+    const conn = await raw.dial(multiaddr(a.addr))
+    /** one session as a raw client: HEADS (with `ahead` or without), then pages; MOREs sent after `early` pages were read */
+    const session = async (ahead: number | undefined): Promise<{ pages: number, records: number }> => {
+      const stream = await conn.newStream(SYNC2_PROTOCOL)
+      const lp = lpStream(stream, { maxDataLength: 4 << 20, maxBufferSize: 64 << 20 })
+      await lp.write(encodeHeads({ pageSize: 64, maxPageBytes: 1 << 20, heads: new Map(), ahead }, 100, 2))
+      let pages = 0
+      let records = 0
+      let mores = 0
+      for (;;) {
+        const f = (await lp.read()).subarray()
+        if (f[0] === FRAME_RECORD) records++
+        if (f[0] !== FRAME_END) continue
+        pages++
+        if (f[1] === 0) break
+        // with `ahead`, the first pages come before any MORE: read them all, then ask for each
+        if (ahead != null && pages <= ahead) continue
+        const owed = pages - mores
+        for (let i = 0; i < owed; i++) await lp.write(frame(FRAME_MORE))
+        mores += owed
+      }
+      await stream.close()
+      return { pages, records }
+    }
+    expect(await session(MAX_PAGES_AHEAD)).toEqual({ pages: 5, records: own.length })
+    expect(await session(undefined)).toEqual({ pages: 5, records: own.length })
+    await waitFor('both sessions served', () => (a.net.stats().syncServedOkV2 ?? 0) === 2)
+    expect(a.net.stats().syncServeFailed).toBeUndefined()
   })
 
   it('a 2.0.0 peer and a 1.0.0-only peer still sync, both ways', async () => {

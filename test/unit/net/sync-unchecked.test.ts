@@ -76,9 +76,13 @@ describe('records taken in through a log head, unchecked', () => {
     const v2 = await fillPageV2(store, cursors, await store.heads(), 100, 1 << 20)
     expect(v2.frames).toEqual([])
 
-    const { stats, rejections, charged, checker } = parts(store)
+    const { stats, rejections, charged, checker, c } = parts(store)
+    const relayed: number[] = []
+    // gossip relays a record taken in through a head only once the check has verified it
+    c.relayChecked = (r: SignedRecord) => { relayed.push(r.body.seq) }
     await checker.kick()
     expect(stats.toJSON()).toMatchObject({ syncUncheckedVerified: 29, syncUncheckedForged: 1 })
+    expect(relayed.sort((a, b) => a - b)).toEqual(recs.map(r => r.body.seq).filter(q => q !== 17))
     expect(rejections.toJSON()).toEqual({ E_BAD_SIGNATURE: 1 })
     expect(charged).toEqual([`${x.id} E_BAD_SIGNATURE`])
     expect(await store.unchecked!(100)).toEqual([])

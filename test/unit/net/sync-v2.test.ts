@@ -6,7 +6,7 @@ import {
   createRecord, encodeBody, encodeEnvelope, leafHash, merkleRoot, signLogHead, synthBodies, toWire, type LogHead, type SignedRecord
 } from '../../../src/records/index.js'
 import { createIngest } from '../../../src/net/ingest.js'
-import { createReceiveCheck } from '../../../src/net/sync-wire.js'
+import { MAX_PAGES_AHEAD, createReceiveCheck, decodeHeads, encodeHeads } from '../../../src/net/sync-wire.js'
 import { FRAME_RECORD, type SyncServiceComponents } from '../../../src/net/sync.js'
 import { FRAME_LOG_HEAD, RunTracker, fillPageV2, logHeadPayload, openRun, type RunCursor, type RunSource } from '../../../src/net/sync-v2.js'
 import { resolveLimits } from '../../../src/net/limits.js'
@@ -192,5 +192,27 @@ describe('sync 2.0.0 client: checking a run', () => {
     // charged to the author, never to the server
     expect(charged).toEqual([`${a.id} E_SYNC_HEAD_CONFLICT`])
     expect(c.rejections.toJSON()).toEqual({ E_SYNC_HEAD_CONFLICT: 1 })
+  })
+})
+
+describe('HEADS "ahead" (2.0.0: pages a server may send before the client\'s MORE)', () => {
+  const limits = resolveLimits({})
+  const enc = (o: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(o))
+  const base = { v: 2, pageSize: 16, maxPageBytes: 1 << 20, heads: [] }
+
+  it('is sent by a 2.0.0 client only, and read back', () => {
+    const f = encodeHeads({ pageSize: 16, maxPageBytes: 1 << 20, heads: new Map(), ahead: MAX_PAGES_AHEAD }, 10, 2)
+    expect(decodeHeads(f.subarray(1), limits, 2).ahead).toBe(MAX_PAGES_AHEAD)
+    const v1 = encodeHeads({ pageSize: 16, maxPageBytes: 1 << 20, heads: new Map(), ahead: MAX_PAGES_AHEAD }, 10, 1)
+    expect(JSON.parse(new TextDecoder().decode(v1.subarray(1)))).not.toHaveProperty('ahead')
+    expect(decodeHeads(v1.subarray(1), limits, 1).ahead).toBe(0)
+  })
+
+  it('maps what it does not know instead of refusing: absent (a client of the previous build), junk or negative → 0, too many → the most this server sends', () => {
+    expect(decodeHeads(enc(base), limits, 2).ahead).toBe(0)
+    for (const junk of ['2', -1, 1.5, null, [2], { n: 2 }]) expect(decodeHeads(enc({ ...base, ahead: junk }), limits, 2).ahead).toBe(0)
+    expect(decodeHeads(enc({ ...base, ahead: 1_000_000 }), limits, 2).ahead).toBe(MAX_PAGES_AHEAD)
+    // a 1.0.0 HEADS never gets pages ahead, whatever it says
+    expect(decodeHeads(enc({ ...base, v: 1, ahead: 2 }), limits, 1).ahead).toBe(0)
   })
 })
