@@ -26,10 +26,10 @@ import { errorCode } from '../src/util/errors.js'
  * task ≥ 3 % away from the others in some feature, so the decision cache misses and the forest
  * runs) and `repeat` (16 tasks cycling: the cached path).
  *
- *   node dist/scripts/bench-recommend.js [--rates 100,250,500] [--seconds 10] [--backend histogram|ml-random-forest] (default histogram, the daemon's default) [--json]
+ *   node dist/scripts/bench-recommend.js [--rates 100,250,500] [--seconds 10] [--cold-unique] [--backend histogram|ml-random-forest] (default histogram, the daemon's default) [--json]
  */
 const { values: f } = parseArgs({
-  options: { rates: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' }, trees: { type: 'string' }, backend: { type: 'string' }, concurrency: { type: 'string' }, mode: { type: 'string' } }
+  options: { rates: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' }, trees: { type: 'string' }, backend: { type: 'string' }, concurrency: { type: 'string' }, mode: { type: 'string' }, 'cold-unique': { type: 'boolean' } }
 })
 const rates = (f.rates ?? '100,250,500').split(',').map(Number)
 const seconds = Number(f.seconds ?? 10)
@@ -85,14 +85,27 @@ try {
   const pool = new RpcPool(client, addr, RECOMMEND_PROTOCOL, { size: Number(f.concurrency ?? 32), timeoutMs: 5000 })
   const ask = async (req: Record<string, unknown>): Promise<RecommendResponse> =>
     mode === 'pool' ? await pool.call<RecommendResponse>(req) : await requestRecommendation(client, addr, req, { timeoutMs: 5000 })
-  // warm up the connection and the daemon's JIT
+  // warm up the connection and the daemon's JIT on both paths: repeated tasks, and new tasks (the
+  // unique phase's path: features, forest prediction, no memo hit). Warming only the first left
+  // the new-task path's compilation in the unique phase's first ~0.4 s, which alone made its p99
+  // (docs/BENCHMARKS.md, "Recommend tail on a quiet machine"); `--cold-unique` keeps that.
   for (let i = 0; i < 200; i++) await ask({ model: models[i % 2].id, workload: { features: workloads[i % 8].features } })
-  const results: unknown[] = []
   let uniqueCounter = 0
+  const uniqueFeatures = (w: { features: Record<string, number> }): Record<string, number> => {
+    // a run-wide counter spread over three features on the 3 % grid: never repeated in a run
+    const k = uniqueCounter++
+    return { ...w.features, promptTokensMean: (w.features.promptTokensMean ?? 100) * 1.035 ** (k % 100), outputTokensMean: (w.features.outputTokensMean ?? 16) * 1.035 ** (Math.floor(k / 100) % 100), totalPromptTokens: (w.features.totalPromptTokens ?? 100) * 1.035 ** (Math.floor(k / 10_000) % 100) }
+  }
+  if (f['cold-unique'] !== true) {
+    for (let i = 0; i < 400; i++) await ask({ model: models[i % 2].id, workload: { features: uniqueFeatures(workloads[i % 8]) }, objective: i % 4 === 0 ? 'latency' : 'throughput' })
+  }
+  const results: unknown[] = []
   for (const rate of rates) {
     for (const phase of ['unique', 'repeat'] as const) {
       const n = Math.round(rate * seconds)
       const lat: number[] = []
+      // requests scheduled after the phase's first second: the steady state without the ramp's transient
+      const steady: number[] = []
       const errors: Record<string, number> = {}
       const t0 = performance.now() + 20
       const cpu0 = cpuSeconds(d.proc.pid)
@@ -114,13 +127,9 @@ try {
           const i = sent++
           const scheduled = t0 + i * 1000 / rate
           const w = workloads[i % 8]
-          // unique: a run-wide counter spread over three features on the 3 % grid, never repeated
-          const k = uniqueCounter++
-          const features = phase === 'unique'
-            ? { ...w.features, promptTokensMean: (w.features.promptTokensMean ?? 100) * 1.035 ** (k % 100), outputTokensMean: (w.features.outputTokensMean ?? 16) * 1.035 ** (Math.floor(k / 100) % 100), totalPromptTokens: (w.features.totalPromptTokens ?? 100) * 1.035 ** (Math.floor(k / 10_000) % 100) }
-            : w.features
+          const features = phase === 'unique' ? uniqueFeatures(w) : w.features
           inflight.push(slot().then(async () => await ask({ model: models[i % 2].id, workload: { features }, objective: i % 4 === 0 ? 'latency' : 'throughput' }))
-            .then(() => { lat.push(performance.now() - scheduled) }, err => { const c = errorCode(err); errors[c] = (errors[c] ?? 0) + 1 })
+            .then(() => { const ms = performance.now() - scheduled; lat.push(ms); if (i >= rate) steady.push(ms) }, err => { const c = errorCode(err); errors[c] = (errors[c] ?? 0) + 1 })
             .finally(release))
         }
         await new Promise(resolve => setTimeout(resolve, 1))
@@ -132,7 +141,7 @@ try {
       const perReq = (a: number | undefined, b: number | undefined): number | null => a == null || b == null ? null : +((b - a) / Math.max(1, lat.length)).toFixed(2)
       // the daemon's CPU per answered request: what the answer costs, whatever the load
       const daemonCpuMsPerRequest = cpu0 == null || cpu1 == null ? null : +((cpu1 - cpu0) * 1000 / Math.max(1, lat.length)).toFixed(3)
-      const row = { mode, rate, phase, requests: n, ok: lat.length, errors, achievedPerSec: Math.round(lat.length / elapsed), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2), maxMs: +Math.max(...lat).toFixed(2), daemonCpuMsPerRequest, daemonWritesPerRequest: perReq(io0?.w, io1?.w), daemonReadsPerRequest: perReq(io0?.r, io1?.r), loadAverage: [load0, loadAverage()] }
+      const row = { mode, rate, phase, requests: n, ok: lat.length, errors, achievedPerSec: Math.round(lat.length / elapsed), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2), p99AfterFirstSecondMs: +pct(steady, 99).toFixed(2), maxMs: +Math.max(...lat).toFixed(2), daemonCpuMsPerRequest, daemonWritesPerRequest: perReq(io0?.w, io1?.w), daemonReadsPerRequest: perReq(io0?.r, io1?.r), loadAverage: [load0, loadAverage()] }
       results.push(row)
       log(`${String(rate).padStart(4)} req/s ${phase.padEnd(6)}  ok ${row.ok}/${n}  p50 ${row.p50Ms} ms  p99 ${row.p99Ms} ms  max ${row.maxMs} ms  daemon CPU ${daemonCpuMsPerRequest ?? '?'} ms/req  writes ${row.daemonWritesPerRequest ?? '?'}/req  reads ${row.daemonReadsPerRequest ?? '?'}/req  load ${row.loadAverage.join('-')}  errors ${JSON.stringify(errors)}`)
     }
