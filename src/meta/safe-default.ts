@@ -104,8 +104,17 @@ export function shapeKey (modelId: string, workload: string): string {
 export type FixedRuleName = 'per-workload-best' | 'single-best'
 export interface FixedRuleJSON { global: PairwiseJSON, shapes: Array<[string, PairwiseJSON]> }
 
+/** Fixed-rule answers a rule keeps (per shape, rule and candidate set). */
+const FIXED_RULE_MEMO_MAX = 4096
+
 /** Per-workload-best, else single-best, from the history's pairwise evidence. */
 export class FixedRule {
+  /**
+   * Answers per (shape, rule, candidate set): they do not depend on the task's features, yet
+   * cost O(candidates²) pairwise lookups, which was a large part of a new-task recommend (issue
+   * #19 item 3). A rule is immutable, so remembered answers stay right.
+   */
+  private readonly memo = new Map<string, { method: string, rule: FixedRuleName }>()
   constructor (readonly global: Pairwise, readonly shapes: Map<string, Pairwise>) {}
 
   static fromTasks (tasks: readonly Task[]): FixedRule {
@@ -121,11 +130,18 @@ export class FixedRule {
 
   /** `mode` single-best ignores the shapes (the nested check may find them worse than no shape) */
   choose (shape: string | undefined, candidates: string[], mode: FixedRuleName = 'per-workload-best'): { method: string, rule: FixedRuleName } {
-    const pw = shape != null && mode === 'per-workload-best' ? this.shapes.get(shape) : undefined
-    // a pair the shape never measured together falls back to the global evidence
-    return pw != null
-      ? { method: bestOf(pw, candidates, this.global), rule: 'per-workload-best' }
-      : { method: bestOf(this.global, candidates), rule: 'single-best' }
+    const key = `${shape ?? ''}\u0000${mode}\u0000${candidates.join('\u0000')}`
+    let a = this.memo.get(key)
+    if (a == null) {
+      const pw = shape != null && mode === 'per-workload-best' ? this.shapes.get(shape) : undefined
+      // a pair the shape never measured together falls back to the global evidence
+      a = pw != null
+        ? { method: bestOf(pw, candidates, this.global), rule: 'per-workload-best' }
+        : { method: bestOf(this.global, candidates), rule: 'single-best' }
+      if (this.memo.size >= FIXED_RULE_MEMO_MAX) this.memo.clear()
+      this.memo.set(key, a)
+    }
+    return { ...a }
   }
 
   toJSON (): FixedRuleJSON {

@@ -353,37 +353,13 @@ function safeDefaultOf (model: MetaModel, task: SelectTask, ranking: RankedMetho
 /**
  * The snapshot's policy, built once per snapshot object (issue #19 item 3): rebuilding its
  * pairwise maps from JSON on every decision was a third of the daemon's CPU per new-task
- * recommend. A policy is immutable, and a snapshot's `safeDefault` is never changed in place.
+ * recommend. A policy is immutable (its fixed rule remembers its answers), and a snapshot's
+ * `safeDefault` is never changed in place.
  */
 const safeDefaultPolicies = new WeakMap<SafeDefaultJSON, SafeDefault>()
 function safeDefaultPolicy (j: SafeDefaultJSON): SafeDefault {
   let p = safeDefaultPolicies.get(j)
-  if (p == null) safeDefaultPolicies.set(j, p = memoizeFixedRule(SafeDefault.fromJSON(j)))
-  return p
-}
-
-/** Fixed-rule answers a policy keeps (per shape, rule and candidate set). */
-const FIXED_RULE_MEMO_MAX = 4096
-
-/**
- * The fixed rule's choice depends only on the shape, the rule and the candidate set, not on the
- * task's features, yet costs O(candidates²) pairwise lookups: each policy remembers its answers.
- * Same answers (FixedRule is immutable); the memo sits on this policy's instance only.
- */
-function memoizeFixedRule (p: SafeDefault): SafeDefault {
-  const fixed = p.fixed
-  const choose = fixed.choose.bind(fixed)
-  const memo = new Map<string, ReturnType<typeof choose>>()
-  fixed.choose = (shape, candidates, mode) => {
-    const key = `${shape ?? ''}\u0000${mode ?? ''}\u0000${candidates.join('\u0000')}`
-    let a = memo.get(key)
-    if (a == null) {
-      if (memo.size >= FIXED_RULE_MEMO_MAX) memo.clear()
-      a = choose(shape, candidates, mode)
-      memo.set(key, a)
-    }
-    return { ...a }
-  }
+  if (p == null) safeDefaultPolicies.set(j, p = SafeDefault.fromJSON(j))
   return p
 }
 
