@@ -26,10 +26,10 @@ import { errorCode } from '../src/util/errors.js'
  * task ≥ 3 % away from the others in some feature, so the decision cache misses and the forest
  * runs) and `repeat` (16 tasks cycling: the cached path).
  *
- *   node dist/scripts/bench-recommend.js [--rates 100,250,500] [--seconds 10] [--cold-unique] [--backend histogram|ml-random-forest] (default histogram, the daemon's default) [--json]
+ *   node dist/scripts/bench-recommend.js [--rates 100,250,500] [--seconds 10] [--cold-unique] [--cold-streams] [--backend histogram|ml-random-forest] (default histogram, the daemon's default) [--json]
  */
 const { values: f } = parseArgs({
-  options: { rates: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' }, trees: { type: 'string' }, backend: { type: 'string' }, concurrency: { type: 'string' }, mode: { type: 'string' }, 'cold-unique': { type: 'boolean' } }
+  options: { rates: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' }, trees: { type: 'string' }, backend: { type: 'string' }, concurrency: { type: 'string' }, mode: { type: 'string' }, 'cold-unique': { type: 'boolean' }, 'cold-streams': { type: 'boolean' } }
 })
 const rates = (f.rates ?? '100,250,500').split(',').map(Number)
 const seconds = Number(f.seconds ?? 10)
@@ -99,6 +99,16 @@ try {
   if (f['cold-unique'] !== true) {
     for (let i = 0; i < 400; i++) await ask({ model: models[i % 2].id, workload: { features: uniqueFeatures(workloads[i % 8]) }, objective: i % 4 === 0 ? 'latency' : 'throughput' })
   }
+  // open every stream of the pool before measuring (`--cold-streams` skips it): the sequential
+  // warm-up above uses one, so the measured phase's first burst dialed up to --concurrency new
+  // streams (protocol negotiation on both sides: a ~30 ms busy stretch in the daemon's profile at
+  // the unique phase's start); a client at 500 req/s has its streams open in steady state
+  if (mode === 'pool' && f['cold-streams'] !== true) {
+    const size = Number(f.concurrency ?? 32)
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(Array.from({ length: size }, async (_, i) => await ask({ model: models[i % 2].id, workload: { features: workloads[i % 8].features } })))
+    }
+  }
   const results: unknown[] = []
   for (const rate of rates) {
     for (const phase of ['unique', 'repeat'] as const) {
@@ -106,6 +116,8 @@ try {
       const lat: number[] = []
       // requests scheduled after the phase's first second: the steady state without the ramp's transient
       const steady: number[] = []
+      // the answer's size on the wire (JSON bytes): encryption, framing and writes grow with it
+      let answerBytes = 0
       const errors: Record<string, number> = {}
       const t0 = performance.now() + 20
       const cpu0 = cpuSeconds(d.proc.pid)
@@ -129,7 +141,7 @@ try {
           const w = workloads[i % 8]
           const features = phase === 'unique' ? uniqueFeatures(w) : w.features
           inflight.push(slot().then(async () => await ask({ model: models[i % 2].id, workload: { features }, objective: i % 4 === 0 ? 'latency' : 'throughput' }))
-            .then(() => { const ms = performance.now() - scheduled; lat.push(ms); if (i >= rate) steady.push(ms) }, err => { const c = errorCode(err); errors[c] = (errors[c] ?? 0) + 1 })
+            .then(a => { answerBytes += JSON.stringify(a).length; const ms = performance.now() - scheduled; lat.push(ms); if (i >= rate) steady.push(ms) }, err => { const c = errorCode(err); errors[c] = (errors[c] ?? 0) + 1 })
             .finally(release))
         }
         await new Promise(resolve => setTimeout(resolve, 1))
@@ -141,9 +153,9 @@ try {
       const perReq = (a: number | undefined, b: number | undefined): number | null => a == null || b == null ? null : +((b - a) / Math.max(1, lat.length)).toFixed(2)
       // the daemon's CPU per answered request: what the answer costs, whatever the load
       const daemonCpuMsPerRequest = cpu0 == null || cpu1 == null ? null : +((cpu1 - cpu0) * 1000 / Math.max(1, lat.length)).toFixed(3)
-      const row = { mode, rate, phase, requests: n, ok: lat.length, errors, achievedPerSec: Math.round(lat.length / elapsed), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2), p99AfterFirstSecondMs: +pct(steady, 99).toFixed(2), maxMs: +Math.max(...lat).toFixed(2), daemonCpuMsPerRequest, daemonWritesPerRequest: perReq(io0?.w, io1?.w), daemonReadsPerRequest: perReq(io0?.r, io1?.r), loadAverage: [load0, loadAverage()] }
+      const row = { mode, rate, phase, startedAtMs: Math.round(performance.timeOrigin + t0), requests: n, ok: lat.length, errors, achievedPerSec: Math.round(lat.length / elapsed), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2), p99AfterFirstSecondMs: +pct(steady, 99).toFixed(2), maxMs: +Math.max(...lat).toFixed(2), meanAnswerBytes: Math.round(answerBytes / Math.max(1, lat.length)), daemonCpuMsPerRequest, daemonWritesPerRequest: perReq(io0?.w, io1?.w), daemonReadsPerRequest: perReq(io0?.r, io1?.r), loadAverage: [load0, loadAverage()] }
       results.push(row)
-      log(`${String(rate).padStart(4)} req/s ${phase.padEnd(6)}  ok ${row.ok}/${n}  p50 ${row.p50Ms} ms  p99 ${row.p99Ms} ms  max ${row.maxMs} ms  daemon CPU ${daemonCpuMsPerRequest ?? '?'} ms/req  writes ${row.daemonWritesPerRequest ?? '?'}/req  reads ${row.daemonReadsPerRequest ?? '?'}/req  load ${row.loadAverage.join('-')}  errors ${JSON.stringify(errors)}`)
+      log(`${String(rate).padStart(4)} req/s ${phase.padEnd(6)}  ok ${row.ok}/${n}  p50 ${row.p50Ms} ms  p99 ${row.p99Ms} ms  max ${row.maxMs} ms  daemon CPU ${daemonCpuMsPerRequest ?? '?'} ms/req  answer ${row.meanAnswerBytes} B  writes ${row.daemonWritesPerRequest ?? '?'}/req  reads ${row.daemonReadsPerRequest ?? '?'}/req  load ${row.loadAverage.join('-')}  errors ${JSON.stringify(errors)}`)
     }
   }
   await pool.close()
