@@ -97,11 +97,20 @@ export function classSpec (name: string): DeviceSpec | undefined {
 /** The spec row of a device or CPU name (or a capability class name), or undefined ("unknown"). */
 export function lookupDevice (name: string): DeviceSpec | undefined {
   if (name.startsWith(CLASS_PREFIX)) return classSpec(name)
-  const row = ROWS.find(r => r.match.test(name))
+  // a row per name, remembered (issue #19 item 3: every recommend asked the ~60 patterns for
+  // the same names); a copy per call, as before
+  let row = rowOfName.get(name)
+  if (row === undefined) {
+    if (rowOfName.size >= ROW_MEMO_MAX) rowOfName.clear()
+    rowOfName.set(name, row = ROWS.find(r => r.match.test(name)) ?? null)
+  }
   if (row == null) return undefined
   const { match: _match, ...spec } = row
   return spec
 }
+/** device names → their row (null: none); bounded, names come from peers' records too */
+const rowOfName = new Map<string, (typeof ROWS)[number] | null>()
+const ROW_MEMO_MAX = 4096
 
 /** Every row (for docs and tests). */
 export function deviceSpecTable (): DeviceSpec[] {

@@ -31,6 +31,12 @@ export interface ForestPrediction {
 export interface RegressionForest {
   readonly backend: string
   predict(X: number[][]): ForestPrediction
+  /**
+   * Optional: `predict` of the rows `task.concat(tail)`, one per tail, with the same result; a
+   * backend that can skip building the rows (the histogram forest) implements it. A tail array
+   * must not change after it is passed (it may be remembered by identity).
+   */
+  predictParts?(task: readonly number[], tails: ReadonlyArray<readonly number[]>): ForestPrediction
   /** JSON-serializable snapshot; `LearnerBackend.load` restores it */
   toJSON(): unknown
 }

@@ -57,6 +57,14 @@ export class PairwisePriorModel {
     return { mean: p.mean.map((v, i) => v + prior[i]), std: p.std }
   }
 
+  /** `predictRows` of the rows `task.concat(tails[i])` (RegressionForest.predictParts), without building them where the forest can. */
+  predictParts (task: readonly number[], tails: ReadonlyArray<readonly number[]>, candidates: readonly string[]): ForestPrediction {
+    const f = this.forest
+    const p = f == null ? { mean: tails.map(() => 0), std: tails.map(() => 0) } : f.predictParts != null ? f.predictParts(task, tails) : f.predict(tails.map(k => task.concat(k)))
+    const prior = this.priors(candidates)
+    return { mean: p.mean.map((v, i) => v + prior[i]), std: p.std }
+  }
+
   /**
    * `prior` of each candidate, remembered per candidate set: the same numbers, without the
    * O(candidates²) pairwise lookups on every recommend (with the history's settings a model has

@@ -1,7 +1,7 @@
 import type { Objective } from '../contracts/objective.js'
 import { SwarmtuneError } from '../util/errors.js'
 import type { SignedRecord } from '../records/types.js'
-import type { ForestOptions, LearnerBackend, RegressionForest } from './learner.js'
+import type { ForestOptions, ForestPrediction, LearnerBackend, RegressionForest } from './learner.js'
 import { FEATURE_SCHEMA_VERSION, featureVector, knobFeatures, taskFeatures, type FeatureTask } from './features.js'
 import { buildDataset, logicalModelId, trainingRows, trainingSetHash, type Dataset, type HistoryBody, type Task } from './dataset.js'
 import { getBackend, ML_RF_BACKEND } from './ml-forest.js'
@@ -223,16 +223,20 @@ function candidatesOf (model: MetaModel | null, task: SelectTask): { ids: string
 
 /** Predict every candidate's targets for one task (no policy). */
 export function predictTask (model: MetaModel, task: FeatureTask, methods: string[], knobs: Record<string, Record<string, number>> = model.methodKnobs, taskRow = taskFeatures(task)): Array<{ method: string, logSpeedup: number, logSpeedupStd: number, logWall: number, logWallStd: number, logTtft: number, logTtftStd: number }> {
-  // the task columns once, then each method's knob columns (featureVector's layout)
-  const X = methods.map(m => {
+  // the task columns once, then each method's knob columns (featureVector's layout); forests
+  // that can (predictParts) take the two parts without the rows being built (issue #19 item 3)
+  const tails = methods.map(m => {
     const k = knobs[m]
     if (k == null) throw new MetaError('E_UNKNOWN_METHOD', `unknown method "${m}"`)
-    return taskRow.concat(knobFeatures(k))
+    return knobRowOf(k)
   })
-  const nan = { mean: X.map(() => NaN), std: X.map(() => NaN) }
-  const w = model.forests.wallMs?.predict(X) ?? nan
-  const t = model.forests.ttftMs?.predict(X) ?? nan
-  let s = model.prior != null ? priorSpeedups(model.prior, X, methods, model.baselineMethod) : model.forests.speedup?.predict(X)
+  let rows: number[][] | undefined
+  const X = (): number[][] => (rows ??= tails.map(k => taskRow.concat(k)))
+  const run = (f: RegressionForest | null): ForestPrediction | undefined => f == null ? undefined : f.predictParts != null ? f.predictParts(taskRow, tails) : f.predict(X())
+  const nan = { mean: tails.map(() => NaN), std: tails.map(() => NaN) }
+  const w = run(model.forests.wallMs) ?? nan
+  const t = run(model.forests.ttftMs) ?? nan
+  let s = model.prior != null ? priorSpeedups(model.prior, taskRow, tails, methods, model.baselineMethod) : run(model.forests.speedup)
   if (s == null) {
     // no baseline in the history: within one task throughput ∝ 1/wall (same tokens), so rank
     // by predicted wall time relative to the baseline's prediction
@@ -244,12 +248,24 @@ export function predictTask (model: MetaModel, task: FeatureTask, methods: strin
 }
 
 /**
+ * A knob record's feature columns, one immutable array per record object (issue #19 item 3):
+ * the catalog's and a snapshot's knob records are never changed in place, and the histogram
+ * forest remembers the bins of a knob row by the array's identity.
+ */
+const knobRows = new WeakMap<Record<string, number>, readonly number[]>()
+function knobRowOf (k: Record<string, number>): readonly number[] {
+  let row = knobRows.get(k)
+  if (row == null) knobRows.set(k, row = Object.freeze(knobFeatures(k)))
+  return row
+}
+
+/**
  * The learner's scores as ln speedups: relative to the baseline's score when the baseline is a
  * candidate, else to the candidates' mean (the learner ranks within a task; differences are
  * what it predicts).
  */
-function priorSpeedups (prior: PairwisePriorModel, X: number[][], methods: string[], baseline: string): { mean: number[], std: number[] } {
-  const p = prior.predictRows(X, methods)
+function priorSpeedups (prior: PairwisePriorModel, taskRow: readonly number[], tails: ReadonlyArray<readonly number[]>, methods: string[], baseline: string): { mean: number[], std: number[] } {
+  const p = prior.predictParts(taskRow, tails, methods)
   const bi = methods.indexOf(baseline)
   const ref = bi >= 0 ? p.mean[bi] : 0
   return { mean: p.mean.map(v => v - ref), std: p.std }

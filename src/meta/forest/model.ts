@@ -148,6 +148,8 @@ export class HistogramForest implements RegressionForest {
   private readonly nLeaves: number
   /** binned row (latin1 string of its bins) → [mean, std], for recommend-sized calls */
   private readonly memo = new Map<string, [number, number]>()
+  /** predictParts: per knob row array, per starting column, its bins and key part */
+  private readonly tails = new WeakMap<readonly number[], Map<number, { bins: Uint8Array, key: string }>>()
   private memoHits = 0
   private memoMisses = 0
 
@@ -282,6 +284,78 @@ export class HistogramForest implements RegressionForest {
       this.memo.set(keys[r], [mean[r], std[r]])
     })
     return { mean, std }
+  }
+
+  /**
+   * `predict` of the rows `task.concat(tail)` for each tail, without building them (issue #19
+   * item 3): a recommend's rows share the task's columns and differ in the method's knob
+   * columns, whose bins this forest remembers per knob row (the same array for a method on
+   * every recommend). The task's columns are binned once. Exactly `predict(tails.map(k =>
+   * task.concat(k)))`: the same bins, the same memo keys, the same walk.
+   */
+  predictParts (task: readonly number[], tails: ReadonlyArray<readonly number[]>): ForestPrediction {
+    const F = this.nFeatures
+    const T = task.length
+    const n = tails.length
+    let short = T >= F || n > MEMO_MAX_ROWS
+    for (let r = 0; r < n && !short; r++) if (!Array.isArray(tails[r]) || T + tails[r].length < F) short = true
+    if (short) return this.predict(tails.map(k => task.concat(k)))
+    const { edges, edgeOffset, edgeCounts } = this
+    const tb = Buffer.allocUnsafe(T)
+    for (let f = 0; f < T; f++) {
+      const v = task[f]
+      const lo = edgeOffset[f]
+      tb[f] = v !== v ? 255 : binOf(edges, lo, lo + edgeCounts[f], v) // eslint-disable-line no-self-compare
+    }
+    const head = tb.toString('latin1')
+    const mean = new Array<number>(n)
+    const std = new Array<number>(n)
+    let misses: number[] | undefined
+    let keys: string[] | undefined
+    for (let r = 0; r < n; r++) {
+      const tail = this.tailBins(tails[r], T)
+      const key = head + tail.key
+      const hit = this.memo.get(key)
+      if (hit != null) { mean[r] = hit[0]; std[r] = hit[1]; this.memoHits++ } else {
+        (misses ??= []).push(r);
+        (keys ??= [])[r] = key
+      }
+    }
+    if (misses == null || keys == null) return { mean, std }
+    this.memoMisses += misses.length
+    const xm = new Uint8Array(misses.length * F)
+    misses.forEach((r, i) => { xm.set(tb, i * F); xm.set(this.tailBins(tails[r], T).bins, i * F + T) })
+    const acc = blockAccumulators(misses.length)
+    this.walkBlock(xm, misses.length, acc)
+    if (this.memo.size + misses.length > MEMO_MAX_ENTRIES) this.memo.clear()
+    for (const [i, r] of misses.entries()) {
+      mean[r] = acc.mu[i]
+      std[r] = Math.sqrt(Math.max(0, acc.m2[i]) / this.nTrees)
+      this.memo.set(keys[r], [mean[r], std[r]])
+    }
+    return { mean, std }
+  }
+
+  /**
+   * The bins of a knob row's columns placed from column `at` on, and their memo-key part,
+   * remembered per row array (rows are immutable: features.ts hands out one per knob record).
+   */
+  private tailBins (tail: readonly number[], at: number): { bins: Uint8Array, key: string } {
+    let byAt = this.tails.get(tail)
+    let got = byAt?.get(at)
+    if (got == null) {
+      const k = this.nFeatures - at
+      const bins = Buffer.allocUnsafe(k)
+      for (let j = 0; j < k; j++) {
+        const v = tail[j]
+        const lo = this.edgeOffset[at + j]
+        bins[j] = v !== v ? 255 : binOf(this.edges, lo, lo + this.edgeCounts[at + j], v) // eslint-disable-line no-self-compare
+      }
+      got = { bins, key: bins.toString('latin1') }
+      if (byAt == null) this.tails.set(tail, byAt = new Map())
+      byAt.set(at, got)
+    }
+    return got
   }
 
   /** Every tree over binned rows [0, nb) of xb: per-row running mean and M2 into acc. */

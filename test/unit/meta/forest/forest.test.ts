@@ -173,6 +173,34 @@ describe('histogram forest', () => {
     expect(f.predict(mixed)).toEqual({ mean: [batch.mean[50], batch.mean[3], batch.mean[60]], std: [batch.std[50], batch.std[3], batch.std[60]] })
   })
 
+  it('predicts a shared task part and per-row tails exactly as the concatenated rows', async () => {
+    const f = await histogramBackend.train(train.X, train.y, { nTrees: 20, seed: 7 }) as HistogramForest
+    const cold = await histogramBackend.train(train.X, train.y, { nTrees: 20, seed: 7 }) as HistogramForest
+    const F = train.X[0].length
+    // the task is the first 3 columns of one test row; the tails the rest of 18 others (a NaN in one)
+    for (const cut of [3, 1, F - 1]) {
+      for (const base of [0, 30, 60]) {
+        const task = test.X[base].slice(0, cut)
+        const tails = test.X.slice(base, base + 18).map((x, i) => i === 5 ? [NaN, ...x.slice(cut + 1)] : x.slice(cut))
+        const rows = tails.map(k => task.concat(k))
+        const want = cold.predict(rows)
+        // twice: misses, then the memo and the remembered tail bins
+        expect(f.predictParts(task, tails)).toEqual(want)
+        expect(f.predictParts(task, tails)).toEqual(want)
+        // and the plain call on the same rows is answered from the same memo entries
+        expect(f.predict(rows)).toEqual(want)
+      }
+    }
+    const s = f.memoStats()
+    expect(s.misses).toBeGreaterThan(0)
+    expect(s.hits).toBeGreaterThanOrEqual(2 * s.misses)
+    // a task as wide as the forest, rows too short, or more rows than the memo path takes: the plain path
+    expect(f.predictParts(test.X[0], [[], [1]])).toEqual(cold.predict([test.X[0], test.X[0].concat(1)]))
+    expect(await catchCode(() => f.predictParts([1], [[2]]))).toBe('E_BAD_FEATURES')
+    const many = test.X.slice(0, 100)
+    expect(f.predictParts([], many)).toEqual(cold.predict(many))
+  })
+
   it('round-trips through a JSON snapshot with identical predictions', async () => {
     const f = await histogramBackend.train(train.X, train.y, { nTrees: 25, seed: 11 })
     const snap = JSON.parse(JSON.stringify(f.toJSON()))
