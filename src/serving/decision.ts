@@ -156,17 +156,29 @@ export function createRecommender (init: RecommenderInit): Recommender {
     const catalog = init.catalogIds()
     if (d == null || d.version !== stateVersion) {
       const methods = req.methods ?? withHistorySettings(catalog, m, model)
-      d = { version: stateVersion, advice: init.decide(model, modelId, hw, features, { objective: req.objective, budget: req.budget, sloTtftMs: req.slo?.ttftMs, methods, explore: false }) }
+      // the answer needs the advice, not the selection behind it: cached without it (with all-new
+      // tasks every entry survives the young generation, so what it holds is copied by each scavenge)
+      const { selection: _selection, ...advice } = init.decide(model, modelId, hw, features, { objective: req.objective, budget: req.budget, sloTtftMs: req.slo?.ttftMs, methods, explore: false })
+      d = { version: stateVersion, advice }
       if (decisionCache.size >= DECISION_CACHE_MAX) decisionCache.clear()
       decisionCache.set(cacheKey, d)
     } else {
       counts.recommendCacheHits++
     }
     const ev = v?.index.evidence(base) ?? { records: 0, authors: 0 }
-    return recommendResponse(req, d.advice, { records: ev.records, authors: ev.authors, snapshot }, v, new Set(catalog))
+    return recommendResponse(req, d.advice, { records: ev.records, authors: ev.authors, snapshot }, v, runnableOf(catalog))
   }
 
   return { recommend, counts: () => ({ ...counts }) }
+}
+
+/** The catalog's ids as a set, one per catalog array (the service hands out the same array on every request). */
+const runnableSets = new WeakMap<readonly string[], ReadonlySet<string>>()
+function runnableOf (catalog: readonly string[]): ReadonlySet<string> {
+  if (!Object.isFrozen(catalog)) return new Set(catalog)
+  let s = runnableSets.get(catalog)
+  if (s == null) runnableSets.set(catalog, s = new Set(catalog))
+  return s
 }
 
 /** At most this many settings of the history join the catalog as recommend candidates (best prior first). */

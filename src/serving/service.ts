@@ -115,8 +115,10 @@ export function createServingService (init: ServingInit, components: ServingComp
     metrics: components.metrics != null ? createServingMetrics(components.metrics, () => queue.depth()) : undefined,
     onPrediction: (predicted, realized) => components.meta?.observeServed?.(predicted, realized) ?? null
   })
+  // one array for every request (the catalog is loaded once): recommend answers flag what is not in it
+  const catalogIds = Object.freeze(catalog.map(x => x.id)) as string[]
   const recommender = createRecommender({
-    decide, catalogIds: () => catalog.map(x => x.id), meta, votes, modelSpec: sessions.modelSpec, tokenizerFor: sessions.tokenizerFor, hardwareForAdvice: engine.hardwareForAdvice
+    decide, catalogIds: () => catalogIds, meta, votes, modelSpec: sessions.modelSpec, tokenizerFor: sessions.tokenizerFor, hardwareForAdvice: engine.hardwareForAdvice
   })
   let stopped = false
   // the default model's files are prepared at start, not by the first request (which must answer in time)

@@ -148,6 +148,9 @@ export class HistogramForest implements RegressionForest {
   private readonly nLeaves: number
   /** binned row (latin1 string of its bins) → [mean, std], for recommend-sized calls */
   private readonly memo = new Map<string, [number, number]>()
+  /** predictParts' memo: task columns' bins (with their count) → knob columns' bins → prediction */
+  private readonly partsMemo = new Map<string, Map<string, [number, number]>>()
+  private partsEntries = 0
   /** predictParts: per knob row array, per starting column, its bins and key part */
   private readonly tails = new WeakMap<readonly number[], Map<number, { bins: Uint8Array, key: string }>>()
   private memoHits = 0
@@ -307,31 +310,31 @@ export class HistogramForest implements RegressionForest {
       const lo = edgeOffset[f]
       tb[f] = v !== v ? 255 : binOf(edges, lo, lo + edgeCounts[f], v) // eslint-disable-line no-self-compare
     }
-    const head = tb.toString('latin1')
+    // two levels (task bins, then knob bins): no key string per row to build and hash
+    const head = `${T}:${tb.toString('latin1')}`
+    let byTail = this.partsMemo.get(head)
     const mean = new Array<number>(n)
     const std = new Array<number>(n)
     let misses: number[] | undefined
-    let keys: string[] | undefined
     for (let r = 0; r < n; r++) {
-      const tail = this.tailBins(tails[r], T)
-      const key = head + tail.key
-      const hit = this.memo.get(key)
-      if (hit != null) { mean[r] = hit[0]; std[r] = hit[1]; this.memoHits++ } else {
-        (misses ??= []).push(r);
-        (keys ??= [])[r] = key
-      }
+      const hit = byTail?.get(this.tailBins(tails[r], T).key)
+      if (hit != null) { mean[r] = hit[0]; std[r] = hit[1]; this.memoHits++ } else (misses ??= []).push(r)
     }
-    if (misses == null || keys == null) return { mean, std }
+    if (misses == null) return { mean, std }
     this.memoMisses += misses.length
     const xm = new Uint8Array(misses.length * F)
     misses.forEach((r, i) => { xm.set(tb, i * F); xm.set(this.tailBins(tails[r], T).bins, i * F + T) })
     const acc = blockAccumulators(misses.length)
     this.walkBlock(xm, misses.length, acc)
-    if (this.memo.size + misses.length > MEMO_MAX_ENTRIES) this.memo.clear()
+    // the same bound as the row memo's, over both levels
+    if (this.partsEntries + misses.length > MEMO_MAX_ENTRIES) { this.partsMemo.clear(); this.partsEntries = 0; byTail = undefined }
+    if (byTail == null) this.partsMemo.set(head, byTail = new Map())
     for (const [i, r] of misses.entries()) {
       mean[r] = acc.mu[i]
       std[r] = Math.sqrt(Math.max(0, acc.m2[i]) / this.nTrees)
-      this.memo.set(keys[r], [mean[r], std[r]])
+      const key = this.tailBins(tails[r], T).key
+      if (!byTail.has(key)) this.partsEntries++
+      byTail.set(key, [mean[r], std[r]])
     }
     return { mean, std }
   }
@@ -378,7 +381,7 @@ export class HistogramForest implements RegressionForest {
 
   /** Rows answered from / added to the prediction memo (recommend-sized calls only). */
   memoStats (): { hits: number, misses: number, entries: number } {
-    return { hits: this.memoHits, misses: this.memoMisses, entries: this.memo.size }
+    return { hits: this.memoHits, misses: this.memoMisses, entries: this.memo.size + this.partsEntries }
   }
 
   /** Number of nodes over all trees. */

@@ -185,15 +185,21 @@ describe('histogram forest', () => {
         const rows = tails.map(k => task.concat(k))
         const want = cold.predict(rows)
         // twice: misses, then the memo and the remembered tail bins
+        const before = f.memoStats()
         expect(f.predictParts(task, tails)).toEqual(want)
+        const mid = f.memoStats()
         expect(f.predictParts(task, tails)).toEqual(want)
-        // and the plain call on the same rows is answered from the same memo entries
+        const after = f.memoStats()
+        expect(after.misses).toBe(mid.misses)
+        expect(after.hits - mid.hits).toBe(18)
+        expect(mid.hits + mid.misses - before.hits - before.misses).toBe(18)
+        // a task moved by far less than a bin width: the same answers, from the memo
+        expect(f.predictParts(task.map(v => v + 1e-9), tails)).toEqual(want)
+        expect(f.memoStats().misses).toBe(mid.misses)
+        // and the plain call on the same rows agrees
         expect(f.predict(rows)).toEqual(want)
       }
     }
-    const s = f.memoStats()
-    expect(s.misses).toBeGreaterThan(0)
-    expect(s.hits).toBeGreaterThanOrEqual(2 * s.misses)
     // a task as wide as the forest, rows too short, or more rows than the memo path takes: the plain path
     expect(f.predictParts(test.X[0], [[], [1]])).toEqual(cold.predict([test.X[0], test.X[0].concat(1)]))
     expect(await catchCode(() => f.predictParts([1], [[2]]))).toBe('E_BAD_FEATURES')
