@@ -112,7 +112,8 @@ export function taskFeatures (task: FeatureTask): number[] {
   ]
   const wf = task.workload.features ?? {}
   const flags: number[] = []
-  for (const [i, f] of WORKLOAD_FEATURES.entries()) {
+  for (let i = 0; i < WORKLOAD_FEATURES.length; i++) {
+    const f = WORKLOAD_FEATURES[i]
     const v = wf[f.key]
     if (v === undefined || v === null) {
       out.push(f.default)

@@ -329,7 +329,8 @@ export class HistogramForest implements RegressionForest {
     // the same bound as the row memo's, over both levels
     if (this.partsEntries + misses.length > MEMO_MAX_ENTRIES) { this.partsMemo.clear(); this.partsEntries = 0; byTail = undefined }
     if (byTail == null) this.partsMemo.set(head, byTail = new Map())
-    for (const [i, r] of misses.entries()) {
+    for (let i = 0; i < misses.length; i++) {
+      const r = misses[i]
       mean[r] = acc.mu[i]
       std[r] = Math.sqrt(Math.max(0, acc.m2[i]) / this.nTrees)
       const key = this.tailBins(tails[r], T).key
