@@ -211,15 +211,37 @@ function candidatesOf (model: MetaModel | null, task: SelectTask): { ids: string
   const given = task.methodKnobs ?? {}
   const ids = task.methods ?? model?.methods ?? [...new Set([...Object.keys(own), ...Object.keys(given)])]
   if (ids.length === 0) throw new MetaError('E_NO_METHODS', 'no candidate methods: pass task.methods or train on a history')
+  // the same candidates with the same knob records (a recommend's catalog and history settings)
+  // give the same object, remembered per (task knobs, model knobs) pair (issue #19 item 3:
+  // building it was a sixth of an uncached decision, its ids being dictionary-mode keys)
+  const key = ids.join('\u0000')
+  const byOwn = knobsMemo.get(given)?.get(own)
+  const hit = byOwn?.get(key)
+  if (hit != null && (model == null || hit.complete)) return { ids, knobs: hit.knobs }
   // only the candidates' knobs (the task's win): merging whole catalogs cost more than the forest per answer
   const knobs: Record<string, Record<string, number>> = {}
+  let complete = true
   for (const id of ids) {
     const k = given[id] ?? own[id]
     if (k != null) knobs[id] = k
     else if (model != null) throw new MetaError('E_UNKNOWN_METHOD', `unknown method "${id}": not in the history and no knobs given`)
+    else complete = false
   }
+  Object.freeze(knobs)
+  let m1 = knobsMemo.get(given)
+  if (m1 == null) knobsMemo.set(given, m1 = new WeakMap())
+  let m2 = m1.get(own)
+  if (m2 == null) m1.set(own, m2 = new Map())
+  if (m2.size >= KNOBS_MEMO_MAX) m2.clear()
+  m2.set(key, { knobs, complete })
   return { ids, knobs }
 }
+/**
+ * candidatesOf's answers: task knobs → model knobs → candidate ids → the candidates' knobs.
+ * Knob records are never changed in place (a snapshot's and the catalog's are built once).
+ */
+const knobsMemo = new WeakMap<object, WeakMap<object, Map<string, { knobs: Record<string, Record<string, number>>, complete: boolean }>>>()
+const KNOBS_MEMO_MAX = 256
 
 /** Predict every candidate's targets for one task (no policy). */
 export function predictTask (model: MetaModel, task: FeatureTask, methods: string[], knobs: Record<string, Record<string, number>> = model.methodKnobs, taskRow = taskFeatures(task)): Array<{ method: string, logSpeedup: number, logSpeedupStd: number, logWall: number, logWallStd: number, logTtft: number, logTtftStd: number }> {
