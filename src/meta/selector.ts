@@ -510,6 +510,10 @@ export async function load (snapshot: unknown): Promise<MetaModel> {
       throw new MetaError('E_SNAPSHOT_CORRUPT', `snapshot forest does not load: ${(err as Error).message}`, { cause: err })
     }
   }
+  const safeDefault = validSafeDefault(o.safeDefault) ? o.safeDefault : undefined
+  // the policy is built here, with the snapshot (the meta service loads it off the request path),
+  // not by the first recommend after a retrain
+  if (safeDefault != null) safeDefaultPolicy(safeDefault)
   return {
     schemaVersion: o.schemaVersion,
     backend: o.backend as string,
@@ -526,7 +530,7 @@ export async function load (snapshot: unknown): Promise<MetaModel> {
     prior: o.prior == null ? null : loadPrior(o.prior, backend),
     shapes: validShapes(o.shapes) ? o.shapes : [],
     modelMethods: validModelMethods(o.modelMethods) ? o.modelMethods : {},
-    ...(validSafeDefault(o.safeDefault) ? { safeDefault: o.safeDefault } : {})
+    ...(safeDefault != null ? { safeDefault } : {})
   }
 }
 
