@@ -4,6 +4,7 @@ import { logPerf, perfOf, SafeDefault, shapeKey, type Predictor } from '../src/m
 import { makeFolds } from '../src/meta/eval.js'
 import { featureVector } from '../src/meta/features.js'
 import { getBackend } from '../src/meta/ml-forest.js'
+import { priorPredictorOf, trainPairwisePrior } from '../src/meta/pairwise-prior.js'
 import type { Split } from '../src/meta/dataset.js'
 
 /**
@@ -22,7 +23,10 @@ import type { Split } from '../src/meta/dataset.js'
  *   scores, the raw one centred per task);
  * - with `--gate`: the raw-throughput forest behind the daemon's safe-default gate
  *   (SafeDefault.train, the same inner checks as the default row).
- * usage: node dist/scripts/exp-host-evidence.js HISTORY.jsonl [--split random] [--seeds 1,2,3] [--gate] [--json]
+ * - with `--inner-folds N`: the default selector (the learner behind the safe-default gate, as
+ *   eval's default row) with N inner folds in its trust checks instead of TRUST_FOLDS (3).
+ * Forests: 30 trees, leaves of 2, all features (eval's), or `--trees N --min-leaf N`.
+ * usage: node dist/scripts/exp-host-evidence.js HISTORY.jsonl [--split random] [--seeds 1,2,3] [--gate] [--inner-folds N] [--trees N] [--min-leaf N] [--json]
  */
 
 type Of = (a: string, b: string) => number | undefined
@@ -104,17 +108,20 @@ const args = process.argv.slice(2)
 const opt = (name: string): string | undefined => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined }
 const file = args[0]
 if (file == null || file.startsWith('--')) {
-  process.stderr.write('usage: exp-host-evidence HISTORY.jsonl [--split random] [--seeds 1,2,3] [--gate] [--json]\n')
+  process.stderr.write('usage: exp-host-evidence HISTORY.jsonl [--split random] [--seeds 1,2,3] [--gate] [--inner-folds N] [--trees N] [--min-leaf N] [--json]\n')
   process.exit(2)
 }
 const split = (opt('--split') ?? 'random') as Split
 const seeds = (opt('--seeds') ?? '1').split(',').map(Number)
 const gate = args.includes('--gate')
+const innerFolds = opt('--inner-folds') != null ? Number(opt('--inner-folds')) : undefined
 const ds = buildDataset(readFileSync(file, 'utf8').split('\n').filter(l => l.trim() !== '').map(l => JSON.parse(l)))
 const tasks = ds.tasks.filter(t => t.reference != null && t.cells.size >= 2)
 const host = (t: Task): string => hostKeyOf(t.info.hardware)
 const backend = await getBackend('histogram')
-const fo = (seed: number): { nTrees: number, maxFeatures: number, minSamplesLeaf: number, seed: number } => ({ nTrees: 30, maxFeatures: 1, minSamplesLeaf: 2, seed })
+const nTrees = Number(opt('--trees') ?? 30)
+const minSamplesLeaf = Number(opt('--min-leaf') ?? 2)
+const fo = (seed: number): { nTrees: number, maxFeatures: number, minSamplesLeaf: number, seed: number } => ({ nTrees, maxFeatures: 1, minSamplesLeaf, seed })
 
 /** A forest on ln perf − task mean − prior(of) (pairwise-prior.ts residualRows with any pairwise function), its scores. */
 async function priorLearner (train: readonly Task[], ofFor: (t: Task) => Of, seed: number): Promise<Predictor> {
@@ -187,6 +194,18 @@ for (const seed of seeds) {
         return policy.decide(shapeKey(t.modelId, t.workload), cands.map((method, i) => ({ method, mean: p.mean[i], std: p.std[i] })), known.has(t.hardwareId)).choice
       }
     }
+    let inner: ((t: Task, cands: string[]) => string) | undefined
+    if (innerFolds != null) {
+      const fit = async (tr: Task[]): Promise<Predictor> => priorPredictorOf(await trainPairwisePrior(tr, backend, fo(seed + f)), ds.methodKnobs)
+      const { policy, profile } = await SafeDefault.train(train, fit, { seed: seed + f, folds: innerFolds })
+      const predict = await fit(train)
+      const known = new Set(train.map(t => t.hardwareId))
+      gateTrusted.push('inner ' + (['seen', 'seenHost', 'unseen', 'newModel'] as const).map(k => profile[k].trusted ? `${k} z=${String(profile[k].z)}` : '-').join(' '))
+      inner = (t, cands) => {
+        const p = predict(t, cands)
+        return policy.decide(shapeKey(t.modelId, t.workload), cands.map((method, i) => ({ method, mean: p.mean[i], std: p.std[i] })), known.has(t.hardwareId)).choice
+      }
+    }
     for (const t of folds[f]) {
       const perf = perfOf(t)
       const cands = [...perf.keys()].filter(m => Number.isFinite(perf.get(m))).sort()
@@ -212,16 +231,17 @@ for (const seed of seeds) {
       add('forest raw ln tput', cands[argmax(pr)])
       add('learner + raw', cands[argmax(pl.map((v, i) => v + pr[i] - mr))])
       if (gated != null) add('forest raw ln tput + safe-default', gated(t, cands))
+      if (inner != null) add(`learner + safe-default, ${String(innerFolds)} inner folds`, inner(t, cands))
     }
   }
   for (const r of Object.values(rows)) r.regret /= tasks.length
-  out.push({ seed, folds: folds.length, tasks: tasks.length, rows, ...(gate ? { gateTrusted } : {}) })
+  out.push({ seed, folds: folds.length, tasks: tasks.length, rows, ...(gate || innerFolds != null ? { gateTrusted } : {}) })
 }
 if (args.includes('--json')) process.stdout.write(JSON.stringify({ file, split, results: out }) + '\n')
 else {
   for (const o of out) {
     process.stdout.write(`${file} split ${split} seed ${o.seed} (${o.tasks} tasks, ${o.folds} folds)\n`)
     for (const [name, r] of Object.entries(o.rows)) process.stdout.write(`  ${name.padEnd(36)} ${r.regret.toFixed(5)}  tasks won/lost vs single-best ${r.wins}/${r.losses}\n`)
-    if (o.gateTrusted != null) process.stdout.write(`  gate trusted per fold (seen, seenHost, unseen, newModel): ${o.gateTrusted.join(' | ')}\n`)
+    if (o.gateTrusted != null) process.stdout.write(`  gate trusted per fold (seen, seenHost, unseen, newModel; "inner": the default selector's checks): ${o.gateTrusted.join(' | ')}\n`)
   }
 }
