@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { buildDataset, hostKeyOf, type Task } from '../src/meta/dataset.js'
 import { logPerf, perfOf, SafeDefault, shapeKey, type Predictor } from '../src/meta/safe-default.js'
 import { makeFolds } from '../src/meta/eval.js'
-import { featureVector } from '../src/meta/features.js'
+import { featureVector, taskFeatures } from '../src/meta/features.js'
 import { getBackend } from '../src/meta/ml-forest.js'
 import { priorPredictorOf, trainPairwisePrior } from '../src/meta/pairwise-prior.js'
 import type { Split } from '../src/meta/dataset.js'
@@ -21,6 +21,9 @@ import type { Split } from '../src/meta/dataset.js'
  *   forest with the host-shrunk pairwise evidence as its prior), `forest raw ln tput` (a forest
  *   on ln throughput itself, no per-task normalisation) and `learner + raw` (sum of the two
  *   scores, the raw one centred per task);
+ * - `per-host-knn-best K`: pairwise evidence of the K training tasks of the task's host nearest to
+ *   it in the task features (standardised over the training tasks; model size, lengths, batch),
+ *   falling back to the global evidence for pairs they never measured (K = 3, 10);
  * - with `--gate`: the raw-throughput forest behind the daemon's safe-default gate
  *   (SafeDefault.train, the same inner checks as the default row).
  * - with `--inner-folds N`: the default selector (the learner behind the safe-default gate, as
@@ -181,6 +184,18 @@ for (const seed of seeds) {
     const hostModels = byKey(train, t => host(t) + '|' + t.modelId)
     const hostShapes = byKey(train, t => host(t) + '|' + t.workload)
     const hostOf = (t: Task, k: number): Of => shrunk(hosts.get(host(t)), gOf, k)
+    const feats = train.map(t => taskFeatures(t.info))
+    const mu = feats[0].map((_, j) => feats.reduce((a, r) => a + r[j], 0) / feats.length)
+    const sd = feats[0].map((_, j) => Math.sqrt(feats.reduce((a, r) => a + (r[j] - mu[j]) ** 2, 0) / feats.length) || 1)
+    const z = (r: number[]): number[] => r.map((v, j) => (v - mu[j]) / sd[j])
+    const zs = feats.map(z)
+    const knnOf = (t: Task, k: number): Of => {
+      const q = z(taskFeatures(t.info))
+      const near = train.map((u, i) => ({ u, d: host(u) === host(t) ? zs[i].reduce((a, v, j) => a + (v - q[j]) ** 2, 0) : Infinity }))
+        .filter(x => Number.isFinite(x.d)).sort((a, b) => a.d - b.d).slice(0, k).map(x => x.u)
+      const local = new PairStats(near)
+      return (a, b) => local.of(a, b) ?? gOf(a, b)
+    }
     const learner = await priorLearner(train, () => gOf, seed + f)
     const hostLearner = await priorLearner(train, t => hostOf(t, 5), seed + f)
     const raw = await rawLearner(train, seed + f)
@@ -223,6 +238,7 @@ for (const seed of seeds) {
         add(`per-host-model-best k=${k}`, bestBy(shrunk(hostModels.get(host(t) + '|' + t.modelId), hostOf(t, k), k), cands))
         add(`per-host-workload-best k=${k}`, bestBy(shrunk(hostShapes.get(host(t) + '|' + t.workload), hostOf(t, k), k), cands))
       }
+      for (const k of [3, 10]) add(`per-host-knn-best ${k}`, bestBy(knnOf(t, k), cands))
       const pl = learner(t, cands).mean
       const pr = raw(t, cands).mean
       const mr = pr.reduce((a, b) => a + b, 0) / pr.length
