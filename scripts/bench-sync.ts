@@ -123,11 +123,12 @@ async function fetchAll (args: Args, addr: string, protocol: number): Promise<Re
   const verifyAfter = await verifyRate()
   const verifyPerSecond = (verifyBefore + verifyAfter) / 2
   const counts = await store.counts()
-  await client.stop()
   const st = net.stats()
+  await client.stop()
   return {
     ms, received, inserted, sessions, stored: counts.records, recordsPerSecond: inserted / (ms / 1000), verifyPerSecond, verifyBefore, verifyAfter,
-    ratioToVerify: inserted / (ms / 1000) / verifyPerSecond, runsVerified: st.syncRunsVerified ?? 0, runRecords: st.syncRunRecords ?? 0, runsFallback: st.syncRunsFallback ?? 0
+    ratioToVerify: inserted / (ms / 1000) / verifyPerSecond, runsVerified: st.syncRunsVerified ?? 0, runRecords: st.syncRunRecords ?? 0, runsFallback: st.syncRunsFallback ?? 0,
+    poolBatches: st.verifyPoolBatches ?? 0, poolRecords: st.verifyPoolRecords ?? 0
   }
 }
 

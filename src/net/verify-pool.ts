@@ -121,7 +121,7 @@ function settleJobs (jobs: Job[], reply: VerifyReply): void {
         const message = f?.message ?? 'no verdict'
         job.reject(f?.invalid === true ? new RecordValidationError(code as RecordErrorCode, message) : new SwarmtuneError(code, message))
       } else {
-        job.resolve(recordFromVerifiedWire(all.slice(start, end), id, leaves.slice(i * LEAF_BYTES, (i + 1) * LEAF_BYTES)))
+        job.resolve(recordFromVerifiedWire(all.slice(start, end), id, leaves.subarray(i * LEAF_BYTES, (i + 1) * LEAF_BYTES)))
       }
     } catch (err) {
       job.reject(retryError(`rebuilding a verified record failed: ${(err as Error)?.message}`))
@@ -217,10 +217,11 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
 
   for (let i = 0; i < size; i++) slots.push(spawn())
 
-  const enqueue = async (wire: Uint8Array, now: number, bodyOnly: boolean): Promise<SignedRecord> => {
-    if (closed) throw retryError('verification pool closed')
-    if (queue.length >= maxQueued) throw new SwarmtuneError(VerifyErrorCode.BUSY, `${queue.length} records already wait for verification`)
-    return await new Promise<SignedRecord>((resolve, reject) => {
+  // one promise per record, no async wrapper around it (a sync page puts thousands in flight)
+  const enqueue = (wire: Uint8Array, now: number, bodyOnly: boolean): Promise<SignedRecord> => {
+    if (closed) return Promise.reject(retryError('verification pool closed'))
+    if (queue.length >= maxQueued) return Promise.reject(new SwarmtuneError(VerifyErrorCode.BUSY, `${queue.length} records already wait for verification`))
+    return new Promise<SignedRecord>((resolve, reject) => {
       queue.push({ wire, now, bodyOnly, resolve, reject })
       // wires that arrive in the same turn of the event loop go out together: every frame of the
       // network chunks read in this turn (a sync page arrives as a few chunks of many records),
@@ -231,8 +232,8 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
 
   return {
     size,
-    verify: async (wire, now = Date.now()) => await enqueue(wire, now, false),
-    check: async (wire, now = Date.now()) => await enqueue(wire, now, true),
+    verify: (wire, now = Date.now()) => enqueue(wire, now, false),
+    check: (wire, now = Date.now()) => enqueue(wire, now, true),
     stats: () => ({ workers: slots.filter(s => !s.dead).length, ...st, queued: queue.length }),
     async close (): Promise<void> {
       if (closed) return
