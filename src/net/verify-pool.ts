@@ -136,7 +136,6 @@ function settleJobs (jobs: Job[], reply: VerifyReply): void {
   }
 }
 
-// Long by design: one closure holds the state its handlers share (queue, slots, counters), each handler a few lines.
 export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
   const size = Math.max(1, Math.floor(opts.size))
   const maxBatch = opts.maxBatch ?? 64
