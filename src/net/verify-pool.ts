@@ -16,7 +16,7 @@ import { packageRoot } from '../util/paths.js'
  * still goes out within the turn. Workers answer ids and Merkle leaves, so the coordinating thread
  * only copies each record out of the batch buffer and parses its body. Each
  * caller gets its own record's verdict: a record rejected in a batch rejects only that record.
- * A worker that dies fails its batches as "retry" (E_VERIFY_RETRY, never an accept) and is
+ * A worker that dies fails its batch as "retry" (E_VERIFY_RETRY, never an accept) and is
  * replaced; nothing is ever accepted without a worker's verdict on exactly those bytes.
  */
 
@@ -48,11 +48,6 @@ export interface VerifyPoolOptions {
   size: number
   /** most wires in one batch (default 64: ~10 ms of verification, small enough to keep latency) */
   maxBatch?: number
-  /**
-   * most batches in flight on one worker (default 2: it verifies one while this thread handles
-   * the reply to the other; 1 = a worker idles for every round trip)
-   */
-  maxInFlight?: number
   /** most wires waiting for a worker before verify() refuses with E_VERIFY_BUSY (default 16384) */
   maxQueued?: number
   /** the worker script (tests substitute one that crashes) */
@@ -86,8 +81,7 @@ export function verifyWorkerPath (): string {
 }
 
 interface Job { wire: Uint8Array, now: number, bodyOnly: boolean, resolve: (r: SignedRecord) => void, reject: (err: unknown) => void }
-/** `batches`: in flight on this worker, oldest first (it answers them in that order) */
-interface Slot { worker: Worker, batches: Array<{ seq: number, jobs: Job[] }>, dead: boolean }
+interface Slot { worker: Worker, batch?: { seq: number, jobs: Job[] }, dead: boolean }
 
 function retryError (why: string): SwarmtuneError {
   return new SwarmtuneError(VerifyErrorCode.RETRY, why)
@@ -139,7 +133,6 @@ function settleJobs (jobs: Job[], reply: VerifyReply): void {
 export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
   const size = Math.max(1, Math.floor(opts.size))
   const maxBatch = opts.maxBatch ?? 64
-  const maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? 2))
   const maxQueued = opts.maxQueued ?? 16_384
   const path = opts.workerPath ?? verifyWorkerPath()
   if (!existsSync(path)) throw new SwarmtuneError('E_VERIFY_WORKER', `verification worker not found at ${path} (run npm run build)`)
@@ -152,7 +145,7 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
   let crashStreak = 0
 
   const spawn = (): Slot => {
-    const slot: Slot = { worker: new Worker(path), batches: [], dead: false }
+    const slot: Slot = { worker: new Worker(path), dead: false }
     slot.worker.on('message', (reply: VerifyReply) => { onReply(slot, reply) })
     slot.worker.on('error', err => { onDeath(slot, err) })
     slot.worker.on('exit', code => { onDeath(slot, new Error(`verification worker exited with code ${code}`)) })
@@ -160,10 +153,9 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
   }
 
   const onReply = (slot: Slot, reply: VerifyReply): void => {
-    const at = slot.batches.findIndex(b => b.seq === reply.seq)
-    const batch = slot.batches[at]
-    if (batch == null || reply.ids?.length !== batch.jobs.length || reply.leaves?.byteLength !== batch.jobs.length * LEAF_BYTES) return
-    slot.batches.splice(at, 1)
+    const batch = slot.batch
+    if (batch == null || batch.seq !== reply.seq || reply.ids?.length !== batch.jobs.length || reply.leaves?.byteLength !== batch.jobs.length * LEAF_BYTES) return
+    slot.batch = undefined
     crashStreak = 0
     st.verified += batch.jobs.length
     settleJobs(batch.jobs, reply)
@@ -173,8 +165,9 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
   const onDeath = (slot: Slot, err: unknown): void => {
     if (slot.dead) return
     slot.dead = true
-    // every batch in flight on it fails as retry: none of its records is accepted
-    for (const batch of slot.batches.splice(0)) {
+    const batch = slot.batch
+    slot.batch = undefined
+    if (batch != null) {
       st.retried += batch.jobs.length
       for (const job of batch.jobs) job.reject(retryError(`verification worker died: ${(err as Error)?.message}`))
     }
@@ -197,7 +190,7 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
 
   const dispatch = (slot: Slot, jobs: Job[]): void => {
     const req = packRequest(++seq, jobs)
-    slot.batches.push({ seq: req.seq, jobs })
+    slot.batch = { seq: req.seq, jobs }
     st.batches++
     try {
       slot.worker.postMessage(req, [req.buf])
@@ -206,20 +199,16 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
     }
   }
 
-  // hand what is waiting to the workers, split evenly so one batch does not hold it all: first to
-  // the idle ones, then a next batch to each busy one (up to maxInFlight), so a worker that ends a
-  // batch starts the next at once instead of idling until this thread has handled its reply
+  // hand what is waiting to the idle workers, split evenly so one batch does not hold it all
   function pump (): void {
     if (pumping) return
     pumping = true
     try {
-      for (let depth = 0; depth < maxInFlight && queue.length > 0; depth++) {
-        let free = slots.filter(s => !s.dead && s.batches.length === depth)
-        while (queue.length > 0 && free.length > 0) {
-          const n = Math.min(maxBatch, Math.ceil(queue.length / free.length))
-          dispatch(free[0], queue.splice(0, n))
-          free = free.slice(1)
-        }
+      let idle = slots.filter(s => !s.dead && s.batch == null)
+      while (queue.length > 0 && idle.length > 0) {
+        const n = Math.min(maxBatch, Math.ceil(queue.length / idle.length))
+        dispatch(idle[0], queue.splice(0, n))
+        idle = idle.slice(1)
       }
     } finally {
       pumping = false
@@ -251,7 +240,9 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
       closed = true
       for (const job of queue.splice(0)) job.reject(retryError('verification pool closed'))
       await Promise.all(slots.map(async s => {
-        for (const b of s.batches.splice(0)) for (const job of b.jobs) job.reject(retryError('verification pool closed'))
+        const b = s.batch
+        s.batch = undefined
+        for (const job of b?.jobs ?? []) job.reject(retryError('verification pool closed'))
         s.dead = true
         await s.worker.terminate()
       }))

@@ -128,32 +128,6 @@ describe('verification pool', () => {
     expect(p.stats().batches).toBe(2)
   })
 
-  it('keeps a second batch in flight on each busy worker; a crash fails every batch in flight as retry, none accepted', async () => {
-    const p = pool({ size: 1, maxBatch: 10 })
-    const { wires: ws } = await wires(30)
-    const settled = Promise.all(ws.map(async w => await p.verify(w)))
-    // one worker, batches of 10: two go out at once, the third when the first is answered
-    await new Promise(resolve => setImmediate(resolve))
-    expect(p.stats().batches).toBe(2)
-    expect((await settled).map(r => r.body.seq)).toEqual(ws.map((_, i) => i + 1))
-    expect(p.stats().batches).toBe(3)
-
-    const dir = mkdtempSync(join(tmpdir(), 'swarmtune-verify-crash2-'))
-    dirs.push(dir)
-    // a worker that takes two batches and dies before answering either
-    const script = join(dir, 'dies-on-second.mjs')
-    writeFileSync(script, [
-      "import { parentPort } from 'node:worker_threads'",
-      'let n = 0',
-      "parentPort.on('message', () => { if (++n === 2) process.exit(9) })"
-    ].join('\n'))
-    const q = pool({ size: 1, maxBatch: 5, workerPath: script })
-    const first = await Promise.allSettled(ws.slice(0, 10).map(async w => await q.verify(w)))
-    expect(first.every(s => s.status === 'rejected' && (s.reason as { code: string }).code === VerifyErrorCode.RETRY)).toBe(true)
-    expect(q.stats().retried).toBe(10)
-    expect(q.stats().crashes).toBe(1)
-  })
-
   it('sheds load over maxQueued with E_VERIFY_BUSY instead of queueing without bound', async () => {
     const p = pool({ size: 1, maxQueued: 4 })
     const { wires: ws } = await wires(12)
