@@ -1,5 +1,5 @@
 import '../src/util/polyfill.js'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -18,7 +18,9 @@ import { log } from '../src/util/log.js'
  * form, ed25519 signature) and stores, on one core (one JS thread), against the raw ed25519
  * verify rate of the same signatures (the ceiling), and with the verification pool of
  * net.verifyWorkers (issue #19: every core verifies, the main thread coordinates and stores), and
- * the store alone (putOnlyPerSec one record per put, putManyOnlyPerSec pages of 256).
+ * the store alone (putOnlyPerSec one record per put, putManyOnlyPerSec pages of 256). The pooled
+ * paths also report CPU µs per record (pooledCpuUsPerRecord, pooledPagesCpuUsPerRecord: main
+ * thread and workers; …MainCpuUsPerRecord: main thread alone), steadier than rates under load.
  *   npm run bench:ingest -- [--count 20000] [--authors 10] [--workers auto|N] [--json]
  */
 const { values: f } = parseArgs({ options: { count: { type: 'string' }, authors: { type: 'string' }, workers: { type: 'string' }, json: { type: 'boolean' } } })
@@ -42,6 +44,31 @@ async function makeWires (): Promise<Uint8Array[]> {
 
 function rate (n: number, ms: number): number { return Math.round(n / (ms / 1000)) }
 
+/** CPU time of this process's main thread in µs (Linux /proc; undefined elsewhere) */
+function mainThreadCpuUs (): number | undefined {
+  try {
+    // fields after the command name: utime and stime are the 12th and 13th (clock ticks of 10 ms)
+    const f = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(f[11]) + Number(f[12])) * 10_000
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * CPU per record of what `fn` does with `n` records: the whole process (main thread and the
+ * verify pool's workers) and the main thread alone. Steadier than records/s on a loaded machine.
+ */
+async function cpuPerRecord (n: number, fn: () => Promise<void>): Promise<{ all: number, main?: number }> {
+  const c0 = process.cpuUsage()
+  const m0 = mainThreadCpuUs()
+  await fn()
+  const c = process.cpuUsage(c0)
+  const m1 = mainThreadCpuUs()
+  const per = (us: number): number => Math.round(10 * us / n) / 10
+  return { all: per(c.user + c.system), ...(m0 != null && m1 != null ? { main: per(m1 - m0) } : {}) }
+}
+
 async function main (): Promise<void> {
   process.stderr.write(`signing ${count} records from ${nAuthors} authors...\n`)
   const wires = await makeWires()
@@ -50,10 +77,13 @@ async function main (): Promise<void> {
   // 1. the ceiling: raw ed25519 verification of the same signatures
   const parsed = await Promise.all(wires.map(async w => await verifyWire(w)))
   let t = performance.now()
-  for (const r of parsed) {
-    if (!await publicKeyOf(r.body.author).verify(withDomain(RECORD_DOMAIN, r.bytes), r.signature)) throw new Error('bad signature')
-  }
+  const cpuRaw = await cpuPerRecord(count, async () => {
+    for (const r of parsed) {
+      if (!await publicKeyOf(r.body.author).verify(withDomain(RECORD_DOMAIN, r.bytes), r.signature)) throw new Error('bad signature')
+    }
+  })
   results.rawVerifyPerSec = rate(count, performance.now() - t)
+  results.rawVerifyCpuUsPerRecord = cpuRaw.all
 
   // 2. verifyWire alone (all checks, no storage)
   t = performance.now()
@@ -107,15 +137,19 @@ async function main (): Promise<void> {
       await pooledStore.start()
       const ingest = createIngest({ store: pooledStore, rejections: new Counters(), stats: new Counters(), log: log('bench'), verifier: pool })
       t = performance.now()
-      const pending = new Set<Promise<unknown>>()
       let inserted = 0
-      for (const w of wires) {
-        const p = ingest(w, 'gossip').then(o => { if (o.kind === 'inserted') inserted++ }).finally(() => pending.delete(p))
-        pending.add(p)
-        if (pending.size >= 1024) await Promise.race(pending)
-      }
-      await Promise.all(pending)
+      const cpuG = await cpuPerRecord(count, async () => {
+        const pending = new Set<Promise<unknown>>()
+        for (const w of wires) {
+          const p = ingest(w, 'gossip').then(o => { if (o.kind === 'inserted') inserted++ }).finally(() => pending.delete(p))
+          pending.add(p)
+          if (pending.size >= 1024) await Promise.race(pending)
+        }
+        await Promise.all(pending)
+      })
       results.pooledVerifyAndPutPerSec = rate(count, performance.now() - t)
+      results.pooledCpuUsPerRecord = cpuG.all
+      if (cpuG.main != null) results.pooledMainCpuUsPerRecord = cpuG.main
       if (inserted !== count) throw new Error(`pooled ingest stored ${inserted} of ${count}`)
       await pooledStore.stop()
 
@@ -124,14 +158,18 @@ async function main (): Promise<void> {
       await pageStore.start()
       const ingest2 = createIngest({ store: pageStore, rejections: new Counters(), stats: new Counters(), log: log('bench'), verifier: pool })
       t = performance.now()
-      let prev: Promise<unknown> = Promise.resolve()
-      for (let i = 0; i < wires.length; i += 256) {
-        const verdicts = await ingest2.verifyMany(wires.slice(i, i + 256), 'sync')
+      const cpuP = await cpuPerRecord(count, async () => {
+        let prev: Promise<unknown> = Promise.resolve()
+        for (let i = 0; i < wires.length; i += 256) {
+          const verdicts = await ingest2.verifyMany(wires.slice(i, i + 256), 'sync')
+          await prev
+          prev = ingest2.commit(verdicts.flatMap(v => v.kind === 'verified' ? [v.record] : []), 'sync')
+        }
         await prev
-        prev = ingest2.commit(verdicts.flatMap(v => v.kind === 'verified' ? [v.record] : []), 'sync')
-      }
-      await prev
+      })
       results.pooledVerifyManyAndPutManyPerSec = rate(count, performance.now() - t)
+      results.pooledPagesCpuUsPerRecord = cpuP.all
+      if (cpuP.main != null) results.pooledPagesMainCpuUsPerRecord = cpuP.main
       await pageStore.stop()
     } finally {
       await pool.close()
@@ -161,6 +199,11 @@ async function main (): Promise<void> {
   results.concurrentShareOfRawVerify = share('verifyAndConcurrentPutPerSec')
   results.pooledShareOfRawVerify = share('pooledVerifyAndPutPerSec')
   results.pooledPagesShareOfRawVerify = share('pooledVerifyManyAndPutManyPerSec')
+  // what the pooled paths would reach with every core to themselves: cores × (raw verify CPU ÷
+  // pooled CPU per record), from CPU time, which the other jobs of a loaded machine disturb little
+  const cpuShare = (k: string): number => Math.round(100 * availableParallelism() * results.rawVerifyCpuUsPerRecord / results[k]) / 100
+  results.pooledCpuShareOfRawVerify = cpuShare('pooledCpuUsPerRecord')
+  results.pooledPagesCpuShareOfRawVerify = cpuShare('pooledPagesCpuUsPerRecord')
   const machine = { cores: availableParallelism(), workers: Math.max(1, workers), loadavg1: Math.round(loadavg()[0] * 100) / 100 }
   if (f.json === true) {
     process.stdout.write(JSON.stringify({ count, authors: nAuthors, ...machine, ...results }) + '\n')

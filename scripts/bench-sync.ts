@@ -1,6 +1,7 @@
 import '../src/util/polyfill.js'
 import { fork } from 'node:child_process'
-import { loadavg } from 'node:os'
+import { readFileSync } from 'node:fs'
+import { availableParallelism, loadavg } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -13,7 +14,9 @@ import { connect, startLoopbackPeer, type LoopbackPeer } from '../src/testbed/lo
  * fresh client process connects and syncs them all over /swarmtune/sync/1.0.0 (every record
  * verified and stored exactly as gossip does) or, with --protocol 2, over /swarmtune/sync/2.0.0
  * (runs checked against their authors' signed log heads, docs/records.md). Reports records/s of
- * the whole catch-up and the one-core signature verify rate of the same client process.
+ * the whole catch-up and the one-core signature verify rate of the same client process, and the
+ * client's CPU per record (`clientCpuUsPerRecord`: main thread and verify workers;
+ * `clientMainCpuUsPerRecord`: main thread alone), which a loaded machine disturbs far less.
  *
  * Log heads: each author signs one every --head-every records (default 1024) and one at the end
  * of its log, as an author's node does when it serves; the server holds them (with --protocol 1
@@ -92,20 +95,41 @@ async function serve (args: Args): Promise<void> {
   })
 }
 
+/**
+ * CPU time of this process's main thread in µs (Linux /proc; undefined elsewhere): with the
+ * process's total (main thread and the verify pool's workers) it says where a record's cost goes,
+ * and CPU per record stays readable on a loaded machine where records/s swing with the load.
+ */
+function mainThreadCpuUs (): number | undefined {
+  try {
+    // fields after the command name: utime and stime are the 12th and 13th (clock ticks of 10 ms)
+    const f = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(f[11]) + Number(f[12])) * 10_000
+  } catch {
+    return undefined
+  }
+}
+
 async function fetchAll (args: Args, addr: string, protocol: number): Promise<Record<string, number>> {
   // the client verifies on net.verifyWorkers threads (--workers, default one per core; 0 = inline)
   const client = await peer(args.pageSize, args.workers, protocol === 2 ? 2 : 1)
   const { net, store } = client
   // reference in the same run: how fast this process verifies signatures alone (the ceiling)
   const wires = (await makeRecords(2000, 10)).records.map(toWire)
+  const verifyCpuUs: number[] = []
   const verifyRate = async (): Promise<number> => {
     const tv = performance.now()
+    const cv = process.cpuUsage()
     for (const w of wires) await verifyWire(w)
+    const c = process.cpuUsage(cv)
+    verifyCpuUs.push((c.user + c.system) / wires.length)
     return wires.length / ((performance.now() - tv) / 1000)
   }
   const verifyBefore = await verifyRate()
   const conn = await connect(client, addr)
   const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
+  const main0 = mainThreadCpuUs()
   let received = 0
   let inserted = 0
   let sessions = 0
@@ -119,15 +143,27 @@ async function fetchAll (args: Args, addr: string, protocol: number): Promise<Re
     if (res.inserted === 0) break
   }
   const ms = performance.now() - t0
+  const cpu = process.cpuUsage(cpu0)
+  const main1 = mainThreadCpuUs()
+  const perRecord = (us: number): number => Math.round(10 * us / Math.max(1, inserted)) / 10
+  const cpuFigures = {
+    clientCpuUsPerRecord: perRecord(cpu.user + cpu.system),
+    ...(main0 != null && main1 != null ? { clientMainCpuUsPerRecord: perRecord(main1 - main0) } : {})
+  }
+  // the ceiling of a client with every core to itself: cores × (one verifyWire's CPU ÷ the client's CPU per record)
+  const verifyCpu = (): number => verifyCpuUs.reduce((a, b) => a + b, 0) / verifyCpuUs.length
   // load drifts on a shared machine: the ceiling is the mean of the rates before and after
   const verifyAfter = await verifyRate()
   const verifyPerSecond = (verifyBefore + verifyAfter) / 2
   const counts = await store.counts()
-  await client.stop()
   const st = net.stats()
+  await client.stop()
   return {
     ms, received, inserted, sessions, stored: counts.records, recordsPerSecond: inserted / (ms / 1000), verifyPerSecond, verifyBefore, verifyAfter,
-    ratioToVerify: inserted / (ms / 1000) / verifyPerSecond, runsVerified: st.syncRunsVerified ?? 0, runRecords: st.syncRunRecords ?? 0, runsFallback: st.syncRunsFallback ?? 0
+    ratioToVerify: inserted / (ms / 1000) / verifyPerSecond, runsVerified: st.syncRunsVerified ?? 0, runRecords: st.syncRunRecords ?? 0, runsFallback: st.syncRunsFallback ?? 0,
+    poolBatches: st.verifyPoolBatches ?? 0, poolRecords: st.verifyPoolRecords ?? 0, ...cpuFigures,
+    verifyCpuUsPerRecord: Math.round(10 * verifyCpu()) / 10,
+    cpuRatioToVerify: Math.round(100 * availableParallelism() * verifyCpu() / cpuFigures.clientCpuUsPerRecord) / 100
   }
 }
 

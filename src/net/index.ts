@@ -238,6 +238,12 @@ class Network implements SwarmNetworkNode {
     const out = this.stats_.toJSON()
     out.peers = this.peerCount()
     out.gossipTopicPeers = this.node?.services.pubsub.getSubscribers(RECORDS_TOPIC).length ?? 0
+    if (this.pool != null) {
+      // batches per record checked: how much each worker message carries
+      const ps = this.pool.stats()
+      out.verifyPoolBatches = ps.batches
+      out.verifyPoolRecords = ps.verified
+    }
     return out
   }
 }

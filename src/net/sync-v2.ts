@@ -1,8 +1,8 @@
 import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { LOG_HEAD_REACH, decodeLogHead, verifyLogHeadSignature, type LogHead } from '../records/log-head.js'
-import { appendLeafInPlace, frontierRoot, leafHash, toHex, type Frontier } from '../records/merkle.js'
-import { toWire } from '../records/sign.js'
+import { appendLeafInPlace, frontierRoot, toHex, type Frontier } from '../records/merkle.js'
+import { leafOf, toWire } from '../records/sign.js'
 import type { SignedRecord } from '../records/types.js'
 import type { RecordStore, UncheckedMark } from '../store/types.js'
 import { errorCode } from '../util/errors.js'
@@ -248,7 +248,7 @@ export class UncheckedChecker {
 interface AuthorPos { seq: number, frontier: Frontier | null }
 /** a finished run: its verdicts, and whether they come from the root check (attested, then `head` is kept once they are stored) */
 export interface RunOutcome { verdicts: Verified[], attested: boolean, head?: LogHead }
-interface OpenRun { head: LogHead, count: number, parsed: Array<Promise<SignedRecord>>, wires: Uint8Array[], leaves: Uint8Array[], bytes: number }
+interface OpenRun { head: LogHead, count: number, parsed: Array<Promise<SignedRecord>>, wires: Uint8Array[], bytes: number }
 interface Clock { signal: AbortSignal, controller: AbortController, kick: () => void }
 
 /**
@@ -277,12 +277,12 @@ export class RunTracker {
     const count = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0)
     try { head = decodeLogHead(payload.subarray(4)) } catch (err) { throw new SyncViolation(SyncErrorCode.PROOF, `bad log head: ${(err as Error).message}`) }
     if (count < 1 || count > MAX_RUN_RECORDS || count > head.body.length) throw new SyncViolation(SyncErrorCode.PROOF, `a run of ${count} records`)
-    this.run = { head, count, parsed: [], wires: [], leaves: [], bytes: 0 }
+    this.run = { head, count, parsed: [], wires: [], bytes: 0 }
   }
 
   /**
-   * A record inside a run: its body checks start on the pool, its leaf is hashed here. At the
-   * run's last record, the run's verdicts (settled in arrival order).
+   * A record inside a run: its body checks start on the pool, where its leaf is hashed too (from
+   * the bytes checked there). At the run's last record, the run's verdicts (settled in arrival order).
    */
   add (wire: Uint8Array): Promise<RunOutcome> | undefined {
     const run = this.run as OpenRun
@@ -290,7 +290,6 @@ export class RunTracker {
     if (run.bytes > MAX_RUN_BYTES) throw new SyncViolation(SyncErrorCode.LIMIT, `a run of more than ${MAX_RUN_BYTES} bytes`)
     run.wires.push(wire)
     run.parsed.push(this.c.ingest.checkBody(wire))
-    run.leaves.push(leafHash(wire))
     if (run.wires.length < run.count) return undefined
     this.run = undefined
     const done = this.chain.then(async () => await this.finish(run))
@@ -325,7 +324,7 @@ export class RunTracker {
       const r = await started
       this.check(r)
       const st = await this.state(r.body.author)
-      if (st.frontier != null && r.body.seq === st.seq + 1) appendLeafInPlace(st.frontier, leafHash(wire))
+      if (st.frontier != null && r.body.seq === st.seq + 1) appendLeafInPlace(st.frontier, leafOf(r))
       else if (r.body.seq > st.seq) st.frontier = null
       st.seq = Math.max(st.seq, r.body.seq)
       return r
@@ -366,7 +365,8 @@ export class RunTracker {
     const fallback = records == null
     if (records != null && st.frontier != null && records[0].body.seq === st.seq + 1) {
       f = { length: st.frontier.length, peaks: st.frontier.peaks.slice() }
-      for (const leaf of run.leaves) appendLeafInPlace(f, leaf)
+      // each leaf is the hash of the bytes whose body was checked (records/sign.ts leafOf)
+      for (const r of records) appendLeafInPlace(f, leafOf(r))
     }
     if (records != null && f != null && toHex(frontierRoot(f)) === head.body.root) {
       await this.checkHead(head)

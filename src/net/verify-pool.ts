@@ -11,8 +11,10 @@ import { packageRoot } from '../util/paths.js'
 
 /*
  * Record verification on every core (issue #19). Callers hand in one wire at a time (a gossip
- * validator) or many (a sync page); the pool queues them and sends each idle worker a batch of
- * what is waiting, so batches grow with load and a lone record still goes out at once. Each
+ * validator) or many (a sync page); the pool queues them and, at the end of the event loop's turn,
+ * sends each idle worker a batch of what is waiting, so batches grow with load and a lone record
+ * still goes out within the turn. Workers answer ids and Merkle leaves, so the coordinating thread
+ * only copies each record out of the batch buffer and parses its body. Each
  * caller gets its own record's verdict: a record rejected in a batch rejects only that record.
  * A worker that dies fails its batch as "retry" (E_VERIFY_RETRY, never an accept) and is
  * replaced; nothing is ever accepted without a worker's verdict on exactly those bytes.
@@ -23,9 +25,16 @@ import { packageRoot } from '../util/paths.js'
  * 1 = every check but the signature (sync 2.0.0 runs, whose signature is the log head's)
  */
 export interface VerifyRequest { seq: number, buf: ArrayBuffer, ends: number[], nows: number[], bodyOnly?: number[] }
-export type WireVerdict = { ok: true, id: string } | { ok: false, code: string, message: string, invalid: boolean }
-/** worker → main: one verdict per wire, in order; the buffer comes back */
-export interface VerifyReply { seq: number, buf: ArrayBuffer, verdicts: WireVerdict[] }
+/** a refused wire: its index in the batch and what verifyWire threw */
+export interface WireFailure { i: number, code: string, message: string, invalid: boolean }
+/** bytes of one Merkle leaf in VerifyReply.leaves */
+export const LEAF_BYTES = 32
+/**
+ * worker → main, in wire order: `ids[i]` the record id of wire i ('' when refused: its reason is in
+ * `fails`), `leaves` wire i's Merkle leaf at i × 32 (hashed by the worker from the bytes it
+ * checked, so the coordinator hashes nothing); the request buffer comes back
+ */
+export interface VerifyReply { seq: number, buf: ArrayBuffer, ids: string[], leaves: ArrayBuffer, fails: WireFailure[] }
 
 export const VerifyErrorCode = {
   /** the worker died with the batch in flight, or the pool closed: not the sender's fault, try again */
@@ -91,21 +100,34 @@ function packRequest (seq: number, jobs: Job[]): VerifyRequest {
   return req
 }
 
-/** Each job gets its own verdict; the record is rebuilt from the bytes the worker checked. */
+/**
+ * Each job gets its own verdict; the record is rebuilt from the bytes the worker checked (one copy
+ * per record, which becomes the record's envelope), with the id and leaf the worker computed.
+ */
 function settleJobs (jobs: Job[], reply: VerifyReply): void {
   const all = new Uint8Array(reply.buf)
+  const leaves = new Uint8Array(reply.leaves)
+  const failed = new Map<number, WireFailure>()
+  for (const f of reply.fails) failed.set(f.i, f)
   let start = 0
-  jobs.forEach((job, i) => {
-    const len = job.wire.length
-    const v = reply.verdicts[i]
+  for (let i = 0; i < jobs.length; i++) {
+    const job = jobs[i]
+    const end = start + job.wire.length
+    const id = reply.ids[i]
+    const f = failed.get(i)
     try {
-      if (v.ok) job.resolve(recordFromVerifiedWire(all.subarray(start, start + len), v.id))
-      else job.reject(v.invalid ? new RecordValidationError(v.code as RecordErrorCode, v.message) : new SwarmtuneError(v.code, v.message))
+      if (f != null || typeof id !== 'string' || id === '') {
+        const code = f?.code ?? 'E_INTERNAL'
+        const message = f?.message ?? 'no verdict'
+        job.reject(f?.invalid === true ? new RecordValidationError(code as RecordErrorCode, message) : new SwarmtuneError(code, message))
+      } else {
+        job.resolve(recordFromVerifiedWire(all.slice(start, end), id, leaves.subarray(i * LEAF_BYTES, (i + 1) * LEAF_BYTES)))
+      }
     } catch (err) {
       job.reject(retryError(`rebuilding a verified record failed: ${(err as Error)?.message}`))
     }
-    start += len
-  })
+    start = end
+  }
 }
 
 export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
@@ -132,7 +154,7 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
 
   const onReply = (slot: Slot, reply: VerifyReply): void => {
     const batch = slot.batch
-    if (batch == null || batch.seq !== reply.seq || reply.verdicts.length !== batch.jobs.length) return
+    if (batch == null || batch.seq !== reply.seq || reply.ids?.length !== batch.jobs.length || reply.leaves?.byteLength !== batch.jobs.length * LEAF_BYTES) return
     slot.batch = undefined
     crashStreak = 0
     st.verified += batch.jobs.length
@@ -195,20 +217,23 @@ export function createVerifyPool (opts: VerifyPoolOptions): VerifyPool {
 
   for (let i = 0; i < size; i++) slots.push(spawn())
 
-  const enqueue = async (wire: Uint8Array, now: number, bodyOnly: boolean): Promise<SignedRecord> => {
-    if (closed) throw retryError('verification pool closed')
-    if (queue.length >= maxQueued) throw new SwarmtuneError(VerifyErrorCode.BUSY, `${queue.length} records already wait for verification`)
-    return await new Promise<SignedRecord>((resolve, reject) => {
+  // one promise per record, no async wrapper around it (a sync page puts thousands in flight)
+  const enqueue = (wire: Uint8Array, now: number, bodyOnly: boolean): Promise<SignedRecord> => {
+    if (closed) return Promise.reject(retryError('verification pool closed'))
+    if (queue.length >= maxQueued) return Promise.reject(new SwarmtuneError(VerifyErrorCode.BUSY, `${queue.length} records already wait for verification`))
+    return new Promise<SignedRecord>((resolve, reject) => {
       queue.push({ wire, now, bodyOnly, resolve, reject })
-      // wires that arrive in the same turn go out together
-      if (queue.length === 1) queueMicrotask(pump)
+      // wires that arrive in the same turn of the event loop go out together: every frame of the
+      // network chunks read in this turn (a sync page arrives as a few chunks of many records),
+      // not one message per record; a lone record still leaves within the turn
+      if (queue.length === 1) setImmediate(pump)
     })
   }
 
   return {
     size,
-    verify: async (wire, now = Date.now()) => await enqueue(wire, now, false),
-    check: async (wire, now = Date.now()) => await enqueue(wire, now, true),
+    verify: (wire, now = Date.now()) => enqueue(wire, now, false),
+    check: (wire, now = Date.now()) => enqueue(wire, now, true),
     stats: () => ({ workers: slots.filter(s => !s.dead).length, ...st, queued: queue.length }),
     async close (): Promise<void> {
       if (closed) return

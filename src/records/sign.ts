@@ -4,6 +4,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { RecordErrorCode as C, RecordValidationError } from './errors.js'
 import { decodeEnvelope, encodeBody, encodeEnvelope, parseBody, recordId } from './codec.js'
+import { leafHash } from './merkle.js'
 import { recordVersionFor, type RecordBody, type SignedRecord, type UnsignedBody } from './types.js'
 import { MAX_BODY_BYTES } from './limits.js'
 
@@ -65,8 +66,37 @@ export async function createRecord (key: PrivateKey, author: string, seq: number
   return await signBody(key, body)
 }
 
+/*
+ * What is known of a record's wire form, kept beside the record (never on it, so records compare
+ * and serialize as before): the envelope it was decoded from, and its Merkle leaf (sync 2.0.0,
+ * records/merkle.ts) where a verification worker hashed exactly those bytes. Only set where the
+ * record's bytes and signature are views of that very envelope (a record made here from a wire),
+ * so toWire() returns the same bytes it would encode, without the copy.
+ */
+const wireOfRecord = new WeakMap<SignedRecord, Uint8Array>()
+const leafOfRecord = new WeakMap<SignedRecord, Uint8Array>()
+
 export function toWire (record: SignedRecord): Uint8Array {
-  return encodeEnvelope(record.bytes, record.signature)
+  return wireOfRecord.get(record) ?? encodeEnvelope(record.bytes, record.signature)
+}
+
+/** The record's Merkle leaf, leafHash(toWire(record)): hashed once, by the worker that checked it where there is one. */
+export function leafOf (record: SignedRecord): Uint8Array {
+  let leaf = leafOfRecord.get(record)
+  if (leaf == null) {
+    leaf = leafHash(toWire(record))
+    leafOfRecord.set(record, leaf)
+  }
+  return leaf
+}
+
+/** A record over an envelope this module owns (`wire` is never changed later): bytes and signature are views of it. */
+function recordOverWire (wire: Uint8Array, id: string, body: RecordBody, leaf?: Uint8Array): SignedRecord {
+  const { signature, bytes } = decodeEnvelope(wire)
+  const record: SignedRecord = { id, body, bytes, signature }
+  wireOfRecord.set(record, wire)
+  if (leaf != null) leafOfRecord.set(record, leaf)
+  return record
 }
 
 /**
@@ -78,9 +108,8 @@ export async function verifyWire (wire: Uint8Array, now = Date.now()): Promise<S
   const { signature, bytes } = decodeEnvelope(wire)
   const body = parseBody(bytes, now)
   await verifyDomainSignature(body.author, RECORD_DOMAIN, bytes, signature)
-  // copy out of the (possibly pooled) network buffer
-  const own = Uint8Array.from(bytes)
-  return { id: recordId(own), body, bytes: own, signature: Uint8Array.from(signature) }
+  // one copy out of the (possibly pooled) network buffer
+  return recordOverWire(wire.slice(), recordId(bytes), body)
 }
 
 /**
@@ -89,20 +118,36 @@ export async function verifyWire (wire: Uint8Array, now = Date.now()): Promise<S
  * signed log head commits to (docs/records.md). Everything else uses verifyWire().
  */
 export function decodeWireUnverified (wire: Uint8Array, now = Date.now()): SignedRecord {
-  const { signature, bytes } = decodeEnvelope(wire)
+  const { bytes } = decodeEnvelope(wire)
   const body = parseBody(bytes, now)
-  const own = Uint8Array.from(bytes)
-  return { id: recordId(own), body, bytes: own, signature: Uint8Array.from(signature) }
+  return recordOverWire(wire.slice(), recordId(bytes), body)
+}
+
+/** What a verification worker answers for a wire that passed: the record's id and its Merkle leaf. */
+export interface WireProof { id: string, leaf: Uint8Array }
+
+/**
+ * verifyWire()'s checks (or, with `signature` false, decodeWireUnverified()'s) without building a
+ * record: for a verification worker, which answers the id and the leaf of exactly these bytes and
+ * copies nothing.
+ */
+export async function proveWire (wire: Uint8Array, now = Date.now(), signature = true): Promise<WireProof> {
+  const env = decodeEnvelope(wire)
+  const body = parseBody(env.bytes, now)
+  if (signature) await verifyDomainSignature(body.author, RECORD_DOMAIN, env.bytes, env.signature)
+  return { id: recordId(env.bytes), leaf: leafHash(wire) }
 }
 
 /**
- * Rebuild a record from a wire envelope that verifyWire() has already accepted elsewhere (a
- * verification worker of this process, which reports the id). It re-checks nothing: never call
- * it on bytes that did not pass verifyWire(). Cheaper than verifyWire by the signature and the
- * schema checks, so the coordinating thread only parses what the workers proved.
+ * Rebuild a record from a wire envelope that verifyWire() (or proveWire()) has already accepted
+ * elsewhere (a verification worker of this process, which reports the id and the leaf). It
+ * re-checks nothing: never call it on bytes that did not pass there. `wire` becomes the record's
+ * (its bytes and signature are views of it): pass a copy nobody else changes. Cheaper than
+ * verifyWire by the signature and the schema checks, so the coordinating thread only parses what
+ * the workers proved.
  */
-export function recordFromVerifiedWire (wire: Uint8Array, id: string): SignedRecord {
-  const { signature, bytes } = decodeEnvelope(wire)
+export function recordFromVerifiedWire (wire: Uint8Array, id: string, leaf?: Uint8Array): SignedRecord {
+  const { bytes } = decodeEnvelope(wire)
   const body = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')) as RecordBody
-  return { id, body, bytes: Uint8Array.from(bytes), signature: Uint8Array.from(signature) }
+  return recordOverWire(wire, id, body, leaf)
 }

@@ -1,7 +1,7 @@
 import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
 import { decodeEnvelope } from '../records/codec.js'
-import { toWire } from '../records/sign.js'
+import { leafOf, toWire } from '../records/sign.js'
 import { decodeUtf8 } from '../records/canonical.js'
 import { LOG_HEAD_REACH, decodeLogHead, headsToKeep, type LogHead } from '../records/log-head.js'
 import { EMPTY_FRONTIER, appendLeafInPlace, decodeFrontier, encodeFrontier, leafHash, type Frontier } from '../records/merkle.js'
@@ -452,6 +452,7 @@ class LevelRecordStore implements RecordStore {
     // log keys and evidence ids written earlier in this batch (a batch may hold a conflict)
     const pending = new Map<string, string>()
     const pendingWire = new Map<string, Uint8Array>()
+    const pendingRecord = new Map<string, SignedRecord>()
     let durable = false
 
     for (const { record: r, own: ownFlag, tag } of items) {
@@ -490,6 +491,7 @@ class LevelRecordStore implements RecordStore {
       const wire = toWire(r)
       put(this.rec, r.id, wire)
       pendingWire.set(r.id, wire)
+      pendingRecord.set(r.id, r)
       put(this.logs, lk, r.id)
       put(this.idx, `${r.body.model.id}!${r.body.hardware.id}!${o}`, r.id)
       put(this.ord, o, own ? `+${r.id}` : r.id)
@@ -509,7 +511,14 @@ class LevelRecordStore implements RecordStore {
     }
 
     if (ops.length === 0) return statuses
-    const frontiers = this.extendFrontiers(touched, (id) => pendingWire.get(id) ?? this.rec.getSync(id), pending)
+    // a record of this batch brings its leaf (hashed by the verification worker that checked it)
+    const leafOfId = (id: string): Uint8Array | undefined => {
+      const r = pendingRecord.get(id)
+      if (r != null) return leafOf(r)
+      const wire = this.rec.getSync(id)
+      return wire == null ? undefined : leafHash(wire)
+    }
+    const frontiers = this.extendFrontiers(touched, leafOfId, pending)
     const persist = this.frontiersToPersist(frontiers)
     for (const author of persist) {
       const f = frontiers.has(author) ? frontiers.get(author) : this.frontiers.get(author)
@@ -573,7 +582,7 @@ class LevelRecordStore implements RecordStore {
   }
 
   /** The frontiers of the authors whose contiguous head this batch advances (leaves = wire envelopes). */
-  private extendFrontiers (touched: Map<string, AuthorState>, wireOf: (id: string) => Uint8Array | undefined, pending: Map<string, string>): Map<string, Frontier | null> {
+  private extendFrontiers (touched: Map<string, AuthorState>, leafOfId: (id: string) => Uint8Array | undefined, pending: Map<string, string>): Map<string, Frontier | null> {
     const out = new Map<string, Frontier | null>()
     for (const [author, st] of touched) {
       const before = this.authors.get(author)?.head ?? 0
@@ -584,9 +593,9 @@ class LevelRecordStore implements RecordStore {
       for (let seq = before + 1; seq <= st.head && f != null; seq++) {
         const lk = logKey(author, seq)
         const id = pending.get(lk) ?? this.logs.getSync(lk)
-        const wire = id == null || id.startsWith('-') ? undefined : wireOf(id)
-        if (wire == null) f = null
-        else appendLeafInPlace(f, leafHash(wire))
+        const leaf = id == null || id.startsWith('-') ? undefined : leafOfId(id)
+        if (leaf == null) f = null
+        else appendLeafInPlace(f, leaf)
       }
       out.set(author, f)
     }

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { createRecord, synthBodies, toWire, verifyWire } from '../../../src/records/index.js'
+import { createRecord, leafHash, leafOf, synthBodies, toWire, verifyWire } from '../../../src/records/index.js'
 import { createIngest } from '../../../src/net/ingest.js'
 import { createReceiveCheck } from '../../../src/net/sync.js'
 import type { SignedRecord } from '../../../src/records/types.js'
@@ -96,6 +96,36 @@ describe('verification pool', () => {
     expect(st.verified).toBe(41)
     expect(st.batches).toBeGreaterThanOrEqual(2)
     expect(st.crashes).toBe(0)
+  })
+
+  it('answers each record with the leaf of the bytes it checked; the record owns a copy of them, toWire gives them back', async () => {
+    const p = pool()
+    const { wires: ws } = await wires(12)
+    const original = ws.map(w => Uint8Array.from(w))
+    const records = await Promise.all(ws.map(async (w, i) => await (i % 2 === 0 ? p.verify(w) : p.check(w))))
+    // the caller's buffers change after the verdict (a reused network buffer): the records do not
+    for (const w of ws) w.fill(0)
+    records.forEach((r, i) => {
+      expect(Buffer.from(toWire(r)).equals(Buffer.from(original[i])), `wire ${i}`).toBe(true)
+      expect(Buffer.from(leafOf(r)).equals(Buffer.from(leafHash(original[i]))), `leaf ${i}`).toBe(true)
+      expect(Buffer.from(r.bytes).equals(Buffer.from(original[i].subarray(65)))).toBe(true)
+      expect(r.body.seq).toBe(i + 1)
+    })
+    // records made elsewhere (no worker behind them) still get the leaf of their wire
+    const direct = await verifyWire(original[3])
+    expect(Buffer.from(leafOf(direct)).equals(Buffer.from(leafHash(original[3])))).toBe(true)
+  })
+
+  it('sends the records that arrive within one turn of the event loop as one batch per worker, not one message per record', async () => {
+    const p = pool()
+    const { wires: ws } = await wires(100)
+    const pending: Array<Promise<SignedRecord>> = []
+    // as a sync page is read: one record per microtask, all in the same turn
+    for (const w of ws) { pending.push(p.check(w)); await Promise.resolve() }
+    const records = await Promise.all(pending)
+    expect(records.map(r => r.body.seq)).toEqual(ws.map((_, i) => i + 1))
+    // both workers idle: the 100 records split in two batches of 50
+    expect(p.stats().batches).toBe(2)
   })
 
   it('sheds load over maxQueued with E_VERIFY_BUSY instead of queueing without bound', async () => {
