@@ -67,6 +67,8 @@ export interface LiveEvidenceSource {
 }
 
 export interface LiveEvidence extends LiveEvidenceSource {
+  /** the views built (status): machine, records read, when */
+  status: () => Array<{ hardwareId: string, records: number, builtAt: number }>
   start: () => void
   stop: () => void
   /** rebuild every view asked for now, waiting for it (tests, and a caller that needs it current) */
@@ -154,6 +156,7 @@ export function createLiveEvidence (init: LiveEvidenceInit, components: { store:
       return e.view
     },
     version: () => version,
+    status: () => [...entries.values()].flatMap(e => e.view != null ? [{ hardwareId: e.view.hardwareId, records: e.view.records, builtAt: e.view.builtAt }] : []),
     start () {
       stopped = false
       components.events.addEventListener('record', onRecord)

@@ -95,6 +95,8 @@ export interface MetaServiceStatus {
   servedPredictionError: number | null
   /** served tasks in that window */
   servedPredictions: number
+  /** issue #17 item 6: the live-evidence views (machine, benchmark records read, when); absent when meta.liveEvidenceMs is 0 */
+  liveEvidence?: Array<{ hardwareId: string, records: number, builtAt: number }>
 }
 
 export interface MetaService extends Startable {
@@ -318,7 +320,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
     }
   }
 
-  const status = (): MetaServiceStatus => ({ snapshot: snapshotStatus(model), training: training != null, pendingRecords: pending, ...(lastError != null ? { lastError } : {}), ...served.status() })
+  const status = (): MetaServiceStatus => ({ snapshot: snapshotStatus(model), training: training != null, pendingRecords: pending, ...(lastError != null ? { lastError } : {}), ...served.status(), ...(answering.live != null ? { liveEvidence: answering.live.status() } : {}) })
 
   function select (task: SelectTask, opts: SelectOptions = {}): Selection {
     return selectMethod(answering.get(), task, { pricePerHour: config.hardware.pricePerHour, ...opts })

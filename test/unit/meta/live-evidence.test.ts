@@ -126,6 +126,7 @@ describe('live evidence service', () => {
       await live.refresh()
       expect(live.view(hw)!.records).toBe(history.length + 1)
       expect(live.version()).toBeGreaterThan(v1)
+      expect(live.status()).toEqual([{ hardwareId: hw, records: history.length + 1, builtAt: expect.any(Number) }])
     } finally {
       live.stop()
     }
