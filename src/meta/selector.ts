@@ -5,7 +5,7 @@ import type { ForestOptions, LearnerBackend, RegressionForest } from './learner.
 import { FEATURE_SCHEMA_VERSION, featureVector, knobFeatures, taskFeatures, type FeatureTask } from './features.js'
 import { buildDataset, logicalModelId, trainingRows, trainingSetHash, type Dataset, type HistoryBody, type Task } from './dataset.js'
 import { getBackend, ML_RF_BACKEND } from './ml-forest.js'
-import { FixedRule, SafeDefault, shapeKey, type SafeDefaultJSON } from './safe-default.js'
+import { SafeDefault, shapeKey, type SafeDefaultJSON } from './safe-default.js'
 import type { LiveEvidenceSource, LiveView } from './live-evidence.js'
 import { isPairwisePriorJSON, PAIRWISE_PRIOR_LEARNER, PairwisePriorModel, priorPredictorOf, trainPairwisePrior, type PairwisePriorJSON } from './pairwise-prior.js'
 import { knownShapes, matchShape, validShapes, type KnownShape } from './shape-match.js'
@@ -377,9 +377,13 @@ function safeDefaultPolicy (j: SafeDefaultJSON): SafeDefault {
 }
 
 /**
- * The snapshot's policy with a machine's live per-workload-best (live-evidence.ts) in place of
- * the snapshot's for the shapes the view holds; the learner's trust and gate stay the
- * snapshot's. Built once per (view, snapshot): a view is replaced, never changed, on a rebuild.
+ * The snapshot's policy with a machine's live fixed rules (live-evidence.ts) in place of the
+ * snapshot's, for a task whose shape the view holds; the learner's trust and gate stay the
+ * snapshot's. All of the rule is the view's, the global pairs too: a pair of methods the shape
+ * never measured together falls back to the global evidence, and the snapshot's global differs
+ * from peer to peer (measured in the learn scenario: three peers with the same records, three
+ * answers, until the fallback was the view's). Built once per (view, snapshot): a view is
+ * replaced, never changed, on a rebuild.
  */
 const livePolicies = new WeakMap<LiveView, WeakMap<SafeDefaultJSON, SafeDefault>>()
 function livePolicy (j: SafeDefaultJSON, view: LiveView): SafeDefault {
@@ -388,8 +392,7 @@ function livePolicy (j: SafeDefaultJSON, view: LiveView): SafeDefault {
   let p = byJ.get(j)
   if (p == null) {
     const b = safeDefaultPolicy(j)
-    const fixed = new FixedRule(b.fixed.global, new Map([...b.fixed.shapes, ...view.fixed.shapes]))
-    byJ.set(j, p = new SafeDefault(fixed, b.seen, b.unseen, b.z, b.newModel, b.seenHost))
+    byJ.set(j, p = new SafeDefault(view.fixed, b.seen, b.unseen, b.z, b.newModel, b.seenHost))
   }
   return p
 }

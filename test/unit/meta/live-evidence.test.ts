@@ -85,6 +85,21 @@ describe('live evidence in the selector', () => {
     expect(sa.reason).toMatch(/live evidence: \d+ benchmark records of this machine/)
   })
 
+  it('pairs the shape never measured together fall back to the live evidence, not to each snapshot\'s', async () => {
+    const task = buildDataset(history).tasks.find(x => x.workload === w0)!.info
+    const others = (f: (m: string) => number): HistoryBody[] => history.map(x => x.workload.name === w0 ? x : { ...x, result: { ...x.result, totalTokensPerSecond: x.result.totalTokensPerSecond * f(x.method.id) } })
+    // two peers' snapshots whose global evidence (the other workloads) favours one of the two each
+    const pa = await train(others(m => (m === snapshotBest ? 3 : 1)), OPTS)
+    const pb = await train(others(m => (m === runnerUp ? 3 : 1)), OPTS)
+    // the store now: on w0 only the two were measured, nearly tied
+    const now = history.filter(x => x.workload.name !== w0 || x.method.id === snapshotBest || x.method.id === runnerUp)
+    const view = liveViewOf(hw, now)
+    const sa = selectMethod(withLive(pa, view), task)
+    const sb = selectMethod(withLive(pb, view), task)
+    expect([snapshotBest, runnerUp]).toContain(sa.choice)
+    expect(sb.choice).toBe(sa.choice)
+  })
+
   it('another machine, or a shape the view lacks, keeps the snapshot\'s rule', () => {
     const task = buildDataset(history).tasks.find(x => x.workload === w0)!.info
     const elsewhere = liveViewOf('other-machine', scaled(history, w0, runnerUp, 2).map(x => ({ ...x, hardware: { ...x.hardware, id: 'other-machine' } })))
