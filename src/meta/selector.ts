@@ -56,7 +56,7 @@ export interface MetaModel {
   /**
    * issue #17 item 6, in the daemon only (never in a snapshot): the store's current evidence per
    * machine (live-evidence.ts); a task whose machine's view holds its shape is decided by that
-   * view's per-workload-best, not the snapshot's
+   * view's fixed rules, not the snapshot's
    */
   live?: LiveEvidenceSource
 }
