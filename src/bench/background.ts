@@ -282,8 +282,17 @@ function createPlans (init: BackgroundSweepInit, onQuickFailed: (err: unknown) =
  */
 function hostTurn (host: BackgroundSweepInit['host']): (() => void) | null | undefined {
   if (host == null) return undefined
-  return host.othersBusy() ? null : host.tryBench() ?? null
+  try {
+    return host.othersBusy() ? null : host.tryBench() ?? null
+  } catch (err) {
+    // an unusable directory (another user's, a full /tmp): measure without the host's turns rather than never
+    if (!warned.has(host)) hostLogger.error('host lock unusable, measuring without it: %s', errorMessage(err))
+    warned.add(host)
+    return undefined
+  }
 }
+const hostLogger = log('bench:background')
+const warned = new WeakSet<object>()
 
 function remember (recent: SweepStatus['recent'], c: SweepStatus['recent'][number]): void {
   recent.push(c)

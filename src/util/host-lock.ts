@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
+import { SwarmtuneError } from './errors.js'
 
 /**
  * Measurements on one machine must not disturb each other (issue #17 item 6): several daemons on
@@ -71,7 +72,7 @@ export function parseBusyName (name: string): { pid: number, token: string } | u
 
 export interface HostCoordinator {
   readonly dir: string
-  /** take the host's benchmark lock; undefined when another live holder has it */
+  /** take the host's benchmark lock; undefined when another live holder has it; throws (coded) when the directory is unusable */
   tryBench: () => (() => void) | undefined
   /** another daemon of this host (another process, or another node of this one) runs inference now */
   othersBusy: () => boolean
@@ -103,6 +104,10 @@ export function createHostCoordinator (init: HostCoordinatorInit = {}): HostCoor
   const ensureDir = (): void => {
     if (made) return
     mkdirSync(dir, { recursive: true, mode: 0o700 })
+    // another user's directory (or a link to one) could hold this user's sweeps back: refuse it
+    const st = lstatSync(dir)
+    const uid = process.getuid?.()
+    if (!st.isDirectory() || (uid != null && st.uid !== uid)) throw new SwarmtuneError('E_HOST_LOCK_DIR', `host lock directory ${dir} is not a directory of this user`)
     made = true
   }
   const unlink = (p: string): void => { try { unlinkSync(p) } catch {} }
@@ -147,7 +152,7 @@ export function createHostCoordinator (init: HostCoordinatorInit = {}): HostCoor
     },
     othersBusy () {
       let names: string[]
-      try { names = readdirSync(dir) } catch { return false }
+      try { ensureDir(); names = readdirSync(dir) } catch { return false }
       let any = false
       for (const n of names) {
         const b = parseBusyName(n)

@@ -295,4 +295,30 @@ describe('background sweep on a host shared with other daemons (issue #17 item 6
       rmSync(dir, { recursive: true, force: true })
     }
   })
+
+  it('an unusable host directory does not stop the sweep: it measures without the host\'s turns', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { createHostCoordinator } = await import('../../../src/util/host-lock.js')
+    const root = mkdtempSync(join(tmpdir(), 'swarmtune-sweep-host-'))
+    try {
+      const notADir = join(root, 'file')
+      writeFileSync(notADir, 'x')
+      const host = createHostCoordinator({ dir: notADir })
+      expect(() => host.tryBench()).toThrow()
+      const recorded: UnsignedBody[] = []
+      const sweep = createBackgroundSweep({
+        share: 1, intervalMs: 1000, activity: createActivity(), host, repeats: 1, timeoutMs: 10_000, defaultThreads: 1, pricePerHour: 0,
+        prepare: async () => ({ engine: engine(), model: { name: 'fake', path: 'x' }, cells, baseline: method('baseline') }),
+        counts: async () => new Map(),
+        record: async b => { recorded.push(b) }
+      })
+      expect(await sweep.tick()).toBe('ran')
+      expect(recorded).toHaveLength(1)
+      await sweep.stop()
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
 })
