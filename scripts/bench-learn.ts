@@ -85,7 +85,14 @@ async function main (): Promise<void> {
     writeFileSync(join(outDir, 'learn-heldout.csv'), samplesCsv(report.heldOut.samples))
     process.stdout.write(`${join(outDir, 'learn.json')}\n${join(outDir, 'learn-windows.csv')}\n`)
   }
-  await render(report, png)
+  // a box without chromium still gets the report, the windows and the goal check (re-render later with --from)
+  let rendered = true
+  try {
+    await render(report, png)
+  } catch (err) {
+    rendered = false
+    process.stderr.write(`figure not rendered (${(err as Error).message.split('\n')[0]}); re-render with --from ${f.from ?? join(outDir, 'learn.json')} --chromium <path>\n`)
+  }
   for (const w of report.windows) process.stdout.write(`window to ${w.t} s: regret ${w.regret.toFixed(4)}, baseline ${w.baselineRegret.toFixed(4)}, single-best ${w.singleBestRegret.toFixed(4)} (${w.served} served)\n`)
   const methods = new Map<string, number>()
   for (const s of report.served) methods.set(`${s.method} (${s.source})`, (methods.get(`${s.method} (${s.source})`) ?? 0) + 1)
@@ -93,7 +100,7 @@ async function main (): Promise<void> {
   process.stdout.write(`table ${report.table.seconds} s; single best ${report.table.singleBest} (mean regret ${report.table.singleBestMeanRegret.toFixed(4)})\n`)
   const g = goalCheck(report.windows)
   process.stdout.write(g == null ? 'goal: fewer than 2 windows, not checked\n' : `goal (last < first and last <= single-best): ${g.holds ? 'holds' : 'does not hold'} (below first: ${g.belowFirst}, <= single-best: ${g.atMostSingleBest})\n`)
-  process.stdout.write(`${png}\nload ${report.loadavg1.start.toFixed(1)} → ${report.loadavg1.end.toFixed(1)}\n`)
+  process.stdout.write(`${rendered ? png : '(no figure)'}\nload ${report.loadavg1.start.toFixed(1)} → ${report.loadavg1.end.toFixed(1)}\n`)
 }
 
 await main()

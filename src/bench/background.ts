@@ -6,6 +6,7 @@ import { log } from '../util/log.js'
 import { hardwareFingerprint, type PublishHardware } from '../engine/hardware.js'
 import { runBenchmark, type BenchCellResult } from './runner.js'
 import type { Activity } from '../util/activity.js'
+import type { HostCoordinator } from '../util/host-lock.js'
 import type { Workload } from './workloads.js'
 import { cellKey, demandOf, failureBackoffMs, scheduleNext, type CellPrediction, type MeasuredCell, type ScheduleReason } from './schedule.js'
 
@@ -87,6 +88,12 @@ export interface BackgroundSweepInit {
   pricePerHour: number
   /** engine.publishHardware: the sweep's records and the hardware id it counts them by */
   publishHardware?: PublishHardware
+  /**
+   * issue #17 item 6: the host's other daemons (util/host-lock.ts). A cell runs only while this
+   * sweep holds the host's benchmark lock and no other daemon of the host serves inference; one
+   * that starts serving aborts the running cell, as this node's own inference does.
+   */
+  host?: Pick<HostCoordinator, 'tryBench' | 'othersBusy'>
   /** back-off of a failing cell: base · 2^(failures−1), capped (defaults 10 min, 6 h) */
   failureBackoffMs?: { base: number, max: number }
   now?: () => number
@@ -103,6 +110,8 @@ export interface SweepStatus {
   spentShare: number
   cellsDone: number
   lastError: { code: string, message: string } | null
+  /** the last cells measured or aborted (newest last), when each ran: the host's cells never overlap */
+  recent: Array<{ model: string, workload: string, method: string, startedAt: number, endedAt: number, outcome: 'ran' | 'aborted' }>
 }
 
 export interface BackgroundSweep {
@@ -110,7 +119,8 @@ export interface BackgroundSweep {
   stop: () => Promise<void>
   /** one step now, if idle and within budget (tests; the timer calls it) */
   tick: () => Promise<TickResult>
-  stats: () => { cells: number, busyMs: number, aborted: number, errors: number }
+  /** `hostYields`: ticks that found the host's lock taken or another daemon serving */
+  stats: () => { cells: number, busyMs: number, aborted: number, errors: number, hostYields: number }
   status: () => SweepStatus
 }
 
@@ -149,6 +159,10 @@ function createFailureBook (now: () => number, backoff: { base: number, max: num
  * finish; never recorded, and cleared by a finished measurement.
  */
 const ABORT_BACKOFF_MS = { base: 15_000, max: 300_000 }
+/** How often a running cell looks for another daemon of the host serving (a directory listing). */
+const HOST_POLL_MS = 200
+/** Cells kept in the status's `recent`. */
+const RECENT_CELLS = 20
 
 /** Failures (recorded, long back-off) and aborts (short wait); `blocked`: failures only, `pickable`: both. */
 function createCellBooks (now: () => number, backoff: { base: number, max: number }): { book: FailureBook, aborts: FailureBook, blocked: (key: string) => boolean, pickable: (key: string) => boolean } {
@@ -262,16 +276,52 @@ function createPlans (init: BackgroundSweepInit, onQuickFailed: (err: unknown) =
   }
 }
 
+/**
+ * The host's other daemons: one benchmark at a time, none while another serves. The release of
+ * the host's benchmark lock; null when it is not this sweep's turn; undefined without a host.
+ */
+function hostTurn (host: BackgroundSweepInit['host']): (() => void) | null | undefined {
+  if (host == null) return undefined
+  try {
+    return host.othersBusy() ? null : host.tryBench() ?? null
+  } catch (err) {
+    // an unusable directory (another user's, a full /tmp): measure without the host's turns rather than never
+    if (!warned.has(host)) hostLogger.error('host lock unusable, measuring without it: %s', errorMessage(err))
+    warned.add(host)
+    return undefined
+  }
+}
+const hostLogger = log('bench:background')
+const warned = new WeakSet<object>()
+
+function remember (recent: SweepStatus['recent'], c: SweepStatus['recent'][number]): void {
+  recent.push(c)
+  if (recent.length > RECENT_CELLS) recent.shift()
+}
+
+/** Run one cell; another daemon of the host starting inference aborts it, as this node's own does. */
+async function measureCell (init: BackgroundSweepInit, p: Prepared, cell: SweepCell, ac: AbortController): Promise<BenchCellResult[]> {
+  const host = init.host
+  const watch = host != null ? setInterval(() => { if (host.othersBusy()) ac.abort() }, HOST_POLL_MS) : undefined
+  try {
+    return await runBenchmark({
+      engine: p.engine, model: p.model, methods: [cell.method], workloads: [cell.workload], baseline: p.baseline,
+      repeats: init.repeats, timeoutMs: init.timeoutMs, defaultThreads: init.defaultThreads,
+      pricePerHour: init.pricePerHour, publishHardware: init.publishHardware, signal: ac.signal
+    })
+  } finally {
+    clearInterval(watch)
+  }
+}
+
 export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSweep {
   const logger = log('bench:background')
   const activity = init.activity
   const now = init.now ?? Date.now
   const backoff = init.failureBackoffMs ?? { base: 600_000, max: 6 * 3_600_000 }
-  let timer: NodeJS.Timeout | undefined
-  let firstTimer: NodeJS.Timeout | undefined
+  let timer: NodeJS.Timeout | undefined, firstTimer: NodeJS.Timeout | undefined
   let closed = false
-  let running: Promise<unknown> | undefined
-  let current: AbortController | undefined
+  let running: Promise<unknown> | undefined, current: AbortController | undefined
   let notBefore = 0
   let startedAt: number | undefined
   const plans = createPlans(init, (err) => { logger('quick first pass skipped: %s', errorMessage(err)) })
@@ -280,17 +330,16 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
   let cell: SweepStatus['cell'] = null
   let lastError: SweepStatus['lastError'] = null
   const { book, aborts, blocked, pickable } = createCellBooks(now, backoff)
-  const stats = { cells: 0, busyMs: 0, aborted: 0, errors: 0 }
+  const stats = { cells: 0, busyMs: 0, aborted: 0, errors: 0, hostYields: 0 }
+  const recent: SweepStatus['recent'] = []
   const unsubscribe = activity.onBusy(() => current?.abort())
 
   async function runCell (p: Prepared, chosen: { cell: SweepCell, reason: ScheduleReason }): Promise<TickResult> {
     const ac = current = new AbortController()
     cell = { model: p.modelId, workload: chosen.cell.workload.name, method: chosen.cell.method.id, reason: chosen.reason }
-    const results = await runBenchmark({
-      engine: p.engine, model: p.model, methods: [chosen.cell.method], workloads: [chosen.cell.workload], baseline: p.baseline,
-      repeats: init.repeats, timeoutMs: init.timeoutMs, defaultThreads: init.defaultThreads,
-      pricePerHour: init.pricePerHour, publishHardware: init.publishHardware, signal: ac.signal
-    })
+    const startedAt = now()
+    const results = await measureCell(init, p, chosen.cell, ac)
+    remember(recent, { model: p.modelId, workload: chosen.cell.workload.name, method: chosen.cell.method.id, startedAt, endedAt: now(), outcome: ac.signal.aborted ? 'aborted' : 'ran' })
     const key = cellKey(chosen.cell.method.id, chosen.cell.workload.name)
     if (ac.signal.aborted) { stats.aborted++; aborts.fail(key); return 'aborted' }
     aborts.clear(key)
@@ -313,6 +362,8 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
     if (stoppedBy != null || closed) return 'stopped'
     if (running != null || !activity.idle()) return 'busy'
     if (now() < notBefore) return 'budget'
+    const unlock = hostTurn(init.host)
+    if (unlock === null) { stats.hostYields++; return 'busy' }
     const step = (async (): Promise<TickResult> => {
       const t0 = now()
       let share = init.share
@@ -335,6 +386,7 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
       } catch (err) {
         return (outcome = onError(err))
       } finally {
+        unlock?.()
         current = undefined
         cell = null
         if (outcome !== 'nothing' && !(outcome === 'error' && prepareFailures > 0)) {
@@ -377,7 +429,8 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
       phase: stoppedBy != null ? 'stopped' : plans.firstPass(blocked) ? 'first-pass' : 'explore',
       spentShare: spentShare(stats.busyMs, now() - (startedAt ?? now())),
       cellsDone: stats.cells,
-      lastError
+      lastError,
+      recent: [...recent]
     })
   }
 }

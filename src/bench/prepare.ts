@@ -65,6 +65,12 @@ export interface BenchSettings {
     firstPassModel?: string | null
     intervalMs: number
   }
+  /**
+   * issue #17 item 6: daemons of one host benchmark one at a time and not while another serves
+   * (util/host-lock.ts). `dir`: the coordination directory (null: `<tmpdir>/swarmtune-host-<uid>`).
+   * Optional for older configs (absent: on, default directory).
+   */
+  hostLock?: { enabled: boolean, dir: string | null }
 }
 
 /** The slice of the node's config that benchmarking reads. */

@@ -11,6 +11,7 @@ import type { Startable } from '../contracts/service.js'
 import type { RecordStore } from '../store/types.js'
 import type { ModelDescriptor } from '../records/types.js'
 import type { Activity } from '../util/activity.js'
+import type { HostCoordinator } from '../util/host-lock.js'
 import type { Registry } from 'prom-client'
 import { createBenchMetrics } from './metrics.js'
 import { errorCode, errorMessage } from '../util/errors.js'
@@ -51,6 +52,8 @@ export interface BenchComponents {
   store: RecordStore
   api: ControlApi
   ownRecord: OwnRecordWriter
+  /** issue #17 item 6: the host's other daemons (util/host-lock.ts); the sweep takes turns with them */
+  host?: Pick<HostCoordinator, 'tryBench' | 'othersBusy'>
   /** busy while inference or a foreground benchmark runs; the background sweep yields to it */
   activity: Activity
   /** the node's engine, shared with serving (default: a llama.cpp engine of this service's own) */
@@ -192,6 +195,7 @@ function createSweep (config: BenchServiceInit['config'], c: BenchComponents, ge
     firstPassShare: bg.firstPassShare,
     intervalMs: bg.intervalMs,
     activity,
+    ...(c.host != null ? { host: c.host } : {}),
     repeats: config.bench.repeats,
     timeoutMs: config.bench.timeoutMs,
     defaultThreads: config.engine.threads > 0 ? config.engine.threads : Math.max(1, cpus().length),

@@ -6,6 +6,7 @@ import { FEATURE_SCHEMA_VERSION, featureVector, knobFeatures, taskFeatures, type
 import { buildDataset, logicalModelId, trainingRows, trainingSetHash, type Dataset, type HistoryBody, type Task } from './dataset.js'
 import { getBackend, ML_RF_BACKEND } from './ml-forest.js'
 import { SafeDefault, shapeKey, type SafeDefaultJSON } from './safe-default.js'
+import type { LiveEvidenceSource, LiveView } from './live-evidence.js'
 import { isPairwisePriorJSON, PAIRWISE_PRIOR_LEARNER, PairwisePriorModel, priorPredictorOf, trainPairwisePrior, type PairwisePriorJSON } from './pairwise-prior.js'
 import { knownShapes, matchShape, validShapes, type KnownShape } from './shape-match.js'
 
@@ -52,6 +53,12 @@ export interface MetaModel {
   modelMethods: Record<string, string[]>
   /** the fixed rules and when the learner may override them (absent in older snapshots) */
   safeDefault?: SafeDefaultJSON
+  /**
+   * issue #17 item 6, in the daemon only (never in a snapshot): the store's current evidence per
+   * machine (live-evidence.ts); a task whose machine's view holds its shape is decided by that
+   * view's fixed rules, not the snapshot's
+   */
+  live?: LiveEvidenceSource
 }
 
 export interface TrainOptions extends Partial<ForestOptions> {
@@ -379,11 +386,17 @@ function safeDefaultOf (model: MetaModel, task: SelectTask, ranking: RankedMetho
   const feasible = new Set(ranking.filter(r => r.feasible).map(r => r.method))
   const scored = preds.filter(p => feasible.has(p.method) && Number.isFinite(p.logSpeedup)).map(p => ({ method: p.method, mean: p.logSpeedup, std: p.logSpeedupStd }))
   if (scored.length === 0) return undefined
-  const matched = shapeOf(model, task)
+  // the machine's live evidence first (peers with the same records agree), else the snapshot's
+  const view = task.hardware.id != null ? model.live?.view(task.hardware.id) : undefined
+  const liveMatch = view != null ? shapeOf({ shapes: view.shapes }, task) : undefined
+  const onLive = view != null && liveMatch != null && view.fixed.shapes.has(shapeKey(liveMatch.model, liveMatch.workload))
+  const matched = onLive ? liveMatch : shapeOf(model, task)
   const shape = matched != null ? shapeKey(matched.model, matched.workload) : undefined
-  const knownHost = task.hardware.id != null && model.seen.hardware.includes(task.hardware.id)
-  const a = safeDefaultPolicy(model.safeDefault).decide(shape, scored, knownHost, matched?.model ?? modelIdOf(task))
-  const shapeNote = matched?.distance != null ? `; workload matched to shape ${matched.workload} (distance ${matched.distance.toFixed(2)})` : ''
+  const knownHost = onLive || (task.hardware.id != null && model.seen.hardware.includes(task.hardware.id))
+  const policy = onLive ? livePolicy(model.safeDefault, view) : safeDefaultPolicy(model.safeDefault)
+  const a = policy.decide(shape, scored, knownHost, matched?.model ?? modelIdOf(task))
+  const shapeNote = (matched?.distance != null ? `; workload matched to shape ${matched.workload} (distance ${matched.distance.toFixed(2)})` : '') +
+    (onLive ? `; live evidence: ${view.records} benchmark records of this machine` : '')
   if (a.trusted && !a.safe) return { choice: a.choice }
   return { choice: a.choice, safeDefault: { rule: a.rule, learnerChoice: a.learnerChoice, reason: a.reason + shapeNote, ...(matched != null ? { shape: matched.workload } : {}) } }
 }
@@ -398,6 +411,27 @@ const safeDefaultPolicies = new WeakMap<SafeDefaultJSON, SafeDefault>()
 function safeDefaultPolicy (j: SafeDefaultJSON): SafeDefault {
   let p = safeDefaultPolicies.get(j)
   if (p == null) safeDefaultPolicies.set(j, p = SafeDefault.fromJSON(j))
+  return p
+}
+
+/**
+ * The snapshot's policy with a machine's live fixed rules (live-evidence.ts) in place of the
+ * snapshot's, for a task whose shape the view holds; the learner's trust and gate stay the
+ * snapshot's. All of the rule is the view's, the global pairs too: a pair of methods the shape
+ * never measured together falls back to the global evidence, and the snapshot's global differs
+ * from peer to peer (measured in the learn scenario: three peers with the same records, three
+ * answers, until the fallback was the view's). Built once per (view, snapshot): a view is
+ * replaced, never changed, on a rebuild.
+ */
+const livePolicies = new WeakMap<LiveView, WeakMap<SafeDefaultJSON, SafeDefault>>()
+function livePolicy (j: SafeDefaultJSON, view: LiveView): SafeDefault {
+  let byJ = livePolicies.get(view)
+  if (byJ == null) livePolicies.set(view, byJ = new WeakMap())
+  let p = byJ.get(j)
+  if (p == null) {
+    const b = safeDefaultPolicy(j)
+    byJ.set(j, p = new SafeDefault(view.fixed, b.seen, b.unseen, b.z, b.newModel, b.seenHost))
+  }
   return p
 }
 
@@ -457,7 +491,7 @@ export interface MetaSnapshot extends Omit<MetaModel, 'forests' | 'prior'> {
 }
 
 export function toJSON (model: MetaModel): MetaSnapshot {
-  const { forests, prior, ...rest } = model
+  const { forests, prior, live: _live, ...rest } = model
   return {
     format: SNAPSHOT_FORMAT,
     ...rest,

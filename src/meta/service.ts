@@ -23,6 +23,10 @@ import type { RecordEventDetail } from '../contracts/records.js'
 import { buildDataset } from './dataset.js'
 import { createLearningCurve, defaultRow, type LearningCurve, type LearningCurveState } from './learning-curve.js'
 import { measuredFor, type OwnCapability } from '../engine/capability-probe.js'
+import { createLiveEvidence, type LiveEvidence } from './live-evidence.js'
+
+/** Default of `meta.liveEvidenceMs`. */
+export const LIVE_EVIDENCE_MS = 3000
 
 /**
  * The meta-model inside the daemon: loads the persisted snapshot at start, retrains in a worker
@@ -46,6 +50,11 @@ export interface MetaConfig {
   firstTrainRecords: number
   /** issue #17/#20: least ms between two in-daemon evaluations of the selectors (learning-curve.ts); 0 = off */
   evalIntervalMs: number
+  /**
+   * issue #17 item 6: least ms between two rebuilds of a machine's fixed rule from the store's
+   * current benchmark records (live-evidence.ts); 0 = the snapshot's rule only. Absent: 3000.
+   */
+  liveEvidenceMs?: number
 }
 
 export interface MetaServiceInit {
@@ -86,6 +95,8 @@ export interface MetaServiceStatus {
   servedPredictionError: number | null
   /** served tasks in that window */
   servedPredictions: number
+  /** issue #17 item 6: the live-evidence views (machine, benchmark records read, when); absent when meta.liveEvidenceMs is 0 */
+  liveEvidence?: Array<{ hardwareId: string, records: number, builtAt: number }>
 }
 
 export interface MetaService extends Startable {
@@ -222,6 +233,18 @@ function learningCurve (meta: MetaConfig, store: RecordStore, logger: ReturnType
   return curve
 }
 
+/** The model the node answers with: the snapshot plus the live evidence (one object per snapshot). */
+function answeringModel (meta: MetaConfig, store: RecordStore, events: RecordEvents): { set: (m: MetaModel | null) => void, get: () => MetaModel | null, live?: LiveEvidence } {
+  const ms = meta.liveEvidenceMs ?? LIVE_EVIDENCE_MS
+  const live = ms > 0 ? createLiveEvidence({ refreshMs: ms }, { store, events }) : undefined
+  let answering: MetaModel | null = null
+  return {
+    set: m => { answering = m == null || live == null ? m : { ...m, live } },
+    get: () => answering,
+    ...(live != null ? { live } : {})
+  }
+}
+
 export function createMetaService (init: MetaServiceInit, components: MetaServiceComponents): MetaService {
   const { config } = init
   const { store, events, api } = components
@@ -229,6 +252,8 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
   const rng = createRng(Date.now() >>> 0)
   const trainer = new TrainWorker()
   let model: MetaModel | null = null
+  const answering = answeringModel(config.meta, store, events)
+  const setModel = (m: MetaModel | null): void => { model = m; answering.set(m) }
   let pending = 0
   let training: Promise<MetaModel | null> | null = null
   let again = false
@@ -261,7 +286,7 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
     metrics?.trainingRows.set(next.rows)
     if (stopped) return next
     await store.putMeta(SNAPSHOT_KEY, toPersisted(next, snapshot))
-    model = next
+    setModel(next)
     pending = Math.max(0, pending - arrived)
     lastError = undefined
     logger('retrained on %d records: %d rows, hash %s', bodies.length, next.rows, next.trainingSetHash)
@@ -295,10 +320,10 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
     }
   }
 
-  const status = (): MetaServiceStatus => ({ snapshot: snapshotStatus(model), training: training != null, pendingRecords: pending, ...(lastError != null ? { lastError } : {}), ...served.status() })
+  const status = (): MetaServiceStatus => ({ snapshot: snapshotStatus(model), training: training != null, pendingRecords: pending, ...(lastError != null ? { lastError } : {}), ...served.status(), ...(answering.live != null ? { liveEvidence: answering.live.status() } : {}) })
 
   function select (task: SelectTask, opts: SelectOptions = {}): Selection {
-    return selectMethod(model, task, { pricePerHour: config.hardware.pricePerHour, ...opts })
+    return selectMethod(answering.get(), task, { pricePerHour: config.hardware.pricePerHour, ...opts })
   }
 
   return {
@@ -306,8 +331,9 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
       stopped = false
       await curve.load()
       const restored = await restoreSnapshot(store)
+      answering.live?.start()
       if ('model' in restored) {
-        model = restored.model
+        setModel(restored.model)
       } else if (restored.error != null) {
         // a stale or corrupt snapshot is not fatal: retrain from the history instead
         lastError = restored.error
@@ -325,12 +351,13 @@ export function createMetaService (init: MetaServiceInit, components: MetaServic
     async stop () {
       stopped = true
       curve.stop()
+      answering.live?.stop()
       events.removeEventListener('record', onRecord)
       if (timer != null) clearInterval(timer)
       await trainer.terminate()
       try { await training } catch {}
     },
-    current: () => model,
+    current: answering.get,
     select,
     retrain,
     status,

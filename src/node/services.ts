@@ -10,6 +10,7 @@ import type { ViolationHook } from '../net/rpc/limits.js'
 import { createServingService, type ServingService } from '../serving/service.js'
 import { createTrustService, type TrustService } from '../trust/service.js'
 import { createActivity, type Activity } from '../util/activity.js'
+import { createHostCoordinator } from '../util/host-lock.js'
 import { errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
 import { createVoteService, type VoteService } from '../vote/service.js'
@@ -45,7 +46,10 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
   const { config } = core
   const on = (name: ServiceName): boolean => enabled.includes(name)
   const ordered: Array<[string, Startable]> = []
-  const activity = createActivity()
+  // issue #17 item 6: this host's other daemons see this one serving, and take turns benchmarking
+  const hostLock = config.bench.hostLock
+  const host = hostLock?.enabled === false ? undefined : createHostCoordinator({ dir: hostLock?.dir ?? undefined })
+  const activity = createActivity(host != null ? { mark: host.markBusy } : {})
   let enginePromise: Promise<Engine> | undefined
   const engine = async (): Promise<Engine> => {
     enginePromise ??= import('../engine/llama-engine.js').then(async m => await m.createLlamaEngine({ gpu: config.engine.gpu, threads: config.engine.threads }))
@@ -67,6 +71,7 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
     stop () {}
   }
   ordered.push(['capability', capability])
+  if (host != null) ordered.push(['host-lock', { start () {}, stop () { host.close() } }])
 
   const trust = on('trust')
     ? createTrustService({ config: config.trust }, { peerId: core.peerId, store: core.store, events: core.events, api: core.api, network: core.network, peerGuard: core.peerGuard })
@@ -80,7 +85,7 @@ export function createServices (core: CoreComponents, enabled: readonly ServiceN
     })
     : undefined
   const bench = on('bench')
-    ? createBenchService({ config }, { peerId: core.peerId, store: core.store, api: core.api, ownRecord: core.ownRecord, activity, engine, trust, meta, metrics: core.metrics })
+    ? createBenchService({ config }, { peerId: core.peerId, store: core.store, api: core.api, ownRecord: core.ownRecord, activity, engine, trust, meta, metrics: core.metrics, host })
     : undefined
   const serving = on('serving')
     ? createServingService({ config, ...rpcPeerHooks(core) }, { api: core.api, network: core.network, rejections: core.rejections, ownRecords: core.ownRecords, activity, engine, meta, votes, metrics: core.metrics, ownCapability: () => ownCapability })

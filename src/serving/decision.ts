@@ -149,8 +149,8 @@ export function createRecommender (init: RecommenderInit): Recommender {
     const snapshot = m != null ? m.trainingSetHash.slice(0, 16) : null
     const base = classBase(modelId, features, hw.backend)
     const own = v?.ownEvidence(classKeyOf(base, req.objective)) ?? { records: 0, methods: 0 }
-    // the decision only changes with the model, the tally/weights, or this node's own evidence
-    const stateVersion = `${snapshot ?? '-'}|${v?.version() ?? 0}|${own.records}|${own.methods}`
+    // the decision only changes with the model, the live evidence, the tally/weights, or this node's own evidence
+    const stateVersion = `${snapshot ?? '-'}|${m?.live?.version() ?? 0}|${v?.version() ?? 0}|${own.records}|${own.methods}`
     const cacheKey = JSON.stringify([modelId, req.objective, req.budget ?? null, req.slo ?? null, req.hardware ?? null, req.methods ?? null, quantizeFeatures(features)])
     let d = decisionCache.get(cacheKey)
     const catalog = init.catalogIds()

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
+import { dirname, join } from 'node:path'
 import { SwarmtuneError } from '../util/errors.js'
 import { cliPath } from '../util/paths.js'
 
@@ -46,6 +47,15 @@ export function loopbackAddr (info: DaemonInfo): string {
   return info.addresses.find(a => a.startsWith('/ip4/127.0.0.1/')) ?? info.addresses[0]
 }
 
+/**
+ * The host-coordination directory of spawned daemons (bench.hostLock.dir): one per parent of
+ * their data dirs, so the daemons of one testbed take turns benchmarking (as daemons of one
+ * user on one machine do) while separate testbeds and test files do not wait for each other.
+ */
+export function hostDirOf (dataDir: string): string {
+  return join(dirname(dataDir), '.host')
+}
+
 export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
   const args = [cliPath(), 'start', '--json', '--data-dir', opts.dataDir,
     '--listen', `/ip4/127.0.0.1/tcp/${opts.port}`, '--api-host', '127.0.0.1', '--api-port', String(opts.apiPort)]
@@ -59,7 +69,7 @@ export async function spawnDaemon (opts: SpawnOptions): Promise<DaemonProcess> {
   const proc = spawn(cmd[0], cmd.slice(1), {
     // many daemons share this box: each verifies inline rather than starting a worker per core
     // and none writes the default model's files at start unless asked (tests of the first answer do)
-    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', SWARMTUNE_VERIFY_WORKERS: '0', SWARMTUNE__bench__background__enabled: 'false', SWARMTUNE__meta__evalIntervalMs: '0', SWARMTUNE__engine__prepareOnStart: 'false', ...opts.env },
+    env: { ...process.env, SWARMTUNE_LOCAL_TESTBED: 'true', SWARMTUNE_VERIFY_WORKERS: '0', SWARMTUNE__bench__background__enabled: 'false', SWARMTUNE__meta__evalIntervalMs: '0', SWARMTUNE__engine__prepareOnStart: 'false', SWARMTUNE__bench__hostLock__dir: hostDirOf(opts.dataDir), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const errLines: string[] = []

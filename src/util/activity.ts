@@ -12,18 +12,23 @@ export interface Activity {
   onBusy: (fn: () => void) => () => void
 }
 
-export function createActivity (): Activity {
+/**
+ * `mark`: called when the first task begins, its result when the last one ends (issue #17 item
+ * 6: the host-wide busy marker, host-lock.ts, so other daemons of the machine yield too).
+ */
+export function createActivity (opts: { mark?: () => () => void } = {}): Activity {
   let running = 0
+  let unmark: (() => void) | undefined
   const listeners = new Set<() => void>()
   return {
     begin () {
-      running++
+      if (running++ === 0) unmark = opts.mark?.()
       for (const fn of listeners) fn()
       let ended = false
       return () => {
         if (ended) return
         ended = true
-        running--
+        if (--running === 0) { unmark?.(); unmark = undefined }
       }
     },
     idle: () => running === 0,

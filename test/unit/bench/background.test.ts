@@ -243,3 +243,82 @@ describe('background sweep', () => {
     await sweep.stop()
   })
 })
+
+describe('background sweep on a host shared with other daemons (issue #17 item 6)', () => {
+  it('waits for the host\'s benchmark lock and for other daemons\' inference, and an arriving one aborts the cell', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { createHostCoordinator } = await import('../../../src/util/host-lock.js')
+    const dir = mkdtempSync(join(tmpdir(), 'swarmtune-sweep-host-'))
+    try {
+      const mine = createHostCoordinator({ dir })
+      const other = createHostCoordinator({ dir })
+      let release!: () => void
+      const hold = { wait: new Promise<void>(resolve => { release = resolve }) }
+      const recorded: UnsignedBody[] = []
+      const sweep = createBackgroundSweep({
+        share: 1, intervalMs: 1000, activity: createActivity(), host: mine, repeats: 1, timeoutMs: 10_000, defaultThreads: 1, pricePerHour: 0,
+        prepare: async () => ({ engine: engine(hold), model: { name: 'fake', path: 'x' }, cells, baseline: method('baseline') }),
+        counts: async () => new Map(),
+        record: async b => { recorded.push(b) }
+      })
+      // another daemon benchmarks: no cell
+      const otherBench = other.tryBench()!
+      expect(await sweep.tick()).toBe('busy')
+      otherBench()
+      // another daemon serves: no cell
+      const otherServes = createActivity({ mark: other.markBusy })
+      const end = otherServes.begin()
+      expect(await sweep.tick()).toBe('busy')
+      expect(sweep.stats().hostYields).toBe(2)
+      end()
+      // a cell holds the host's lock while it runs; the other daemon starting to serve aborts it
+      const step = sweep.tick()
+      await new Promise(resolve => setTimeout(resolve, 20))
+      expect(other.tryBench()).toBeUndefined()
+      const end2 = otherServes.begin()
+      expect(await step).toBe('aborted')
+      expect(recorded).toEqual([])
+      end2()
+      release()
+      expect(await sweep.tick()).toBe('ran')
+      const st = sweep.status()
+      expect(st.recent.map(c => c.outcome)).toEqual(['aborted', 'ran'])
+      expect(st.recent.every(c => c.endedAt >= c.startedAt)).toBe(true)
+      // the lock is free after the cell
+      const again = other.tryBench()
+      expect(again).toBeDefined()
+      again!()
+      await sweep.stop()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('an unusable host directory does not stop the sweep: it measures without the host\'s turns', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { createHostCoordinator } = await import('../../../src/util/host-lock.js')
+    const root = mkdtempSync(join(tmpdir(), 'swarmtune-sweep-host-'))
+    try {
+      const notADir = join(root, 'file')
+      writeFileSync(notADir, 'x')
+      const host = createHostCoordinator({ dir: notADir })
+      expect(() => host.tryBench()).toThrow()
+      const recorded: UnsignedBody[] = []
+      const sweep = createBackgroundSweep({
+        share: 1, intervalMs: 1000, activity: createActivity(), host, repeats: 1, timeoutMs: 10_000, defaultThreads: 1, pricePerHour: 0,
+        prepare: async () => ({ engine: engine(), model: { name: 'fake', path: 'x' }, cells, baseline: method('baseline') }),
+        counts: async () => new Map(),
+        record: async b => { recorded.push(b) }
+      })
+      expect(await sweep.tick()).toBe('ran')
+      expect(recorded).toHaveLength(1)
+      await sweep.stop()
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+})
