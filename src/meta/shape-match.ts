@@ -57,13 +57,22 @@ export function shapeDistance (a: Readonly<Record<string, number>>, b: Readonly<
   return d < 0 ? undefined : d
 }
 
+/** Methods a shape needs measured to compare anything (a rule on one method repeats it). */
+export const COMPARATIVE_METHODS = 2
+
 /**
- * The known shape of `model` for `features`: among the shapes within `bound`, the one with the
- * most methods measured, then the nearest, then the smaller workload name (deterministic on every
- * peer). Within the bound the shapes count as the same shape (see above), so the one with the
- * most comparative evidence decides: a served batch's own shape holds only the methods that
- * happened to serve it, and choosing among those only would repeat past choices (issue #17,
- * measured in the learn scenario, docs/BENCHMARKS.md).
+ * The known shape of `model` for `features`, among the shapes within `bound`:
+ * 1. a shape with at least COMPARATIVE_METHODS methods measured wins over one with fewer: a
+ *    served batch's own shape (0 methods, knownShapes) or a shape measured on one method compares
+ *    nothing, and choosing there would repeat past choices (issue #17, the learn scenario);
+ * 2. among comparative shapes, the nearest; among the others, the most methods, then the nearest;
+ * 3. then the smaller workload name (deterministic on every peer).
+ * Nearest before most-measured among comparative shapes: two benchmark shapes within the bound
+ * can still have different winners (learn scenario, 2026-12-07 19:43 UTC: classify at 6 requests
+ * × 10 tokens and at 8 × 16 had different best methods, and "most methods" sent a task of the
+ * first shape to the second whenever the second had one more method measured). Pairs the
+ * nearest shape never measured together come from the machine's wider evidence (safe-default.ts,
+ * live-evidence.ts), so a young shape still ranks every method.
  */
 export function matchShape (shapes: readonly KnownShape[], model: string, features: Readonly<Record<string, number>>, bound = SHAPE_MATCH_BOUND): ShapeMatch | undefined {
   let best: (ShapeMatch & { methods: number }) | undefined
@@ -71,10 +80,19 @@ export function matchShape (shapes: readonly KnownShape[], model: string, featur
     if (s.model !== model) continue
     const d = shapeDistance(features, s.features)
     if (d == null || d > bound) continue
-    const methods = s.methods ?? 0
-    if (best == null || methods > best.methods || (methods === best.methods && (d < best.distance || (d === best.distance && s.workload < best.workload)))) best = { workload: s.workload, distance: d, methods }
+    const m = { workload: s.workload, distance: d, methods: s.methods ?? 0 }
+    if (best == null || betterShape(m, best)) best = m
   }
   return best != null ? { workload: best.workload, distance: best.distance } : undefined
+}
+
+function betterShape (a: ShapeMatch & { methods: number }, b: ShapeMatch & { methods: number }): boolean {
+  const ca = a.methods >= COMPARATIVE_METHODS
+  const cb = b.methods >= COMPARATIVE_METHODS
+  if (ca !== cb) return ca
+  if (!ca && a.methods !== b.methods) return a.methods > b.methods
+  if (a.distance !== b.distance) return a.distance < b.distance
+  return a.workload < b.workload
 }
 
 /**

@@ -59,15 +59,28 @@ describe('matchShape', () => {
     expect(matchShape(twins, 'm', chat)?.workload).toBe('a')
   })
 
-  it('within the bound, the shape with the most methods measured wins over a nearer one (issue #17: a served batch\'s own shape)', () => {
-    const served: KnownShape = { model: 'm', workload: 'serving-n4-p24-o6', features: { ...chat, promptTokensMean: 120 }, methods: 2 }
+  it('within the bound, a shape that compares methods wins over a nearer one that does not (issue #17: a served batch\'s own shape)', () => {
+    const served: KnownShape = { model: 'm', workload: 'serving-n4-p24-o6', features: { ...chat, promptTokensMean: 120 }, methods: 0 }
     const bench: KnownShape = { model: 'm', workload: 'chat-tiny', features: chat, methods: 18 }
     const query = { ...chat, promptTokensMean: 121 }
     expect(matchShape([served, bench], 'm', query)).toEqual({ workload: 'chat-tiny', distance: shapeDistance(query, chat) })
-    // equal evidence: the nearest
-    expect(matchShape([served, { ...bench, methods: 2 }], 'm', query)?.workload).toBe('serving-n4-p24-o6')
+    // one method measured compares nothing either
+    expect(matchShape([{ ...served, methods: 1 }, { ...bench, methods: 2 }], 'm', query)?.workload).toBe('chat-tiny')
+    // neither compares: the most methods, then the nearest
+    expect(matchShape([{ ...served, methods: 1 }, { ...bench, methods: 0 }], 'm', query)?.workload).toBe('serving-n4-p24-o6')
+    expect(matchShape([{ ...served, methods: 0 }, { ...bench, methods: 0 }], 'm', query)?.workload).toBe('serving-n4-p24-o6')
     // beyond the bound, evidence does not help
     expect(matchShape([served, { ...bench, features: { ...chat, promptTokensMean: 2000 } }], 'm', query)?.workload).toBe('serving-n4-p24-o6')
+  })
+
+  it('among shapes that compare methods, the nearest wins, not the most measured (two benchmark shapes of one family can have different winners)', () => {
+    const tiny: KnownShape = { model: 'm', workload: 'classify-n6-p10', features: { ...chat, requests: 6, promptTokensMean: 10 }, methods: 12 }
+    const dflt: KnownShape = { model: 'm', workload: 'classify-n8-p16', features: { ...chat, requests: 8, promptTokensMean: 16 }, methods: 18 }
+    const query = { ...chat, requests: 6, promptTokensMean: 11 }
+    expect(matchShape([dflt, tiny], 'm', query)?.workload).toBe('classify-n6-p10')
+    expect(matchShape([dflt, tiny], 'm', { ...query, requests: 8, promptTokensMean: 15 })?.workload).toBe('classify-n8-p16')
+    // both within the bound of the query whatever their counts
+    expect(shapeDistance(query, dflt.features)).toBeLessThanOrEqual(SHAPE_MATCH_BOUND)
   })
 })
 
