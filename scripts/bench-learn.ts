@@ -17,11 +17,11 @@ import { packageRoot } from '../src/util/paths.js'
  * regret of the served choices, always-baseline, always-single-best) with Chart.js in headless
  * chromium as a PNG. Prints the issue's goal check.
  *
- *   npm run bench:learn -- [--peers 3] [--minutes 6] [--model tiny] [--families a,b] [--window-seconds 60]
+ *   npm run bench:learn -- [--peers 3] [--minutes 6] [--model tiny] [--families a,b] [--window-seconds 60] [--table-repeats 9]
  *                          [--out-dir tmp/learn] [--png docs/learning-curve.png]
  *   npm run bench:learn -- --from report.json   (re-render a saved run)
  */
-const { values: f } = parseArgs({ options: { peers: { type: 'string' }, minutes: { type: 'string' }, families: { type: 'string' }, 'window-seconds': { type: 'string' }, model: { type: 'string' }, 'out-dir': { type: 'string' }, png: { type: 'string' }, from: { type: 'string' }, chromium: { type: 'string' } } })
+const { values: f } = parseArgs({ options: { peers: { type: 'string' }, minutes: { type: 'string' }, families: { type: 'string' }, 'window-seconds': { type: 'string' }, model: { type: 'string' }, 'table-repeats': { type: 'string' }, 'out-dir': { type: 'string' }, png: { type: 'string' }, from: { type: 'string' }, chromium: { type: 'string' } } })
 const outDir = f['out-dir'] ?? join(packageRoot(), 'tmp', 'learn')
 const png = f.png ?? join(packageRoot(), 'docs', 'learning-curve.png')
 
@@ -77,6 +77,7 @@ async function main (): Promise<void> {
       model: f.model ?? d.model,
       families: f.families?.split(',') ?? d.families,
       windowSeconds: Number(f['window-seconds'] ?? d.windowSeconds),
+      tableRepeats: Number(f['table-repeats'] ?? d.tableRepeats),
       progress: line => { process.stderr.write(line + '\n') }
     })
     mkdirSync(outDir, { recursive: true })

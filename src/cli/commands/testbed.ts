@@ -28,7 +28,7 @@ truth before and under attack, rejections, graylisted peers and recommend p99 du
 
 Learning curve (issue #17 item 6):
   swarmtune testbed --scenario learn [--peers 3] [--minutes 8] [--model tiny]
-    [--families chat,docqa,classify] [--table-repeats 3] [--window-seconds 60] [--pace-seconds 1]
+    [--families chat,docqa,classify] [--table-repeats 9] [--window-seconds 60] [--pace-seconds 1]
     [--sample-seconds 10] [--eval-seconds 30] [--share 0.5] [--out FILE.json] [--csv FILE.csv] [--json]
 First a lone daemon measures every method on the task types (the families' tiny-scale
 workloads, median of --table-repeats runs: the ground-truth table of this machine) and stops. Then N fresh daemons
