@@ -1,5 +1,5 @@
 import '../src/util/polyfill.js'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -12,6 +12,7 @@ import { createIngest } from '../src/net/ingest.js'
 import { createVerifyPool, resolveVerifyWorkers } from '../src/net/verify-pool.js'
 import { Counters } from '../src/util/counters.js'
 import { log } from '../src/util/log.js'
+import { mainThreadCpuUs } from './cpu-time.js'
 
 /*
  * Ingest benchmark: records/s that one node validates (verifyWire: envelope, schema, canonical
@@ -44,16 +45,6 @@ async function makeWires (): Promise<Uint8Array[]> {
 
 function rate (n: number, ms: number): number { return Math.round(n / (ms / 1000)) }
 
-/** CPU time of this process's main thread in µs (Linux /proc; undefined elsewhere) */
-function mainThreadCpuUs (): number | undefined {
-  try {
-    // fields after the command name: utime and stime are the 12th and 13th (clock ticks of 10 ms)
-    const f = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return (Number(f[11]) + Number(f[12])) * 10_000
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * CPU per record of what `fn` does with `n` records: the whole process (main thread and the

@@ -1,6 +1,5 @@
 import '../src/util/polyfill.js'
 import { fork } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,6 +7,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { appendLeafInPlace, createRecord, frontierRoot, leafHash, signLogHead, synthBodies, toWire, verifyWire, type Frontier, type LogHead, type SignedRecord } from '../src/records/index.js'
 import { connect, startLoopbackPeer, type LoopbackPeer } from '../src/testbed/loopback.js'
+import { mainThreadCpuUs } from './cpu-time.js'
 
 /*
  * Catch-up benchmark: a server process holds N records (from several authors) in LevelDB; a
@@ -95,20 +95,6 @@ async function serve (args: Args): Promise<void> {
   })
 }
 
-/**
- * CPU time of this process's main thread in µs (Linux /proc; undefined elsewhere): with the
- * process's total (main thread and the verify pool's workers) it says where a record's cost goes,
- * and CPU per record stays readable on a loaded machine where records/s swing with the load.
- */
-function mainThreadCpuUs (): number | undefined {
-  try {
-    // fields after the command name: utime and stime are the 12th and 13th (clock ticks of 10 ms)
-    const f = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return (Number(f[11]) + Number(f[12])) * 10_000
-  } catch {
-    return undefined
-  }
-}
 
 async function fetchAll (args: Args, addr: string, protocol: number): Promise<Record<string, number>> {
   // the client verifies on net.verifyWorkers threads (--workers, default one per core; 0 = inline)
