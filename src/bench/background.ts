@@ -280,18 +280,17 @@ function createPlans (init: BackgroundSweepInit, onQuickFailed: (err: unknown) =
  * The host's other daemons: one benchmark at a time, none while another serves. The release of
  * the host's benchmark lock; null when it is not this sweep's turn; undefined without a host.
  */
-function hostTurn (host: BackgroundSweepInit['host']): (() => void) | null | undefined {
+function hostTurn (host: BackgroundSweepInit['host'], logger: ReturnType<typeof log>): (() => void) | null | undefined {
   if (host == null) return undefined
   try {
     return host.othersBusy() ? null : host.tryBench() ?? null
   } catch (err) {
     // an unusable directory (another user's, a full /tmp): measure without the host's turns rather than never
-    if (!warned.has(host)) hostLogger.error('host lock unusable, measuring without it: %s', errorMessage(err))
+    if (!warned.has(host)) logger.error('host lock unusable, measuring without it: %s', errorMessage(err))
     warned.add(host)
     return undefined
   }
 }
-const hostLogger = log('bench:background')
 const warned = new WeakSet<object>()
 
 function remember (recent: SweepStatus['recent'], c: SweepStatus['recent'][number]): void {
@@ -362,7 +361,7 @@ export function createBackgroundSweep (init: BackgroundSweepInit): BackgroundSwe
     if (stoppedBy != null || closed) return 'stopped'
     if (running != null || !activity.idle()) return 'busy'
     if (now() < notBefore) return 'budget'
-    const unlock = hostTurn(init.host)
+    const unlock = hostTurn(init.host, logger)
     if (unlock === null) { stats.hostYields++; return 'busy' }
     const step = (async (): Promise<TickResult> => {
       const t0 = now()
