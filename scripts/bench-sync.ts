@@ -16,7 +16,8 @@ import { mainThreadCpuUs } from './cpu-time.js'
  * (runs checked against their authors' signed log heads, docs/records.md). Reports records/s of
  * the whole catch-up and the one-core signature verify rate of the same client process, and the
  * client's CPU per record (`clientCpuUsPerRecord`: main thread and verify workers;
- * `clientMainCpuUsPerRecord`: main thread alone), which a loaded machine disturbs far less.
+ * `clientMainCpuUsPerRecord`: main thread alone), which a loaded machine disturbs far less, and
+ * the server process's (`serverCpuUsPerRecord`; `bothSidesCpuUsPerRecord` is the two together).
  *
  * Log heads: each author signs one every --head-every records (default 1024) and one at the end
  * of its log, as an author's node does when it serves; the server holds them (with --protocol 1
@@ -86,6 +87,8 @@ async function serve (args: Args): Promise<void> {
   const prepMs = performance.now() - t0
   send({ type: 'ready', addr: server.addr, prepMs })
   process.on('message', (m: { type: string }) => {
+    // the server's CPU so far: the orchestrator takes it before and after each client's catch-up
+    if (m.type === 'cpu') { const c = process.cpuUsage(); send({ type: 'cpu', us: c.user + c.system }); return }
     if (m.type !== 'stop') return
     void (async () => {
       send({ type: 'stats', stats: server.net.stats() })
@@ -165,9 +168,19 @@ async function main (): Promise<void> {
     child.on('exit', code => { reject(new Error(`server exited with ${code}`)) })
   })
   if (!args.json) process.stdout.write(`server holds ${args.records} records from ${args.authors} authors (prepared in ${(ready.prepMs / 1000).toFixed(1)} s)\n`)
+  const serverCpu = async (): Promise<number> => await new Promise(resolve => {
+    const on = (m: { type: string, us: number }): void => { if (m.type === 'cpu') { child.off('message', on); resolve(m.us) } }
+    child.on('message', on)
+    child.send({ type: 'cpu' })
+  })
   const runs: Array<Record<string, number>> = []
   for (const protocol of args.protocols) {
+    const s0 = await serverCpu()
     const r: Record<string, number> = { protocol, loadavg1: Math.round(loadavg()[0] * 100) / 100, ...await fetchAll(args, ready.addr, protocol) }
+    // the whole catch-up's CPU per record, both sides (they share this machine's cores): what
+    // records/s the box could reach with every core busy on it is cores × 1e6 ÷ that
+    r.serverCpuUsPerRecord = Math.round(10 * (await serverCpu() - s0) / Math.max(1, r.inserted)) / 10
+    r.bothSidesCpuUsPerRecord = Math.round(10 * (r.serverCpuUsPerRecord + r.clientCpuUsPerRecord)) / 10
     runs.push(r)
     if (!args.json) {
       process.stdout.write(`/swarmtune/sync/${protocol}.0.0: caught up ${r.inserted} records in ${(r.ms / 1000).toFixed(2)} s: ${Math.round(r.recordsPerSecond)} records/s ` +
