@@ -25,7 +25,7 @@ export async function openLocalStore (dataDir: string | undefined, configFile: s
   ])
   const { privateKey, peerId } = await loadOrCreateIdentity(config.dataDir)
   const author = peerId.toString()
-  const store = createRecordStore({ path: join(config.dataDir, 'store'), maxRecords: config.store.maxRecords, ownAuthor: author, dataDir: config.dataDir })
+  const store = createRecordStore({ path: join(config.dataDir, 'store'), maxRecords: config.store.maxRecords, writeBufferMb: config.store.writeBufferMb, ownAuthor: author, dataDir: config.dataDir })
   try {
     await store.start()
   } catch (err) {

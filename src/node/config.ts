@@ -31,7 +31,7 @@ export interface SwarmtuneConfig {
   net: NetConfig
   /** allowHosts, allowOrigins, requireToken: who may drive the API (src/node/api-access.ts); optional for older configs */
   api: { host: string, port: number, allowHosts?: string[], allowOrigins?: string[], requireToken?: boolean }
-  store: { maxRecords: number }
+  store: { maxRecords: number, writeBufferMb: number }
   hardware: { pricePerHour: number }
   engine: EngineConfig
   bench: BenchSettings

@@ -83,7 +83,7 @@ export function createDaemon (config: SwarmtuneConfig, opts: DaemonOptions = {})
     const startedAt = Date.now()
     const { privateKey, peerId } = await loadOrCreateIdentity(config.dataDir)
     const author = peerId.toString()
-    const store = createRecordStore({ path: join(config.dataDir, 'store'), maxRecords: config.store.maxRecords, ownAuthor: author, dataDir: config.dataDir })
+    const store = createRecordStore({ path: join(config.dataDir, 'store'), maxRecords: config.store.maxRecords, writeBufferMb: config.store.writeBufferMb, ownAuthor: author, dataDir: config.dataDir })
     const rejections = new Counters()
     const events = new EventTarget()
     const emit = (detail: RecordEventDetail): void => { events.dispatchEvent(new CustomEvent('record', { detail })) }

@@ -7,6 +7,7 @@ import { DEFAULT_GUARD } from '../../../src/net/guard.js'
 import { DEFAULT_TRUST_PARAMS } from '../../../src/trust/trust.js'
 import { DEFAULT_TRUST_EVALUATE_INTERVAL_MS } from '../../../src/trust/service.js'
 import { DEFAULT_COLD_OWN_RECORDS } from '../../../src/vote/advisor.js'
+import { DEFAULT_WRITE_BUFFER_MB } from '../../../src/store/record-store.js'
 
 let dir: string
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'swarmtune-config-')) })
@@ -72,6 +73,14 @@ describe('config', () => {
     expect(codeAndMessage(() => loadConfig({ env: {}, overrides: { net: { verifyWorkers: -1 } } }))?.[0]).toBe('E_CONFIG')
   })
 
+  it('store.writeBufferMb takes a size in MiB from file or env path and refuses 0 with its path', () => {
+    expect(loadConfig({ env: { SWARMTUNE__store__writeBufferMb: '8' } }).store.writeBufferMb).toBe(8)
+    expect(loadConfig({ env: {}, overrides: { store: { maxRecords: 10 } } }).store.writeBufferMb).toBe(DEFAULT_WRITE_BUFFER_MB)
+    const bad = codeAndMessage(() => loadConfig({ env: {}, overrides: { store: { writeBufferMb: 0 } } }))
+    expect(bad?.[0]).toBe('E_CONFIG')
+    expect(bad?.[1]).toContain('store.writeBufferMb')
+  })
+
   it('refuses peer lists that are not peer IDs (issue #18: allowPeers ["garbage"] was accepted)', () => {
     const id = '12D3KooWGzh5QZc6dYWnTtDeBQS3MZ2oFbYCU2K5sGi6bSWsgLNr'
     for (const list of ['allowPeers', 'denyPeers', 'priorityPeers']) {
@@ -104,5 +113,6 @@ describe('config', () => {
     expect(DEFAULT_TRUST_PARAMS.unprovenCap).toBe(trust.unprovenCap)
     expect(DEFAULT_TRUST_EVALUATE_INTERVAL_MS).toBe(trust.evaluateIntervalMs)
     expect(DEFAULT_COLD_OWN_RECORDS).toBe(cfg.vote.coldOwnRecords)
+    expect(DEFAULT_WRITE_BUFFER_MB).toBe(cfg.store.writeBufferMb)
   })
 })
