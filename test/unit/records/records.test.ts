@@ -129,6 +129,27 @@ describe('validation rules', () => {
     expect(codeOf(() => parseBody(new TextEncoder().encode(JSON.stringify(b, null, 1)), now))).toBe('E_MALFORMED')
     expect(codeOf(() => parseBody(Uint8Array.from([0xff, 0xfe]), now))).toBe('E_MALFORMED')
   })
+  it('refuses every other spelling of a canonical body, and takes the canonical one with escapes and non-ASCII', async () => {
+    const b = await body()
+    b.engine.version = 'ü-\ud800-"q"'
+    const canonical = canonicalize(b)
+    expect(canonical).toContain('\\ud800')
+    const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
+    expect(parseBody(enc(canonical), now)).toEqual(b)
+    const spellings = [
+      canonical.replace('"engine":', '"engine" :'),
+      canonical.replace('ü', '\\u00fc'),
+      canonical.replace(`"seq":${b.seq}`, `"seq":${b.seq}.0`),
+      canonical.replace('"v":', '"v" :'),
+      `${canonical} `,
+      // the same keys in another order
+      JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(canonical) as Record<string, unknown>).reverse()))
+    ]
+    for (const s of spellings) {
+      expect(s).not.toBe(canonical)
+      expect(codeOf(() => parseBody(enc(s), now))).toBe('E_MALFORMED')
+    }
+  })
   it('unknown fields', async () => {
     const b: any = await body(); b.extra = 1
     expect(codeOf(() => validateBody(b, now))).toBe('E_MALFORMED')
