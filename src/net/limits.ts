@@ -28,7 +28,18 @@ export function resolveLimits (over: Partial<NetworkLimits> = {}): NetworkLimits
 export class WindowLimiter {
   private counts = new Map<string, number>()
   private windowStart = 0
-  constructor (private readonly points: number, private readonly windowMs: number) {}
+  private readonly points: number
+  private readonly windowMs: number
+  /**
+   * A fractional `points` keeps its rate as whole points over a longer window (0.9375 per 60 s is 1
+   * per 64 s): compared as it is, a rate under one point per window refused every take (a time-
+   * dilated simulation divides the sync rate by D, so at D ≥ 31 no late joiner could ever sync).
+   */
+  constructor (points: number, windowMs: number) {
+    const whole = Math.max(1, Math.ceil(points))
+    this.points = points > 0 ? whole : 0
+    this.windowMs = points > 0 ? windowMs * whole / points : windowMs
+  }
 
   /** true when `key` may spend one more point in the current window */
   take (key: string, now = Date.now()): boolean {

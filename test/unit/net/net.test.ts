@@ -217,6 +217,16 @@ describe('limits and helpers', () => {
     expect([l.take('a', 0), l.take('a', 10), l.take('a', 20), l.take('b', 30)]).toEqual([true, true, false, true])
     expect(l.take('a', 1000)).toBe(true)
   })
+  it('window limiter keeps a fractional rate as whole points over a longer window (a dilated sync rate of 30/32 per minute)', () => {
+    const l = new WindowLimiter(30 / 32, 60_000)
+    // 1 per 64 s: the first take passes, the next one only in the next 64 s window
+    expect([l.take('a', 0), l.take('a', 63_999), l.take('a', 64_000), l.take('a', 64_001)]).toEqual([true, false, true, false])
+    const g = new WindowLimiter(1000 / 32, 1000)
+    let taken = 0
+    for (let t = 0; t < 1024; t++) if (g.take('p', t)) taken++
+    expect(taken).toBe(32)
+    expect(new WindowLimiter(0, 1000).take('a', 0)).toBe(false)
+  })
   it('rate guard reports the peer that exceeded and chains the user guard', () => {
     const hits: string[] = []
     const g = createRateGuard(resolveLimits({ gossipPerPeerPerSecond: 1 }), { admitGossip: p => p !== 'banned' }, (p, via) => { hits.push(`${p}:${via}`) })

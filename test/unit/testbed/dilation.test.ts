@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS } from '../../../src/net/index.js'
+import { createRateGuard, resolveLimits } from '../../../src/net/limits.js'
 import { BASE_TIMING, checkDilation, dilate, linkLatencyMs, suggestDilation, toRealMs, toSimulatedMs } from '../../../src/testbed/dilation.js'
 
 describe('time dilation plan', () => {
@@ -31,6 +32,14 @@ describe('time dilation plan', () => {
     // config values stay whole numbers ≥ 1 (config/schema.json)
     expect(p.trust.gossipPerPeerPerSecond).toBe(13)
     expect(dilate({ factor: 1000 }).trust.gossipPerPeerPerSecond).toBe(1)
+  })
+
+  it('a dilated sync rate under one session per minute still admits a late joiner\'s session (it refused all at D ≥ 31)', () => {
+    for (const d of [16, 32, 64]) {
+      const guard = createRateGuard(resolveLimits(dilate({ factor: d }).limits))
+      expect(guard.admitSync?.('joiner')).toBe(true)
+      expect(guard.admitGossip?.('joiner')).toBe(true)
+    }
   })
 
   it('keeps counts in heartbeats untouched (they follow the heartbeat)', () => {
