@@ -75,9 +75,9 @@ export interface RecordStoreInit {
 }
 
 /**
- * The memtable size of a store (MiB). With LevelDB's 4 MiB, a catch-up of 50k records spent 31 µs
- * of CPU per record on LevelDB's compaction thread; 32 MiB cut the store's CPU per record to
- * 0.87x (single puts) and 0.9x (pages) in docs/BENCHMARKS.md § "LevelDB's write buffer".
+ * The memtable size of a store (MiB). With LevelDB's 4 MiB, a catch-up of 50k records spent 26-32 µs
+ * of CPU per record on LevelDB's compaction thread, 11 with 32 MiB; paged writes 0.9x CPU
+ * (docs/BENCHMARKS.md § "LevelDB's write buffer").
  */
 export const DEFAULT_WRITE_BUFFER_MB = 32
 
