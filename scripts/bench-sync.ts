@@ -23,7 +23,7 @@ import { mainThreadCpuUs } from './cpu-time.js'
  * of its log, as an author's node does when it serves; the server holds them (with --protocol 1
  * too, so both runs prepare the same store).
  *
- *   node dist/scripts/bench-sync.js [--records 100000] [--authors 100] [--page-size 256] [--workers auto|N] [--protocol 1|2] [--head-every 1024] [--server-from DIR] [--json]
+ *   node dist/scripts/bench-sync.js [--records 100000] [--authors 100] [--page-size 256] [--workers auto|N] [--protocol 1|2|2u] [--head-every 1024] [--server-from DIR] [--json]
  *
  * --server-from DIR: the server process runs DIR/dist/scripts/bench-sync.js, another build (e.g.
  * a worktree of main's HEAD): this build's client against the other build's server, for wire
@@ -39,16 +39,17 @@ function parseArgs (argv: string[]): Args & { role?: string } {
   const role = argv.includes('--serve') ? 'serve' : argv.includes('--fetch') ? 'fetch' : undefined
   const p = argv.indexOf('--protocol')
   // "1,2,1,2": fresh clients one after the other against the same server, alternating on a noisy machine
-  const protocols = p >= 0 ? String(argv[p + 1]).split(',').map(Number) : [1]
+  // "2u": 2.0.0 without asking for packed frames (net.sync.pack false, as a client of the previous release)
+  const protocols = p >= 0 ? String(argv[p + 1]).split(',').map(v => v === '2u' ? 2.5 : Number(v)) : [1]
   const w = argv.indexOf('--workers')
   const workers = w >= 0 && argv[w + 1] !== 'auto' ? Number(argv[w + 1]) : 'auto'
   return { records: get('records', 100_000), authors: get('authors', 100), pageSize: get('page-size', 256), json: argv.includes('--json'), workers, protocols, headEvery: get('head-every', 1024), role }
 }
 
 /** Server and client: one session may carry the whole set; sessions only when asked (syncWith). */
-async function peer (pageSize: number, verifyWorkers: number | 'auto' = 0, maxVersion: 1 | 2 = 2): Promise<LoopbackPeer> {
+async function peer (pageSize: number, verifyWorkers: number | 'auto' = 0, maxVersion: 1 | 2 = 2, pack = true): Promise<LoopbackPeer> {
   return await startLoopbackPeer({
-    sync: { pageSize, timeoutMs: 30_000, maxRecordsPerSession: 10_000_000, maxVersion },
+    sync: { pageSize, timeoutMs: 30_000, maxRecordsPerSession: 10_000_000, maxVersion, pack },
     verifyWorkers,
     maxRecords: 10_000_000,
     init: { syncOnConnect: false }
@@ -101,7 +102,7 @@ async function serve (args: Args): Promise<void> {
 
 async function fetchAll (args: Args, addr: string, protocol: number): Promise<Record<string, number>> {
   // the client verifies on net.verifyWorkers threads (--workers, default one per core; 0 = inline)
-  const client = await peer(args.pageSize, args.workers, protocol === 2 ? 2 : 1)
+  const client = await peer(args.pageSize, args.workers, protocol >= 2 ? 2 : 1, protocol === 2)
   const { net, store } = client
   // reference in the same run: how fast this process verifies signatures alone (the ceiling)
   const wires = (await makeRecords(2000, 10)).records.map(toWire)
@@ -158,7 +159,7 @@ async function fetchAll (args: Args, addr: string, protocol: number): Promise<Re
 
 async function main (): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
-  if (args.protocols.length === 0 || args.protocols.some(v => v !== 1 && v !== 2)) throw new Error('--protocol: 1 (/swarmtune/sync/1.0.0), 2 (/swarmtune/sync/2.0.0) or a list such as 1,2,1,2')
+  if (args.protocols.length === 0 || args.protocols.some(v => v !== 1 && v !== 2 && v !== 2.5)) throw new Error('--protocol: 1 (/swarmtune/sync/1.0.0), 2 (/swarmtune/sync/2.0.0), 2u (2.0.0 without packed frames) or a list such as 1,2,1,2')
   if (args.role === 'serve') { await serve(args); return }
   const sf = process.argv.indexOf('--server-from')
   const self = sf >= 0 ? resolvePath(process.argv[sf + 1], 'dist/scripts/bench-sync.js') : fileURLToPath(import.meta.url)
@@ -176,14 +177,15 @@ async function main (): Promise<void> {
   const runs: Array<Record<string, number>> = []
   for (const protocol of args.protocols) {
     const s0 = await serverCpu()
-    const r: Record<string, number> = { protocol, loadavg1: Math.round(loadavg()[0] * 100) / 100, ...await fetchAll(args, ready.addr, protocol) }
+    // packed: 1 when the 2.0.0 client asked for records several to a frame (net.sync.pack), 0 for "2u"
+    const r: Record<string, number> = { protocol: Math.floor(protocol), ...(protocol >= 2 ? { packed: protocol === 2 ? 1 : 0 } : {}), loadavg1: Math.round(loadavg()[0] * 100) / 100, ...await fetchAll(args, ready.addr, protocol) }
     // the whole catch-up's CPU per record, both sides (they share this machine's cores): what
     // records/s the box could reach with every core busy on it is cores × 1e6 ÷ that
     r.serverCpuUsPerRecord = Math.round(10 * (await serverCpu() - s0) / Math.max(1, r.inserted)) / 10
     r.bothSidesCpuUsPerRecord = Math.round(10 * (r.serverCpuUsPerRecord + r.clientCpuUsPerRecord)) / 10
     runs.push(r)
     if (!args.json) {
-      process.stdout.write(`/swarmtune/sync/${protocol}.0.0: caught up ${r.inserted} records in ${(r.ms / 1000).toFixed(2)} s: ${Math.round(r.recordsPerSecond)} records/s ` +
+      process.stdout.write(`/swarmtune/sync/${r.protocol}.0.0${r.packed === 0 ? ' (unpacked)' : ''}: caught up ${r.inserted} records in ${(r.ms / 1000).toFixed(2)} s: ${Math.round(r.recordsPerSecond)} records/s ` +
         `(${r.sessions} session(s), client store holds ${r.stored}, ${r.runRecords} in ${r.runsVerified} runs); signature verification alone in the same process: ` +
         `${Math.round(r.verifyPerSecond)}/s (before ${Math.round(r.verifyBefore)}, after ${Math.round(r.verifyAfter)}), so sync runs at ${r.ratioToVerify.toFixed(2)}x that rate (load ${r.loadavg1})\n`)
     }

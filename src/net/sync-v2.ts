@@ -7,7 +7,7 @@ import type { SignedRecord } from '../records/types.js'
 import type { RecordStore, UncheckedMark } from '../store/types.js'
 import { errorCode } from '../util/errors.js'
 import { SyncViolation, classifyError, type Verified } from './ingest.js'
-import { CountedViolation, FRAME_END, FRAME_MORE, FRAME_RECORD, MAX_PAGES_AHEAD, SyncErrorCode, createReceiveCheck, decodeHeads, encodeHeads, frame, readLooseWires, readWires, type Cursor, type PageSource, type SyncResult, type SyncServiceComponents } from './sync-wire.js'
+import { CountedViolation, FRAME_END, FRAME_MORE, FRAME_RECORD, FRAME_RECORDS, MAX_PAGES_AHEAD, SyncErrorCode, createReceiveCheck, decodeHeads, encodeHeads, frame, readLooseWires, readWires, unpackRecords, type Cursor, type PageSource, type SyncResult, type SyncServiceComponents } from './sync-wire.js'
 
 /*
  * Catch-up sync 2.0.0, /swarmtune/sync/2.0.0 (docs/records.md, "Sync 2.0.0"). The 1.0.0 frames
@@ -422,7 +422,9 @@ export async function fetchV2 (stream: Stream, s: FetchV2): Promise<void> {
     maxDataLength: limits.maxRecordFrameBytes,
     maxBufferSize: (MAX_PAGES_AHEAD + 1) * (limits.maxPageBytes + 2 * limits.maxRecordFrameBytes) + 4096
   })
-  const hello = encodeHeads({ pageSize, maxPageBytes: limits.maxPageBytes, heads: await c.store.heads(), ahead: MAX_PAGES_AHEAD }, limits.maxHeadsAuthors, 2)
+  // `pack`: records several to a frame, up to the frames this stream reads (net.sync.pack, default on)
+  const pack = config.net.sync.pack === false ? undefined : limits.maxRecordFrameBytes
+  const hello = encodeHeads({ pageSize, maxPageBytes: limits.maxPageBytes, heads: await c.store.heads(), ahead: MAX_PAGES_AHEAD, pack }, limits.maxHeadsAuthors, 2)
   const declared = decodeHeads(hello.subarray(1), limits, 2).heads
   const check = createReceiveCheck(declared)
   const runs = new RunTracker(c, declared, res.peer, clock, check)
@@ -460,20 +462,26 @@ export async function fetchV2 (stream: Stream, s: FetchV2): Promise<void> {
       throw new CountedViolation(refused, 'peer sent an invalid record')
     }
   }
+  // one record of a RECORD frame or of a RECORDS frame: the same bounds and order either way
+  const take = (payload: Uint8Array): void => {
+    if (inPage++ >= pageSize) throw new SyncViolation(SyncErrorCode.FLOOD, `more than ${pageSize} records in one page`)
+    if (++res.received > maxRecordsPerSession) throw new SyncViolation(SyncErrorCode.LIMIT, `more than ${maxRecordsPerSession} records in one session`)
+    // a copy: the frame's buffer is the stream's
+    const wire = payload.slice()
+    if (runs.active) {
+      const finished = runs.add(wire)
+      if (finished != null) done.push(finished)
+    } else loose.push(runs.loose(wire))
+  }
   try {
     for (;;) {
       const buf = (await lp.read({ signal })).subarray()
       clock.kick()
       const type = buf[0]
       if (type === FRAME_LOG_HEAD) runs.open(buf.subarray(1))
-      else if (type === FRAME_RECORD) {
-        if (inPage++ >= pageSize) throw new SyncViolation(SyncErrorCode.FLOOD, `more than ${pageSize} records in one page`)
-        if (++res.received > maxRecordsPerSession) throw new SyncViolation(SyncErrorCode.LIMIT, `more than ${maxRecordsPerSession} records in one session`)
-        const wire = buf.slice(1)
-        if (runs.active) {
-          const finished = runs.add(wire)
-          if (finished != null) done.push(finished)
-        } else loose.push(runs.loose(wire))
+      else if (type === FRAME_RECORD) take(buf.subarray(1))
+      else if (type === FRAME_RECORDS) {
+        for (const w of unpackRecords(buf.subarray(1))) take(w)
       } else if (type === FRAME_END && buf.length === 2) {
         res.pages++
         inPage = 0

@@ -18,6 +18,11 @@ export const FRAME_HEADS = 1
 export const FRAME_RECORD = 2
 export const FRAME_END = 3
 export const FRAME_MORE = 4
+/**
+ * 2.0.0, only to a client whose HEADS asked with `pack`: several RECORD payloads in one frame,
+ * each as length (u32 BE) ‖ wire. The client takes each as it takes a RECORD frame.
+ */
+export const FRAME_RECORDS = 6
 
 export const SyncErrorCode = {
   PROTOCOL: 'E_SYNC_PROTOCOL',
@@ -53,7 +58,16 @@ export interface HeadsMessage {
    * integer 0..MAX_PAGES_AHEAD), is mapped to 0: one page per MORE, as before.
    */
   ahead?: number
+  /**
+   * 2.0.0, optional: the largest RECORDS frame (bytes, type byte included) the client takes, asking
+   * the server to pack records several to a frame. Absent or a value a server does not know is
+   * mapped to 0: one RECORD frame per record, as before (a server of the previous release ignores it).
+   */
+  pack?: number
 }
+
+/** least `pack` a server honours: below it a frame would hold too few records to be worth it */
+export const MIN_PACK_BYTES = 4096
 
 /** most pages a 2.0.0 server sends ahead of the client's MORE (each page ≤ maxPageBytes) */
 export const MAX_PAGES_AHEAD = 2
@@ -66,7 +80,7 @@ export function encodeHeads (msg: HeadsMessage, maxAuthors: number, version: 1 |
   let entries = [...msg.heads.entries()].filter(([, h]) => h > 0)
   if (entries.length > maxAuthors) entries = entries.sort((a, b) => b[1] - a[1]).slice(0, maxAuthors)
   entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-  const json = JSON.stringify({ v: version, pageSize: msg.pageSize, maxPageBytes: msg.maxPageBytes, ...(version === 2 && msg.ahead != null ? { ahead: msg.ahead } : {}), heads: entries })
+  const json = JSON.stringify({ v: version, pageSize: msg.pageSize, maxPageBytes: msg.maxPageBytes, ...(version === 2 && msg.ahead != null ? { ahead: msg.ahead } : {}), ...(version === 2 && msg.pack != null && msg.pack > 0 ? { pack: msg.pack } : {}), heads: entries })
   return frame(FRAME_HEADS, new TextEncoder().encode(json))
 }
 
@@ -94,7 +108,61 @@ export function decodeHeads (payload: Uint8Array, limits: Pick<NetworkLimits, 'm
   }
   // unknown values are mapped, not rejected: a newer client may ask for more than this server sends
   const ahead = version === 2 && isInt(o.ahead, 0, Number.MAX_SAFE_INTEGER) ? Math.min(o.ahead, MAX_PAGES_AHEAD) : 0
-  return { pageSize: o.pageSize as number, maxPageBytes: o.maxPageBytes as number, heads, ahead }
+  const pack = version === 2 && isInt(o.pack, MIN_PACK_BYTES, Number.MAX_SAFE_INTEGER) ? o.pack : 0
+  return { pageSize: o.pageSize as number, maxPageBytes: o.maxPageBytes as number, heads, ahead, pack }
+}
+
+/**
+ * Pure: a page's frames with runs of RECORD frames packed into RECORDS frames of at most
+ * `maxFrameBytes` (type byte included); other frames stay where they are, in order, and a record
+ * too large to share a frame stays a RECORD frame. One frame per ~50 records instead of one per
+ * record: the client's frame reads were a fifth of its main thread in a catch-up profile.
+ */
+export function packRecordFrames (frames: Uint8Array[], maxFrameBytes: number): Uint8Array[] {
+  const out: Uint8Array[] = []
+  let group: Uint8Array[] = []
+  let size = 1
+  const flush = (): void => {
+    if (group.length === 0) return
+    const buf = new Uint8Array(size)
+    const view = new DataView(buf.buffer)
+    buf[0] = FRAME_RECORDS
+    let off = 1
+    for (const w of group) {
+      view.setUint32(off, w.length)
+      buf.set(w, off + 4)
+      off += 4 + w.length
+    }
+    out.push(buf)
+    group = []
+    size = 1
+  }
+  for (const f of frames) {
+    const w = f.subarray(1)
+    // a RECORDS frame of this record alone: type byte, length, wire
+    if (f[0] !== FRAME_RECORD || 1 + 4 + w.length > maxFrameBytes) { flush(); out.push(f); continue }
+    if (size + 4 + w.length > maxFrameBytes) flush()
+    group.push(w)
+    size += 4 + w.length
+  }
+  flush()
+  return out
+}
+
+/** Pure: the wires of an untrusted RECORDS payload (after the type byte); a malformed one is a protocol violation. */
+export function unpackRecords (payload: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = []
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.length)
+  let off = 0
+  while (off < payload.length) {
+    if (off + 4 > payload.length) throw new SyncViolation(SyncErrorCode.PROTOCOL, 'RECORDS frame: a length cut short')
+    const n = view.getUint32(off)
+    if (n === 0 || off + 4 + n > payload.length) throw new SyncViolation(SyncErrorCode.PROTOCOL, `RECORDS frame: a record of ${n} bytes at ${off} does not fit`)
+    out.push(payload.subarray(off + 4, off + 4 + n))
+    off += 4 + n
+  }
+  if (out.length === 0) throw new SyncViolation(SyncErrorCode.PROTOCOL, 'RECORDS frame without records')
+  return out
 }
 
 export interface Cursor { author: string, after: number }

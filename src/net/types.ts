@@ -27,8 +27,11 @@ export interface NetConfig {
   denyPeers: string[]
   /** peers given the RPC slots kept for peers with standing (issue #18), without excluding others as allowPeers does */
   priorityPeers?: string[]
-  /** maxVersion: highest sync version used as a client (default 2; 1 = /swarmtune/sync/1.0.0 only) */
-  sync: { intervalMs: number, pageSize: number, timeoutMs: number, maxRecordsPerSession: number, maxVersion?: 1 | 2 }
+  /**
+   * maxVersion: highest sync version used as a client (default 2; 1 = /swarmtune/sync/1.0.0 only);
+   * pack: as a 2.0.0 client, ask for records several to a frame (default true)
+   */
+  sync: { intervalMs: number, pageSize: number, timeoutMs: number, maxRecordsPerSession: number, maxVersion?: 1 | 2, pack?: boolean }
   /**
    * threads that verify record signatures (gossip and sync): 'auto' (default) = one per core, the
    * main thread only coordinating; 0 = verify inline on the main thread (testbeds with many

@@ -30,7 +30,7 @@ export interface LoopbackConfigOptions {
 
 /** Config of a peer on loopback: ephemeral port, local-testbed limits, no periodic sync. */
 export function loopbackConfig (o: LoopbackConfigOptions): SwarmtuneConfig {
-  const sync: Record<string, number> = { intervalMs: 3_600_000 }
+  const sync: Record<string, number | boolean> = { intervalMs: 3_600_000 }
   // unset keys are left out: loadConfig's overrides are JSON, where undefined has no place
   for (const [k, v] of Object.entries(o.sync ?? {})) if (v != null) sync[k] = v
   return loadConfig({

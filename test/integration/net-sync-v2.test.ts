@@ -107,6 +107,28 @@ describe('sync 2.0.0', () => {
     expect(a.net.stats().syncServeFailed).toBeUndefined()
   })
 
+  it('a client that asks with `pack` gets its records several to a frame; a client of the previous build (no `pack`) gets one frame per record; both catch up', async () => {
+    const a = await node()
+    const own = await ownRecords(a, 300)
+    const x = await author()
+    const xs = await signedLog(x, 200)
+    await a.store.putMany(xs)
+    const packed = await node({ init: { syncOnConnect: false } })
+    const res = await packed.net.syncWith((await packed.net.libp2p.dial(multiaddr(a.addr))).remotePeer)
+    expect(res).toMatchObject({ ok: true, version: 2, inserted: 500 })
+    const saved = a.net.stats().syncFramesSavedByPacking ?? 0
+    // 500 records in pages of 64: a handful of frames per page instead of 64
+    expect(saved).toBeGreaterThan(400)
+    const plain = await node({ sync: { pageSize: 64, pack: false }, init: { syncOnConnect: false } })
+    expect(await plain.net.syncWith((await plain.net.libp2p.dial(multiaddr(a.addr))).remotePeer)).toMatchObject({ ok: true, version: 2, inserted: 500 })
+    expect(a.net.stats().syncFramesSavedByPacking ?? 0).toBe(saved)
+    // the same records either way, runs attested (A's own log) and loose records checked one by one (X's, no head)
+    for (const peer of [packed, plain]) {
+      for (const r of [...own, ...xs]) expect(await peer.store.has(r.id)).toBe(true)
+      expect(peer.net.stats()).toMatchObject({ syncRunRecords: 300 })
+    }
+  })
+
   it('a 2.0.0 peer and a 1.0.0-only peer still sync, both ways', async () => {
     // an older release: serves and speaks /swarmtune/sync/1.0.0 only
     const old = await node({ sync: { maxVersion: 1 }, init: { syncOnConnect: false } })

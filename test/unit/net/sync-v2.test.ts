@@ -6,7 +6,7 @@ import {
   createRecord, encodeBody, encodeEnvelope, leafHash, merkleRoot, signLogHead, synthBodies, toWire, type LogHead, type SignedRecord
 } from '../../../src/records/index.js'
 import { createIngest } from '../../../src/net/ingest.js'
-import { MAX_PAGES_AHEAD, createReceiveCheck, decodeHeads, encodeHeads } from '../../../src/net/sync-wire.js'
+import { FRAME_END, FRAME_RECORDS, MAX_PAGES_AHEAD, MIN_PACK_BYTES, createReceiveCheck, decodeHeads, encodeHeads, frame, packRecordFrames, unpackRecords } from '../../../src/net/sync-wire.js'
 import { FRAME_RECORD, type SyncServiceComponents } from '../../../src/net/sync.js'
 import { FRAME_LOG_HEAD, RunTracker, fillPageV2, logHeadPayload, openRun, type RunCursor, type RunSource } from '../../../src/net/sync-v2.js'
 import { resolveLimits } from '../../../src/net/limits.js'
@@ -214,5 +214,46 @@ describe('HEADS "ahead" (2.0.0: pages a server may send before the client\'s MOR
     expect(decodeHeads(enc({ ...base, ahead: 1_000_000 }), limits, 2).ahead).toBe(MAX_PAGES_AHEAD)
     // a 1.0.0 HEADS never gets pages ahead, whatever it says
     expect(decodeHeads(enc({ ...base, v: 1, ahead: 2 }), limits, 1).ahead).toBe(0)
+  })
+})
+
+describe('packed RECORDS frames (2.0.0, asked for with `pack`)', () => {
+  const limits = resolveLimits()
+  const rec = (n: number, fill: number): Uint8Array => frame(FRAME_RECORD, new Uint8Array(n).fill(fill))
+
+  it('HEADS carries `pack`; a server maps an absent, too small or unknown value to 0 (one record per frame)', () => {
+    const heads = new Map<string, number>()
+    const hello = (pack?: unknown): Uint8Array => {
+      const json = JSON.parse(new TextDecoder().decode(encodeHeads({ pageSize: 256, maxPageBytes: 1 << 20, heads, ahead: 1 }, 10, 2).subarray(1)))
+      return new TextEncoder().encode(JSON.stringify({ ...json, ...(pack === undefined ? {} : { pack }) }))
+    }
+    expect(decodeHeads(encodeHeads({ pageSize: 256, maxPageBytes: 1 << 20, heads, pack: 70_000 }, 10, 2).subarray(1), limits, 2).pack).toBe(70_000)
+    for (const v of [undefined, 0, MIN_PACK_BYTES - 1, 'yes', 1.5, -1, null]) expect(decodeHeads(hello(v), limits, 2).pack).toBe(0)
+    // a 1.0.0 client never asks
+    expect(decodeHeads(encodeHeads({ pageSize: 256, maxPageBytes: 1 << 20, heads, pack: 70_000 }, 10, 1).subarray(1), limits, 1).pack).toBe(0)
+  })
+
+  it('packs runs of RECORD frames within the frame limit, keeps other frames in place and a record too large to share alone', () => {
+    const end = frame(FRAME_END, Uint8Array.of(1))
+    const big = rec(9000, 9)
+    const frames = [frame(FRAME_LOG_HEAD, Uint8Array.of(1, 2)), rec(1000, 1), rec(1000, 2), rec(3000, 3), big, rec(10, 4), end]
+    const packed = packRecordFrames(frames, 5000)
+    expect(packed.map(f => f[0])).toEqual([FRAME_LOG_HEAD, FRAME_RECORDS, FRAME_RECORDS, FRAME_RECORD, FRAME_RECORDS, FRAME_END])
+    for (const f of packed) expect(f.length).toBeLessThanOrEqual(f === big ? big.length : 5000)
+    // the records, in order and byte for byte
+    const wires = packed.flatMap(f => f[0] === FRAME_RECORDS ? unpackRecords(f.subarray(1)) : f[0] === FRAME_RECORD ? [f.subarray(1)] : [])
+    expect(wires.map(w => [w.length, w[0]])).toEqual([[1000, 1], [1000, 2], [3000, 3], [9000, 9], [10, 4]])
+    expect(packRecordFrames([end], 5000)).toEqual([end])
+  })
+
+  it('refuses a malformed RECORDS payload as a protocol violation', () => {
+    const good = packRecordFrames([rec(5, 1), rec(6, 2)], 1000)[0].subarray(1)
+    expect(unpackRecords(good).map(w => w.length)).toEqual([5, 6])
+    const code = (p: Uint8Array): string | undefined => { try { unpackRecords(p); return undefined } catch (err) { return (err as { code?: string }).code } }
+    expect(code(new Uint8Array(0))).toBe('E_SYNC_PROTOCOL')
+    expect(code(good.subarray(0, good.length - 1))).toBe('E_SYNC_PROTOCOL')
+    expect(code(good.subarray(0, 2))).toBe('E_SYNC_PROTOCOL')
+    expect(code(Uint8Array.of(0, 0, 0, 0))).toBe('E_SYNC_PROTOCOL')
+    expect(code(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 1))).toBe('E_SYNC_PROTOCOL')
   })
 })
