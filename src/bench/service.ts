@@ -9,6 +9,7 @@ import { ApiError, type ApiRequest, type ControlApi } from '../contracts/api.js'
 import type { OwnRecordWriter } from '../contracts/records.js'
 import type { Startable } from '../contracts/service.js'
 import type { RecordStore } from '../store/types.js'
+import { newestRecords } from '../store/query.js'
 import type { ModelDescriptor } from '../records/types.js'
 import type { Activity } from '../util/activity.js'
 import type { HostCoordinator } from '../util/host-lock.js'
@@ -244,17 +245,6 @@ function createSweep (config: BenchServiceInit['config'], c: BenchComponents, ge
   })
 }
 
-/** The newest records of a query, at most `max`, newest first. */
-async function * newest (store: RecordStore, q: Omit<Parameters<RecordStore['query']>[0], 'order' | 'cursor' | 'limit'>, max: number): AsyncGenerator<Awaited<ReturnType<RecordStore['query']>>['records'][number]> {
-  let cursor: string | undefined
-  let n = 0
-  do {
-    const page = await store.query({ ...q, order: 'desc', limit: Math.min(1000, max - n), cursor })
-    for (const r of page.records) { n++; yield r }
-    cursor = page.cursor
-  } while (cursor != null && n < max)
-}
-
 /** Bounds of what the sweep reads per cell: the swarm's newest benchmark records and served tasks. */
 export const SWEEP_HISTORY_MAX = 5000
 export const SWEEP_SERVED_MAX = 200
@@ -265,7 +255,7 @@ export const SWEEP_DEMAND_WINDOW_MS = 30 * 60_000
 async function swarmMeasured (store: RecordStore, model: ModelDescriptor, hardwareId: string): Promise<Map<string, MeasuredCell>> {
   const logical = logicalModelId(model)
   const perf = new Map<string, number[]>()
-  for await (const r of newest(store, { hardwareId, source: 'benchmark' }, SWEEP_HISTORY_MAX)) {
+  for await (const r of newestRecords(store, { hardwareId, source: 'benchmark' }, SWEEP_HISTORY_MAX)) {
     if (logicalModelId(r.body.model) !== logical) continue
     const k = cellKey(r.body.method.id, r.body.workload.name)
     let xs = perf.get(k)
@@ -279,7 +269,7 @@ async function swarmMeasured (store: RecordStore, model: ModelDescriptor, hardwa
 async function recentlyServed (store: RecordStore, model: ModelDescriptor, now = Date.now()): Promise<Array<Record<string, number>>> {
   const logical = logicalModelId(model)
   const out: Array<Record<string, number>> = []
-  for await (const r of newest(store, { source: 'serving' }, SWEEP_SERVED_MAX)) {
+  for await (const r of newestRecords(store, { source: 'serving' }, SWEEP_SERVED_MAX)) {
     if (r.body.timestamp < now - SWEEP_DEMAND_WINDOW_MS) continue
     if (logicalModelId(r.body.model) === logical) out.push(r.body.workload.features)
   }

@@ -1,4 +1,5 @@
 import type { RecordStore } from '../store/types.js'
+import { newestRecords } from '../store/query.js'
 import type { RecordEventDetail, RecordEvents } from '../contracts/records.js'
 import { errorMessage } from '../util/errors.js'
 import { log } from '../util/log.js'
@@ -97,12 +98,7 @@ export function createLiveEvidence (init: LiveEvidenceInit, components: { store:
 
   async function read (hardwareId: string): Promise<HistoryBody[]> {
     const out: HistoryBody[] = []
-    let cursor: string | undefined
-    do {
-      const page = await components.store.query({ hardwareId, source: 'benchmark', order: 'desc', limit: Math.min(1000, max - out.length), cursor })
-      for (const r of page.records) out.push(r.body)
-      cursor = page.cursor
-    } while (cursor != null && out.length < max)
+    for await (const r of newestRecords(components.store, { hardwareId, source: 'benchmark' }, max)) out.push(r.body)
     return out
   }
 
